@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# Runs the Sockeye benchmark: every scenario against every server (Sockeye, its peers and the
+# ceiling), N runs each, then writes medians, ratios, CSV/JSON and an SVG chart into
+# bench/results/. See bench/README.md.
+#
+#   bench/run.sh                 # the full table (3 runs each)
+#   bench/run.sh --quick         # tiny sizes, 1 run: a smoke test of the whole pipeline
+#
+# Options:
+#   --quick               tiny sizes (200 clients, 3 s), 1 run unless --runs is given
+#   --runs N              runs per (scenario, server) (default 3; medians are reported)
+#   --servers "A B ..."   among: sockeye ceiling node socketioxide python (default: all)
+#   --scenarios "A B .."  among: connect-10k echo-100 echo-20k bcast-1k-100 bcast-10k-10
+#                         bcast-10k-100 echo-polling (default: all)
+#   --server-threads N    worker threads for the multi-threaded servers (default 1:
+#                         Node and Python are single-threaded, and the load generator
+#                         needs the other core)
+#   --no-install          use what bench/.work already holds; skip servers that are missing
+#   --keep-going          (default) a failing install skips that server; --strict aborts
+#   --strict              abort when a server cannot be installed or built
+#   --publish             also copy the chart to bench/chart.svg and the table to
+#                         bench/results-table.md (the files the README shows)
+#
+# Environment: SOCKETIOXIDE_VERSION (default 0.18.9), LIMIT_SERVER_DIR (default
+# ../shared/limit-server beside the repository), CARGO (default cargo).
+set -uo pipefail
+
+BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(dirname "$BENCH")"
+WORK="$BENCH/.work"
+RESULTS="$BENCH/results"
+CARGO="${CARGO:-cargo}"
+SOCKETIOXIDE_VERSION="${SOCKETIOXIDE_VERSION:-0.18.9}"
+LIMIT_SERVER_DIR="${LIMIT_SERVER_DIR:-$ROOT/../shared/limit-server}"
+
+QUICK=0
+RUNS=""
+SERVERS="sockeye ceiling node socketioxide python"
+SCENARIOS="connect-10k echo-100 echo-20k bcast-1k-100 bcast-10k-10 bcast-10k-100 echo-polling"
+THREADS=1
+INSTALL=1
+STRICT=0
+PUBLISH=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --runs) RUNS="$2"; shift ;;
+    --servers) SERVERS="$2"; shift ;;
+    --scenarios) SCENARIOS="$2"; shift ;;
+    --server-threads) THREADS="$2"; shift ;;
+    --no-install) INSTALL=0 ;;
+    --keep-going) STRICT=0 ;;
+    --strict) STRICT=1 ;;
+    --publish) PUBLISH=1 ;;
+    -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ -n "$RUNS" ] || { [ "$QUICK" = 1 ] && RUNS=1 || RUNS=3; }
+
+log() { printf '\n== %s\n' "$*" >&2; }
+skip() { printf 'SKIP %s\n' "$*" >&2; [ "$STRICT" = 0 ] || exit 1; }
+
+# The load-generator arguments of each scenario: full size, and --quick size.
+scenario_args() {
+  local id="$1"
+  if [ "$QUICK" = 0 ]; then
+    case "$id" in
+      connect-10k)   echo "connect --clients 10000 --duration 5" ;;
+      echo-100)      echo "echo --clients 100 --duration 10 --warmup 2" ;;
+      echo-20k)      echo "echo --clients 100 --rate 20000 --duration 10 --warmup 2" ;;
+      bcast-1k-100)  echo "broadcast --clients 1000 --rate 100 --duration 10 --warmup 2" ;;
+      bcast-10k-10)  echo "broadcast --clients 10000 --rate 10 --duration 10 --warmup 2 --drain 10" ;;
+      bcast-10k-100) echo "broadcast --clients 10000 --rate 100 --duration 10 --warmup 2 --drain 10" ;;
+      echo-polling)  echo "echo --transport polling --clients 50 --duration 10 --warmup 2" ;;
+      *) return 1 ;;
+    esac
+  else
+    case "$id" in
+      connect-10k)   echo "connect --clients 200 --duration 2" ;;
+      echo-100)      echo "echo --clients 20 --duration 3 --warmup 0.5" ;;
+      echo-20k)      echo "echo --clients 20 --rate 2000 --duration 3 --warmup 0.5" ;;
+      bcast-1k-100)  echo "broadcast --clients 200 --rate 20 --duration 3 --warmup 0.5" ;;
+      bcast-10k-10)  echo "broadcast --clients 200 --rate 10 --duration 3 --warmup 0.5" ;;
+      bcast-10k-100) echo "broadcast --clients 200 --rate 50 --duration 3 --warmup 0.5" ;;
+      echo-polling)  echo "echo --transport polling --clients 10 --duration 3 --warmup 0.5" ;;
+      *) return 1 ;;
+    esac
+  fi
+}
+
+port_of() {
+  case "$1" in
+    ceiling) echo 3010 ;; node) echo 3011 ;; socketioxide) echo 3012 ;;
+    python) echo 3013 ;; sockeye) echo 3014 ;;
+  esac
+}
+
+for id in $SCENARIOS; do
+  scenario_args "$id" >/dev/null || { echo "run.sh: unknown scenario $id" >&2; exit 2; }
+done
+mkdir -p "$WORK" "$RESULTS/logs"
+TARGET_DIR="$("$CARGO" metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+
+# ---------------------------------------------------------------- build and install
+log "building the load generator"
+"$CARGO" build --release --manifest-path "$ROOT/Cargo.toml" -p sockeye-bench --bin sockeye-loadgen >&2 \
+  || { echo "run.sh: the load generator does not build" >&2; exit 1; }
+LOADGEN="$TARGET_DIR/release/sockeye-loadgen"
+
+declare -A CMD   # server -> command line (run with PORT and WORKERS/THREADS set)
+has_bin_target() {  # does package sockeye-bench declare binary $1?
+  "$CARGO" metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" | python3 -c '
+import json, sys
+pkgs = json.load(sys.stdin)["packages"]
+bins = [t["name"] for p in pkgs if p["name"] == "sockeye-bench" for t in p["targets"] if "bin" in t["kind"]]
+sys.exit(0 if sys.argv[1] in bins else 1)' "$1"
+}
+
+setup_sockeye() {
+  if ! has_bin_target sockeye-bench-server; then
+    skip "sockeye: the sockeye-bench crate has no sockeye-bench-server binary yet (bench/src/bin/sockeye-bench-server.rs)"
+    return
+  fi
+  "$CARGO" build --release --manifest-path "$ROOT/Cargo.toml" -p sockeye-bench --bin sockeye-bench-server >&2 \
+    || { skip "sockeye: sockeye-bench-server does not build"; return; }
+  CMD[sockeye]="$TARGET_DIR/release/sockeye-bench-server --port @PORT@ --workers @THREADS@"
+}
+
+setup_ceiling() {
+  local bin="$WORK/target/release/limit-server"
+  if [ "$INSTALL" = 1 ]; then
+    if [ ! -f "$LIMIT_SERVER_DIR/Cargo.toml" ]; then
+      skip "ceiling: no limit-server at $LIMIT_SERVER_DIR (set LIMIT_SERVER_DIR)"; return
+    fi
+    "$CARGO" build --release --manifest-path "$LIMIT_SERVER_DIR/Cargo.toml" --target-dir "$WORK/target" >&2 \
+      || { skip "ceiling: limit-server does not build"; return; }
+  fi
+  [ -x "$bin" ] || { skip "ceiling: $bin missing"; return; }
+  CMD[ceiling]="$bin"
+}
+
+setup_node() {
+  local dir="$WORK/node"
+  if [ "$INSTALL" = 1 ]; then
+    command -v npm >/dev/null || { skip "node: npm not found"; return; }
+    mkdir -p "$dir"
+    if ! cmp -s "$BENCH/peers/package.json" "$dir/package.json" || [ ! -d "$dir/node_modules/socket.io" ]; then
+      cp "$BENCH/peers/package.json" "$dir/package.json"
+      (cd "$dir" && npm install --no-audit --no-fund --omit=dev --loglevel=error) >&2 \
+        || { skip "node: npm install failed"; return; }
+    fi
+  fi
+  [ -d "$dir/node_modules/socket.io" ] || { skip "node: socket.io not installed in $dir"; return; }
+  CMD[node]="env NODE_PATH=$dir/node_modules node $BENCH/peers/node-server.js"
+}
+
+setup_socketioxide() {
+  local dir="$WORK/socketioxide"
+  if [ "$INSTALL" = 1 ]; then
+    mkdir -p "$dir/src"
+    cp "$BENCH/peers/socketioxide-server.rs" "$dir/src/main.rs"
+    cat > "$dir/Cargo.toml.new" <<EOF
+# Generated by bench/run.sh: the socketioxide peer of the Sockeye benchmark.
+[package]
+name = "socketioxide-bench-server"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+# A workspace of its own: not part of the Sockeye workspace.
+[workspace]
+
+[dependencies]
+socketioxide = "=$SOCKETIOXIDE_VERSION"
+axum = { version = "0.8", default-features = false, features = ["tokio", "http1"] }
+tokio = { version = "1", features = ["rt-multi-thread", "net", "macros"] }
+serde_json = "1"
+
+[profile.release]
+codegen-units = 4
+EOF
+    cmp -s "$dir/Cargo.toml.new" "$dir/Cargo.toml" || mv "$dir/Cargo.toml.new" "$dir/Cargo.toml"
+    rm -f "$dir/Cargo.toml.new"
+    "$CARGO" build --release --manifest-path "$dir/Cargo.toml" >&2 \
+      || { skip "socketioxide: build failed"; return; }
+  fi
+  [ -x "$dir/target/release/socketioxide-bench-server" ] || { skip "socketioxide: binary missing"; return; }
+  CMD[socketioxide]="$dir/target/release/socketioxide-bench-server"
+}
+
+setup_python() {
+  local venv="$WORK/venv"
+  if [ "$INSTALL" = 1 ]; then
+    if [ ! -x "$venv/bin/python" ]; then
+      python3 -m venv "$venv" >&2 || { skip "python: cannot create a venv"; return; }
+    fi
+    if ! cmp -s "$BENCH/peers/requirements.txt" "$venv/requirements.txt"; then
+      "$venv/bin/pip" install -q -r "$BENCH/peers/requirements.txt" >&2 \
+        || { skip "python: pip install failed"; return; }
+      cp "$BENCH/peers/requirements.txt" "$venv/requirements.txt"
+    fi
+  fi
+  "$venv/bin/python" -c 'import socketio, aiohttp' 2>/dev/null \
+    || { skip "python: python-socketio/aiohttp not installed in $venv"; return; }
+  CMD[python]="$venv/bin/python $BENCH/peers/python_server.py"
+}
+
+ACTIVE=""
+for s in $SERVERS; do
+  case "$s" in
+    sockeye|ceiling|node|socketioxide|python) ;;
+    *) echo "run.sh: unknown server $s" >&2; exit 2 ;;
+  esac
+  log "preparing $s"
+  "setup_$s"
+  [ -n "${CMD[$s]:-}" ] && ACTIVE="$ACTIVE $s"
+done
+[ -n "$ACTIVE" ] || { echo "run.sh: no server to benchmark" >&2; exit 1; }
+
+# ---------------------------------------------------------------- runs
+STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
+RAW="$RESULTS/raw-$STAMP.jsonl"
+: > "$RAW"
+SPID=""
+
+stop_server() {
+  if [ -n "$SPID" ]; then
+    kill "$SPID" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$SPID" 2>/dev/null
+    wait "$SPID" 2>/dev/null
+    SPID=""
+  fi
+}
+trap 'stop_server' EXIT
+trap 'stop_server; exit 130' INT TERM
+
+start_server() {  # server -> sets SPID, returns 1 when it did not start listening
+  local s="$1" port cmd
+  port="$(port_of "$s")"
+  cmd="${CMD[$s]//@PORT@/$port}"
+  cmd="${cmd//@THREADS@/$THREADS}"
+  # The peers read PORT and WORKERS (socketioxide) / THREADS (ceiling) from the environment.
+  # shellcheck disable=SC2086 # $cmd is a command line
+  PORT="$port" WORKERS="$THREADS" THREADS="$THREADS" $cmd >>"$RESULTS/logs/$s-$STAMP.log" 2>&1 &
+  SPID=$!
+  for _ in $(seq 300); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    kill -0 "$SPID" 2>/dev/null || break
+    sleep 0.1
+  done
+  stop_server
+  return 1
+}
+
+log "servers:$ACTIVE | scenarios: $SCENARIOS | runs: $RUNS | quick: $QUICK | results: $RAW"
+for run in $(seq "$RUNS"); do
+  for id in $SCENARIOS; do
+    for s in $ACTIVE; do
+      if [ "$s" = ceiling ] && [ "$id" = echo-polling ]; then
+        continue  # the ceiling speaks WebSocket only
+      fi
+      args="$(scenario_args "$id")"
+      printf '%s run %s/%s: %-13s %-12s ' "$(date +%H:%M:%S)" "$run" "$RUNS" "$id" "$s" >&2
+      if ! start_server "$s"; then
+        echo "server did not start (see $RESULTS/logs/$s-$STAMP.log)" >&2
+        printf '{"ok":false,"server":"%s","case":"%s","run":"%s","error":"server did not start"}\n' \
+          "$s" "$id" "$run" >>"$RAW"
+        continue
+      fi
+      sleep 0.3
+      # shellcheck disable=SC2086 # $args is a list of flags
+      line="$(timeout --kill-after=10 900 "$LOADGEN" $args --port "$(port_of "$s")" \
+        --server-pid "$SPID" --label "$s" --tag "server=$s" --tag "case=$id" --tag "run=$run" --tag "quick=$QUICK" \
+        2>>"$RESULTS/logs/loadgen-$STAMP.log" | tail -n 1)"
+      stop_server
+      if [ -z "$line" ]; then
+        line="{\"ok\":false,\"server\":\"$s\",\"case\":\"$id\",\"run\":\"$run\",\"error\":\"no output from the load generator\"}"
+      fi
+      echo "$line" >>"$RAW"
+      python3 - "$line" >&2 <<'EOF'
+import json, sys
+d = json.loads(sys.argv[1])
+lat = d.get("latency_us") or {}
+keys = [("ok", d.get("ok")), ("thr/s", d.get("throughput_per_s")), ("cpu%", d.get("server_cpu_pct")),
+        ("us/msg", d.get("server_cpu_us_per_msg")), ("p99us", lat.get("p99")),
+        ("ratio", d.get("delivery_ratio")), ("KiB/conn", d.get("rss_per_conn_kib")),
+        ("err", d.get("error") or (list(d.get("errors") or {})[:1] or None))]
+print(" ".join(f"{k}={v}" for k, v in keys if v is not None))
+EOF
+      sleep 1
+    done
+  done
+done
+
+log "report"
+python3 "$BENCH/report.py" "$RAW" --out "$RESULTS" --stamp "$STAMP" || exit 1
+if [ "$PUBLISH" = 1 ]; then
+  cp "$RESULTS/chart-$STAMP.svg" "$BENCH/chart.svg"
+  cp "$RESULTS/table-$STAMP.md" "$BENCH/results-table.md"
+  echo "run.sh: published bench/chart.svg and bench/results-table.md" >&2
+fi

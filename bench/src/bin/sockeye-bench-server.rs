@@ -1,0 +1,50 @@
+//! The Sockeye server of the benchmark: `message` is echoed to its sender, `tick` is
+//! broadcast to every socket of `/` (the sender included).
+//!
+//! `sockeye-bench-server --port 3014 --workers 1` (also `PORT` and `WORKERS`); one worker runs
+//! a current-thread runtime.
+
+use sockeye::{Payload, SocketIo, SocketRef};
+
+fn flag(name: &str, env: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .or_else(|| std::env::var(env).ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn run(port: u16) -> std::io::Result<()> {
+    let (svc, io) = SocketIo::new_svc();
+    io.ns("/", |socket: SocketRef| {
+        socket.on("message", |s: SocketRef, p: Payload| {
+            let _ = s.emit_payload("message", &p);
+        });
+        socket.on("tick", |s: SocketRef, p: Payload| async move {
+            let _ = s.ns().operator().emit_payload("tick", &p).await;
+        });
+    });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!("listening on {port}");
+    sockeye::serve(listener, svc, std::future::pending()).await;
+    Ok(())
+}
+
+fn main() -> std::io::Result<()> {
+    let port = flag("--port", "PORT", 3014) as u16;
+    let workers = flag("--workers", "WORKERS", 1).max(1);
+    let rt = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()?
+    };
+    rt.block_on(run(port))
+}

@@ -1,0 +1,660 @@
+//! `sockeye-loadgen`: a lean Socket.IO v5 / Engine.IO v4 load generator for the Sockeye
+//! benchmark. One single-threaded runtime per process, hand-written WebSocket framing with
+//! pre-encoded (masked) frames, an HTTP/1.1 long-polling client, and one JSON line of results.
+//!
+//! Scenarios: `connect` (ramp and hold idle connections: connects/s, server RSS per
+//! connection), `echo` (`message` echoed to the sender: closed loop, or `--rate` msgs/s in all;
+//! throughput and latency percentiles), `broadcast` (one publisher emits `tick` at `--rate`,
+//! the server broadcasts it to all: deliveries/s, delivery ratio, fan-out latency).
+//! Run with `--help` for the options.
+
+mod client;
+mod procfs;
+mod proto;
+mod worker;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+
+const USAGE: &str = "\
+usage: sockeye-loadgen <connect|echo|broadcast> [options]
+
+  --addr HOST:PORT      server address (default 127.0.0.1:3000); --port N = 127.0.0.1:N
+  --clients N           connections; for broadcast, subscribers (one publisher is added)
+                        (defaults: connect 1000, echo 100, broadcast 1000)
+  --duration S          measured seconds; for connect, how long the clients are held (10)
+  --warmup S            seconds of unmeasured traffic before measuring (1)
+  --drain S             at most this long to wait for replies after the window (5)
+  --rate R              echo: R messages/s in all, fixed rate (default: closed loop);
+                        broadcast: R ticks/s (default 10)
+  --transport T         websocket (default) or polling (echo only)
+  --payload-size B      length of the echoed string (32)
+  --server-pid PID      read the server's CPU time and RSS from /proc/PID
+  --concurrency N       handshakes in flight during the ramp (256)
+  --connect-timeout S   per-connection handshake timeout (10)
+  --timeout S           hard limit for the whole run (default: derived from the sizes)
+  --shards N            split the clients over N processes (1)
+  --label TEXT          copied into the output (e.g. the server's name)
+  --tag KEY=VALUE       adds the field KEY (a string) to the output (repeatable)
+
+Prints exactly one JSON line on stdout; progress and errors go to stderr.";
+
+/// The scenario to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// Ramp up idle connections and hold them.
+    Connect,
+    /// `message` echoed to its sender.
+    Echo,
+    /// `tick` broadcast to every client.
+    Broadcast,
+}
+
+/// The Engine.IO transport the clients use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// WebSocket from the first request.
+    WebSocket,
+    /// HTTP long-polling only.
+    Polling,
+}
+
+/// The run's settings, from the command line.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// What to run.
+    pub scenario: Scenario,
+    /// Which transport.
+    pub transport: Transport,
+    /// The server.
+    pub addr: SocketAddr,
+    /// Clients (subscribers for broadcast).
+    pub clients: usize,
+    /// Measured seconds (hold time for connect).
+    pub duration: f64,
+    /// Unmeasured seconds before measuring.
+    pub warmup: f64,
+    /// Longest wait for outstanding replies after the window.
+    pub drain: f64,
+    /// Echo: total msgs/s (None = closed loop); broadcast: ticks/s.
+    pub rate: Option<f64>,
+    /// Echoed string length.
+    pub payload_size: usize,
+    /// The server process to observe.
+    pub server_pid: Option<u32>,
+    /// Handshakes in flight.
+    pub concurrency: usize,
+    /// Per-connection handshake timeout.
+    pub connect_timeout: f64,
+    /// Hard limit for the whole run.
+    pub timeout: f64,
+    /// Processes to spread the clients over.
+    pub shards: usize,
+    /// This process's shard, in a child process.
+    pub shard: Option<(usize, usize)>,
+    /// Free text for the output.
+    pub label: Option<String>,
+    /// Extra `KEY=VALUE` fields for the output.
+    pub tags: Vec<(String, String)>,
+}
+
+fn parse_args(args: &[String]) -> Result<Config, String> {
+    let scenario = match args.first().map(String::as_str) {
+        Some("connect") => Scenario::Connect,
+        Some("echo") => Scenario::Echo,
+        Some("broadcast") => Scenario::Broadcast,
+        Some(other) => return Err(format!("unknown scenario {other:?}")),
+        None => return Err("no scenario given".into()),
+    };
+    let mut cfg = Config {
+        scenario,
+        transport: Transport::WebSocket,
+        addr: "127.0.0.1:3000".parse().expect("valid address"),
+        clients: match scenario {
+            Scenario::Connect | Scenario::Broadcast => 1000,
+            Scenario::Echo => 100,
+        },
+        duration: 10.0,
+        warmup: 1.0,
+        drain: 5.0,
+        rate: (scenario == Scenario::Broadcast).then_some(10.0),
+        payload_size: 32,
+        server_pid: None,
+        concurrency: 256,
+        connect_timeout: 10.0,
+        timeout: 0.0,
+        shards: 1,
+        shard: None,
+        label: None,
+        tags: Vec::new(),
+    };
+    let mut it = args[1..].iter();
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
+            v.parse()
+                .map_err(|_| format!("bad value for {flag}: {v:?}"))
+        }
+        match flag.as_str() {
+            "--addr" => cfg.addr = num(flag, val()?)?,
+            "--port" => cfg.addr = SocketAddr::from(([127, 0, 0, 1], num::<u16>(flag, val()?)?)),
+            "--clients" | "--subscribers" => cfg.clients = num(flag, val()?)?,
+            "--duration" => cfg.duration = num(flag, val()?)?,
+            "--warmup" => cfg.warmup = num(flag, val()?)?,
+            "--drain" => cfg.drain = num(flag, val()?)?,
+            "--rate" => {
+                let r: f64 = num(flag, val()?)?;
+                cfg.rate = (r > 0.0).then_some(r);
+            }
+            "--transport" => {
+                cfg.transport = match val()?.as_str() {
+                    "websocket" | "ws" => Transport::WebSocket,
+                    "polling" => Transport::Polling,
+                    t => return Err(format!("unknown transport {t:?}")),
+                }
+            }
+            "--payload-size" => cfg.payload_size = num(flag, val()?)?,
+            "--server-pid" => cfg.server_pid = Some(num(flag, val()?)?),
+            "--concurrency" => cfg.concurrency = num(flag, val()?)?,
+            "--connect-timeout" => cfg.connect_timeout = num(flag, val()?)?,
+            "--timeout" => cfg.timeout = num(flag, val()?)?,
+            "--shards" => cfg.shards = num::<usize>(flag, val()?)?.max(1),
+            "--shard" => {
+                let v = val()?;
+                let (i, n) = v.split_once('/').ok_or("--shard takes I/N")?;
+                cfg.shard = Some((num(flag, i)?, num(flag, n)?));
+            }
+            "--label" => cfg.label = Some(val()?.clone()),
+            "--tag" => {
+                let v = val()?;
+                let (k, v) = v.split_once('=').ok_or("--tag takes KEY=VALUE")?;
+                cfg.tags.push((k.to_string(), v.to_string()));
+            }
+            _ => return Err(format!("unknown option {flag:?}")),
+        }
+    }
+    if cfg.transport == Transport::Polling && scenario != Scenario::Echo {
+        return Err("--transport polling is supported by the echo scenario only".into());
+    }
+    if cfg.clients == 0 {
+        return Err("--clients must be at least 1".into());
+    }
+    if scenario == Scenario::Broadcast && cfg.rate.is_none() {
+        return Err("broadcast needs --rate > 0".into());
+    }
+    if cfg.timeout <= 0.0 {
+        // Room for a slow ramp (100 connections/s), the phases, and the drain.
+        cfg.timeout = 30.0
+            + cfg.connect_timeout
+            + cfg.clients as f64 / 100.0
+            + cfg.warmup
+            + cfg.duration
+            + cfg.drain;
+    }
+    Ok(cfg)
+}
+
+/// The points where every shard waits for the others and the coordinator reads the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Point {
+    /// Before the first connection.
+    Start,
+    /// Every client connected (or failed).
+    Connected,
+    /// The measured window opens.
+    Measure,
+    /// The window closed and the replies are in (or the drain timed out).
+    End,
+}
+
+impl Point {
+    const ALL: [Point; 4] = [Point::Start, Point::Connected, Point::Measure, Point::End];
+
+    fn name(self) -> &'static str {
+        match self {
+            Point::Start => "start",
+            Point::Connected => "connected",
+            Point::Measure => "measure",
+            Point::End => "end",
+        }
+    }
+}
+
+/// What the coordinator saw at one [`Point`].
+#[derive(Debug, Clone, Copy)]
+struct Snap {
+    at: Instant,
+    cpu: Option<f64>,
+    rss: Option<u64>,
+}
+
+/// Records the time and the server's CPU and RSS at each [`Point`].
+pub struct Coord {
+    pid: Option<u32>,
+    snaps: [Option<Snap>; 4],
+}
+
+impl Coord {
+    fn new(pid: Option<u32>) -> Coord {
+        Coord {
+            pid,
+            snaps: [None; 4],
+        }
+    }
+
+    fn snap(&mut self, p: Point) {
+        let i = p as usize;
+        if self.snaps[i].is_none() {
+            self.snaps[i] = Some(Snap {
+                at: Instant::now(),
+                cpu: self.pid.and_then(procfs::cpu_seconds),
+                rss: self.pid.and_then(procfs::rss_kib),
+            });
+            eprintln!("loadgen: {}", p.name());
+        }
+    }
+}
+
+/// How a worker waits at a [`Point`]: in one process the coordinator is local; in a shard
+/// the parent process is told on stdout and answers `go` on stdin.
+pub enum Barrier {
+    /// Single process.
+    Local(Coord),
+    /// Child process of a sharded run.
+    Child(tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>),
+}
+
+impl Barrier {
+    /// Stops at `p` until every shard got there.
+    pub async fn at(&mut self, p: Point) {
+        match self {
+            Barrier::Local(c) => c.snap(p),
+            Barrier::Child(lines) => {
+                println!("@barrier {}", p.name());
+                let _ = lines.next_line().await;
+            }
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Runs the worker with a hard timeout; returns its partial results.
+fn run_worker(cfg: &Rc<Config>, shard: usize, shards: usize, barrier: &mut Barrier) -> Value {
+    let rt = runtime();
+    let local = tokio::task::LocalSet::new();
+    let worker = worker::Worker::new(cfg.clone(), shard, shards);
+    let limit = Duration::from_secs_f64(cfg.timeout);
+    let timed_out = local.block_on(&rt, async {
+        tokio::time::timeout(limit, worker.run(barrier))
+            .await
+            .is_err()
+    });
+    if timed_out {
+        eprintln!("loadgen: hard timeout ({} s) reached", cfg.timeout);
+    }
+    worker.shared.partial(timed_out)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return;
+    }
+    let cfg = match parse_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sockeye-loadgen: {e}\n\n{USAGE}");
+            println!("{}", json!({ "error": e }));
+            std::process::exit(2);
+        }
+    };
+    // Raise the open-files soft limit to the hard limit.
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let per_client = if cfg.transport == Transport::Polling {
+        2
+    } else {
+        1
+    };
+    let procs = cfg.shard.map_or(cfg.shards, |s| s.1).max(1);
+    let needed = (cfg.clients.div_ceil(procs) + 1) * per_client + 64;
+    if needed as u64 > limit {
+        let e = format!(
+            "{} clients need about {needed} open files per process, over this process's limit of {limit}: \
+             split them across processes with --shards {} (or run several loadgens)",
+            cfg.clients,
+            (cfg.clients * per_client + 64).div_ceil(limit.saturating_sub(128).max(1) as usize)
+        );
+        eprintln!("sockeye-loadgen: {e}");
+        let mut o =
+            json!({ "ok": false, "error": e, "scenario": scenario_name(&cfg), "label": cfg.label });
+        for (k, v) in &cfg.tags {
+            o[k] = json!(v);
+        }
+        println!("{o}");
+        std::process::exit(1);
+    }
+    let cfg = Rc::new(cfg);
+    if let Some((i, n)) = cfg.shard {
+        let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+        let mut barrier = Barrier::Child(tokio::io::AsyncBufReadExt::lines(stdin));
+        let part = run_worker(&cfg, i, n, &mut barrier);
+        println!("@result {part}");
+    } else if cfg.shards > 1 {
+        let (coord, parts, errors) = run_shards(&cfg, &args);
+        println!("{}", report(&cfg, &coord, &parts, errors));
+    } else {
+        let mut barrier = Barrier::Local(Coord::new(cfg.server_pid));
+        let part = run_worker(&cfg, 0, 1, &mut barrier);
+        let Barrier::Local(mut coord) = barrier else {
+            unreachable!()
+        };
+        coord.snap(Point::End);
+        println!("{}", report(&cfg, &coord, &[part], Vec::new()));
+    }
+    let _ = std::io::stdout().flush();
+    // Leave at once: no need to wind down thousands of connections one by one.
+    std::process::exit(0);
+}
+
+/// Runs `cfg.shards` child processes of this program, releasing them together at each
+/// [`Point`]; returns the coordinator's snapshots, their partial results and any errors.
+fn run_shards(cfg: &Config, args: &[String]) -> (Coord, Vec<Value>, Vec<String>) {
+    let n = cfg.shards;
+    let exe = std::env::current_exe().expect("own executable path");
+    let (tx, rx) = mpsc::channel::<(usize, Option<String>)>();
+    let mut children = Vec::new();
+    let mut stdins = Vec::new();
+    let mut errors = Vec::new();
+    for i in 0..n {
+        let mut child = Command::new(&exe)
+            .args(args)
+            .arg("--shard")
+            .arg(format!("{i}/{n}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn a shard");
+        stdins.push(child.stdin.take());
+        let out = child.stdout.take().expect("piped stdout");
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send((i, Some(line)));
+            }
+            let _ = tx.send((i, None));
+        });
+        children.push(child);
+    }
+    drop(tx);
+    let mut coord = Coord::new(cfg.server_pid);
+    let mut at: Vec<usize> = vec![0; n]; // barriers reported per child
+    let mut done = vec![false; n];
+    let mut parts = Vec::new();
+    let mut released = 0usize; // barriers released so far
+    let deadline = Instant::now() + Duration::from_secs_f64(cfg.timeout + 10.0);
+    while done.iter().any(|d| !d) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok((i, line)) = rx.recv_timeout(left) else {
+            errors.push("shards did not finish before the hard timeout: killed".to_string());
+            for c in &mut children {
+                let _ = c.kill();
+            }
+            break;
+        };
+        match line.as_deref() {
+            Some(l) if l.starts_with("@barrier ") => at[i] += 1,
+            Some(l) if l.starts_with("@result ") => {
+                parts.push(serde_json::from_str(&l[8..]).unwrap_or(Value::Null));
+                done[i] = true;
+            }
+            Some(l) => eprintln!("shard {i}: {l}"),
+            None => {
+                if !done[i] {
+                    errors.push(format!("shard {i} exited without a result"));
+                    done[i] = true;
+                }
+            }
+        }
+        // Release the next barrier once every live shard reached it.
+        while released < Point::ALL.len()
+            && (0..n).all(|j| done[j] || at[j] > released)
+            && (0..n).any(|j| !done[j])
+        {
+            coord.snap(Point::ALL[released]);
+            released += 1;
+            for s in stdins.iter_mut().flatten() {
+                let _ = s.write_all(b"go\n");
+                let _ = s.flush();
+            }
+        }
+    }
+    coord.snap(Point::End);
+    for mut c in children {
+        let _ = c.wait();
+    }
+    (coord, parts, errors)
+}
+
+fn scenario_name(cfg: &Config) -> &'static str {
+    match cfg.scenario {
+        Scenario::Connect => "connect",
+        Scenario::Echo => "echo",
+        Scenario::Broadcast => "broadcast",
+    }
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let m = 10f64.powi(digits);
+    (x * m).round() / m
+}
+
+/// Merges the partial results and the coordinator's snapshots into the output object.
+fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -> Value {
+    let sum = |k: &str| {
+        parts
+            .iter()
+            .map(|p| p[k].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    let mut hist = worker::new_histogram();
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    let mut loadgen_cpu = 0.0;
+    let mut timed_out = false;
+    for p in parts {
+        for b in p["hist"].as_array().into_iter().flatten() {
+            let (v, c) = (b[0].as_u64().unwrap_or(1), b[1].as_u64().unwrap_or(0));
+            let _ = hist.record_n(v.max(1), c);
+        }
+        for (k, v) in p["errors"].as_object().into_iter().flatten() {
+            *errors.entry(k.clone()).or_default() += v.as_u64().unwrap_or(0);
+        }
+        loadgen_cpu += p["loadgen_cpu_s"].as_f64().unwrap_or(0.0);
+        timed_out |= p["timed_out"].as_bool().unwrap_or(true);
+    }
+    if timed_out {
+        errs.push("hard timeout reached".into());
+    }
+    let snap = |p: Point| coord.snaps[p as usize];
+    let secs = |a: Point, b: Point| match (snap(a), snap(b)) {
+        (Some(a), Some(b)) => Some(b.at.duration_since(a.at).as_secs_f64()),
+        _ => None,
+    };
+    let cpu = |a: Point, b: Point| match (snap(a).and_then(|s| s.cpu), snap(b).and_then(|s| s.cpu))
+    {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let rss = |p: Point| snap(p).and_then(|s| s.rss);
+    let (connected, failed, lost) = (sum("connected"), sum("failed"), sum("lost"));
+    let mut o = Map::new();
+    let mut put = |k: &str, v: Value| {
+        o.insert(k.to_string(), v);
+    };
+    put("scenario", json!(scenario_name(cfg)));
+    put("label", json!(cfg.label));
+    put(
+        "transport",
+        json!(match cfg.transport {
+            Transport::WebSocket => "websocket",
+            Transport::Polling => "polling",
+        }),
+    );
+    put("addr", json!(cfg.addr.to_string()));
+    put("clients", json!(cfg.clients));
+    put("shards", json!(cfg.shards));
+    put("duration_s", json!(cfg.duration));
+    put("connected", json!(connected));
+    put("connect_failures", json!(failed));
+    put("lost", json!(lost));
+    let connect_s = secs(Point::Start, Point::Connected);
+    put("connect_s", json!(connect_s.map(|s| round(s, 3))));
+    put(
+        "connects_per_s",
+        json!(connect_s.map(|s| round(connected as f64 / s.max(1e-9), 1))),
+    );
+    put("server_pid", json!(cfg.server_pid));
+    put("server_rss_kib_start", json!(rss(Point::Start)));
+    put("server_rss_kib_connected", json!(rss(Point::Connected)));
+    put("server_rss_kib_end", json!(rss(Point::End)));
+    let window = secs(Point::Measure, Point::End);
+    let server_cpu = cpu(Point::Measure, Point::End);
+    put("measured_wall_s", json!(window.map(|s| round(s, 3))));
+    put("server_cpu_s", json!(server_cpu.map(|c| round(c, 2))));
+    put(
+        "server_cpu_pct",
+        json!(server_cpu
+            .zip(window)
+            .map(|(c, w)| round(100.0 * c / w.max(1e-9), 1))),
+    );
+    put("loadgen_cpu_s", json!(round(loadgen_cpu, 2)));
+    // Above ~90 % (per process) the load generator itself limits the run.
+    put(
+        "loadgen_cpu_pct",
+        json!(window.map(|w| round(
+            100.0 * loadgen_cpu / w.max(1e-9) / cfg.shards.max(1) as f64,
+            1
+        ))),
+    );
+    let latency = if hist.is_empty() {
+        Value::Null
+    } else {
+        json!({
+            "count": hist.len(),
+            "mean": round(hist.mean(), 1),
+            "p50": hist.value_at_quantile(0.5),
+            "p90": hist.value_at_quantile(0.9),
+            "p99": hist.value_at_quantile(0.99),
+            "p999": hist.value_at_quantile(0.999),
+            "max": hist.max(),
+        })
+    };
+    // The count every scenario is judged on, per second and per server CPU-second.
+    let (count, per_s): (u64, f64) = match cfg.scenario {
+        Scenario::Connect => {
+            let held = connected.saturating_sub(lost);
+            put("held", json!(held));
+            let grown = rss(Point::End)
+                .zip(rss(Point::Start))
+                .map(|(e, s)| e as f64 - s as f64);
+            put(
+                "rss_per_conn_kib",
+                json!(grown
+                    .filter(|_| connected > 0)
+                    .map(|g| round(g / connected as f64, 2))),
+            );
+            let ccpu = cpu(Point::Start, Point::Connected);
+            put("server_cpu_connect_s", json!(ccpu.map(|c| round(c, 2))));
+            put(
+                "connects_per_server_cpu_s",
+                json!(ccpu
+                    .filter(|c| *c > 0.0)
+                    .map(|c| round(connected as f64 / c, 0))),
+            );
+            (
+                connected,
+                connect_s.map_or(0.0, |s| connected as f64 / s.max(1e-9)),
+            )
+        }
+        Scenario::Echo => {
+            let (sent, received) = (sum("sent"), sum("received"));
+            put(
+                "mode",
+                json!(if cfg.rate.is_some() { "rate" } else { "closed" }),
+            );
+            put("rate", json!(cfg.rate));
+            put("payload_size", json!(cfg.payload_size));
+            put("sent", json!(sent));
+            put("received", json!(received));
+            put("missing", json!(sent.saturating_sub(received)));
+            let per_s = received as f64 / cfg.duration.max(1e-9);
+            put("msgs_per_s", json!(round(per_s, 1)));
+            put("latency_us", latency);
+            put(
+                "msgs_per_server_cpu_s",
+                json!(server_cpu
+                    .filter(|c| *c > 0.0)
+                    .map(|c| round(received as f64 / c, 0))),
+            );
+            (received, per_s)
+        }
+        Scenario::Broadcast => {
+            let (ticks, subs, got) = (sum("ticks"), sum("subscribers"), sum("received"));
+            let expected = ticks * subs;
+            put("rate", json!(cfg.rate));
+            put("subscribers", json!(subs));
+            put("ticks_sent", json!(ticks));
+            put("expected", json!(expected));
+            put("delivered", json!(got));
+            put(
+                "delivery_ratio",
+                json!((expected > 0).then(|| round(got as f64 / expected as f64, 4))),
+            );
+            let per_s = got as f64 / cfg.duration.max(1e-9);
+            put("deliveries_per_s", json!(round(per_s, 1)));
+            put("latency_us", latency);
+            put(
+                "deliveries_per_server_cpu_s",
+                json!(server_cpu
+                    .filter(|c| *c > 0.0)
+                    .map(|c| round(got as f64 / c, 0))),
+            );
+            (got, per_s)
+        }
+    };
+    put("throughput_per_s", json!(round(per_s, 1)));
+    let base_cpu = if cfg.scenario == Scenario::Connect {
+        cpu(Point::Start, Point::Connected)
+    } else {
+        server_cpu
+    };
+    put(
+        "server_cpu_us_per_msg",
+        json!(base_cpu
+            .filter(|_| count > 0)
+            .map(|c| round(c * 1e6 / count as f64, 3))),
+    );
+    put("errors", json!(errors));
+    put("problems", json!(errs));
+    for (k, v) in &cfg.tags {
+        put(k, json!(v));
+    }
+    put(
+        "ok",
+        json!(!timed_out && failed == 0 && lost == 0 && parts.len() == cfg.shards.max(1)),
+    );
+    Value::Object(o)
+}

@@ -1,0 +1,500 @@
+//! The clients of one load-generator process (all of them, or one shard's share) on a
+//! single-threaded runtime: connection ramp, phases, and the scenarios' client loops.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
+use std::io;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{watch, Semaphore};
+use tokio::time::{interval_at, sleep, timeout, Instant, Interval, MissedTickBehavior};
+
+use crate::client::{PollClient, WsClient};
+use crate::proto::{client_frame, parse_tick, Rng, OP_TEXT};
+use crate::{Barrier, Config, Point, Scenario, Transport};
+
+/// What the clients are doing; every client task watches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Opening connections.
+    Connecting,
+    /// Sending, not counted.
+    Warmup,
+    /// Sending and counted.
+    Measure,
+    /// No new sends; waiting for the replies to measured sends.
+    Drain,
+    /// Done.
+    Stop,
+}
+
+/// Counters shared by this process's client tasks.
+pub struct Shared {
+    cfg: Rc<Config>,
+    phase: watch::Receiver<Phase>,
+    gate: Semaphore,
+    /// Client tasks started.
+    pub clients: Cell<u64>,
+    connected: Cell<u64>,
+    failed: Cell<u64>,
+    lost: Cell<u64>,
+    drained: Cell<u64>,
+    sent: Cell<u64>,
+    received: Cell<u64>,
+    ticks: Cell<u64>,
+    subscribers: Cell<u64>,
+    hist: RefCell<Histogram<u64>>,
+    errors: RefCell<BTreeMap<String, u64>>,
+    cpu0: Cell<f64>,
+    cpu1: Cell<f64>,
+}
+
+/// Largest latency recorded: 60 s, in µs.
+const MAX_LATENCY_US: u64 = 60_000_000;
+
+/// An empty latency histogram (µs, 3 significant digits).
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+impl Shared {
+    fn error(&self, e: &io::Error) {
+        let key = format!("{:?}: {}", e.kind(), e);
+        let key: String = key.chars().take(120).collect();
+        *self.errors.borrow_mut().entry(key).or_default() += 1;
+    }
+
+    fn bump(c: &Cell<u64>) {
+        c.set(c.get() + 1);
+    }
+
+    fn record(&self, us: u64) {
+        self.hist
+            .borrow_mut()
+            .saturating_record(us.clamp(1, MAX_LATENCY_US));
+    }
+
+    /// This process's results so far, as the JSON object the coordinator merges.
+    pub fn partial(&self, timed_out: bool) -> Value {
+        let hist: Vec<[u64; 2]> = self
+            .hist
+            .borrow()
+            .iter_recorded()
+            .map(|v| [v.value_iterated_to(), v.count_at_value()])
+            .collect();
+        let cpu = if self.cpu1.get() > 0.0 {
+            self.cpu1.get() - self.cpu0.get()
+        } else {
+            0.0
+        };
+        json!({
+            "clients": self.clients.get(),
+            "connected": self.connected.get(),
+            "failed": self.failed.get(),
+            "lost": self.lost.get(),
+            "sent": self.sent.get(),
+            "received": self.received.get(),
+            "ticks": self.ticks.get(),
+            "subscribers": self.subscribers.get(),
+            "errors": *self.errors.borrow(),
+            "loadgen_cpu_s": cpu,
+            "timed_out": timed_out,
+            "hist": hist,
+        })
+    }
+}
+
+/// One process's load: creates the shared state; [`Worker::run`] drives the phases.
+pub struct Worker {
+    /// The shared counters (readable after a timeout too).
+    pub shared: Rc<Shared>,
+    tx: watch::Sender<Phase>,
+    shard: usize,
+    shards: usize,
+}
+
+/// What a client task does once connected.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Idle,
+    Echo,
+    Subscriber,
+    Publisher,
+}
+
+impl Worker {
+    /// The worker for shard `shard` of `shards` (0 of 1 when not sharded).
+    pub fn new(cfg: Rc<Config>, shard: usize, shards: usize) -> Worker {
+        let (tx, rx) = watch::channel(Phase::Connecting);
+        let shared = Rc::new(Shared {
+            gate: Semaphore::new(cfg.concurrency.max(1)),
+            cfg,
+            phase: rx,
+            clients: Cell::new(0),
+            connected: Cell::new(0),
+            failed: Cell::new(0),
+            lost: Cell::new(0),
+            drained: Cell::new(0),
+            sent: Cell::new(0),
+            received: Cell::new(0),
+            ticks: Cell::new(0),
+            subscribers: Cell::new(0),
+            hist: RefCell::new(new_histogram()),
+            errors: RefCell::new(BTreeMap::new()),
+            cpu0: Cell::new(0.0),
+            cpu1: Cell::new(0.0),
+        });
+        Worker {
+            shared,
+            tx,
+            shard,
+            shards,
+        }
+    }
+
+    /// Runs the scenario through its phases, stopping at each [`Point`] of `barrier`.
+    /// Must run inside a `LocalSet`.
+    pub async fn run(&self, barrier: &mut Barrier) {
+        let sh = &self.shared;
+        let cfg = sh.cfg.clone();
+        barrier.at(Point::Start).await;
+        let role = match cfg.scenario {
+            Scenario::Connect => Role::Idle,
+            Scenario::Echo => Role::Echo,
+            Scenario::Broadcast => Role::Subscriber,
+        };
+        let mut tasks = 0u64;
+        if cfg.scenario == Scenario::Broadcast && self.shard == 0 {
+            // The publisher connects first so that it is ready when the ramp ends.
+            tokio::task::spawn_local(client_task(sh.clone(), cfg.clients, Role::Publisher));
+            tasks += 1;
+        }
+        for i in (self.shard..cfg.clients).step_by(self.shards) {
+            tokio::task::spawn_local(client_task(sh.clone(), i, role));
+            tasks += 1;
+        }
+        sh.clients.set(tasks);
+        wait_until(None, || sh.connected.get() + sh.failed.get() >= tasks).await;
+        barrier.at(Point::Connected).await;
+        if cfg.scenario == Scenario::Connect {
+            barrier.at(Point::Measure).await;
+            sh.cpu0.set(crate::procfs::self_cpu_seconds());
+            let _ = self.tx.send(Phase::Measure);
+            sleep(Duration::from_secs_f64(cfg.duration)).await;
+        } else {
+            let _ = self.tx.send(Phase::Warmup);
+            sleep(Duration::from_secs_f64(cfg.warmup)).await;
+            barrier.at(Point::Measure).await;
+            sh.cpu0.set(crate::procfs::self_cpu_seconds());
+            let _ = self.tx.send(Phase::Measure);
+            sleep(Duration::from_secs_f64(cfg.duration)).await;
+            let _ = self.tx.send(Phase::Drain);
+            let deadline = Instant::now() + Duration::from_secs_f64(cfg.drain);
+            wait_until(Some(deadline), || {
+                sh.drained.get() + sh.lost.get() >= sh.connected.get()
+            })
+            .await;
+        }
+        sh.cpu1.set(crate::procfs::self_cpu_seconds());
+        barrier.at(Point::End).await;
+        let _ = self.tx.send(Phase::Stop);
+    }
+}
+
+/// Polls `done` every few milliseconds until it holds or `deadline` passes.
+async fn wait_until(deadline: Option<Instant>, done: impl Fn() -> bool) {
+    while !done() {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return;
+        }
+        sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Waits for the next phase change (a dropped sender reads as [`Phase::Stop`]).
+async fn next_phase(rx: &mut watch::Receiver<Phase>) -> Phase {
+    match rx.changed().await {
+        Ok(()) => *rx.borrow_and_update(),
+        Err(_) => Phase::Stop,
+    }
+}
+
+/// The next tick of an optional interval (never, without one).
+async fn tick(iv: &mut Option<Interval>) -> Instant {
+    match iv {
+        Some(iv) => iv.tick().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How late a timer may fire before the lateness counts as latency: tokio's timer wheel has
+/// a 1 ms resolution, so a tick routinely fires up to 1 ms after its scheduled instant.
+const TIMER_SLACK: Duration = Duration::from_micros(1500);
+
+/// When a fixed-rate send scheduled at `scheduled` starts its latency clock: at the scheduled
+/// instant plus at most [`TIMER_SLACK`] of timer lateness. A send delayed further (a stall of
+/// the load generator, or a server that does not read) counts the extra delay as latency, so
+/// there is no coordinated omission.
+fn send_base(scheduled: Instant) -> Instant {
+    Instant::now().min(scheduled + TIMER_SLACK)
+}
+
+/// A fixed-rate schedule for client `i` of `n`, `per_s` sends per second in all, spread
+/// evenly over the clients. Late ticks are sent at once (`Burst`); see [`send_base`].
+fn schedule(i: usize, n: usize, per_s: f64) -> Interval {
+    let period = Duration::from_secs_f64(n as f64 / per_s);
+    let offset = period.mul_f64((i % n.max(1)) as f64 / n.max(1) as f64);
+    let mut iv = interval_at(Instant::now() + offset, period);
+    iv.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    iv
+}
+
+/// The `message` event every echo client sends: `42["message","xx…"]`.
+fn message_packet(size: usize) -> Vec<u8> {
+    format!("42[\"message\",\"{}\"]", "x".repeat(size)).into_bytes()
+}
+
+async fn client_task(sh: Rc<Shared>, i: usize, role: Role) {
+    let cfg = sh.cfg.clone();
+    let mut rng = Rng::new(i as u64 + 1);
+    let connect_timeout = Duration::from_secs_f64(cfg.connect_timeout);
+    let permit = sh.gate.acquire().await.ok();
+    let result = match cfg.transport {
+        Transport::WebSocket => {
+            let c = timeout(connect_timeout, WsClient::connect(cfg.addr, i, rng.mask())).await;
+            drop(permit);
+            match c {
+                Ok(Ok(c)) => {
+                    Shared::bump(&sh.connected);
+                    if role == Role::Subscriber {
+                        Shared::bump(&sh.subscribers);
+                    }
+                    Ok(ws_loop(&sh, c, i, role).await)
+                }
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+            }
+        }
+        Transport::Polling => {
+            let c = timeout(connect_timeout, PollClient::connect(cfg.addr, i)).await;
+            drop(permit);
+            match c {
+                Ok(Ok(c)) => {
+                    Shared::bump(&sh.connected);
+                    Ok(poll_echo(&sh, c, i).await)
+                }
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+            }
+        }
+    };
+    match result {
+        Err(e) => {
+            Shared::bump(&sh.failed);
+            sh.error(&e);
+        }
+        Ok(Err(e)) => {
+            if *sh.phase.borrow() < Phase::Stop {
+                Shared::bump(&sh.lost);
+                sh.error(&e);
+            }
+        }
+        Ok(Ok(())) => {}
+    }
+}
+
+/// A connected WebSocket client's life, by role.
+async fn ws_loop(sh: &Shared, mut c: WsClient, i: usize, role: Role) -> io::Result<()> {
+    let cfg = &sh.cfg;
+    let mut rx = sh.phase.clone();
+    let mut phase = *rx.borrow_and_update();
+    let mut out = Vec::new();
+    let msg = client_frame(OP_TEXT, &message_packet(cfg.payload_size), c.mask);
+    // Echo: send instants of the messages awaiting their echo, and whether they count.
+    let mut pending: VecDeque<(Instant, bool)> = VecDeque::new();
+    let mut iv: Option<Interval> = None;
+    let mut drained = false;
+    let mut seq = 0u64;
+    loop {
+        if phase == Phase::Stop {
+            return Ok(());
+        }
+        let sending = phase == Phase::Warmup || phase == Phase::Measure;
+        if sending && iv.is_none() {
+            if let (Role::Echo, Some(rate)) = (role, cfg.rate) {
+                iv = Some(schedule(i, cfg.clients, rate));
+            } else if role == Role::Publisher {
+                iv = Some(schedule(0, 1, cfg.rate.unwrap_or(10.0)));
+            }
+        }
+        if role == Role::Echo && cfg.rate.is_none() && sending && pending.is_empty() {
+            // Closed loop: the next message goes as soon as the previous one came back.
+            let measured = phase == Phase::Measure;
+            pending.push_back((Instant::now(), measured));
+            c.stream.write_all(&msg).await?;
+            if measured {
+                Shared::bump(&sh.sent);
+            }
+        }
+        if phase == Phase::Drain && !drained {
+            let done = match role {
+                Role::Echo => !pending.iter().any(|p| p.1),
+                Role::Publisher => {
+                    // The end marker follows every measured tick through the server.
+                    let t = client_frame(
+                        OP_TEXT,
+                        format!("42[\"tick\",[{},{seq},2]]", now_us()).as_bytes(),
+                        c.mask,
+                    );
+                    c.stream.write_all(&t).await?;
+                    true
+                }
+                Role::Subscriber | Role::Idle => false,
+            };
+            if done {
+                drained = true;
+                Shared::bump(&sh.drained);
+            }
+        }
+        tokio::select! {
+            r = c.read_some() => {
+                r?;
+                let mut echoes = 0usize;
+                let mut end_marker = false;
+                let now = if role == Role::Subscriber { now_us() } else { 0 };
+                c.frames(&mut out, |p| {
+                    if role == Role::Echo && p.starts_with(b"42[\"message\"") {
+                        echoes += 1;
+                    } else if role == Role::Subscriber {
+                        if let Some((t, _n, mark)) = parse_tick(p) {
+                            if mark == 1 {
+                                Shared::bump(&sh.received);
+                                sh.record(now.saturating_sub(t));
+                            } else if mark == 2 {
+                                end_marker = true;
+                            }
+                        }
+                    }
+                })?;
+                if !out.is_empty() {
+                    c.stream.write_all(&out).await?;
+                    out.clear();
+                }
+                if echoes > 0 {
+                    let now = Instant::now();
+                    for _ in 0..echoes {
+                        if let Some((t, measured)) = pending.pop_front() {
+                            if measured {
+                                Shared::bump(&sh.received);
+                                sh.record((now - t).as_micros() as u64);
+                            }
+                        }
+                    }
+                }
+                if end_marker && !drained {
+                    drained = true;
+                    Shared::bump(&sh.drained);
+                }
+            }
+            t = tick(&mut iv), if sending => {
+                let measured = phase == Phase::Measure;
+                if role == Role::Publisher {
+                    let p = format!("42[\"tick\",[{},{seq},{}]]", now_us(), u8::from(measured));
+                    seq += 1;
+                    c.stream.write_all(&client_frame(OP_TEXT, p.as_bytes(), c.mask)).await?;
+                    if measured {
+                        Shared::bump(&sh.ticks);
+                    }
+                } else {
+                    pending.push_back((send_base(t), measured));
+                    c.stream.write_all(&msg).await?;
+                    if measured {
+                        Shared::bump(&sh.sent);
+                    }
+                }
+            }
+            p = next_phase(&mut rx) => phase = p,
+        }
+    }
+}
+
+/// An echo client over long-polling (closed loop, or fixed rate with `--rate`).
+async fn poll_echo(sh: &Shared, mut c: PollClient, i: usize) -> io::Result<()> {
+    let cfg = &sh.cfg;
+    let mut rx = sh.phase.clone();
+    let mut phase = *rx.borrow_and_update();
+    let msg = message_packet(cfg.payload_size);
+    let mut pending: VecDeque<(Instant, bool)> = VecDeque::new();
+    let mut iv: Option<Interval> = None;
+    let mut drained = false;
+    loop {
+        if phase == Phase::Stop {
+            return Ok(());
+        }
+        let sending = phase == Phase::Warmup || phase == Phase::Measure;
+        if let (true, None, Some(rate)) = (sending, &iv, cfg.rate) {
+            iv = Some(schedule(i, cfg.clients, rate));
+        }
+        if cfg.rate.is_none() && sending && pending.is_empty() {
+            let measured = phase == Phase::Measure;
+            pending.push_back((Instant::now(), measured));
+            c.push(&msg);
+            if measured {
+                Shared::bump(&sh.sent);
+            }
+        }
+        if phase == Phase::Drain && !drained && !pending.iter().any(|p| p.1) {
+            drained = true;
+            Shared::bump(&sh.drained);
+        }
+        c.flush_post().await?;
+        tokio::select! {
+            r = c.get.read_some() => {
+                r?;
+                while let Some(resp) = c.get.try_response()? {
+                    let mut echoes = 0usize;
+                    c.packets(&resp.body, |p| {
+                        if p.starts_with(b"42[\"message\"") {
+                            echoes += 1;
+                        }
+                    })?;
+                    c.send_get().await?;
+                    let now = Instant::now();
+                    for _ in 0..echoes {
+                        if let Some((t, measured)) = pending.pop_front() {
+                            if measured {
+                                Shared::bump(&sh.received);
+                                sh.record((now - t).as_micros() as u64);
+                            }
+                        }
+                    }
+                }
+            }
+            r = c.post.read_some(), if c.post_inflight => {
+                r?;
+                if c.post.try_response()?.is_some() {
+                    c.post_inflight = false;
+                }
+            }
+            t = tick(&mut iv), if sending => {
+                let measured = phase == Phase::Measure;
+                pending.push_back((send_base(t), measured));
+                c.push(&msg);
+                if measured {
+                    Shared::bump(&sh.sent);
+                }
+            }
+            p = next_phase(&mut rx) => phase = p,
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Engine configuration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cors::Cors;
+
+/// A hook that sees each handshake request and may refuse it (HTTP 403).
+pub type AllowRequest = Arc<dyn Fn(&http::request::Parts) -> bool + Send + Sync>;
+
+/// What to do with a client whose outbound queue is over [`EngineConfig::max_queued_bytes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OverflowPolicy {
+    /// Close that client's session (reason `transport error`). The default.
+    #[default]
+    Disconnect,
+    /// Drop the new packet and keep the session; the send reports [`crate::SendError::QueueFull`].
+    Drop,
+}
+
+/// The Engine.IO options. Defaults follow Node's engine.io.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use sockeye_engineio::EngineConfig;
+/// let mut config = EngineConfig::default();
+/// config.ping_interval = Duration::from_secs(10);
+/// assert_eq!(config.max_payload, 1_000_000);
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// The path the engine answers on, matched exactly. Default `/socket.io/`.
+    pub path: String,
+    /// How often the server pings each client. Default 25 s.
+    pub ping_interval: Duration,
+    /// How long a client has to answer a ping. Default 20 s.
+    pub ping_timeout: Duration,
+    /// How long a WebSocket upgrade may take. Default 10 s.
+    pub upgrade_timeout: Duration,
+    /// The largest message a client may send, in bytes: a polling body, a WebSocket message and a
+    /// whole binary packet alike (Node's `maxHttpBufferSize`). Default 1,000,000.
+    pub max_payload: usize,
+    /// The most packets one polling body may hold. Default 4096.
+    pub max_packets_per_payload: usize,
+    /// The most bytes queued for one client before [`EngineConfig::overflow`] applies.
+    /// Default 8 MiB.
+    pub max_queued_bytes: usize,
+    /// What happens to a client that does not read fast enough. Default [`OverflowPolicy::Disconnect`].
+    pub overflow: OverflowPolicy,
+    /// The most WebSocket frames one message may be split into. Default 1024.
+    pub max_ws_fragments: usize,
+    /// The most open sessions; a handshake over it gets HTTP 403. Default: no limit.
+    pub max_connections: Option<usize>,
+    /// Whether the long-polling transport is offered. Default true.
+    pub polling: bool,
+    /// Whether the WebSocket transport is offered. Default true.
+    pub websocket: bool,
+    /// Cross-origin rules. Default: no CORS headers, and WebSocket upgrades from any origin.
+    pub cors: Cors,
+    /// Refuses a handshake when it returns false. Default: none.
+    pub allow_request: Option<AllowRequest>,
+    /// How long a long-polling request body may take to arrive. Default 10 s.
+    pub body_timeout: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            path: "/socket.io/".to_owned(),
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+            upgrade_timeout: Duration::from_secs(10),
+            max_payload: 1_000_000,
+            max_packets_per_payload: 4096,
+            max_queued_bytes: 8 << 20,
+            overflow: OverflowPolicy::Disconnect,
+            max_ws_fragments: 1024,
+            max_connections: None,
+            polling: true,
+            websocket: true,
+            cors: Cors::default(),
+            allow_request: None,
+            body_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl std::fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("path", &self.path)
+            .field("ping_interval", &self.ping_interval)
+            .field("ping_timeout", &self.ping_timeout)
+            .field("upgrade_timeout", &self.upgrade_timeout)
+            .field("max_payload", &self.max_payload)
+            .field("max_queued_bytes", &self.max_queued_bytes)
+            .field("overflow", &self.overflow)
+            .field("max_connections", &self.max_connections)
+            .field("cors", &self.cors)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,67 @@
+//! # sockeye-engineio
+//!
+//! The Engine.IO layer of [Sockeye](https://docs.rs/sockeye): a server for the transport
+//! protocol under Socket.IO. It speaks Engine.IO v4 over HTTP long-polling and WebSocket,
+//! upgrades from one to the other, keeps sessions alive with a heartbeat, and hands text and
+//! binary messages to a [`Handler`].
+//!
+//! The codecs ([`packet`], [`payload`], [`ws`]) are sans-IO: bytes in, values out, no sockets
+//! or clocks, so they are tested and fuzzed alone. The [`Engine`] drives them.
+//!
+//! Most users want the `sockeye` crate, which puts Socket.IO on top of this one.
+//!
+//! ## Limits and defaults
+//! | option | default |
+//! |---|---|
+//! | [`EngineConfig::ping_interval`] | 25 s |
+//! | [`EngineConfig::ping_timeout`] | 20 s |
+//! | [`EngineConfig::upgrade_timeout`] | 10 s |
+//! | [`EngineConfig::max_payload`] (polling body and WebSocket message) | 1,000,000 bytes |
+//! | [`EngineConfig::max_queued_bytes`] (outbound, per client) | 8 MiB |
+//! | [`EngineConfig::max_packets_per_payload`] | 4096 |
+//! | [`EngineConfig::max_ws_fragments`] | 1024 |
+//!
+//! ## Example
+//! ```
+//! use std::sync::Arc;
+//! use bytes::Bytes;
+//! use sockeye_engineio::{DisconnectReason, Engine, EngineConfig, Handler, Socket};
+//!
+//! /// Echoes every message back to its sender.
+//! struct Echo;
+//! impl Handler for Echo {
+//!     type Data = ();
+//!     fn new_data(&self) {}
+//!     fn on_connect(&self, _: &Arc<Socket<()>>) {}
+//!     fn on_disconnect(&self, _: &Arc<Socket<()>>, _: DisconnectReason) {}
+//!     fn on_message(&self, socket: &Arc<Socket<()>>, msg: Bytes) {
+//!         let _ = socket.send_text(msg);
+//!     }
+//!     fn on_binary(&self, socket: &Arc<Socket<()>>, data: Bytes) {
+//!         let _ = socket.send_binary(data);
+//!     }
+//! }
+//! let engine = Engine::new(Echo, EngineConfig::default());
+//! // Serve it: `engine.handle(request).await` answers each request to `engine.config().path`.
+//! # let _ = engine;
+//! ```
+
+mod config;
+mod cors;
+mod engine;
+mod errors;
+pub mod metrics;
+pub mod packet;
+pub mod payload;
+mod sid;
+mod socket;
+mod transport;
+pub mod ws;
+
+pub use config::{AllowRequest, EngineConfig, OverflowPolicy};
+pub use cors::Cors;
+pub use engine::{Engine, EngineBody, Handler};
+pub use errors::{HttpError, PacketError, SendError};
+pub use packet::ProtocolVersion;
+pub use sid::{InvalidSid, Sid};
+pub use socket::{DisconnectReason, RequestInfo, Socket, TransportKind};

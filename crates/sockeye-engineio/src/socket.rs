@@ -1,0 +1,351 @@
+//! One Engine.IO session, whatever its transport.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use crate::config::OverflowPolicy;
+use crate::errors::SendError;
+use crate::packet::ProtocolVersion;
+use crate::payload::Outgoing;
+use crate::sid::Sid;
+
+/// Why a session ended. The text forms are Node's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The client closed the connection or sent a close packet.
+    TransportClose,
+    /// The connection failed, or the client was too slow to read (see
+    /// [`crate::config::OverflowPolicy`]).
+    TransportError,
+    /// The client did not answer a ping in time.
+    PingTimeout,
+    /// The client sent something that is not valid Engine.IO or Socket.IO.
+    ParseError,
+    /// The server closed the session.
+    ForcedClose,
+    /// The server is shutting down.
+    ServerShutdown,
+}
+
+impl DisconnectReason {
+    /// Node's name for the reason, e.g. `"ping timeout"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisconnectReason::TransportClose => "transport close",
+            DisconnectReason::TransportError => "transport error",
+            DisconnectReason::PingTimeout => "ping timeout",
+            DisconnectReason::ParseError => "parse error",
+            DisconnectReason::ForcedClose => "forced close",
+            DisconnectReason::ServerShutdown => "server shutting down",
+        }
+    }
+}
+
+impl std::fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The transport a session currently uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportKind {
+    /// HTTP long-polling.
+    Polling,
+    /// WebSocket.
+    Websocket,
+}
+
+/// What the HTTP handshake request carried, kept for the application.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    /// The handshake's URI (path and query).
+    pub uri: http::Uri,
+    /// The handshake's headers.
+    pub headers: http::HeaderMap,
+    /// The peer address, when the server put a [`std::net::SocketAddr`] in the request's
+    /// extensions.
+    pub remote_addr: Option<std::net::SocketAddr>,
+    /// When the handshake happened.
+    pub time: std::time::SystemTime,
+}
+
+impl RequestInfo {
+    pub(crate) fn from_request<B>(req: &http::Request<B>) -> RequestInfo {
+        RequestInfo {
+            uri: req.uri().clone(),
+            headers: req.headers().clone(),
+            remote_addr: req.extensions().get::<std::net::SocketAddr>().copied(),
+            time: std::time::SystemTime::now(),
+        }
+    }
+}
+
+/// Called by a socket when it closes: the engine forgets it and tells the handler.
+pub(crate) trait Closer<D>: Send + Sync {
+    fn on_close(&self, socket: &Arc<Socket<D>>, reason: DisconnectReason);
+}
+
+pub(crate) struct State {
+    pub(crate) opened: Instant,
+    pub(crate) closed_at: Option<Instant>,
+    pub(crate) queue: Vec<Outgoing>,
+    pub(crate) queued_bytes: usize,
+    pub(crate) waker: Option<Waker>,
+    pub(crate) poll_active: bool,
+    pub(crate) post_active: bool,
+    pub(crate) upgrading: bool,
+    pub(crate) upgraded: bool,
+    pub(crate) awaiting_pong: bool,
+    pub(crate) ping_sent: Option<Instant>,
+}
+
+/// An Engine.IO session. `D` is the data the handler keeps per session.
+///
+/// Sending never blocks: a message is queued and the session's transport writes it. Each
+/// session's queue is bounded by [`crate::EngineConfig::max_queued_bytes`].
+pub struct Socket<D> {
+    sid: Sid,
+    version: ProtocolVersion,
+    transport: AtomicU8,
+    closed: AtomicBool,
+    pub(crate) state: Mutex<State>,
+    req: RequestInfo,
+    max_queued: usize,
+    overflow: OverflowPolicy,
+    closer: Weak<dyn Closer<D>>,
+    data: D,
+}
+
+impl<D> std::fmt::Debug for Socket<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("sid", &self.sid)
+            .field("transport", &self.transport())
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D> Socket<D> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        sid: Sid,
+        version: ProtocolVersion,
+        transport: TransportKind,
+        req: RequestInfo,
+        max_queued: usize,
+        overflow: OverflowPolicy,
+        closer: Weak<dyn Closer<D>>,
+        data: D,
+    ) -> Self {
+        Socket {
+            sid,
+            version,
+            transport: AtomicU8::new(transport as u8),
+            closed: AtomicBool::new(false),
+            state: Mutex::new(State {
+                opened: Instant::now(),
+                closed_at: None,
+                queue: Vec::new(),
+                queued_bytes: 0,
+                waker: None,
+                poll_active: false,
+                post_active: false,
+                upgrading: false,
+                upgraded: false,
+                awaiting_pong: false,
+                ping_sent: None,
+            }),
+            req,
+            max_queued,
+            overflow,
+            closer,
+            data,
+        }
+    }
+
+    /// The session id (the engine's; the bearer token of a polling session).
+    pub fn sid(&self) -> Sid {
+        self.sid
+    }
+
+    /// The protocol version the client speaks.
+    pub fn protocol(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// The transport in use now.
+    pub fn transport(&self) -> TransportKind {
+        if self.transport.load(Ordering::Acquire) == TransportKind::Websocket as u8 {
+            TransportKind::Websocket
+        } else {
+            TransportKind::Polling
+        }
+    }
+
+    pub(crate) fn set_transport(&self, t: TransportKind) {
+        self.transport.store(t as u8, Ordering::Release);
+    }
+
+    /// The handshake request.
+    pub fn request(&self) -> &RequestInfo {
+        &self.req
+    }
+
+    /// The handler's data for this session.
+    pub fn data(&self) -> &D {
+        &self.data
+    }
+
+    /// How many bytes are queued for the client and not yet taken by its transport.
+    pub fn queued_bytes(&self) -> usize {
+        self.state.lock().queued_bytes
+    }
+
+    /// Whether the session has closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Queues a text message (the bytes must be UTF-8).
+    ///
+    /// # Errors
+    /// [`SendError::Closed`] after the session closed, [`SendError::QueueFull`] when the client
+    /// is too slow (and, with [`OverflowPolicy::Disconnect`], the session is then closed).
+    pub fn send_text(self: &Arc<Self>, text: Bytes) -> Result<(), SendError> {
+        self.send(Outgoing::Message(text))
+    }
+
+    /// Queues a binary message.
+    ///
+    /// # Errors
+    /// As [`Socket::send_text`].
+    pub fn send_binary(self: &Arc<Self>, data: Bytes) -> Result<(), SendError> {
+        self.send(Outgoing::Binary(data))
+    }
+
+    /// Queues several messages at once, all or none (so a binary packet and its attachments
+    /// are never split by the queue limit).
+    ///
+    /// # Errors
+    /// As [`Socket::send_text`].
+    pub fn send_many(
+        self: &Arc<Self>,
+        packets: impl IntoIterator<Item = Outgoing> + Clone,
+    ) -> Result<(), SendError> {
+        let len: usize = packets.clone().into_iter().map(|p| p.queue_len()).sum();
+        let waker = {
+            let mut st = self.state.lock();
+            if self.is_closed() {
+                return Err(SendError::Closed);
+            }
+            if st.queued_bytes + len > self.max_queued && !st.queue.is_empty() {
+                drop(st);
+                return self.overflowed();
+            }
+            st.queue.extend(packets);
+            st.queued_bytes += len;
+            st.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// Queues one packet.
+    pub(crate) fn send(self: &Arc<Self>, packet: Outgoing) -> Result<(), SendError> {
+        let len = packet.queue_len();
+        let waker = {
+            let mut st = self.state.lock();
+            if self.is_closed() {
+                return Err(SendError::Closed);
+            }
+            if st.queued_bytes + len > self.max_queued && !st.queue.is_empty() {
+                drop(st);
+                return self.overflowed();
+            }
+            st.queue.push(packet);
+            st.queued_bytes += len;
+            st.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    fn overflowed(self: &Arc<Self>) -> Result<(), SendError> {
+        crate::metrics::OVERFLOWS.fetch_add(1, Ordering::Relaxed);
+        if self.overflow == OverflowPolicy::Disconnect {
+            tracing::debug!(sid = %self.sid, "outbound queue full: closing the session");
+            self.close(DisconnectReason::TransportError);
+        }
+        Err(SendError::QueueFull)
+    }
+
+    /// Takes everything queued, or registers `cx` to be woken when something is queued.
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>, out: &mut Vec<Outgoing>) -> Poll<()> {
+        let mut st = self.state.lock();
+        if st.queue.is_empty() {
+            st.waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        if out.is_empty() {
+            std::mem::swap(out, &mut st.queue);
+        } else {
+            out.append(&mut st.queue);
+        }
+        st.queued_bytes = 0;
+        Poll::Ready(())
+    }
+
+    /// Wakes whoever waits on the queue (the poll request or the WebSocket task).
+    pub(crate) fn wake(&self) {
+        let w = self.state.lock().waker.take();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+
+    /// Records a pong from the client.
+    pub(crate) fn on_pong(&self) {
+        let mut st = self.state.lock();
+        st.awaiting_pong = false;
+    }
+
+    /// Closes the session: the transport flushes what is queued, then closes; the handler's
+    /// disconnect callback runs once, now.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn f<D>(socket: std::sync::Arc<sockeye_engineio::Socket<D>>) {
+    /// socket.close(sockeye_engineio::DisconnectReason::ForcedClose);
+    /// # }
+    /// ```
+    pub fn close(self: &Arc<Self>, reason: DisconnectReason) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        {
+            let mut st = self.state.lock();
+            st.closed_at = Some(Instant::now());
+            if self.transport() == TransportKind::Polling && !st.upgraded {
+                st.queue.push(Outgoing::Close);
+                st.queued_bytes += 1;
+            }
+        }
+        self.wake();
+        if let Some(closer) = self.closer.upgrade() {
+            closer.on_close(self, reason);
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! The transports: HTTP long-polling and WebSocket.
+
+pub(crate) mod polling;
+pub(crate) mod websocket;

@@ -1,0 +1,239 @@
+//! HTTP long-polling: a GET waits for queued packets, a POST delivers the client's packets.
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::Poll;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+
+use crate::engine::{error_response, Engine, EngineBody, Handler};
+use crate::errors::HttpError;
+use crate::packet::Packet;
+use crate::payload::{self, Outgoing};
+use crate::socket::{DisconnectReason, Socket};
+
+pub(crate) fn text_response(body: Vec<u8>) -> Response<EngineBody> {
+    let mut res = Response::new(Full::new(Bytes::from(body)));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
+    res
+}
+
+/// Clears a request-in-flight flag when the request ends, however it ends.
+struct Active<'a, D> {
+    socket: &'a Socket<D>,
+    post: bool,
+}
+
+impl<D> Drop for Active<'_, D> {
+    fn drop(&mut self) {
+        let mut st = self.socket.state.lock();
+        if self.post {
+            st.post_active = false;
+        } else {
+            st.poll_active = false;
+            st.waker = None;
+        }
+    }
+}
+
+/// A GET: answers with what is queued, waiting for something when the queue is empty.
+pub(crate) async fn poll<H: Handler>(
+    engine: &Engine<H>,
+    socket: Arc<Socket<H::Data>>,
+) -> Response<EngineBody> {
+    {
+        let mut st = socket.state.lock();
+        if st.poll_active {
+            drop(st);
+            socket.close(DisconnectReason::TransportError);
+            return error_response(HttpError::BadRequest);
+        }
+        st.poll_active = true;
+    }
+    let _active = Active {
+        socket: &*socket,
+        post: false,
+    };
+    let max = engine.config().max_payload;
+    let body = poll_fn(|cx| {
+        let mut st = socket.state.lock();
+        if st.upgraded {
+            return Poll::Ready(b"6".to_vec());
+        }
+        if !st.queue.is_empty() {
+            // The close packet travels alone, in the poll after the last messages: clients
+            // handle a close at once but the packets of a payload a tick later.
+            let end = match st.queue.iter().position(|p| *p == Outgoing::Close) {
+                Some(0) | None => st.queue.len(),
+                Some(i) => i,
+            };
+            let (body, n) = payload::encode_v4(&st.queue[..end], max);
+            let taken: usize = st.queue.drain(..n).map(|p| p.queue_len()).sum();
+            st.queued_bytes = st.queued_bytes.saturating_sub(taken);
+            return Poll::Ready(body);
+        }
+        if socket.is_closed() {
+            return Poll::Ready(b"1".to_vec());
+        }
+        st.waker = Some(cx.waker().clone());
+        Poll::Pending
+    })
+    .await;
+    if socket.is_closed() && socket.state.lock().queue.is_empty() {
+        engine.forget(socket.sid());
+    }
+    text_response(body)
+}
+
+/// A POST: decodes the packets in the body and hands them to the session.
+pub(crate) async fn post<H, B>(
+    engine: &Engine<H>,
+    socket: Arc<Socket<H::Data>>,
+    req: Request<B>,
+) -> Response<EngineBody>
+where
+    H: Handler,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    {
+        let mut st = socket.state.lock();
+        if st.post_active {
+            drop(st);
+            socket.close(DisconnectReason::TransportError);
+            return error_response(HttpError::BadRequest);
+        }
+        st.post_active = true;
+    }
+    let _active = Active {
+        socket: &*socket,
+        post: true,
+    };
+    let config = engine.config();
+    let max = config.max_payload;
+    if req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/octet-stream"))
+    {
+        // v4 polling is text only.
+        socket.close(DisconnectReason::ParseError);
+        return error_response(HttpError::BadRequest);
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    // Like Node, an oversized body is refused but the session goes on.
+    if declared.is_some_and(|n| n > max as u64) {
+        return too_large();
+    }
+    let read = read_body(req.into_body(), max);
+    let body = match tokio::time::timeout(config.body_timeout, read).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(BodyError::TooLarge)) => return too_large(),
+        Ok(Err(BodyError::Io)) | Err(_) => {
+            socket.close(DisconnectReason::TransportError);
+            return error_response(HttpError::BadRequest);
+        }
+    };
+    let packets = match payload::decode_v4(body, config.max_packets_per_payload) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::debug!(sid = %socket.sid(), "bad polling payload: {e}");
+            socket.close(DisconnectReason::ParseError);
+            return error_response(HttpError::BadRequest);
+        }
+    };
+    let handler = engine.handler();
+    for p in packets {
+        if socket.is_closed() {
+            break;
+        }
+        match p {
+            Packet::Message(m) => handler.on_message(&socket, m),
+            Packet::Binary(b) => handler.on_binary(&socket, b),
+            Packet::Pong(_) => socket.on_pong(),
+            Packet::Close => socket.close(DisconnectReason::TransportClose),
+            Packet::Noop => {}
+            // A v4 client never pings, and upgrades never travel over polling.
+            _ => {
+                socket.close(DisconnectReason::ParseError);
+                return error_response(HttpError::BadRequest);
+            }
+        }
+    }
+    let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    res
+}
+
+fn too_large() -> Response<EngineBody> {
+    let mut res = Response::new(Full::default());
+    *res.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    // The body was not read, so the connection cannot carry another request.
+    res.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
+}
+
+enum BodyError {
+    TooLarge,
+    Io,
+}
+
+/// Reads a body, giving up as soon as it passes `max` bytes.
+async fn read_body<B>(body: B, max: usize) -> Result<Bytes, BodyError>
+where
+    B: http_body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut body = std::pin::pin!(body);
+    let mut first: Option<Bytes> = None;
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BodyError::Io)?;
+        let Ok(mut data) = frame.into_data() else {
+            continue;
+        };
+        let total = first.as_ref().map_or(0, |f| f.len()) + buf.len() + data.remaining();
+        if total > max {
+            return Err(BodyError::TooLarge);
+        }
+        if first.is_none() && buf.is_empty() {
+            first = Some(data.copy_to_bytes(data.remaining()));
+        } else {
+            if let Some(f) = first.take() {
+                buf.extend_from_slice(&f);
+            }
+            while data.has_remaining() {
+                let chunk = data.chunk();
+                let n = chunk.len();
+                buf.extend_from_slice(chunk);
+                data.advance(n);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| buf.freeze()))
+}
+
+/// Queues `6` for a pending poll so the client can finish its upgrade.
+pub(crate) fn send_noop<D>(socket: &Arc<Socket<D>>) {
+    let waker = {
+        let mut st = socket.state.lock();
+        st.queue.push(Outgoing::Noop);
+        st.queued_bytes += 1;
+        st.waker.take()
+    };
+    if let Some(w) = waker {
+        w.wake();
+    }
+}

@@ -1,0 +1,426 @@
+//! The WebSocket transport: one task per connection, driven by a hand-written poll loop.
+//!
+//! The task owns the TCP stream. Each wake-up it takes everything queued for the session,
+//! frames it into one buffer and writes it with one call; it reads into a buffer that is freed
+//! whenever no partial frame is pending, so an idle connection holds no read buffer.
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWrite;
+use tokio::net::TcpStream;
+
+use crate::engine::{Engine, EngineBody, Handler};
+use crate::errors::HttpError;
+use crate::packet::{Packet, ProtocolVersion};
+use crate::payload::Outgoing;
+use crate::socket::{DisconnectReason, RequestInfo, Socket, TransportKind};
+use crate::transport::polling;
+use crate::ws::{self, Decoder, Limits, Message, OpCode};
+
+/// Validates an upgrade request, answers 101 and spawns the connection's task.
+pub(crate) fn accept<H: Handler, B>(
+    engine: &Engine<H>,
+    mut req: Request<B>,
+    version: ProtocolVersion,
+    existing: Option<Arc<Socket<H::Data>>>,
+) -> Result<Response<EngineBody>, HttpError> {
+    let accept = match ws::validate_upgrade(req.headers()) {
+        Ok(a) => a,
+        Err(ws::HandshakeError::UnsupportedVersion) => {
+            let mut res = Response::new(Full::default());
+            *res.status_mut() = StatusCode::UPGRADE_REQUIRED;
+            res.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+            return Ok(res);
+        }
+        Err(_) => return Err(HttpError::BadRequest),
+    };
+    if let Some(socket) = &existing {
+        let mut st = socket.state.lock();
+        if st.upgrading || st.upgraded || socket.is_closed() {
+            return Err(HttpError::BadRequest);
+        }
+        st.upgrading = true;
+    }
+    let info = RequestInfo::from_request(&req);
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let engine = engine.clone();
+    tokio::spawn(async move {
+        let stream = match on_upgrade.await {
+            Ok(upgraded) => Stream::from_upgraded(upgraded),
+            Err(e) => {
+                tracing::debug!("websocket upgrade failed: {e}");
+                if let Some(s) = existing {
+                    s.state.lock().upgrading = false;
+                }
+                return;
+            }
+        };
+        match existing {
+            Some(socket) => upgrade(engine, stream, socket).await,
+            None => {
+                let socket = engine.create_session(info, version, TransportKind::Websocket);
+                let mut conn = Conn::new(&engine, stream, socket.clone(), Phase::Open);
+                let mut open = b"0".to_vec();
+                open.extend_from_slice(&engine.open_packet(socket.sid(), TransportKind::Websocket));
+                ws::encode_frame(OpCode::Text, &open, &mut conn.wbuf);
+                engine.handler().on_connect(&socket);
+                conn.run().await;
+            }
+        }
+    });
+    let mut res = Response::new(Full::default());
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = res.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    Ok(res)
+}
+
+/// Runs the probe phase of an upgrade from polling, then the connection.
+async fn upgrade<H: Handler>(
+    engine: Engine<H>,
+    stream: (Stream, Bytes),
+    socket: Arc<Socket<H::Data>>,
+) {
+    let mut conn = Conn::new(&engine, stream, socket.clone(), Phase::Probe);
+    let timeout = engine.config().upgrade_timeout;
+    let probe = poll_fn(|cx| conn.poll_run(cx));
+    match tokio::time::timeout(timeout, probe).await {
+        Ok(Exit::Upgraded) => {}
+        other => {
+            tracing::debug!(sid = %socket.sid(), "upgrade aborted: {other:?}");
+            socket.state.lock().upgrading = false;
+            conn.shutdown(1000).await;
+            return;
+        }
+    }
+    conn.phase = Phase::Open;
+    conn.run().await;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Upgrading from polling: only `2probe` and `5` are allowed; the queue still belongs to
+    /// the polling transport.
+    Probe,
+    /// The session's transport.
+    Open,
+}
+
+#[derive(Debug)]
+enum Exit {
+    /// The probe phase ended with `5`.
+    Upgraded,
+    /// The session was closed by the server (already reported).
+    Closed,
+    /// The peer closed (EOF, close frame or close packet).
+    PeerClosed,
+    /// An I/O error.
+    Io,
+    /// A WebSocket protocol error, with its close code.
+    Protocol(u16),
+    /// An invalid Engine.IO packet.
+    Parse,
+}
+
+enum Stream {
+    Tcp(TcpStream),
+    Other(Box<TokioIo<hyper::upgrade::Upgraded>>),
+}
+
+impl Stream {
+    fn from_upgraded(upgraded: hyper::upgrade::Upgraded) -> (Stream, Bytes) {
+        match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => (Stream::Tcp(parts.io.into_inner()), parts.read_buf),
+            Err(upgraded) => (
+                Stream::Other(Box::new(TokioIo::new(upgraded))),
+                Bytes::new(),
+            ),
+        }
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
+        match self {
+            Stream::Tcp(s) => loop {
+                // Wait for readability before reserving, so an idle connection holds no buffer.
+                ready!(s.poll_read_ready(cx))?;
+                buf.reserve(4096);
+                match s.try_read_buf(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    r => return Poll::Ready(r),
+                }
+            },
+            Stream::Other(s) => {
+                buf.reserve(4096);
+                tokio_util::io::poll_read_buf(Pin::new(&mut **s), cx, buf)
+            }
+        }
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        match self {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, data),
+            Stream::Other(s) => Pin::new(&mut **s).poll_write(cx, data),
+        }
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Other(s) => Pin::new(&mut **s).poll_shutdown(cx),
+        }
+    }
+}
+
+struct Conn<H: Handler> {
+    engine: Engine<H>,
+    socket: Arc<Socket<H::Data>>,
+    io: Stream,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    decoder: Decoder,
+    taken: Vec<Outgoing>,
+    phase: Phase,
+    version: ProtocolVersion,
+}
+
+/// Frames one queued packet for the wire.
+fn frame(out: &mut BytesMut, p: &Outgoing, version: ProtocolVersion) {
+    match p {
+        Outgoing::Message(b) => {
+            ws::encode_header(OpCode::Text, b.len() + 1, true, out);
+            out.put_u8(b'4');
+            out.extend_from_slice(b);
+        }
+        Outgoing::Binary(b) => {
+            if version == ProtocolVersion::V3 {
+                ws::encode_header(OpCode::Binary, b.len() + 1, true, out);
+                out.put_u8(4);
+            } else {
+                ws::encode_header(OpCode::Binary, b.len(), true, out);
+            }
+            out.extend_from_slice(b);
+        }
+        Outgoing::Ping => ws::encode_frame(OpCode::Text, b"2", out),
+        Outgoing::Noop => ws::encode_frame(OpCode::Text, b"6", out),
+        // The WebSocket close frame ends the session instead.
+        Outgoing::Close => {}
+    }
+}
+
+impl<H: Handler> Conn<H> {
+    fn new(
+        engine: &Engine<H>,
+        (io, pre_read): (Stream, Bytes),
+        socket: Arc<Socket<H::Data>>,
+        phase: Phase,
+    ) -> Self {
+        let config = engine.config();
+        Conn {
+            engine: engine.clone(),
+            version: socket.protocol(),
+            socket,
+            io,
+            rbuf: BytesMut::from(&pre_read[..]),
+            wbuf: BytesMut::new(),
+            decoder: Decoder::new(Limits {
+                max_message_size: config.max_payload,
+                max_fragments: config.max_ws_fragments,
+            }),
+            taken: Vec::new(),
+            phase,
+        }
+    }
+
+    /// Runs the open connection to its end and reports the end to the session.
+    async fn run(mut self) {
+        let exit = poll_fn(|cx| self.poll_run(cx)).await;
+        let (reason, code) = match exit {
+            Exit::Closed | Exit::Upgraded => (None, 1000),
+            Exit::PeerClosed => (Some(DisconnectReason::TransportClose), 1000),
+            Exit::Io => (Some(DisconnectReason::TransportClose), 1006),
+            Exit::Protocol(code) => (Some(DisconnectReason::TransportError), code),
+            Exit::Parse => (Some(DisconnectReason::ParseError), 1002),
+        };
+        if let Some(reason) = reason {
+            self.socket.close(reason);
+        }
+        if code != 1006 {
+            self.shutdown(code).await;
+        }
+    }
+
+    /// Sends a close frame (best effort, bounded in time) and closes the stream.
+    async fn shutdown(&mut self, code: u16) {
+        ws::encode_close(code, "", &mut self.wbuf);
+        let flush = poll_fn(|cx| {
+            while !self.wbuf.is_empty() {
+                match ready!(self.io.poll_write(cx, &self.wbuf)) {
+                    Ok(0) | Err(_) => return Poll::Ready(()),
+                    Ok(n) => {
+                        let _ = self.wbuf.split_to(n);
+                    }
+                }
+            }
+            let _ = ready!(self.io.poll_shutdown(cx));
+            Poll::Ready(())
+        });
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), flush).await;
+    }
+
+    fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Exit> {
+        let max_unwritten = self.engine.config().max_queued_bytes;
+        let mut budget = 64u32;
+        loop {
+            let mut progress = false;
+            if self.wbuf.is_empty()
+                && self.phase == Phase::Open
+                && self.socket.poll_take(cx, &mut self.taken).is_ready()
+            {
+                for p in self.taken.drain(..) {
+                    frame(&mut self.wbuf, &p, self.version);
+                }
+            }
+            if !self.wbuf.is_empty() {
+                match self.io.poll_write(cx, &self.wbuf) {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Exit::Io),
+                    Poll::Ready(Ok(n)) => {
+                        progress = true;
+                        if n == self.wbuf.len() {
+                            if self.wbuf.capacity() > 64 * 1024 {
+                                self.wbuf = BytesMut::new();
+                            } else {
+                                self.wbuf.clear();
+                            }
+                        } else {
+                            let _ = self.wbuf.split_to(n);
+                        }
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            if self.phase == Phase::Open
+                && self.socket.is_closed()
+                && self.wbuf.is_empty()
+                && self.socket.state.lock().queue.is_empty()
+            {
+                return Poll::Ready(Exit::Closed);
+            }
+            // A client that does not read its replies (pongs, acks) stops being read.
+            if self.wbuf.len() < max_unwritten {
+                match self.io.poll_read(cx, &mut self.rbuf) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Exit::PeerClosed),
+                    Poll::Ready(Err(_)) => return Poll::Ready(Exit::Io),
+                    Poll::Ready(Ok(_)) => {
+                        progress = true;
+                        if let Some(exit) = self.decode_all() {
+                            return Poll::Ready(exit);
+                        }
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+            budget -= 1;
+            if budget == 0 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Decodes and handles every whole frame in the read buffer.
+    fn decode_all(&mut self) -> Option<Exit> {
+        loop {
+            let msg = match self.decoder.decode(&mut self.rbuf) {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(e) => return Some(Exit::Protocol(e.code)),
+            };
+            if let Some(exit) = self.on_message(msg) {
+                return Some(exit);
+            }
+        }
+        if self.rbuf.is_empty() {
+            // Free the buffer: idle connections keep none.
+            self.rbuf = BytesMut::new();
+        }
+        None
+    }
+
+    fn on_message(&mut self, msg: Message) -> Option<Exit> {
+        let packet = match msg {
+            Message::Text(t) => Packet::decode_text(t, false),
+            Message::Binary(b) => Packet::decode_binary(b, self.version),
+            Message::Ping(p) => {
+                ws::encode_frame(OpCode::Pong, &p, &mut self.wbuf);
+                return None;
+            }
+            Message::Pong(_) => return None,
+            Message::Close(_) => return Some(Exit::PeerClosed),
+        };
+        let Ok(packet) = packet else {
+            return Some(Exit::Parse);
+        };
+        let socket = &self.socket;
+        match (self.phase, packet) {
+            (Phase::Probe, Packet::Ping(d)) if &d[..] == b"probe" => {
+                ws::encode_frame(OpCode::Text, b"3probe", &mut self.wbuf);
+                polling::send_noop(socket);
+                None
+            }
+            (Phase::Probe, Packet::Upgrade) => {
+                let waker = {
+                    let mut st = socket.state.lock();
+                    if socket.is_closed() {
+                        return Some(Exit::Closed);
+                    }
+                    st.upgraded = true;
+                    st.upgrading = false;
+                    // Noops were for the polling transport only.
+                    let before = st.queue.len();
+                    st.queue.retain(|p| *p != Outgoing::Noop);
+                    st.queued_bytes = st.queued_bytes.saturating_sub(before - st.queue.len());
+                    socket.set_transport(TransportKind::Websocket);
+                    st.waker.take()
+                };
+                // The pending poll (if any) now answers `6` and the queue is ours.
+                if let Some(w) = waker {
+                    w.wake();
+                }
+                Some(Exit::Upgraded)
+            }
+            (Phase::Probe, _) => Some(Exit::Parse),
+            (Phase::Open, Packet::Message(m)) => {
+                self.engine.handler().on_message(socket, m);
+                None
+            }
+            (Phase::Open, Packet::Binary(b)) => {
+                self.engine.handler().on_binary(socket, b);
+                None
+            }
+            (Phase::Open, Packet::Pong(_)) => {
+                socket.on_pong();
+                None
+            }
+            (Phase::Open, Packet::Close) => Some(Exit::PeerClosed),
+            (Phase::Open, Packet::Noop | Packet::Upgrade) => None,
+            // v4 clients never ping, and never send an open packet.
+            (Phase::Open, _) => Some(Exit::Parse),
+        }
+    }
+}

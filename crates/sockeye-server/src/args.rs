@@ -1,0 +1,164 @@
+//! Command-line flags.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The parsed flags.
+#[derive(Debug, Clone)]
+pub struct Args {
+    pub host: String,
+    pub port: u16,
+    pub static_dir: Option<PathBuf>,
+    pub client_dir: Option<PathBuf>,
+    pub no_client: bool,
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    pub max_payload: usize,
+    pub cors: Vec<String>,
+    pub workers: Option<usize>,
+    pub log_level: tracing::Level,
+}
+
+/// What to do.
+pub enum Parsed {
+    Run(Args),
+    Exit(String),
+}
+
+pub const HELP: &str = "\
+sockeye: the Socket.IO reversing echo (the python-socketio tutorial's app), in Rust
+
+Usage: sockeye [FLAGS]
+
+Serves a page at / and Socket.IO at /socket.io/ on one port. Every `message` event is
+printed (`Socket ID: <id>` then the message) and its reverse is emitted to every client.
+
+Flags:
+  --host HOST            address to listen on                  [default: 0.0.0.0]
+  --port PORT            port to listen on (also env PORT)     [default: 8080]
+  --static DIR           serve this folder instead of the built-in page
+  --client-dir DIR       where socket.io.js is (socket.io-client's dist folder)
+                         [default: node_modules/socket.io-client/dist, then e2e/node_modules/...]
+  --no-client            do not serve the client bundle (the page uses the CDN)
+  --ping-interval MS     heartbeat interval in milliseconds    [default: 25000]
+  --ping-timeout MS      heartbeat timeout in milliseconds     [default: 20000]
+  --max-payload BYTES    largest message a client may send     [default: 1000000]
+  --cors ORIGIN          allow this origin (repeatable)        [default: same origin only]
+  --workers N            runtime worker threads                [default: one per core]
+  --log-level LEVEL      error, warn, info, debug or trace     [default: warn]
+  -h, --help             print this help
+  -V, --version          print the version
+";
+
+impl Args {
+    /// Parses the flags (without the program name).
+    pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Parsed, String> {
+        let port = match std::env::var("PORT") {
+            Ok(p) => p
+                .parse()
+                .map_err(|_| format!("PORT={p} is not a port number"))?,
+            Err(_) => 8080,
+        };
+        let mut a = Args {
+            host: "0.0.0.0".into(),
+            port,
+            static_dir: None,
+            client_dir: None,
+            no_client: false,
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+            max_payload: 1_000_000,
+            cors: Vec::new(),
+            workers: None,
+            log_level: tracing::Level::WARN,
+        };
+        while let Some(flag) = it.next() {
+            let (flag, inline) = match flag.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+                _ => (flag, None),
+            };
+            let mut value = |name: &str| -> Result<String, String> {
+                inline
+                    .clone()
+                    .or_else(|| it.next())
+                    .ok_or_else(|| format!("{name} needs a value"))
+            };
+            fn num<T: std::str::FromStr>(flag: &str, v: String) -> Result<T, String> {
+                v.parse()
+                    .map_err(|_| format!("{flag}: `{v}` is not a valid number"))
+            }
+            match flag.as_str() {
+                "-h" | "--help" => return Ok(Parsed::Exit(HELP.to_owned())),
+                "-V" | "--version" => {
+                    return Ok(Parsed::Exit(format!(
+                        "sockeye {}\n",
+                        env!("CARGO_PKG_VERSION")
+                    )))
+                }
+                "--host" => a.host = value("--host")?,
+                "--port" => a.port = num("--port", value("--port")?)?,
+                "--static" => a.static_dir = Some(value("--static")?.into()),
+                "--client-dir" => a.client_dir = Some(value("--client-dir")?.into()),
+                "--no-client" => a.no_client = true,
+                "--ping-interval" => {
+                    a.ping_interval =
+                        Duration::from_millis(num("--ping-interval", value("--ping-interval")?)?)
+                }
+                "--ping-timeout" => {
+                    a.ping_timeout =
+                        Duration::from_millis(num("--ping-timeout", value("--ping-timeout")?)?)
+                }
+                "--max-payload" => a.max_payload = num("--max-payload", value("--max-payload")?)?,
+                "--cors" => a.cors.push(value("--cors")?),
+                "--workers" => {
+                    let n: usize = num("--workers", value("--workers")?)?;
+                    if n == 0 {
+                        return Err("--workers must be at least 1".into());
+                    }
+                    a.workers = Some(n);
+                }
+                "--log-level" => {
+                    a.log_level = value("--log-level")?.parse().map_err(|_| {
+                        "--log-level: use error, warn, info, debug or trace".to_owned()
+                    })?
+                }
+                other => return Err(format!("unknown flag `{other}`")),
+            }
+        }
+        if let Some(dir) = &a.static_dir {
+            if !dir.is_dir() {
+                return Err(format!("--static: {} is not a folder", dir.display()));
+            }
+        }
+        Ok(Parsed::Run(a))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: &[&str]) -> Result<Parsed, String> {
+        Args::parse(v.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn flags() {
+        let Ok(Parsed::Run(a)) = parse(&[
+            "--host",
+            "127.0.0.1",
+            "--port=9000",
+            "--cors",
+            "http://a.example",
+        ]) else {
+            panic!()
+        };
+        assert_eq!((a.host.as_str(), a.port), ("127.0.0.1", 9000));
+        assert_eq!(a.cors, vec!["http://a.example"]);
+        assert!(matches!(parse(&["--help"]), Ok(Parsed::Exit(h)) if h.contains("--static")));
+        assert!(parse(&["--port", "x"]).is_err());
+        assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["--port"]).is_err());
+        assert!(parse(&["--workers", "0"]).is_err());
+    }
+}

@@ -1,0 +1,191 @@
+//! `sockeye`: the tutorial's reversing echo, served on the Sockeye library.
+//!
+//! `cargo run --release` serves the page on <http://localhost:8080> and the Socket.IO endpoint
+//! on the same port. Every `message` event is printed (`Socket ID: <id>`, then the message) and
+//! its reverse is emitted as `message` to every connected client. `sockeye --help` lists the
+//! flags.
+
+mod args;
+mod page;
+
+use std::time::Duration;
+
+use serde_json::json;
+use sockeye::{AckSender, ClientBundle, Payload, SocketIo, SocketRef, StaticDir};
+
+use crate::args::Args;
+use crate::page::Page;
+
+/// Reverses a string by Unicode scalar values (never by bytes), as Python's `s[::-1]` does.
+fn reverse(text: &str) -> String {
+    text.chars().rev().collect()
+}
+
+fn on_message(
+    socket: SocketRef,
+    payload: Payload,
+    ack: AckSender,
+) -> impl std::future::Future<Output = ()> {
+    let text = payload.arg::<String>(0);
+    async move {
+        match text {
+            Ok(text) => {
+                println!("Socket ID: {}", socket.id());
+                println!("{text}");
+                if let Err(e) = socket.io().emit("message", &reverse(&text)).await {
+                    eprintln!("could not broadcast the reply: {e}");
+                }
+                let _ = ack.send(&json!({"ok": true}));
+            }
+            Err(_) => {
+                let got = payload.arg_text(0).unwrap_or("nothing");
+                let shown: String = got.chars().take(200).collect();
+                eprintln!(
+                    "Socket ID: {}: ignored a message that is not a string: {shown}",
+                    socket.id()
+                );
+                let _ = ack.send(&json!({"error": "message must be a string"}));
+            }
+        }
+    }
+}
+
+fn find_bundle(args: &Args) -> Option<ClientBundle> {
+    let mut candidates = Vec::new();
+    if let Some(dir) = &args.client_dir {
+        candidates.push(dir.clone());
+    }
+    candidates.push("node_modules/socket.io-client/dist".into());
+    candidates.push("e2e/node_modules/socket.io-client/dist".into());
+    candidates.push(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../e2e/node_modules/socket.io-client/dist"
+        )
+        .into(),
+    );
+    candidates
+        .into_iter()
+        .find_map(|dir| ClientBundle::from_dir(dir).ok())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+async fn run(args: Args) -> std::io::Result<()> {
+    let mut builder = SocketIo::builder()
+        .ping_interval(args.ping_interval)
+        .ping_timeout(args.ping_timeout)
+        .max_payload(args.max_payload);
+    if !args.cors.is_empty() {
+        builder = builder.cors(sockeye::Cors::origins(args.cors.clone()).credentials(true));
+    }
+    let bundle = if args.no_client {
+        None
+    } else {
+        find_bundle(&args)
+    };
+    let bundle_note = match &bundle {
+        Some(b) => format!("client bundle served ({})", b.file_names().join(", ")),
+        None => "client bundle not found: the page falls back to the CDN".to_owned(),
+    };
+    if let Some(b) = bundle {
+        builder = builder.serve_client(b);
+    }
+    let (layer, io) = builder.build_layer();
+    io.ns("/", |socket: SocketRef| {
+        socket.on("message", on_message);
+    });
+
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
+    let addr = listener.local_addr()?;
+    println!("Sockeye listening on http://{addr} ({bundle_note})");
+    match &args.static_dir {
+        Some(dir) => {
+            println!("serving {}", dir.display());
+            let svc = tower_layer_apply(&layer, StaticDir::new(dir));
+            sockeye::serve(listener, svc, shutdown_signal()).await;
+        }
+        None => {
+            let svc = tower_layer_apply(&layer, Page);
+            sockeye::serve(listener, svc, shutdown_signal()).await;
+        }
+    }
+    // Graceful shutdown: every client gets a clean close, then we exit 0.
+    println!("shutting down");
+    io.close();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while io.connection_count() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Let the connection tasks write their close frames.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    Ok(())
+}
+
+fn tower_layer_apply<S>(layer: &sockeye::SocketIoLayer, svc: S) -> sockeye::SocketIoService<S> {
+    sockeye::tower_layer::Layer::layer(layer, svc)
+}
+
+fn main() {
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(args::Parsed::Run(a)) => a,
+        Ok(args::Parsed::Exit(text)) => {
+            print!("{text}");
+            return;
+        }
+        Err(e) => {
+            eprintln!("sockeye: {e}\nTry `sockeye --help`.");
+            std::process::exit(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(args.log_level)
+        .with_writer(std::io::stderr)
+        .init();
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.workers {
+        rt.worker_threads(n);
+    }
+    let rt = match rt.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sockeye: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(run(args)) {
+        eprintln!("sockeye: {e}");
+        std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reverse;
+
+    #[test]
+    fn reverses_by_characters() {
+        assert_eq!(reverse("HELLO WORLD"), "DLROW OLLEH");
+        assert_eq!(reverse("héllo 🌍 wörld"), "dlröw 🌍 olléh");
+        assert_eq!(reverse(""), "");
+    }
+}

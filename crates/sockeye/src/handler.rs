@@ -1,0 +1,529 @@
+//! Handlers and extractors.
+//!
+//! A handler is a closure (sync or async) whose arguments are *extractors*: types that take
+//! what they need from the socket and the packet, as axum's handlers take theirs from the
+//! request. Up to 8 arguments, in any order.
+//!
+//! | extractor | connect | event | disconnect |
+//! |---|---|---|---|
+//! | [`SocketRef`] | yes | yes | yes |
+//! | [`Data<T>`] / [`TryData<T>`] (auth, or the event's arguments) | yes | yes | |
+//! | [`Bin`] (binary attachments) | | yes | |
+//! | [`AckSender`] | | yes | |
+//! | [`Event`] (the event's name) | | yes | |
+//! | [`State<T>`] | yes | yes | yes |
+//! | [`SocketIo`] | yes | yes | yes |
+//! | [`DisconnectReason`] | | | yes |
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::ack::AckSender;
+use crate::io::SocketIo;
+use crate::payload::Payload;
+use crate::socket::{DisconnectReason, Socket, SocketRef};
+
+/// Runs a handler's future: polled once right away (most handlers finish without waiting),
+/// spawned on the runtime only if it has to wait. A panic is caught and logged.
+pub(crate) fn run<F: Future<Output = ()> + Send + 'static>(fut: F) {
+    let mut fut = Box::pin(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+        Ok(Poll::Ready(())) => {}
+        Ok(Poll::Pending) => {
+            tokio::spawn(fut);
+        }
+        Err(_) => tracing::error!("a handler panicked"),
+    }
+}
+
+/// Runs a sync handler, catching a panic.
+pub(crate) fn run_sync(f: impl FnOnce()) {
+    if std::panic::catch_unwind(AssertUnwindSafe(f)).is_err() {
+        tracing::error!("a handler panicked");
+    }
+}
+
+/// Why an extractor could not produce its value; the handler is not called.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExtractError {
+    /// The data does not deserialize as the asked type.
+    #[error("deserialize: {0}")]
+    Deserialize(#[from] serde_json::Error),
+    /// The state type was never registered with the builder.
+    #[error("no state of type {0} was registered")]
+    MissingState(&'static str),
+    /// The ack was already taken, or the client asked for none.
+    #[error("no ack requested")]
+    NoAck,
+}
+
+/// What an event handler is called with.
+#[derive(Debug)]
+pub struct MessageParts {
+    /// The event name.
+    pub event: String,
+    /// The arguments.
+    pub payload: Payload,
+    /// The client's ack id, when it wants an answer.
+    pub ack_id: Option<u64>,
+}
+
+/// What a connect handler or middleware is called with.
+#[derive(Debug, Clone)]
+pub struct ConnectParts {
+    /// The auth payload (JSON text), when the client sent one.
+    pub auth: Option<Bytes>,
+}
+
+/// An extractor for event handlers.
+pub trait FromMessageParts: Sized {
+    /// Takes the value from the socket and the packet.
+    ///
+    /// # Errors
+    /// When the value cannot be produced; the handler is then not called.
+    fn from_message_parts(s: &SocketRef, parts: &mut MessageParts) -> Result<Self, ExtractError>;
+}
+
+/// An extractor for connect handlers and middlewares.
+pub trait FromConnectParts: Sized {
+    /// Takes the value from the socket and the connect packet.
+    ///
+    /// # Errors
+    /// When the value cannot be produced; the handler is then not called.
+    fn from_connect_parts(s: &SocketRef, parts: &ConnectParts) -> Result<Self, ExtractError>;
+}
+
+/// An extractor for disconnect handlers.
+pub trait FromDisconnectParts: Sized {
+    /// Takes the value from the socket and the reason.
+    ///
+    /// # Errors
+    /// When the value cannot be produced; the handler is then not called.
+    fn from_disconnect_parts(s: &SocketRef, reason: DisconnectReason)
+        -> Result<Self, ExtractError>;
+}
+
+/// The event's arguments (or the connect auth) deserialized as `T`.
+///
+/// With one argument `T` is that argument; with several, `T` takes them all as an array
+/// (use a tuple). The handler is not called when they do not fit `T`; use [`TryData`] to
+/// handle that yourself.
+///
+/// # Examples
+/// ```
+/// # use sockeye::{SocketRef, extract::Data};
+/// let handler = |socket: SocketRef, Data(msg): Data<String>| {
+///     let _ = socket.emit("message", &msg);
+/// };
+/// # let _ = handler;
+/// ```
+#[derive(Debug, Clone)]
+pub struct Data<T>(pub T);
+
+/// Like [`Data`], but hands the deserialization error to the handler.
+///
+/// # Examples
+/// ```
+/// # use sockeye::extract::TryData;
+/// let handler = |TryData(msg): TryData<String>| match msg {
+///     Ok(text) => println!("{text}"),
+///     Err(e) => eprintln!("not a string: {e}"),
+/// };
+/// # let _ = handler;
+/// ```
+#[derive(Debug)]
+pub struct TryData<T>(pub Result<T, serde_json::Error>);
+
+/// The binary attachments of the event, in placeholder order.
+///
+/// # Examples
+/// ```
+/// # use sockeye::extract::Bin;
+/// let handler = |Bin(bins): Bin| println!("{} attachments", bins.len());
+/// # let _ = handler;
+/// ```
+#[derive(Debug, Clone)]
+pub struct Bin(pub Vec<Bytes>);
+
+/// The event's name (useful in a catch-all handler).
+#[derive(Debug, Clone)]
+pub struct Event(pub String);
+
+/// A clone of the state registered with [`crate::SocketIoBuilder::with_state`].
+///
+/// # Examples
+/// ```
+/// # use sockeye::extract::State;
+/// #[derive(Clone)]
+/// struct Config { greeting: String }
+/// let handler = |State(c): State<Config>| println!("{}", c.greeting);
+/// # let _ = handler;
+/// ```
+#[derive(Debug, Clone)]
+pub struct State<T>(pub T);
+
+impl<T: DeserializeOwned> FromMessageParts for Data<T> {
+    fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, ExtractError> {
+        Ok(Data(parts.payload.args()?))
+    }
+}
+
+impl<T: DeserializeOwned> FromMessageParts for TryData<T> {
+    fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, ExtractError> {
+        Ok(TryData(parts.payload.args()))
+    }
+}
+
+impl FromMessageParts for Payload {
+    fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, ExtractError> {
+        Ok(parts.payload.clone())
+    }
+}
+
+impl FromMessageParts for Bin {
+    fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, ExtractError> {
+        Ok(Bin(parts.payload.bins().to_vec()))
+    }
+}
+
+impl FromMessageParts for Event {
+    fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, ExtractError> {
+        Ok(Event(parts.event.clone()))
+    }
+}
+
+impl FromMessageParts for AckSender {
+    fn from_message_parts(s: &SocketRef, parts: &mut MessageParts) -> Result<Self, ExtractError> {
+        Ok(AckSender::new(s.clone(), parts.ack_id.take()))
+    }
+}
+
+fn auth_value<T: DeserializeOwned>(parts: &ConnectParts) -> Result<T, serde_json::Error> {
+    match &parts.auth {
+        Some(a) => serde_json::from_slice(a),
+        None => serde_json::from_slice(b"{}"),
+    }
+}
+
+impl<T: DeserializeOwned> FromConnectParts for Data<T> {
+    fn from_connect_parts(_: &SocketRef, parts: &ConnectParts) -> Result<Self, ExtractError> {
+        Ok(Data(auth_value(parts)?))
+    }
+}
+
+impl<T: DeserializeOwned> FromConnectParts for TryData<T> {
+    fn from_connect_parts(_: &SocketRef, parts: &ConnectParts) -> Result<Self, ExtractError> {
+        Ok(TryData(auth_value(parts)))
+    }
+}
+
+impl FromDisconnectParts for DisconnectReason {
+    fn from_disconnect_parts(
+        _: &SocketRef,
+        reason: DisconnectReason,
+    ) -> Result<Self, ExtractError> {
+        Ok(reason)
+    }
+}
+
+macro_rules! common_extractor {
+    ($ty:ty, $s:ident => $body:expr) => {
+        impl FromMessageParts for $ty {
+            fn from_message_parts(
+                $s: &SocketRef,
+                _: &mut MessageParts,
+            ) -> Result<Self, ExtractError> {
+                $body
+            }
+        }
+        impl FromConnectParts for $ty {
+            fn from_connect_parts($s: &SocketRef, _: &ConnectParts) -> Result<Self, ExtractError> {
+                $body
+            }
+        }
+        impl FromDisconnectParts for $ty {
+            fn from_disconnect_parts(
+                $s: &SocketRef,
+                _: DisconnectReason,
+            ) -> Result<Self, ExtractError> {
+                $body
+            }
+        }
+    };
+}
+
+common_extractor!(SocketRef, s => Ok(s.clone()));
+common_extractor!(SocketIo, s => Ok(s.io()));
+
+fn state<T: Clone + Send + Sync + 'static>(s: &Socket) -> Result<State<T>, ExtractError> {
+    s.io_inner()
+        .state
+        .get::<T>()
+        .cloned()
+        .map(State)
+        .ok_or(ExtractError::MissingState(std::any::type_name::<T>()))
+}
+
+impl<T: Clone + Send + Sync + 'static> FromMessageParts for State<T> {
+    fn from_message_parts(s: &SocketRef, _: &mut MessageParts) -> Result<Self, ExtractError> {
+        state(s)
+    }
+}
+impl<T: Clone + Send + Sync + 'static> FromConnectParts for State<T> {
+    fn from_connect_parts(s: &SocketRef, _: &ConnectParts) -> Result<Self, ExtractError> {
+        state(s)
+    }
+}
+impl<T: Clone + Send + Sync + 'static> FromDisconnectParts for State<T> {
+    fn from_disconnect_parts(s: &SocketRef, _: DisconnectReason) -> Result<Self, ExtractError> {
+        state(s)
+    }
+}
+
+/// Marks a handler that returns a future.
+#[derive(Debug)]
+pub struct IsAsync;
+/// Marks a handler that returns nothing.
+#[derive(Debug)]
+pub struct IsSync;
+
+/// An event handler: a closure of up to 8 extractors ([`FromMessageParts`]), sync or async.
+pub trait MessageHandler<M>: Send + std::marker::Sync + 'static {
+    /// Calls the handler.
+    fn call(&self, s: SocketRef, parts: MessageParts);
+}
+
+/// A connect handler: a closure of up to 8 extractors ([`FromConnectParts`]), sync or async.
+pub trait ConnectHandler<M>: Send + std::marker::Sync + 'static {
+    /// Calls the handler.
+    fn call(&self, s: SocketRef, parts: ConnectParts);
+}
+
+/// A disconnect handler: a closure of up to 8 extractors ([`FromDisconnectParts`]), sync or
+/// async.
+pub trait DisconnectHandler<M>: Send + std::marker::Sync + 'static {
+    /// Calls the handler.
+    fn call(&self, s: SocketRef, reason: DisconnectReason);
+}
+
+/// Why a connect middleware refused a client: sent to it as `{"message":..,"data":..}`.
+///
+/// # Examples
+/// ```
+/// # use sockeye::extract::Refusal;
+/// let r = Refusal::new("unauthorized").with_data(serde_json::json!({"reason": "bad token"}));
+/// assert_eq!(r.message, "unauthorized");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// The message (`connect_error`'s `err.message` in the client).
+    pub message: String,
+    /// Extra data (`err.data` in the client).
+    pub data: Option<serde_json::Value>,
+}
+
+impl Refusal {
+    /// A refusal with a message.
+    pub fn new(message: impl Into<String>) -> Refusal {
+        Refusal {
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// Adds data.
+    #[must_use]
+    pub fn with_data(mut self, data: serde_json::Value) -> Refusal {
+        self.data = Some(data);
+        self
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(m: &str) -> Self {
+        Refusal::new(m)
+    }
+}
+
+impl From<String> for Refusal {
+    fn from(m: String) -> Self {
+        Refusal::new(m)
+    }
+}
+
+/// The future a middleware returns.
+pub type MiddlewareFuture = Pin<Box<dyn Future<Output = Result<(), Refusal>> + Send>>;
+
+/// A connect middleware: an async closure of up to 8 extractors ([`FromConnectParts`]) that
+/// returns `Result<(), E>` with `E: Into<Refusal>`.
+pub trait Middleware<M>: Send + std::marker::Sync + 'static {
+    /// Calls the middleware.
+    fn call(&self, s: SocketRef, parts: ConnectParts) -> MiddlewareFuture;
+}
+
+macro_rules! impl_handlers {
+    ($($T:ident),*) => {
+        #[allow(non_snake_case, unused_variables, unused_mut)]
+        impl<F, Fut, $($T,)*> MessageHandler<(IsAsync, $($T,)*)> for F
+        where
+            F: Fn($($T),*) -> Fut + Send + std::marker::Sync + 'static,
+            Fut: Future<Output = ()> + Send + 'static,
+            $($T: FromMessageParts + Send,)*
+        {
+            fn call(&self, s: SocketRef, mut parts: MessageParts) {
+                $(let $T = match $T::from_message_parts(&s, &mut parts) {
+                    Ok(v) => v,
+                    Err(e) => return extract_failed(&s, &parts.event, e),
+                };)*
+                run((self)($($T),*));
+            }
+        }
+
+        #[allow(non_snake_case, unused_variables, unused_mut)]
+        impl<F, $($T,)*> MessageHandler<(IsSync, $($T,)*)> for F
+        where
+            F: Fn($($T),*) + Send + std::marker::Sync + 'static,
+            $($T: FromMessageParts + Send,)*
+        {
+            fn call(&self, s: SocketRef, mut parts: MessageParts) {
+                $(let $T = match $T::from_message_parts(&s, &mut parts) {
+                    Ok(v) => v,
+                    Err(e) => return extract_failed(&s, &parts.event, e),
+                };)*
+                run_sync(|| (self)($($T),*));
+            }
+        }
+
+        #[allow(non_snake_case, unused_variables)]
+        impl<F, Fut, $($T,)*> ConnectHandler<(IsAsync, $($T,)*)> for F
+        where
+            F: Fn($($T),*) -> Fut + Send + std::marker::Sync + 'static,
+            Fut: Future<Output = ()> + Send + 'static,
+            $($T: FromConnectParts + Send,)*
+        {
+            fn call(&self, s: SocketRef, parts: ConnectParts) {
+                $(let $T = match $T::from_connect_parts(&s, &parts) {
+                    Ok(v) => v,
+                    Err(e) => return extract_failed(&s, "connect", e),
+                };)*
+                run((self)($($T),*));
+            }
+        }
+
+        #[allow(non_snake_case, unused_variables)]
+        impl<F, $($T,)*> ConnectHandler<(IsSync, $($T,)*)> for F
+        where
+            F: Fn($($T),*) + Send + std::marker::Sync + 'static,
+            $($T: FromConnectParts + Send,)*
+        {
+            fn call(&self, s: SocketRef, parts: ConnectParts) {
+                $(let $T = match $T::from_connect_parts(&s, &parts) {
+                    Ok(v) => v,
+                    Err(e) => return extract_failed(&s, "connect", e),
+                };)*
+                run_sync(|| (self)($($T),*));
+            }
+        }
+
+        #[allow(non_snake_case, unused_variables)]
+        impl<F, Fut, $($T,)*> DisconnectHandler<(IsAsync, $($T,)*)> for F
+        where
+            F: Fn($($T),*) -> Fut + Send + std::marker::Sync + 'static,
+            Fut: Future<Output = ()> + Send + 'static,
+            $($T: FromDisconnectParts + Send,)*
+        {
+            fn call(&self, s: SocketRef, reason: DisconnectReason) {
+                $(let $T = match $T::from_disconnect_parts(&s, reason) {
+                    Ok(v) => v,
+                    Err(e) => return extract_failed(&s, "disconnect", e),
+                };)*
+                run((self)($($T),*));
+            }
+        }
+
+        #[allow(non_snake_case, unused_variables)]
+        impl<F, $($T,)*> DisconnectHandler<(IsSync, $($T,)*)> for F
+        where
+            F: Fn($($T),*) + Send + std::marker::Sync + 'static,
+            $($T: FromDisconnectParts + Send,)*
+        {
+            fn call(&self, s: SocketRef, reason: DisconnectReason) {
+                $(let $T = match $T::from_disconnect_parts(&s, reason) {
+                    Ok(v) => v,
+                    Err(e) => return extract_failed(&s, "disconnect", e),
+                };)*
+                run_sync(|| (self)($($T),*));
+            }
+        }
+
+        #[allow(non_snake_case, unused_variables)]
+        impl<F, Fut, E, $($T,)*> Middleware<(IsAsync, $($T,)*)> for F
+        where
+            F: Fn($($T),*) -> Fut + Send + std::marker::Sync + 'static,
+            Fut: Future<Output = Result<(), E>> + Send + 'static,
+            E: Into<Refusal>,
+            $($T: FromConnectParts + Send,)*
+        {
+            fn call(&self, s: SocketRef, parts: ConnectParts) -> MiddlewareFuture {
+                $(let $T = match $T::from_connect_parts(&s, &parts) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        let msg = e.to_string();
+                        return Box::pin(async move { Err(Refusal::new(msg)) });
+                    }
+                };)*
+                let fut = (self)($($T),*);
+                Box::pin(async move { fut.await.map_err(Into::into) })
+            }
+        }
+    };
+}
+
+impl_handlers!();
+impl_handlers!(T1);
+impl_handlers!(T1, T2);
+impl_handlers!(T1, T2, T3);
+impl_handlers!(T1, T2, T3, T4);
+impl_handlers!(T1, T2, T3, T4, T5);
+impl_handlers!(T1, T2, T3, T4, T5, T6);
+impl_handlers!(T1, T2, T3, T4, T5, T6, T7);
+impl_handlers!(T1, T2, T3, T4, T5, T6, T7, T8);
+
+fn extract_failed(s: &SocketRef, what: &str, e: ExtractError) {
+    tracing::warn!(socket = %s.id(), "{what}: handler not called: {e}");
+}
+
+/// Type-erased handlers, as stored.
+pub(crate) type BoxedMessageHandler =
+    Arc<dyn Fn(SocketRef, MessageParts) + Send + std::marker::Sync>;
+pub(crate) type BoxedConnectHandler =
+    Arc<dyn Fn(SocketRef, ConnectParts) + Send + std::marker::Sync>;
+pub(crate) type BoxedDisconnectHandler =
+    Arc<dyn Fn(SocketRef, DisconnectReason) + Send + std::marker::Sync>;
+pub(crate) type BoxedMiddleware =
+    Arc<dyn Fn(SocketRef, ConnectParts) -> MiddlewareFuture + Send + std::marker::Sync>;
+
+pub(crate) fn box_message<H: MessageHandler<M>, M>(h: H) -> BoxedMessageHandler {
+    Arc::new(move |s, p| h.call(s, p))
+}
+pub(crate) fn box_connect<H: ConnectHandler<M>, M>(h: H) -> BoxedConnectHandler {
+    Arc::new(move |s, p| h.call(s, p))
+}
+pub(crate) fn box_disconnect<H: DisconnectHandler<M>, M>(h: H) -> BoxedDisconnectHandler {
+    Arc::new(move |s, r| h.call(s, r))
+}
+pub(crate) fn box_middleware<H: Middleware<M>, M>(h: H) -> BoxedMiddleware {
+    Arc::new(move |s, p| h.call(s, p))
+}
+
+#[allow(dead_code)]
+struct Marker<M>(PhantomData<fn() -> M>);

@@ -1,0 +1,527 @@
+//! The server handle and its builder.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use serde::Serialize;
+use sockeye_engineio::{Cors, Engine, EngineConfig, OverflowPolicy};
+
+use crate::adapter::{Adapter, IntoRooms, LocalAdapter};
+use crate::client::IoHandler;
+use crate::errors::{AckError, EmitError};
+use crate::handler::{
+    box_connect, BoxedConnectHandler, BoxedMiddleware, ConnectHandler, Middleware,
+};
+use crate::ns::Namespace;
+use crate::operators::BroadcastOperator;
+use crate::payload::Payload;
+use crate::service::{NotFound, SocketIoLayer, SocketIoService};
+use crate::socket::SocketRef;
+use crate::static_files::ClientBundle;
+
+/// Makes the adapter of each namespace.
+pub type AdapterFactory = Arc<dyn Fn(&str) -> Arc<dyn Adapter> + Send + Sync>;
+
+/// Socket.IO options (the Engine.IO ones are in [`EngineConfig`]).
+#[derive(Clone)]
+pub(crate) struct SocketIoConfig {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) ack_timeout: Duration,
+    pub(crate) max_attachments: usize,
+    pub(crate) max_attachment_bytes: usize,
+    pub(crate) partial_timeout: Duration,
+}
+
+struct DynNs {
+    matcher: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+    handler: BoxedConnectHandler,
+    middlewares: Arc<RwLock<Vec<BoxedMiddleware>>>,
+}
+
+pub(crate) struct IoInner {
+    pub(crate) config: SocketIoConfig,
+    pub(crate) state: http::Extensions,
+    pub(crate) adapter_factory: AdapterFactory,
+    nsps: RwLock<HashMap<String, Arc<Namespace>>>,
+    dyn_nsps: RwLock<Vec<DynNs>>,
+    engine: OnceLock<Engine<IoHandler>>,
+    self_ref: std::sync::Weak<IoInner>,
+}
+
+impl IoInner {
+    fn arc(&self) -> Arc<IoInner> {
+        // The inner value is only reachable through an Arc.
+        self.self_ref.upgrade().unwrap_or_else(|| unreachable!())
+    }
+
+    pub(crate) fn get_or_create_ns(&self, name: &str) -> Option<Arc<Namespace>> {
+        if let Some(ns) = self.nsps.read().get(name) {
+            return Some(ns.clone());
+        }
+        if name.len() > 256 {
+            return None;
+        }
+        let dyns = self.dyn_nsps.read();
+        let d = dyns.iter().find(|d| (d.matcher)(name))?;
+        let ns = Arc::new(Namespace::new(
+            name.to_owned(),
+            self.arc(),
+            d.handler.clone(),
+            d.middlewares.clone(),
+            true,
+        ));
+        drop(dyns);
+        Some(
+            self.nsps
+                .write()
+                .entry(name.to_owned())
+                .or_insert(ns)
+                .clone(),
+        )
+    }
+
+    pub(crate) fn remove_child_ns(&self, name: &str) {
+        let mut nsps = self.nsps.write();
+        if nsps.get(name).is_some_and(|ns| ns.socket_count() == 0) {
+            nsps.remove(name);
+        }
+    }
+}
+
+/// The server handle: namespaces, broadcasts, shutdown. Cheap to clone.
+///
+/// # Examples
+/// The tutorial's reversing echo, mounted in axum:
+/// ```no_run
+/// use sockeye::{SocketIo, SocketRef, extract::Data};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let (layer, io) = SocketIo::new_layer();
+/// io.ns("/", |socket: SocketRef| {
+///     socket.on("message", |socket: SocketRef, Data(text): Data<String>| async move {
+///         println!("Socket ID: {}\n{text}", socket.id());
+///         let reversed: String = text.chars().rev().collect();
+///         let _ = socket.io().emit("message", &reversed).await;
+///     });
+/// });
+/// let app = axum::Router::new().layer(layer);
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// axum::serve(listener, app).await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct SocketIo {
+    inner: Arc<IoInner>,
+}
+
+impl std::fmt::Debug for SocketIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIo")
+            .field("namespaces", &self.inner.nsps.read().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SocketIo {
+    pub(crate) fn from_inner(inner: Arc<IoInner>) -> SocketIo {
+        SocketIo { inner }
+    }
+
+    /// A builder with the default options.
+    pub fn builder() -> SocketIoBuilder {
+        SocketIoBuilder::new()
+    }
+
+    /// A layer with the default options, and its handle.
+    pub fn new_layer() -> (SocketIoLayer, SocketIo) {
+        SocketIoBuilder::new().build_layer()
+    }
+
+    /// A standalone service (404 for other paths) with the default options, and its handle.
+    pub fn new_svc() -> (SocketIoService<NotFound>, SocketIo) {
+        SocketIoBuilder::new().build_svc()
+    }
+
+    /// Declares a namespace and its connect handler.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(io: sockeye::SocketIo) {
+    /// use sockeye::{SocketRef, extract::Data};
+    /// io.ns("/chat", |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
+    ///     println!("{} joined with {auth}", socket.id());
+    /// });
+    /// # }
+    /// ```
+    pub fn ns<H: ConnectHandler<M>, M>(&self, path: impl Into<String>, handler: H) -> NsHandle {
+        let name = normalize(path.into());
+        let ns = Arc::new(Namespace::new(
+            name.clone(),
+            self.inner.clone(),
+            box_connect(handler),
+            Arc::new(RwLock::new(Vec::new())),
+            false,
+        ));
+        self.inner.nsps.write().insert(name, ns.clone());
+        NsHandle {
+            target: NsTarget::Static(ns),
+        }
+    }
+
+    /// Declares dynamic namespaces: every name `matcher` accepts is created on first connect,
+    /// with this handler, and removed when its last socket leaves.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(io: sockeye::SocketIo) {
+    /// use sockeye::SocketRef;
+    /// io.dyn_ns(|name| name.starts_with("/room-"), |socket: SocketRef| {
+    ///     println!("joined {}", socket.ns().name());
+    /// });
+    /// # }
+    /// ```
+    pub fn dyn_ns<H: ConnectHandler<M>, M>(
+        &self,
+        matcher: impl Fn(&str) -> bool + Send + Sync + 'static,
+        handler: H,
+    ) -> NsHandle {
+        let middlewares = Arc::new(RwLock::new(Vec::new()));
+        self.inner.dyn_nsps.write().push(DynNs {
+            matcher: Arc::new(matcher),
+            handler: box_connect(handler),
+            middlewares: middlewares.clone(),
+        });
+        NsHandle {
+            target: NsTarget::Dynamic(middlewares),
+        }
+    }
+
+    /// A namespace by name.
+    pub fn of(&self, path: &str) -> Option<BroadcastOperator> {
+        let ns = self.inner.nsps.read().get(path).cloned()?;
+        Some(ns.operator())
+    }
+
+    fn root(&self) -> BroadcastOperator {
+        match self.of("/") {
+            Some(op) => op,
+            None => self.ns("/", || {}).operator(),
+        }
+    }
+
+    /// Selects the sockets of `/` in `rooms`.
+    pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.root().to(rooms)
+    }
+
+    /// Selects the sockets of `/` not in `rooms`.
+    pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.root().except(rooms)
+    }
+
+    /// Only this server's sockets of `/`.
+    pub fn local(&self) -> BroadcastOperator {
+        self.root().local()
+    }
+
+    /// Volatile emits to `/`.
+    pub fn volatile(&self) -> BroadcastOperator {
+        self.root().volatile()
+    }
+
+    /// A timeout for an emit with ack to `/`.
+    pub fn timeout(&self, timeout: Duration) -> BroadcastOperator {
+        self.root().timeout(timeout)
+    }
+
+    /// Emits to every socket of `/`.
+    ///
+    /// # Errors
+    /// As [`BroadcastOperator::emit`].
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        self.root().emit(event, data).await
+    }
+
+    /// Emits to every socket of `/` and collects their acks.
+    pub async fn emit_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Vec<(sockeye_engineio::Sid, Result<Payload, AckError>)> {
+        self.root().emit_with_ack(event, data).await
+    }
+
+    /// The sockets of `/` on this server.
+    pub fn sockets(&self) -> Vec<SocketRef> {
+        self.root().sockets()
+    }
+
+    /// How many Engine.IO connections are open.
+    pub fn connection_count(&self) -> usize {
+        self.inner.engine.get().map_or(0, |e| e.session_count())
+    }
+
+    /// Closes every connection (reason `server shutting down`): clients get a clean close.
+    pub fn close(&self) {
+        if let Some(e) = self.inner.engine.get() {
+            e.close_all();
+        }
+    }
+}
+
+fn normalize(mut name: String) -> String {
+    if !name.starts_with('/') {
+        name.insert(0, '/');
+    }
+    name
+}
+
+enum NsTarget {
+    Static(Arc<Namespace>),
+    Dynamic(Arc<RwLock<Vec<BoxedMiddleware>>>),
+}
+
+/// A declared namespace, to add connect middlewares to.
+pub struct NsHandle {
+    target: NsTarget,
+}
+
+impl std::fmt::Debug for NsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NsHandle").finish_non_exhaustive()
+    }
+}
+
+impl NsHandle {
+    /// Adds a connect middleware. Middlewares run in order before the connect handler; one
+    /// that returns an error refuses the client with a `connect_error`.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(io: sockeye::SocketIo) {
+    /// use sockeye::{SocketRef, extract::{Data, Refusal}};
+    /// io.ns("/", |_: SocketRef| {}).with(|Data(auth): Data<serde_json::Value>| async move {
+    ///     if auth["token"] == "secret" { Ok(()) } else { Err(Refusal::new("unauthorized")) }
+    /// });
+    /// # }
+    /// ```
+    pub fn with<M: Middleware<T>, T>(self, middleware: M) -> NsHandle {
+        match &self.target {
+            NsTarget::Static(ns) => ns.add_middleware(middleware),
+            NsTarget::Dynamic(list) => list
+                .write()
+                .push(crate::handler::box_middleware(middleware)),
+        }
+        self
+    }
+
+    fn operator(&self) -> BroadcastOperator {
+        match &self.target {
+            NsTarget::Static(ns) => ns.operator(),
+            NsTarget::Dynamic(_) => unreachable!("only static namespaces have an operator"),
+        }
+    }
+}
+
+/// Builds a Socket.IO server. Every option documents its default.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use sockeye::SocketIo;
+/// let (layer, io) = SocketIo::builder()
+///     .ping_interval(Duration::from_secs(10))
+///     .max_payload(100_000)
+///     .build_layer();
+/// # let _ = (layer, io);
+/// ```
+#[must_use]
+pub struct SocketIoBuilder {
+    engine: EngineConfig,
+    config: SocketIoConfig,
+    state: http::Extensions,
+    adapter_factory: AdapterFactory,
+    bundle: Option<ClientBundle>,
+}
+
+impl Default for SocketIoBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SocketIoBuilder {
+    /// The defaults (those of Node's socket.io).
+    pub fn new() -> SocketIoBuilder {
+        SocketIoBuilder {
+            engine: EngineConfig::default(),
+            config: SocketIoConfig {
+                connect_timeout: Duration::from_secs(45),
+                ack_timeout: Duration::from_secs(5),
+                max_attachments: 10,
+                max_attachment_bytes: 10_000_000,
+                partial_timeout: Duration::from_secs(45),
+            },
+            state: http::Extensions::new(),
+            adapter_factory: Arc::new(|_| Arc::new(LocalAdapter::new())),
+            bundle: None,
+        }
+    }
+
+    /// The endpoint path. Default `/socket.io/`.
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        let mut p = path.into();
+        if !p.ends_with('/') {
+            p.push('/');
+        }
+        self.engine.path = p;
+        self
+    }
+
+    /// How often the server pings. Default 25 s.
+    pub fn ping_interval(mut self, d: Duration) -> Self {
+        self.engine.ping_interval = d;
+        self
+    }
+
+    /// How long a client has to answer a ping. Default 20 s.
+    pub fn ping_timeout(mut self, d: Duration) -> Self {
+        self.engine.ping_timeout = d;
+        self
+    }
+
+    /// How long a WebSocket upgrade may take. Default 10 s.
+    pub fn upgrade_timeout(mut self, d: Duration) -> Self {
+        self.engine.upgrade_timeout = d;
+        self
+    }
+
+    /// How long a client has to join a namespace after connecting. Default 45 s.
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.config.connect_timeout = d;
+        self.config.partial_timeout = d;
+        self
+    }
+
+    /// The default timeout of emits with ack. Default 5 s.
+    pub fn ack_timeout(mut self, d: Duration) -> Self {
+        self.config.ack_timeout = d;
+        self
+    }
+
+    /// The largest message a client may send, in bytes (Node's `maxHttpBufferSize`): a
+    /// polling body or a WebSocket message. Default 1,000,000.
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.engine.max_payload = bytes;
+        self.config.max_attachment_bytes = bytes.saturating_mul(10);
+        self
+    }
+
+    /// The most binary attachments one packet may have. Default 10.
+    pub fn max_attachments(mut self, n: usize) -> Self {
+        self.config.max_attachments = n;
+        self
+    }
+
+    /// The most bytes queued for one client. Default 8 MiB.
+    pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
+        self.engine.max_queued_bytes = bytes;
+        self
+    }
+
+    /// What to do with a client whose queue is full. Default: disconnect it.
+    pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
+        self.engine.overflow = policy;
+        self
+    }
+
+    /// The most open connections; further handshakes get HTTP 403. Default: no limit.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.engine.max_connections = Some(n);
+        self
+    }
+
+    /// Which transports are offered. Default: both.
+    pub fn transports(mut self, polling: bool, websocket: bool) -> Self {
+        self.engine.polling = polling;
+        self.engine.websocket = websocket;
+        self
+    }
+
+    /// Cross-origin rules. Default: no CORS headers (same-origin pages only).
+    pub fn cors(mut self, cors: Cors) -> Self {
+        self.engine.cors = cors;
+        self
+    }
+
+    /// A hook that accepts (true) or refuses (false, HTTP 403) each handshake.
+    pub fn allow_request(
+        mut self,
+        f: impl Fn(&http::request::Parts) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.engine.allow_request = Some(Arc::new(f));
+        self
+    }
+
+    /// Shared state for the [`crate::extract::State`] extractor.
+    pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, state: T) -> Self {
+        self.state.insert(state);
+        self
+    }
+
+    /// The adapter of each namespace. Default: [`LocalAdapter`].
+    pub fn adapter(
+        mut self,
+        factory: impl Fn(&str) -> Arc<dyn Adapter> + Send + Sync + 'static,
+    ) -> Self {
+        self.adapter_factory = Arc::new(factory);
+        self
+    }
+
+    /// Serves the official client bundle (`socket.io.js`, `socket.io.min.js` and their
+    /// source maps) from `dir` under the endpoint path, like Node's `serveClient`.
+    /// Default: not served.
+    pub fn serve_client(mut self, bundle: ClientBundle) -> Self {
+        self.bundle = Some(bundle);
+        self
+    }
+
+    /// Sets the whole Engine.IO configuration at once.
+    pub fn engine_config(mut self, config: EngineConfig) -> Self {
+        self.engine = config;
+        self
+    }
+
+    fn build(self) -> (Engine<IoHandler>, SocketIo, Option<ClientBundle>) {
+        let inner = Arc::new_cyclic(|w| IoInner {
+            config: self.config,
+            state: self.state,
+            adapter_factory: self.adapter_factory,
+            nsps: RwLock::new(HashMap::new()),
+            dyn_nsps: RwLock::new(Vec::new()),
+            engine: OnceLock::new(),
+            self_ref: w.clone(),
+        });
+        let engine = Engine::new(IoHandler(inner.clone()), self.engine);
+        let _ = inner.engine.set(engine.clone());
+        (engine, SocketIo { inner }, self.bundle)
+    }
+
+    /// A layer (to wrap an axum router or any tower service) and the handle.
+    pub fn build_layer(self) -> (SocketIoLayer, SocketIo) {
+        let (engine, io, bundle) = self.build();
+        (SocketIoLayer::new(engine, bundle), io)
+    }
+
+    /// A standalone service (404 for other paths) and the handle.
+    pub fn build_svc(self) -> (SocketIoService<NotFound>, SocketIo) {
+        let (engine, io, bundle) = self.build();
+        (SocketIoService::new(engine, bundle, NotFound), io)
+    }
+}

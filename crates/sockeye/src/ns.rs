@@ -1,0 +1,184 @@
+//! Namespaces.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use sockeye_engineio::Sid;
+
+use crate::adapter::Adapter;
+use crate::client::Conn;
+use crate::handler::{
+    box_middleware, BoxedConnectHandler, BoxedMiddleware, ConnectParts, Middleware,
+};
+use crate::io::IoInner;
+use crate::operators::BroadcastOperator;
+use crate::parser;
+use crate::socket::{Socket, SocketRef};
+
+/// A namespace: its sockets, its adapter (rooms), its connect handler and middlewares.
+pub struct Namespace {
+    name: String,
+    io: Arc<IoInner>,
+    sockets: RwLock<HashMap<Sid, SocketRef>>,
+    pending: Mutex<HashSet<Sid>>,
+    adapter: Arc<dyn Adapter>,
+    handler: BoxedConnectHandler,
+    middlewares: Arc<RwLock<Vec<BoxedMiddleware>>>,
+    ack_ids: AtomicU64,
+    dynamic: bool,
+}
+
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespace")
+            .field("name", &self.name)
+            .field("sockets", &self.sockets.read().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Namespace {
+    pub(crate) fn new(
+        name: String,
+        io: Arc<IoInner>,
+        handler: BoxedConnectHandler,
+        middlewares: Arc<RwLock<Vec<BoxedMiddleware>>>,
+        dynamic: bool,
+    ) -> Namespace {
+        let adapter = (io.adapter_factory)(&name);
+        Namespace {
+            name,
+            io,
+            sockets: RwLock::new(HashMap::new()),
+            pending: Mutex::new(HashSet::new()),
+            adapter,
+            handler,
+            middlewares,
+            ack_ids: AtomicU64::new(0),
+            dynamic,
+        }
+    }
+
+    /// The namespace's name, e.g. `/` or `/admin`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The adapter.
+    pub fn adapter(&self) -> &Arc<dyn Adapter> {
+        &self.adapter
+    }
+
+    pub(crate) fn io_inner(&self) -> &Arc<IoInner> {
+        &self.io
+    }
+
+    /// How many sockets are connected here.
+    pub fn socket_count(&self) -> usize {
+        self.sockets.read().len()
+    }
+
+    /// A connected socket by id.
+    pub fn get_socket(&self, sid: Sid) -> Option<SocketRef> {
+        self.sockets.read().get(&sid).cloned()
+    }
+
+    /// The connected sockets with these ids.
+    pub fn get_sockets(&self, sids: &[Sid]) -> Vec<SocketRef> {
+        let map = self.sockets.read();
+        sids.iter().filter_map(|s| map.get(s).cloned()).collect()
+    }
+
+    /// The connected sockets whose id passes `keep`.
+    pub fn local_sockets(&self, keep: impl Fn(&Sid) -> bool) -> Vec<SocketRef> {
+        self.sockets
+            .read()
+            .iter()
+            .filter(|(sid, _)| keep(sid))
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+
+    /// An operator over every socket of the namespace.
+    pub fn operator(self: &Arc<Self>) -> BroadcastOperator {
+        BroadcastOperator::new(self.clone())
+    }
+
+    pub(crate) fn next_ack_id(&self) -> u64 {
+        self.ack_ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_pending(&self, sid: Sid) -> bool {
+        self.pending.lock().contains(&sid)
+    }
+
+    /// Adds a connect middleware; they run in order, each may refuse the client.
+    pub(crate) fn add_middleware<M: Middleware<T>, T>(&self, mw: M) {
+        self.middlewares.write().push(box_middleware(mw));
+    }
+
+    pub(crate) fn remove_socket(&self, sid: Sid) {
+        self.sockets.write().remove(&sid);
+        self.adapter.del_all(sid);
+        if self.dynamic && self.sockets.read().is_empty() && self.pending.lock().is_empty() {
+            self.io.remove_child_ns(&self.name);
+        }
+    }
+
+    /// A client asks to join: runs the middlewares, then connects the socket.
+    pub(crate) fn connect(self: &Arc<Self>, conn: &Arc<Conn>, auth: Option<Bytes>) {
+        let socket = Arc::new(Socket::new(self.clone(), conn.clone(), auth.as_ref()));
+        let parts = ConnectParts { auth };
+        let middlewares = self.middlewares.read().clone();
+        if middlewares.is_empty() {
+            self.finish_connect(socket, parts);
+            return;
+        }
+        let sid = socket.id();
+        self.pending.lock().insert(sid);
+        conn.data().add_pending(&self.name);
+        let ns = self.clone();
+        let conn = conn.clone();
+        let fut = async move {
+            for mw in middlewares {
+                if let Err(refusal) = mw(socket.clone(), parts.clone()).await {
+                    ns.pending.lock().remove(&sid);
+                    ns.adapter.del_all(sid);
+                    conn.data().remove_pending(&ns.name);
+                    let packet = parser::encode_connect_error(
+                        &ns.name,
+                        &refusal.message,
+                        refusal.data.as_ref(),
+                    );
+                    let _ = conn.send_text(packet);
+                    if ns.dynamic && ns.sockets.read().is_empty() && ns.pending.lock().is_empty() {
+                        ns.io.remove_child_ns(&ns.name);
+                    }
+                    return;
+                }
+            }
+            ns.pending.lock().remove(&sid);
+            conn.data().remove_pending(&ns.name);
+            ns.finish_connect(socket, parts);
+        };
+        crate::handler::run(fut);
+    }
+
+    fn finish_connect(self: &Arc<Self>, socket: SocketRef, parts: ConnectParts) {
+        let conn = socket.conn.clone();
+        if conn.is_closed() {
+            self.adapter.del_all(socket.id());
+            return;
+        }
+        socket.set_connected();
+        self.sockets.write().insert(socket.id(), socket.clone());
+        self.adapter
+            .add_all(socket.id(), &[socket.id().to_string().into()]);
+        conn.data().add_socket(&self.name, socket.clone());
+        let _ = conn.send_text(parser::encode_connect(&self.name, socket.id().as_str()));
+        (self.handler)(socket, parts);
+    }
+}

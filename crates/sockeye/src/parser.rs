@@ -1,0 +1,753 @@
+//! The Socket.IO v5 packet codec (sans-IO).
+//!
+//! A packet is `<type>[<attachments>-][<namespace>,][<ack id>][<JSON>]`. Binary packets
+//! (types 5 and 6) replace each binary value by `{"_placeholder":true,"num":N}` and travel as
+//! the text packet followed by N binary messages.
+
+use std::io;
+use std::ops::Range;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use smallvec::SmallVec;
+
+use crate::errors::ParseError;
+use crate::payload::Payload;
+
+/// Packet types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum PacketType {
+    Connect = 0,
+    Disconnect = 1,
+    Event = 2,
+    Ack = 3,
+    ConnectError = 4,
+    BinaryEvent = 5,
+    BinaryAck = 6,
+}
+
+/// Event names a client may not use: they belong to the server's lifecycle.
+pub const RESERVED_EVENTS: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+/// The largest ack id (exclusive): ids must be exact JavaScript integers.
+pub const MAX_ACK_ID: u64 = 1 << 53;
+
+/// Limits applied while decoding.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DecodeLimits {
+    pub max_attachments: usize,
+}
+
+/// A decoded client packet.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    /// `0`: connect to a namespace, with the auth payload (a JSON object) when given.
+    Connect { ns: String, auth: Option<Bytes> },
+    /// `1`: leave a namespace.
+    Disconnect { ns: String },
+    /// `2`/`5`: an event.
+    Event {
+        ns: String,
+        event: String,
+        payload: Payload,
+        id: Option<u64>,
+    },
+    /// `3`/`6`: the answer to a server ack.
+    Ack {
+        ns: String,
+        id: u64,
+        payload: Payload,
+    },
+}
+
+/// A binary packet waiting for its attachments.
+#[derive(Debug)]
+pub(crate) struct Partial {
+    pub header: Incoming,
+    pub expected: usize,
+    pub bytes: usize,
+}
+
+/// Either a whole packet or the start of a binary one.
+#[derive(Debug)]
+pub(crate) enum Decoded {
+    Whole(Incoming),
+    Partial(Partial),
+}
+
+fn digits(s: &[u8], pos: &mut usize, max_digits: usize) -> Result<Option<u64>, ParseError> {
+    let start = *pos;
+    let mut v: u64 = 0;
+    while let Some(&c) = s.get(*pos) {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        if *pos - start >= max_digits {
+            return Err(ParseError::InvalidNumber);
+        }
+        v = v * 10 + u64::from(c - b'0');
+        *pos += 1;
+    }
+    Ok((*pos > start).then_some(v))
+}
+
+/// Decodes one text packet from a client.
+pub(crate) fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseError> {
+    let s = std::str::from_utf8(&src).map_err(|_| ParseError::InvalidUtf8)?;
+    let b = s.as_bytes();
+    let ty = match b.first() {
+        Some(b'0') => PacketType::Connect,
+        Some(b'1') => PacketType::Disconnect,
+        Some(b'2') => PacketType::Event,
+        Some(b'3') => PacketType::Ack,
+        Some(b'5') => PacketType::BinaryEvent,
+        Some(b'6') => PacketType::BinaryAck,
+        // 4 (CONNECT_ERROR) is sent by servers only.
+        _ => return Err(ParseError::InvalidType),
+    };
+    let mut pos = 1;
+    let mut attachments = 0;
+    if matches!(ty, PacketType::BinaryEvent | PacketType::BinaryAck) {
+        let n = digits(b, &mut pos, 10)?.ok_or(ParseError::InvalidAttachments)?;
+        if b.get(pos) != Some(&b'-') || n == 0 {
+            return Err(ParseError::InvalidAttachments);
+        }
+        if n > limits.max_attachments as u64 {
+            return Err(ParseError::TooManyAttachments);
+        }
+        attachments = n as usize;
+        pos += 1;
+    }
+    let ns = if b.get(pos) == Some(&b'/') {
+        let end = s[pos..].find(',').map_or(s.len(), |i| pos + i);
+        let mut ns = &s[pos..end];
+        // A v4-era query string after the name is not part of the name.
+        if let Some(q) = ns.find('?') {
+            ns = &ns[..q];
+        }
+        pos = if end < s.len() { end + 1 } else { end };
+        ns.to_owned()
+    } else {
+        "/".to_owned()
+    };
+    let id = digits(b, &mut pos, 16)?;
+    if id.is_some_and(|id| id >= MAX_ACK_ID) {
+        return Err(ParseError::InvalidNumber);
+    }
+    let json = pos..s.len();
+    let has_json = !json.is_empty();
+    let incoming = match ty {
+        PacketType::Connect => {
+            if id.is_some() {
+                return Err(ParseError::InvalidPayload);
+            }
+            let auth = if has_json {
+                let v: &RawValue =
+                    serde_json::from_str(&s[json.clone()]).map_err(|_| ParseError::InvalidJson)?;
+                if !v.get().starts_with('{') {
+                    return Err(ParseError::InvalidPayload);
+                }
+                Some(src.slice(json))
+            } else {
+                None
+            };
+            Incoming::Connect { ns, auth }
+        }
+        PacketType::Disconnect => {
+            if has_json || id.is_some() {
+                return Err(ParseError::InvalidPayload);
+            }
+            Incoming::Disconnect { ns }
+        }
+        PacketType::Event | PacketType::BinaryEvent => {
+            let (first, args) = split_array(&src, s, json)?;
+            let first = first.ok_or(ParseError::InvalidPayload)?;
+            let event = event_name(&s[first])?;
+            Incoming::Event {
+                ns,
+                event,
+                payload: Payload::from_parts(src.clone(), args, Vec::new()),
+                id,
+            }
+        }
+        PacketType::Ack | PacketType::BinaryAck => {
+            let id = id.ok_or(ParseError::InvalidPayload)?;
+            let (first, mut args) = split_array(&src, s, json)?;
+            if let Some(first) = first {
+                args.insert(0, first);
+            }
+            Incoming::Ack {
+                ns,
+                id,
+                payload: Payload::from_parts(src.clone(), args, Vec::new()),
+            }
+        }
+        PacketType::ConnectError => return Err(ParseError::InvalidType),
+    };
+    if attachments > 0 {
+        Ok(Decoded::Partial(Partial {
+            header: incoming,
+            expected: attachments,
+            bytes: 0,
+        }))
+    } else {
+        Ok(Decoded::Whole(incoming))
+    }
+}
+
+type Args = SmallVec<[Range<usize>; 4]>;
+
+/// Splits a JSON array into the range of its first element and those of the rest.
+fn split_array(
+    _src: &Bytes,
+    s: &str,
+    json: Range<usize>,
+) -> Result<(Option<Range<usize>>, Args), ParseError> {
+    let text = &s[json.clone()];
+    if !text.starts_with('[') {
+        return Err(ParseError::InvalidPayload);
+    }
+    let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|_| ParseError::InvalidJson)?;
+    let base = s.as_ptr() as usize;
+    let mut ranges = items.iter().map(|raw| {
+        let start = raw.get().as_ptr() as usize - base;
+        start..start + raw.get().len()
+    });
+    let first = ranges.next();
+    Ok((first, ranges.collect()))
+}
+
+fn event_name(raw: &str) -> Result<String, ParseError> {
+    let name = if raw.starts_with('"') {
+        serde_json::from_str::<String>(raw).map_err(|_| ParseError::InvalidPayload)?
+    } else if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        // Node accepts a numeric event name; it is matched as its decimal text.
+        let n: serde_json::Number =
+            serde_json::from_str(raw).map_err(|_| ParseError::InvalidPayload)?;
+        n.to_string()
+    } else {
+        return Err(ParseError::InvalidPayload);
+    };
+    if RESERVED_EVENTS.contains(&name.as_str()) {
+        return Err(ParseError::ReservedEvent);
+    }
+    Ok(name)
+}
+
+/// Checks the placeholders of a completed binary packet: each `{"_placeholder":true,...}`
+/// must carry an integer `num` below the number of attachments.
+pub(crate) fn check_placeholders(payload: &Payload) -> Result<(), ParseError> {
+    let n = payload.bins().len() as u64;
+    for range in payload.arg_ranges() {
+        let Some(text) = payload.src().get(range.clone()) else {
+            return Err(ParseError::InvalidPayload);
+        };
+        // serde_json refuses nesting deeper than 128, so the walk below is bounded too.
+        let value: serde_json::Value =
+            serde_json::from_slice(text).map_err(|_| ParseError::InvalidJson)?;
+        let mut stack = vec![&value];
+        while let Some(v) = stack.pop() {
+            match v {
+                serde_json::Value::Array(a) => stack.extend(a.iter()),
+                serde_json::Value::Object(o) => {
+                    if o.get("_placeholder") == Some(&serde_json::Value::Bool(true)) {
+                        let ok = o
+                            .get("num")
+                            .and_then(serde_json::Value::as_u64)
+                            .is_some_and(|num| num < n);
+                        if !ok {
+                            return Err(ParseError::InvalidAttachments);
+                        }
+                    } else {
+                        stack.extend(o.values());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A packet encoded for the wire, shared by every recipient.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// The text packet (without the Engine.IO `4`).
+    pub text: Bytes,
+    /// The binary attachments, sent right after the text.
+    pub bins: Vec<Bytes>,
+}
+
+/// A serde_json formatter that writes binary values as placeholders and keeps the bytes.
+struct BinFormatter<'a> {
+    bins: &'a mut Vec<Bytes>,
+}
+
+impl serde_json::ser::Formatter for BinFormatter<'_> {
+    fn write_byte_array<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        value: &[u8],
+    ) -> io::Result<()> {
+        write!(w, "{{\"_placeholder\":true,\"num\":{}}}", self.bins.len())?;
+        self.bins.push(Bytes::copy_from_slice(value));
+        Ok(())
+    }
+}
+
+/// Writes the packet header for `ty` (the attachment count is patched in later).
+fn header(out: &mut Vec<u8>, ty: PacketType, ns: &str, id: Option<u64>) {
+    out.push(b'0' + ty as u8);
+    if ns != "/" {
+        out.extend_from_slice(ns.as_bytes());
+        out.push(b',');
+    }
+    if let Some(id) = id {
+        out.extend_from_slice(itoa_u64(id).as_bytes());
+    }
+}
+
+fn itoa_u64(v: u64) -> String {
+    v.to_string()
+}
+
+/// Turns a text packet whose JSON held binary values into a binary packet.
+fn finish(mut out: Vec<u8>, bins: Vec<Bytes>, binary_ty: PacketType) -> Encoded {
+    if !bins.is_empty() {
+        let mut head = vec![b'0' + binary_ty as u8];
+        head.extend_from_slice(bins.len().to_string().as_bytes());
+        head.push(b'-');
+        head.extend_from_slice(out.get(1..).unwrap_or_default());
+        out = head;
+    }
+    Encoded {
+        text: Bytes::from(out),
+        bins,
+    }
+}
+
+/// How the data of an emit becomes the arguments after the event name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ArgsMode {
+    /// The data is one argument.
+    One,
+    /// The data serializes to an array whose items are the arguments.
+    Spread,
+}
+
+/// Serializes `data` after `prefix` (e.g. `["event",`), handling [`ArgsMode`].
+fn write_args<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    data: &T,
+    mode: ArgsMode,
+    bins: &mut Vec<Bytes>,
+    has_prefix: bool,
+) -> Result<(), serde_json::Error> {
+    let at = out.len();
+    {
+        let mut ser = serde_json::Serializer::with_formatter(&mut *out, BinFormatter { bins });
+        data.serialize(&mut ser)?;
+    }
+    match mode {
+        ArgsMode::One => {
+            if !has_prefix {
+                out.insert(at, b'[');
+            }
+            out.push(b']');
+        }
+        ArgsMode::Spread => {
+            if out.get(at) != Some(&b'[') {
+                return Err(serde::ser::Error::custom(
+                    "the arguments must serialize to a JSON array",
+                ));
+            }
+            if has_prefix {
+                if out.len() - at == 2 {
+                    // `["event",[]` → `["event"]`
+                    out.truncate(at - 1);
+                    out.push(b']');
+                } else {
+                    out.remove(at);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Encodes an EVENT packet: `2[/ns,][id]["event",...args]`.
+pub(crate) fn encode_event<T: Serialize + ?Sized>(
+    ns: &str,
+    event: &str,
+    data: &T,
+    mode: ArgsMode,
+    id: Option<u64>,
+) -> Result<Encoded, serde_json::Error> {
+    let mut out = Vec::with_capacity(32 + event.len() + ns.len());
+    header(&mut out, PacketType::Event, ns, id);
+    out.push(b'[');
+    serde_json::to_writer(&mut out, event)?;
+    out.push(b',');
+    let mut bins = Vec::new();
+    write_args(&mut out, data, mode, &mut bins, true)?;
+    Ok(finish(out, bins, PacketType::BinaryEvent))
+}
+
+/// Encodes an EVENT packet from a received [`Payload`] (its arguments and attachments as
+/// they came).
+pub(crate) fn encode_event_payload(
+    ns: &str,
+    event: &str,
+    payload: &Payload,
+    id: Option<u64>,
+) -> Encoded {
+    let mut out = Vec::with_capacity(16 + payload.src().len());
+    let binary = !payload.bins().is_empty();
+    let ty = if binary {
+        PacketType::BinaryEvent
+    } else {
+        PacketType::Event
+    };
+    out.push(b'0' + ty as u8);
+    if binary {
+        out.extend_from_slice(payload.bins().len().to_string().as_bytes());
+        out.push(b'-');
+    }
+    header_rest(&mut out, ns, id);
+    out.push(b'[');
+    let _ = serde_json::to_writer(&mut out, event);
+    for r in payload.arg_ranges() {
+        out.push(b',');
+        out.extend_from_slice(payload.src().get(r.clone()).unwrap_or(b"null"));
+    }
+    out.push(b']');
+    Encoded {
+        text: Bytes::from(out),
+        bins: payload.bins().to_vec(),
+    }
+}
+
+fn header_rest(out: &mut Vec<u8>, ns: &str, id: Option<u64>) {
+    if ns != "/" {
+        out.extend_from_slice(ns.as_bytes());
+        out.push(b',');
+    }
+    if let Some(id) = id {
+        out.extend_from_slice(itoa_u64(id).as_bytes());
+    }
+}
+
+/// Encodes an ACK packet: `3[/ns,]id[...args]`.
+pub(crate) fn encode_ack<T: Serialize + ?Sized>(
+    ns: &str,
+    id: u64,
+    data: &T,
+    mode: ArgsMode,
+) -> Result<Encoded, serde_json::Error> {
+    let mut out = Vec::with_capacity(32);
+    header(&mut out, PacketType::Ack, ns, Some(id));
+    let mut bins = Vec::new();
+    write_args(&mut out, data, mode, &mut bins, false)?;
+    Ok(finish(out, bins, PacketType::BinaryAck))
+}
+
+/// Encodes an ACK packet from a received [`Payload`].
+pub(crate) fn encode_ack_payload(ns: &str, id: u64, payload: &Payload) -> Encoded {
+    let mut out = Vec::with_capacity(16 + payload.src().len());
+    let binary = !payload.bins().is_empty();
+    let ty = if binary {
+        PacketType::BinaryAck
+    } else {
+        PacketType::Ack
+    };
+    out.push(b'0' + ty as u8);
+    if binary {
+        out.extend_from_slice(payload.bins().len().to_string().as_bytes());
+        out.push(b'-');
+    }
+    header_rest(&mut out, ns, Some(id));
+    out.push(b'[');
+    for (i, r) in payload.arg_ranges().iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(payload.src().get(r.clone()).unwrap_or(b"null"));
+    }
+    out.push(b']');
+    Encoded {
+        text: Bytes::from(out),
+        bins: payload.bins().to_vec(),
+    }
+}
+
+/// `0[/ns,]{"sid":"..."}`
+pub(crate) fn encode_connect(ns: &str, sid: &str) -> Bytes {
+    let mut out = Vec::with_capacity(40 + ns.len());
+    header(&mut out, PacketType::Connect, ns, None);
+    out.extend_from_slice(b"{\"sid\":\"");
+    out.extend_from_slice(sid.as_bytes());
+    out.extend_from_slice(b"\"}");
+    Bytes::from(out)
+}
+
+/// `1[/ns,]`
+pub(crate) fn encode_disconnect(ns: &str) -> Bytes {
+    let mut out = Vec::with_capacity(4 + ns.len());
+    header(&mut out, PacketType::Disconnect, ns, None);
+    Bytes::from(out)
+}
+
+/// `4[/ns,]{"message":...,"data":...}`
+pub(crate) fn encode_connect_error(
+    ns: &str,
+    message: &str,
+    data: Option<&serde_json::Value>,
+) -> Bytes {
+    #[derive(Serialize)]
+    struct Err<'a> {
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        data: Option<&'a serde_json::Value>,
+    }
+    let mut out = Vec::with_capacity(48 + ns.len());
+    header(&mut out, PacketType::ConnectError, ns, None);
+    let _ = serde_json::to_writer(&mut out, &Err { message, data });
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: DecodeLimits = DecodeLimits {
+        max_attachments: 10,
+    };
+
+    fn dec(s: &str) -> Result<Decoded, ParseError> {
+        decode(Bytes::from(s.to_owned()), LIMITS)
+    }
+
+    fn whole(s: &str) -> Incoming {
+        match dec(s) {
+            Ok(Decoded::Whole(p)) => p,
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn spec_vectors() {
+        assert!(matches!(whole("0"), Incoming::Connect { ns, auth: None } if ns == "/"));
+        match whole("0/admin,{\"token\":\"123\"}") {
+            Incoming::Connect { ns, auth: Some(a) } => {
+                assert_eq!(ns, "/admin");
+                assert_eq!(&a[..], b"{\"token\":\"123\"}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(whole("1/admin,"), Incoming::Disconnect { ns } if ns == "/admin"));
+        match whole("2[\"foo\"]") {
+            Incoming::Event {
+                ns,
+                event,
+                payload,
+                id,
+            } => {
+                assert_eq!((ns.as_str(), event.as_str(), id), ("/", "foo", None));
+                assert_eq!(payload.len(), 0);
+            }
+            other => panic!("{other:?}"),
+        }
+        match whole("2/admin,456[\"project:delete\",123]") {
+            Incoming::Event {
+                ns,
+                event,
+                payload,
+                id,
+            } => {
+                assert_eq!(
+                    (ns.as_str(), event.as_str(), id),
+                    ("/admin", "project:delete", Some(456))
+                );
+                assert_eq!(payload.arg_text(0), Some("123"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match whole("3/admin,456[]") {
+            Incoming::Ack { ns, id, payload } => {
+                assert_eq!((ns.as_str(), id, payload.len()), ("/admin", 456, 0));
+            }
+            other => panic!("{other:?}"),
+        }
+        match dec("51-[\"hello\",{\"_placeholder\":true,\"num\":0}]") {
+            Ok(Decoded::Partial(p)) => assert_eq!(p.expected, 1),
+            other => panic!("{other:?}"),
+        }
+        match dec("61-/admin,456[{\"_placeholder\":true,\"num\":0}]") {
+            Ok(Decoded::Partial(Partial {
+                header: Incoming::Ack { id: 456, .. },
+                expected: 1,
+                ..
+            })) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn hostile_text() {
+        let bad = [
+            "",
+            "4{\"message\":\"x\"}",
+            "7",
+            "9",
+            "4abc",
+            "42{}",
+            "2{}",
+            "2\"x\"",
+            "2[]",
+            "2null",
+            "2[\"m\",]",
+            "2[{\"toString\":\"x\"}]",
+            "2[null]",
+            "2[true]",
+            "2abc[\"m\"]",
+            "2-1[\"m\"]",
+            "2 1[\"m\"]",
+            "212345678901234567890123[\"m\"]",
+            "29007199254740992[\"m\"]",
+            "0[1]",
+            "0\"x\"",
+            "0/c,1",
+            "1/a,{}",
+            "3[\"x\"]",
+            "511-[\"m\"]",
+            "5-[\"m\"]",
+            "5a-[\"m\"]",
+            "50-[\"m\"]",
+            "5-1-[\"m\"]",
+            "599999999999999999999-[\"m\"]",
+            "51[\"m\"]",
+        ];
+        for b in bad {
+            assert!(dec(b).is_err(), "{b:?} was accepted");
+        }
+        for r in RESERVED_EVENTS {
+            assert_eq!(
+                dec(&format!("2[\"{r}\"]")).err(),
+                Some(ParseError::ReservedEvent)
+            );
+        }
+        // Accepted: numeric names, "error" as an ordinary event, the largest id.
+        assert!(matches!(whole("2[1,2]"), Incoming::Event { event, .. } if event == "1"));
+        assert!(matches!(whole("2[\"error\"]"), Incoming::Event { event, .. } if event == "error"));
+        assert!(matches!(
+            whole("29007199254740991[\"m\"]"),
+            Incoming::Event {
+                id: Some(9007199254740991),
+                ..
+            }
+        ));
+        // The query part of a v4-era namespace is not part of its name.
+        assert!(matches!(whole("0/nsp?x=1,{}"), Incoming::Connect { ns, .. } if ns == "/nsp"));
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow() {
+        // The arguments stay raw text: decoding walks them without recursion, and turning
+        // them into values stops at serde_json's depth limit (128), never at the stack's end.
+        let deep = format!("2[\"m\",{}{}]", "[".repeat(400_000), "]".repeat(400_000));
+        match dec(&deep) {
+            Ok(Decoded::Whole(Incoming::Event { payload, .. })) => {
+                assert!(payload.arg::<serde_json::Value>(0).is_err());
+            }
+            Err(_) => {}
+            other => panic!("{other:?}"),
+        }
+        let ok = format!("2[\"m\",{}{}]", "[".repeat(100), "]".repeat(100));
+        assert!(dec(&ok).is_ok());
+    }
+
+    #[test]
+    fn placeholders_are_checked() {
+        let check = |json: &str, n: usize| {
+            let Ok(Decoded::Partial(p)) = dec(&format!("5{n}-{json}")) else {
+                panic!("{json}")
+            };
+            let Incoming::Event { payload, .. } = p.header else {
+                panic!()
+            };
+            let payload = payload.with_bins((0..n).map(|_| Bytes::from_static(b"x")).collect());
+            check_placeholders(&payload)
+        };
+        assert!(check("[\"m\",{\"_placeholder\":true,\"num\":0}]", 1).is_ok());
+        assert!(check("[\"m\",{\"a\":[{\"_placeholder\":true,\"num\":1}]}]", 2).is_ok());
+        for bad in ["5", "\"splice\"", "-1", "1.5", "null", "\"0\""] {
+            let json = format!("[\"m\",{{\"_placeholder\":true,\"num\":{bad}}}]");
+            assert!(check(&json, 2).is_err(), "{json}");
+        }
+        // Only `_placeholder: true` makes a placeholder.
+        assert!(check("[\"m\",{\"_placeholder\":\"true\",\"num\":9}]", 1).is_ok());
+    }
+
+    #[test]
+    fn encodes() {
+        let e = encode_event("/", "message", &"hi", ArgsMode::One, None).unwrap();
+        assert_eq!(&e.text[..], b"2[\"message\",\"hi\"]");
+        let e = encode_event("/admin", "m", &(1, "a"), ArgsMode::Spread, Some(12)).unwrap();
+        assert_eq!(&e.text[..], b"2/admin,12[\"m\",1,\"a\"]");
+        let e = encode_event("/", "m", &(), ArgsMode::Spread, None);
+        assert!(e.is_err());
+        let empty: [u8; 0] = [];
+        let e = encode_event("/", "m", &empty, ArgsMode::Spread, None).unwrap();
+        assert_eq!(&e.text[..], b"2[\"m\"]");
+        let e = encode_event("/", "m", &Bytes::from_static(&[1, 2]), ArgsMode::One, None).unwrap();
+        assert_eq!(&e.text[..], b"51-[\"m\",{\"_placeholder\":true,\"num\":0}]");
+        assert_eq!(e.bins, vec![Bytes::from_static(&[1, 2])]);
+        let e = encode_ack("/", 3, &("ok", Bytes::from_static(&[9])), ArgsMode::Spread).unwrap();
+        assert_eq!(
+            &e.text[..],
+            b"61-3[\"ok\",{\"_placeholder\":true,\"num\":0}]"
+        );
+        let e = encode_ack("/x", 3, &"ok", ArgsMode::One).unwrap();
+        assert_eq!(&e.text[..], b"3/x,3[\"ok\"]");
+        assert_eq!(&encode_connect("/", "abc")[..], b"0{\"sid\":\"abc\"}");
+        assert_eq!(&encode_disconnect("/a")[..], b"1/a,");
+        assert_eq!(
+            &encode_connect_error("/a", "Invalid namespace", None)[..],
+            b"4/a,{\"message\":\"Invalid namespace\"}"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decoder_never_panics(s: String) {
+            let _ = dec(&s);
+        }
+
+        #[test]
+        fn event_round_trip(event in "[a-z]{1,8}", args: Vec<String>, id in proptest::option::of(0u64..MAX_ACK_ID), ns in "(/|/[a-z]{1,5})") {
+            proptest::prop_assume!(!RESERVED_EVENTS.contains(&event.as_str()));
+            let e = encode_event(&ns, &event, &args, ArgsMode::Spread, id).unwrap();
+            match decode(e.text.clone(), LIMITS).unwrap() {
+                Decoded::Whole(Incoming::Event { ns: n2, event: e2, payload, id: i2 }) => {
+                    proptest::prop_assert_eq!(n2, ns.clone());
+                    proptest::prop_assert_eq!(e2, event.clone());
+                    proptest::prop_assert_eq!(i2, id);
+                    let back: Vec<String> = (0..payload.len()).map(|i| payload.arg::<String>(i).unwrap()).collect();
+                    proptest::prop_assert_eq!(back, args.clone());
+                    let again = encode_event_payload(&ns, &event, &payload, id);
+                    proptest::prop_assert_eq!(again.text, e.text);
+                }
+                other => proptest::prop_assert!(false, "{:?}", other),
+            }
+        }
+    }
+}

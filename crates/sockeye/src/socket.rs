@@ -1,0 +1,616 @@
+//! A client's socket in one namespace.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+use sockeye_engineio::payload::Outgoing;
+use sockeye_engineio::{SendError, Sid};
+use tokio::sync::oneshot;
+
+use crate::ack::AckFuture;
+use crate::adapter::{IntoRooms, Room};
+use crate::client::Conn;
+use crate::errors::EmitError;
+use crate::handler::{
+    box_disconnect, box_message, BoxedDisconnectHandler, BoxedMessageHandler, DisconnectHandler,
+    MessageHandler, MessageParts,
+};
+use crate::io::{IoInner, SocketIo};
+use crate::ns::Namespace;
+use crate::operators::BroadcastOperator;
+use crate::parser::{self, ArgsMode, Encoded};
+use crate::payload::Payload;
+
+/// A shared handle to a [`Socket`]: what handlers receive.
+pub type SocketRef = Arc<Socket>;
+
+/// Why a socket left its namespace. The text forms are Node's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The client closed the connection.
+    TransportClose,
+    /// The connection failed, or the client read too slowly.
+    TransportError,
+    /// The client stopped answering pings.
+    PingTimeout,
+    /// The client sent an invalid packet.
+    ParseError,
+    /// The server closed the connection.
+    ForcedClose,
+    /// The server is shutting down.
+    ServerShutdown,
+    /// The client left the namespace (`socket.disconnect()` in the client).
+    ClientNamespaceDisconnect,
+    /// The server removed the socket (`socket.disconnect()` here).
+    ServerNamespaceDisconnect,
+}
+
+impl DisconnectReason {
+    /// Node's name for the reason, e.g. `"client namespace disconnect"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisconnectReason::TransportClose => "transport close",
+            DisconnectReason::TransportError => "transport error",
+            DisconnectReason::PingTimeout => "ping timeout",
+            DisconnectReason::ParseError => "parse error",
+            DisconnectReason::ForcedClose => "forced close",
+            DisconnectReason::ServerShutdown => "server shutting down",
+            DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
+            DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
+        }
+    }
+}
+
+impl std::fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<sockeye_engineio::DisconnectReason> for DisconnectReason {
+    fn from(r: sockeye_engineio::DisconnectReason) -> Self {
+        use sockeye_engineio::DisconnectReason as E;
+        match r {
+            E::TransportClose => DisconnectReason::TransportClose,
+            E::PingTimeout => DisconnectReason::PingTimeout,
+            E::ParseError => DisconnectReason::ParseError,
+            E::ForcedClose => DisconnectReason::ForcedClose,
+            E::ServerShutdown => DisconnectReason::ServerShutdown,
+            _ => DisconnectReason::TransportError,
+        }
+    }
+}
+
+/// What the client's handshake carried.
+#[derive(Debug, Clone)]
+pub struct Handshake {
+    /// The auth payload of the namespace connect (`{}` when none was sent).
+    pub auth: serde_json::Value,
+    /// The handshake request's headers.
+    pub headers: http::HeaderMap,
+    /// The handshake request's URI; its query has the client's `query` option.
+    pub uri: http::Uri,
+    /// The peer address, when the server put a [`std::net::SocketAddr`] in the request's
+    /// extensions.
+    pub address: Option<std::net::SocketAddr>,
+    /// When the connection was opened.
+    pub time: std::time::SystemTime,
+}
+
+impl Handshake {
+    /// One query parameter of the handshake URI (percent-decoding `+` and `%XX`).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(h: &sockeye::Handshake) {
+    /// let token = h.query("token");
+    /// # }
+    /// ```
+    pub fn query(&self, key: &str) -> Option<String> {
+        let q = self.uri.query()?;
+        q.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k) == key).then(|| percent_decode(v))
+        })
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'+' {
+            out.push(b' ');
+            i += 1;
+            continue;
+        }
+        if c == b'%' {
+            let hex = b
+                .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            if let Some(v) = hex {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A client's socket in one namespace.
+///
+/// Handlers get it as a [`SocketRef`]. It emits to its client, answers acks, joins and
+/// leaves rooms, and broadcasts to others.
+pub struct Socket {
+    id: Sid,
+    ns: Arc<Namespace>,
+    pub(crate) conn: Arc<Conn>,
+    connected: AtomicBool,
+    handlers: RwLock<HashMap<Box<str>, BoxedMessageHandler>>,
+    fallback: RwLock<Option<BoxedMessageHandler>>,
+    on_disconnect: Mutex<Option<BoxedDisconnectHandler>>,
+    on_disconnecting: Mutex<Option<BoxedDisconnectHandler>>,
+    acks: Mutex<HashMap<u64, oneshot::Sender<Payload>>>,
+    handshake: Handshake,
+    extensions: Mutex<http::Extensions>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.id)
+            .field("ns", &self.ns.name())
+            .field("connected", &self.connected())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Socket {
+    pub(crate) fn new(ns: Arc<Namespace>, conn: Arc<Conn>, auth: Option<&Bytes>) -> Socket {
+        let req = conn.request();
+        let auth = auth
+            .and_then(|a| serde_json::from_slice(a).ok())
+            .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+        Socket {
+            id: Sid::new(),
+            handshake: Handshake {
+                auth,
+                headers: req.headers.clone(),
+                uri: req.uri.clone(),
+                address: req.remote_addr,
+                time: req.time,
+            },
+            ns,
+            conn,
+            connected: AtomicBool::new(false),
+            handlers: RwLock::new(HashMap::new()),
+            fallback: RwLock::new(None),
+            on_disconnect: Mutex::new(None),
+            on_disconnecting: Mutex::new(None),
+            acks: Mutex::new(HashMap::new()),
+            extensions: Mutex::new(http::Extensions::new()),
+        }
+    }
+
+    /// The socket's id (per namespace; not the connection's engine id).
+    pub fn id(&self) -> Sid {
+        self.id
+    }
+
+    /// The namespace.
+    pub fn ns(&self) -> &Arc<Namespace> {
+        &self.ns
+    }
+
+    pub(crate) fn ns_name(&self) -> &str {
+        self.ns.name()
+    }
+
+    /// What the handshake carried.
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
+    }
+
+    /// Whether the socket is still connected.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_connected(&self) {
+        self.connected.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn io_inner(&self) -> &Arc<IoInner> {
+        self.ns.io_inner()
+    }
+
+    /// The server handle.
+    pub fn io(&self) -> SocketIo {
+        SocketIo::from_inner(self.io_inner().clone())
+    }
+
+    /// The engine id of the connection under this socket.
+    pub fn engine_id(&self) -> Sid {
+        self.conn.sid()
+    }
+
+    /// Registers the handler of an event.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// use sockeye::{SocketRef, extract::Data};
+    /// socket.on("message", |socket: SocketRef, Data(text): Data<String>| async move {
+    ///     let reversed: String = text.chars().rev().collect();
+    ///     let _ = socket.emit("message", &reversed);
+    /// });
+    /// # }
+    /// ```
+    pub fn on<H: MessageHandler<M>, M>(&self, event: impl Into<String>, handler: H) {
+        self.handlers
+            .write()
+            .insert(event.into().into_boxed_str(), box_message(handler));
+    }
+
+    /// Registers a handler for every event that has no handler of its own (use the
+    /// [`crate::extract::Event`] extractor for the name).
+    pub fn on_fallback<H: MessageHandler<M>, M>(&self, handler: H) {
+        *self.fallback.write() = Some(box_message(handler));
+    }
+
+    /// Registers the disconnect handler (called once, after the socket left its rooms).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// use sockeye::{DisconnectReason, SocketRef};
+    /// socket.on_disconnect(|s: SocketRef, reason: DisconnectReason| {
+    ///     println!("{} left: {reason}", s.id());
+    /// });
+    /// # }
+    /// ```
+    pub fn on_disconnect<H: DisconnectHandler<M>, M>(&self, handler: H) {
+        *self.on_disconnect.lock() = Some(box_disconnect(handler));
+    }
+
+    /// Registers the disconnecting handler (called while the socket is still in its rooms).
+    pub fn on_disconnecting<H: DisconnectHandler<M>, M>(&self, handler: H) {
+        *self.on_disconnecting.lock() = Some(box_disconnect(handler));
+    }
+
+    pub(crate) fn dispatch(self: &Arc<Self>, parts: MessageParts) {
+        let handler = self.handlers.read().get(parts.event.as_str()).cloned();
+        let handler = handler.or_else(|| self.fallback.read().clone());
+        if let Some(h) = handler {
+            h(self.clone(), parts);
+        }
+    }
+
+    /// Emits an event with `data` as its single argument to this socket's client.
+    ///
+    /// Binary values (`bytes::Bytes` or anything serialized as bytes) travel as binary
+    /// attachments.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) -> Result<(), sockeye::EmitError> {
+    /// socket.emit("price", &serde_json::json!({"symbol": "ACME", "price": 12.5}))?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// When `data` does not serialize, the socket is disconnected, or its queue is full.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        let encoded = parser::encode_event(self.ns_name(), event, data, ArgsMode::One, None)?;
+        self.send_encoded(&encoded)
+    }
+
+    /// Emits an event whose arguments are the items of `args` (a tuple, array or `Vec`).
+    ///
+    /// # Errors
+    /// As [`Socket::emit`], or when `args` does not serialize to an array.
+    pub fn emit_args<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> Result<(), EmitError> {
+        let encoded = parser::encode_event(self.ns_name(), event, args, ArgsMode::Spread, None)?;
+        self.send_encoded(&encoded)
+    }
+
+    /// Emits an event with the arguments and attachments of a received payload.
+    ///
+    /// # Errors
+    /// When the socket is disconnected or its queue is full.
+    pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
+        let encoded = parser::encode_event_payload(self.ns_name(), event, payload, None);
+        self.send_encoded(&encoded)
+    }
+
+    /// Emits an event and waits for the client's ack (default timeout: the builder's
+    /// `ack_timeout`, 5 s; see [`Socket::timeout`]).
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(socket: sockeye::SocketRef) -> Result<(), sockeye::AckError> {
+    /// let answer: String = socket.emit_with_ack("question", &"ready?").recv_as().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn emit_with_ack<T: Serialize + ?Sized>(
+        self: &Arc<Self>,
+        event: &str,
+        data: &T,
+    ) -> AckFuture {
+        self.emit_with_ack_timeout(event, data, self.io_inner().config.ack_timeout)
+    }
+
+    pub(crate) fn emit_with_ack_timeout<T: Serialize + ?Sized>(
+        self: &Arc<Self>,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> AckFuture {
+        let id = self.ns.next_ack_id();
+        let encoded = parser::encode_event(self.ns_name(), event, data, ArgsMode::One, Some(id));
+        self.send_with_ack(encoded.map_err(Into::into), id, timeout)
+    }
+
+    /// Emits an event with a payload's arguments and attachments, and waits for the ack.
+    pub fn emit_payload_with_ack(self: &Arc<Self>, event: &str, payload: &Payload) -> AckFuture {
+        let timeout = self.io_inner().config.ack_timeout;
+        self.emit_payload_with_ack_timeout(event, payload, timeout)
+    }
+
+    pub(crate) fn emit_payload_with_ack_timeout(
+        self: &Arc<Self>,
+        event: &str,
+        payload: &Payload,
+        timeout: Duration,
+    ) -> AckFuture {
+        let id = self.ns.next_ack_id();
+        let encoded = parser::encode_event_payload(self.ns_name(), event, payload, Some(id));
+        self.send_with_ack(Ok(encoded), id, timeout)
+    }
+
+    fn send_with_ack(
+        self: &Arc<Self>,
+        encoded: Result<Encoded, EmitError>,
+        id: u64,
+        timeout: Duration,
+    ) -> AckFuture {
+        let encoded = match encoded {
+            Ok(e) => e,
+            Err(e) => {
+                return AckFuture {
+                    rx: None,
+                    err: Some(e),
+                    timeout,
+                    cleanup: None,
+                }
+            }
+        };
+        let rx = self.register_ack(id);
+        if let Err(e) = self.send_encoded(&encoded) {
+            self.forget_ack(id);
+            return AckFuture {
+                rx: None,
+                err: Some(e),
+                timeout,
+                cleanup: None,
+            };
+        }
+        AckFuture {
+            rx: Some(rx),
+            err: None,
+            timeout,
+            cleanup: Some((self.clone(), id)),
+        }
+    }
+
+    pub(crate) fn register_ack(&self, id: u64) -> oneshot::Receiver<Payload> {
+        let (tx, rx) = oneshot::channel();
+        self.acks.lock().insert(id, tx);
+        rx
+    }
+
+    pub(crate) fn forget_ack(&self, id: u64) {
+        self.acks.lock().remove(&id);
+    }
+
+    /// How many acks this socket is waiting for.
+    pub fn pending_acks(&self) -> usize {
+        self.acks.lock().len()
+    }
+
+    pub(crate) fn on_ack(&self, id: u64, payload: Payload) {
+        if let Some(tx) = self.acks.lock().remove(&id) {
+            let _ = tx.send(payload);
+        }
+    }
+
+    /// Sets a timeout for the next emit with ack.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(socket: sockeye::SocketRef) {
+    /// use std::time::Duration;
+    /// let answer = socket.timeout(Duration::from_secs(1)).emit_with_ack("ping", &()).await;
+    /// # }
+    /// ```
+    pub fn timeout(self: &Arc<Self>, timeout: Duration) -> TimeoutSocket {
+        TimeoutSocket {
+            socket: self.clone(),
+            timeout,
+        }
+    }
+
+    /// Queues an encoded packet (and its attachments) for the client.
+    pub(crate) fn send_encoded(&self, encoded: &Encoded) -> Result<(), EmitError> {
+        if !self.connected() {
+            return Err(EmitError::Disconnected);
+        }
+        let res = if encoded.bins.is_empty() {
+            self.conn.send_text(encoded.text.clone())
+        } else {
+            let packets = std::iter::once(Outgoing::Message(encoded.text.clone()))
+                .chain(encoded.bins.iter().cloned().map(Outgoing::Binary));
+            self.conn.send_many(packets)
+        };
+        res.map_err(|e| match e {
+            SendError::QueueFull => EmitError::QueueFull,
+            _ => EmitError::Disconnected,
+        })
+    }
+
+    /// Joins rooms.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// socket.join("ACME");
+    /// socket.join(["news", "sport"]);
+    /// # }
+    /// ```
+    pub fn join(&self, rooms: impl IntoRooms) {
+        if !self.connected() && !self.ns.is_pending(self.id) {
+            return;
+        }
+        self.ns.adapter().add_all(self.id, &rooms.into_rooms());
+    }
+
+    /// Leaves rooms.
+    pub fn leave(&self, rooms: impl IntoRooms) {
+        for r in rooms.into_rooms() {
+            self.ns.adapter().del(self.id, &r);
+        }
+    }
+
+    /// Leaves every room (but its own).
+    pub fn leave_all(&self) {
+        let own = self.id.to_string();
+        for r in self.rooms() {
+            if r != own.as_str() {
+                self.ns.adapter().del(self.id, &r);
+            }
+        }
+    }
+
+    /// The rooms this socket is in (its own id among them).
+    pub fn rooms(&self) -> Vec<Room> {
+        self.ns.adapter().socket_rooms(self.id)
+    }
+
+    /// Broadcasts to `rooms` (this socket excluded).
+    pub fn to(self: &Arc<Self>, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.broadcast().to(rooms)
+    }
+
+    /// Broadcasts to everyone in the namespace but `rooms` (this socket excluded).
+    pub fn except(self: &Arc<Self>, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.broadcast().except(rooms)
+    }
+
+    /// Broadcasts to every socket of the namespace but this one.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(socket: sockeye::SocketRef) -> Result<(), sockeye::EmitError> {
+    /// socket.broadcast().emit("joined", &socket.id()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn broadcast(self: &Arc<Self>) -> BroadcastOperator {
+        BroadcastOperator::new(self.ns.clone()).except_socket(self.id)
+    }
+
+    /// A typed extension stored on the socket (per-socket data).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// #[derive(Clone)]
+    /// struct User(String);
+    /// socket.insert_extension(User("ada".into()));
+    /// assert_eq!(socket.extension::<User>().unwrap().0, "ada");
+    /// # }
+    /// ```
+    pub fn insert_extension<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
+        self.extensions.lock().insert(value)
+    }
+
+    /// A clone of a typed extension.
+    pub fn extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.extensions.lock().get::<T>().cloned()
+    }
+
+    /// Removes a typed extension.
+    pub fn remove_extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.extensions.lock().remove::<T>()
+    }
+
+    /// Removes the socket from its namespace: the client gets a disconnect packet and sees
+    /// `io server disconnect`.
+    pub fn disconnect(self: &Arc<Self>) {
+        if !self.connected() {
+            return;
+        }
+        let _ = self
+            .conn
+            .send_text(parser::encode_disconnect(self.ns_name()));
+        self.close(DisconnectReason::ServerNamespaceDisconnect);
+    }
+
+    /// Disconnects every socket of this client's connection, then closes the connection
+    /// (Node's `socket.disconnect(true)`).
+    pub fn close(self: &Arc<Self>, reason: DisconnectReason) {
+        if !self.connected.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(h) = self.on_disconnecting.lock().clone() {
+            h(self.clone(), reason);
+        }
+        self.ns.remove_socket(self.id);
+        self.conn.data().remove_socket(self.ns_name());
+        // Dropping the senders ends every pending ack with `Disconnected`.
+        self.acks.lock().clear();
+        self.handlers.write().clear();
+        *self.fallback.write() = None;
+        let h = self.on_disconnect.lock().take();
+        self.on_disconnecting.lock().take();
+        if let Some(h) = h {
+            h(self.clone(), reason);
+        }
+    }
+
+    /// Disconnects every socket of this client's connection and closes it.
+    pub fn disconnect_connection(self: &Arc<Self>) {
+        crate::client::disconnect_all(&self.conn);
+    }
+}
+
+/// A socket with a timeout set for its next emit with ack.
+#[derive(Debug)]
+pub struct TimeoutSocket {
+    socket: SocketRef,
+    timeout: Duration,
+}
+
+impl TimeoutSocket {
+    /// Emits an event and waits at most the timeout for the client's ack.
+    pub fn emit_with_ack<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> AckFuture {
+        self.socket.emit_with_ack_timeout(event, data, self.timeout)
+    }
+
+    /// Emits a payload's arguments and attachments and waits at most the timeout for the ack.
+    pub fn emit_payload_with_ack(&self, event: &str, payload: &Payload) -> AckFuture {
+        self.socket
+            .emit_payload_with_ack_timeout(event, payload, self.timeout)
+    }
+}

@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+// The reference implementation of e2e/CONTRACT.md on Node's socket.io package.
+// Every interop test must pass against it: that proves the test asserts what Node's
+// socket.io really does. Usage: node e2e/reference/server.js [--port N]
+"use strict";
+
+const http = require("node:http");
+const { Server } = require("socket.io");
+
+function parsePort(argv) {
+  const i = argv.indexOf("--port");
+  if (i === -1) return 3100;
+  const port = Number(argv[i + 1]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`invalid --port: ${argv[i + 1]}`);
+    process.exit(2);
+  }
+  return port;
+}
+
+const port = parsePort(process.argv.slice(2));
+const httpServer = http.createServer((req, res) => {
+  res.writeHead(404, { "Content-Type": "text/plain" });
+  res.end("not found");
+});
+
+const io = new Server(httpServer, {
+  path: "/socket.io/",
+  pingInterval: 400,
+  pingTimeout: 800,
+  upgradeTimeout: 1000,
+  connectTimeout: 1500,
+  maxHttpBufferSize: 100000,
+  // An array, so that only a matching Origin gets Access-Control-Allow-Origin.
+  cors: { origin: ["http://allowed.example"], credentials: true },
+  allowRequest: (req, callback) => {
+    const query = new URL(req.url, "http://127.0.0.1").searchParams;
+    // A falsy message makes engine.io answer with its own "Forbidden".
+    callback(null, query.get("refuse") !== "1");
+  },
+});
+
+// Every socket disconnect seen so far, in order, in every namespace.
+const disconnects = [];
+function recordDisconnects(socket) {
+  socket.on("disconnect", (reason) => {
+    disconnects.push({ id: socket.id, nsp: socket.nsp.name, reason });
+  });
+}
+
+// --- namespace "/" ---------------------------------------------------------
+const root = io.of("/");
+root.use((socket, next) => {
+  const auth = socket.handshake.auth || {};
+  if (auth.token === "bad") {
+    const err = new Error("unauthorized");
+    err.data = { reason: "bad token" };
+    return next(err);
+  }
+  next();
+});
+
+function sortedRooms(socket) {
+  return [...socket.rooms].sort();
+}
+
+root.on("connection", (socket) => {
+  recordDisconnects(socket);
+  const query = socket.handshake.query;
+  socket.emit("welcome", {
+    id: socket.id,
+    auth: socket.handshake.auth,
+    foo: query.foo === undefined ? null : query.foo,
+  });
+
+  socket.on("echo", (...args) => {
+    socket.emit("echo", ...args);
+  });
+
+  socket.on("echo-ack", (...args) => {
+    const ack = args.pop();
+    if (typeof ack === "function") ack(...args);
+  });
+
+  socket.on("join", (room, ack) => {
+    socket.join(room);
+    if (typeof ack === "function") ack(sortedRooms(socket));
+  });
+
+  socket.on("leave", (room, ack) => {
+    socket.leave(room);
+    if (typeof ack === "function") ack(sortedRooms(socket));
+  });
+
+  socket.on("to-room", (room, event, data) => {
+    io.to(room).emit(event, data);
+  });
+
+  socket.on("to-room-except", (room, exceptRoom, event, data) => {
+    io.to(room).except(exceptRoom).emit(event, data);
+  });
+
+  socket.on("broadcast", (data) => {
+    socket.broadcast.emit("broadcast", data);
+  });
+
+  socket.on("emit-all", (data) => {
+    io.emit("all", data);
+  });
+
+  socket.on("ask", (data, ack) => {
+    socket.timeout(1000).emit("question", data, (err, answer) => {
+      if (typeof ack !== "function") return;
+      ack(err ? { error: "timeout" } : { answer });
+    });
+  });
+
+  socket.on("server-disconnect", () => {
+    socket.disconnect();
+  });
+
+  socket.on("server-close", () => {
+    socket.disconnect(true);
+  });
+
+  socket.on("disconnect-reasons", (ack) => {
+    if (typeof ack === "function") ack(disconnects);
+  });
+
+  socket.on("handshake", (ack) => {
+    if (typeof ack !== "function") return;
+    const hs = socket.handshake;
+    ack({
+      query: { foo: hs.query.foo === undefined ? null : hs.query.foo },
+      auth: hs.auth,
+      header: hs.headers["x-e2e"] === undefined ? null : hs.headers["x-e2e"],
+      address: hs.address,
+    });
+  });
+
+  socket.on("message", (data) => {
+    console.log(`message ${socket.id} ${JSON.stringify(data)}`);
+    socket.emit("message", data);
+  });
+});
+
+// --- namespace "/admin" ----------------------------------------------------
+const admin = io.of("/admin");
+admin.use((socket, next) => {
+  const auth = socket.handshake.auth || {};
+  if (auth.role !== "admin") return next(new Error("forbidden"));
+  next();
+});
+admin.on("connection", (socket) => {
+  recordDisconnects(socket);
+  socket.on("whoami", (ack) => {
+    if (typeof ack === "function") ack("admin");
+  });
+});
+
+// --- dynamic namespaces ^/dyn-\d+$ -----------------------------------------
+io.of(/^\/dyn-\d+$/).on("connection", (socket) => {
+  recordDisconnects(socket);
+  socket.on("name", (ack) => {
+    if (typeof ack === "function") ack(socket.nsp.name);
+  });
+});
+
+httpServer.listen(port, "127.0.0.1", () => {
+  console.log(`listening on ${httpServer.address().port}`);
+});
+
+function shutdown() {
+  io.close();
+  process.exit(0);
+}
+process.on("SIGTERM", shutdown);
+process.on("SIGINT", shutdown);

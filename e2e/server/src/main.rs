@@ -1,0 +1,202 @@
+//! The e2e test server: the handlers of `e2e/CONTRACT.md` on Sockeye.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use sockeye::extract::{Data, Refusal, State};
+use sockeye::{AckSender, Cors, DisconnectReason, Payload, SocketIo, SocketRef};
+
+type Reasons = Arc<Mutex<Vec<Value>>>;
+
+fn record(socket: &SocketRef) {
+    socket.on_disconnect(
+        |s: SocketRef, reason: DisconnectReason, State(r): State<Reasons>| {
+            r.lock()
+                .push(json!({"id": s.id(), "nsp": s.ns().name(), "reason": reason.as_str()}));
+        },
+    );
+}
+
+fn sorted_rooms(s: &SocketRef) -> Vec<String> {
+    let mut rooms: Vec<String> = s.rooms().into_iter().map(|r| r.into_owned()).collect();
+    rooms.sort();
+    rooms
+}
+
+fn on_root(socket: SocketRef) {
+    record(&socket);
+    let hs = socket.handshake();
+    let _ = socket.emit(
+        "welcome",
+        &json!({"id": socket.id(), "auth": hs.auth, "foo": hs.query("foo")}),
+    );
+    socket.on("echo", |s: SocketRef, p: Payload| {
+        let _ = s.emit_payload("echo", &p);
+    });
+    socket.on("echo-ack", |p: Payload, ack: AckSender| {
+        let _ = ack.send_payload(&p);
+    });
+    socket.on(
+        "join",
+        |s: SocketRef, Data(room): Data<String>, ack: AckSender| {
+            s.join(room);
+            let _ = ack.send(&sorted_rooms(&s));
+        },
+    );
+    socket.on(
+        "leave",
+        |s: SocketRef, Data(room): Data<String>, ack: AckSender| {
+            s.leave(room);
+            let _ = ack.send(&sorted_rooms(&s));
+        },
+    );
+    socket.on("to-room", |io: SocketIo, p: Payload| async move {
+        let (Ok(room), Ok(event)) = (p.arg::<String>(0), p.arg::<String>(1)) else {
+            return;
+        };
+        let _ = io.to(room).emit_payload(&event, &p.skip(2)).await;
+    });
+    socket.on("to-room-except", |io: SocketIo, p: Payload| async move {
+        let (Ok(room), Ok(except), Ok(event)) =
+            (p.arg::<String>(0), p.arg::<String>(1), p.arg::<String>(2))
+        else {
+            return;
+        };
+        let _ = io
+            .to(room)
+            .except(except)
+            .emit_payload(&event, &p.skip(3))
+            .await;
+    });
+    socket.on("broadcast", |s: SocketRef, p: Payload| async move {
+        let _ = s.broadcast().emit_payload("broadcast", &p).await;
+    });
+    socket.on("emit-all", |io: SocketIo, p: Payload| async move {
+        let _ = io.of("/").expect("root").emit_payload("all", &p).await;
+    });
+    socket.on(
+        "ask",
+        |s: SocketRef, p: Payload, ack: AckSender| async move {
+            // The question and the answer keep their binary attachments.
+            let question = Payload::from_args(
+                &[p.arg::<Value>(0).unwrap_or(Value::Null)],
+                p.bins().to_vec(),
+            );
+            let Ok(question) = question else { return };
+            let answer = s
+                .timeout(Duration::from_millis(1000))
+                .emit_payload_with_ack("question", &question)
+                .await;
+            let reply = match answer {
+                Ok(a) => {
+                    let arg = a.arg::<Value>(0).unwrap_or(Value::Null);
+                    Payload::from_args(&[json!({"answer": arg})], a.bins().to_vec())
+                }
+                Err(_) => Payload::from_args(&[json!({"error": "timeout"})], vec![]),
+            };
+            if let Ok(reply) = reply {
+                let _ = ack.send_payload(&reply);
+            }
+        },
+    );
+    socket.on("server-disconnect", |s: SocketRef| s.disconnect());
+    socket.on("server-close", |s: SocketRef| s.disconnect_connection());
+    socket.on(
+        "disconnect-reasons",
+        |ack: AckSender, State(r): State<Reasons>| {
+            let list = r.lock().clone();
+            let _ = ack.send(&list);
+        },
+    );
+    socket.on("handshake", |s: SocketRef, ack: AckSender| {
+        let hs = s.handshake();
+        let header = hs.headers.get("x-e2e").and_then(|v| v.to_str().ok());
+        let _ = ack.send(&json!({
+            "query": {"foo": hs.query("foo")},
+            "auth": hs.auth,
+            "header": header,
+            "address": hs.address.map(|a| a.ip().to_string()),
+        }));
+    });
+    socket.on("message", |s: SocketRef, p: Payload| {
+        let data = p.arg_text(0).unwrap_or("null");
+        println!("message {} {}", s.id(), data);
+        let _ = s.emit_payload("message", &p);
+    });
+}
+
+fn port() -> u16 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--port")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3100)
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let reasons: Reasons = Arc::new(Mutex::new(Vec::new()));
+    let (svc, io) = SocketIo::builder()
+        .ping_interval(Duration::from_millis(400))
+        .ping_timeout(Duration::from_millis(800))
+        .upgrade_timeout(Duration::from_millis(1000))
+        .connect_timeout(Duration::from_millis(1500))
+        .max_payload(100_000)
+        .cors(Cors::origins(["http://allowed.example"]).credentials(true))
+        .allow_request(|parts| {
+            !parts
+                .uri
+                .query()
+                .unwrap_or("")
+                .split('&')
+                .any(|p| p == "refuse=1")
+        })
+        .with_state(reasons)
+        .build_svc();
+
+    io.ns("/", on_root)
+        .with(|Data(auth): Data<Value>| async move {
+            if auth["token"] == "bad" {
+                Err(Refusal::new("unauthorized").with_data(json!({"reason": "bad token"})))
+            } else {
+                Ok(())
+            }
+        });
+    io.ns("/admin", |socket: SocketRef| {
+        record(&socket);
+        socket.on("whoami", |ack: AckSender| {
+            let _ = ack.send("admin");
+        });
+    })
+    .with(|Data(auth): Data<Value>| async move {
+        if auth["role"] == "admin" {
+            Ok(())
+        } else {
+            Err(Refusal::new("forbidden"))
+        }
+    });
+    io.dyn_ns(
+        |name| {
+            name.strip_prefix("/dyn-")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        },
+        |socket: SocketRef| {
+            record(&socket);
+            socket.on("name", |s: SocketRef, ack: AckSender| {
+                let _ = ack.send(s.ns().name());
+            });
+        },
+    );
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port())).await?;
+    println!("listening on {}", listener.local_addr()?.port());
+    sockeye::serve(listener, svc, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    io.close();
+    Ok(())
+}

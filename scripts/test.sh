@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The project's test command (README.md): installs what the tests need on a fresh machine,
+# then runs every suite and ends with one line "N passed, M failed".
+#
+#   bash scripts/test.sh
+#
+# 1. Debian packages the tests need (chromium for the browser tests), when missing.
+# 2. cargo fmt --check and clippy with warnings denied.
+# 3. cargo test --workspace (unit, property, integration and doc tests).
+# 4. e2e/run.sh: the interop suite with the real socket.io-client (npm ci from the lock file)
+#    and python-socketio (a venv from pinned requirements) against the e2e server.
+# 5. e2e/browser: the `sockeye` binary's page in headless Chromium, driven by playwright-core.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+ART="$ROOT/e2e/artifacts"
+mkdir -p "$ART"
+log() { echo "[test] $*" >&2; }
+
+# --- 1. system packages -------------------------------------------------------------------
+need=()
+[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || need+=(chromium)
+if [ "${#need[@]}" -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  log "apt-get install ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+passed=0
+failed=0
+add() { passed=$((passed + $1)); failed=$((failed + $2)); }
+
+# --- 2. lints -----------------------------------------------------------------------------
+log "cargo fmt --check"
+if cargo fmt --all --check; then add 1 0; else add 0 1; log "cargo fmt: unformatted files"; fi
+log "cargo clippy"
+if cargo clippy --workspace --all-targets --quiet -- -D warnings; then add 1 0; else add 0 1; fi
+
+# --- 3. cargo test ------------------------------------------------------------------------
+log "cargo test --workspace"
+set +e
+cargo test --workspace 2>&1 | tee "$ART/cargo-test.txt"
+cargo_rc="${PIPESTATUS[0]}"
+set -e
+cp=$(grep -E "^test result:" "$ART/cargo-test.txt" | awk '{s += $4} END {print s + 0}')
+cf=$(grep -E "^test result:" "$ART/cargo-test.txt" | awk '{s += $6} END {print s + 0}')
+add "$cp" "$cf"
+if [ "$cargo_rc" != 0 ] && [ "$cf" = 0 ]; then add 0 1; log "cargo test failed to build or run"; fi
+
+# --- 4. interop suite ---------------------------------------------------------------------
+log "e2e/run.sh sockeye"
+set +e
+bash e2e/run.sh sockeye 2>&1 | tee "$ART/e2e.txt"
+e2e_rc="${PIPESTATUS[0]}"
+set -e
+line="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$ART/e2e.txt" | tail -1 || true)"
+if [ -n "$line" ]; then
+  add "$(echo "$line" | awk '{print $1}')" "$(echo "$line" | awk '{print $3}')"
+else
+  add 0 1
+fi
+if [ "$e2e_rc" != 0 ] && [ -n "$line" ] && [ "$(echo "$line" | awk '{print $3}')" = 0 ]; then add 0 1; fi
+
+# --- 5. browser ---------------------------------------------------------------------------
+log "e2e/browser (headless Chromium)"
+cargo build --quiet -p sockeye-server
+set +e
+(cd e2e && timeout 600 node --test --test-reporter=tap browser/*.test.mjs) 2>&1 | tee "$ART/browser.tap"
+br_rc="${PIPESTATUS[0]}"
+set -e
+bp="$({ grep -E '^# pass [0-9]+$' "$ART/browser.tap" || true; } | tail -1 | awk '{print $3}')"
+bf="$({ grep -E '^# fail [0-9]+$' "$ART/browser.tap" || true; } | tail -1 | awk '{print $3}')"
+if [ -z "$bp" ] || [ -z "$bf" ]; then add 0 1; else add "$bp" "$bf"; fi
+if [ "$br_rc" != 0 ] && [ "${bf:-0}" = 0 ]; then add 0 1; fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
