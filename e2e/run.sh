@@ -129,6 +129,7 @@ fi
 
 export E2E_URL="http://127.0.0.1:$PORT"
 export E2E_SERVER_LOG="$SERVER_LOG"
+export E2E_TARGET="$TARGET"
 log "server ready at $E2E_URL"
 
 # --- (d) the runners ---------------------------------------------------------------------

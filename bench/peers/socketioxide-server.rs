@@ -11,11 +11,19 @@ fn main() {
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
     let port = env("PORT").unwrap_or(3012) as u16;
     let workers = env("WORKERS").unwrap_or(1).max(1);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    // One worker runs a current-thread runtime, as the Sockeye bench server does.
+    let rt = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    };
     rt.block_on(async move {
         let (layer, io) = SocketIo::new_layer();
         io.ns("/", async |s: SocketRef| {

@@ -23,6 +23,9 @@ import {
 
 const MAX = 100000; // maxHttpBufferSize of the contract
 const json = (code, message) => JSON.stringify({ code, message });
+const BAD_REQUEST = json(3, "Bad request");
+// Where Sockeye differs from Node on purpose, a test asserts each server's own answer.
+const SOCKEYE = process.env.E2E_TARGET === "sockeye";
 
 let bystander;
 before(async () => {
@@ -246,8 +249,15 @@ describe("protocol: polling sessions", () => {
   it("an invalid Engine.IO packet (`abc`) closes the session", async () => {
     const { sid } = await pollConnect();
     const p = await pollPost(sid, "abc");
-    assert.equal(p.status, 200);
-    assert.equal(p.body, "ok");
+    if (SOCKEYE) {
+      // Sockeye answers the bad payload itself with 400 (a deliberate difference from Node).
+      assert.equal(p.status, 400);
+      assert.equal(p.body, BAD_REQUEST);
+    } else {
+      // Node answers 200 `ok`, then closes the session.
+      assert.equal(p.status, 200);
+      assert.equal(p.body, "ok");
+    }
     await expectSessionClosed(sid);
   });
 
@@ -265,11 +275,17 @@ describe("protocol: polling sessions", () => {
     assert.equal(third.body, UNKNOWN_SID);
   });
 
-  it("an unsupported method on a session (PUT) is answered 500 with no body", async () => {
+  it("an unsupported method on a session (PUT) is refused", async () => {
     const { sid } = await pollOpen();
     const r = await http(eioUrl({ EIO: "4", transport: "polling", sid }), { method: "PUT", body: "x" });
-    assert.equal(r.status, 500);
-    assert.equal(r.body, "");
+    if (SOCKEYE) {
+      // Sockeye: 400 Bad request (a deliberate difference: Node answers 500 with no body).
+      assert.equal(r.status, 400);
+      assert.equal(r.body, BAD_REQUEST);
+    } else {
+      assert.equal(r.status, 500);
+      assert.equal(r.body, "");
+    }
   });
 
   it("`42[\"m\"]` before CONNECT closes the session", async () => {
@@ -488,9 +504,22 @@ describe("protocol: CORS", () => {
     assert.notEqual(acao, "*");
   });
 
-  it("CORS does not gate WebSocket: a handshake with another Origin still opens", async () => {
-    // non-browser clients (python-socketio's websocket-client) send their own Origin header
-    for (const origin of [OTHER, ALLOWED]) {
+  it("WebSocket and Origin: Node opens any origin; Sockeye refuses a foreign one (CVE-2019-13611)", async () => {
+    if (SOCKEYE) {
+      // A page on another origin must not open a WebSocket with the visitor's cookies.
+      const ws = new RawWs(eioUrl({ EIO: "4", transport: "websocket" }, { ws: true }), { origin: OTHER });
+      const err = await ws.opened.then(
+        () => null,
+        (e) => e,
+      );
+      assert.ok(err, "a WebSocket from a foreign origin opened");
+      assert.equal(err.status, 400);
+      assert.equal(err.body, "Forbidden");
+    }
+    // The allowed origin, and the server's own origin (what python-socketio's websocket-client
+    // sends), open on both servers.
+    const own = new URL(eioUrl({})).origin;
+    for (const origin of SOCKEYE ? [ALLOWED, own] : [OTHER, ALLOWED, own]) {
       const ws = new RawWs(eioUrl({ EIO: "4", transport: "websocket" }, { ws: true }), { origin });
       try {
         await ws.opened;

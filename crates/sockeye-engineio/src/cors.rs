@@ -76,7 +76,7 @@ impl Cors {
         }
         match headers.get(header::ORIGIN).map(|o| o.to_str()) {
             None => false, // not a browser
-            Some(Ok(o)) => !self.allows(o),
+            Some(Ok(o)) => !self.allows(o) && !same_origin(o, headers),
             Some(Err(_)) => true,
         }
     }
@@ -130,6 +130,17 @@ impl Cors {
     }
 }
 
+/// Whether `origin` names the host the request was sent to (a page of this server).
+fn same_origin(origin: &str, headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .is_some_and(|rest| rest.eq_ignore_ascii_case(host))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +177,16 @@ mod tests {
         );
         assert_eq!(res[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
         assert_eq!(res[header::VARY], "Origin");
+    }
+
+    #[test]
+    fn websocket_from_the_same_origin_is_allowed() {
+        let cors = Cors::origins(["https://example.com"]);
+        let mut h = headers("http://127.0.0.1:8080");
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        assert!(!cors.refuses_websocket(&h));
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:9090"));
+        assert!(cors.refuses_websocket(&h));
     }
 
     #[test]

@@ -1,0 +1,178 @@
+//! Acks, rooms, handler faults and connection bookkeeping (catalogue rows A, R, I).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use sockeye::AckError;
+
+/// A1: an emit with ack to a client that never answers times out, and the pending entry is
+/// removed (also when the future is dropped unawaited); a late answer is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a1_ack_timeout_frees_the_entry() {
+    let srv = start().await;
+    let mut ws = Ws::connect_sio(srv.addr).await;
+    let sock = srv.stats.last_socket().expect("socket");
+    assert_eq!(sock.pending_acks(), 0);
+    let fut = sock.timeout(Duration::from_millis(200)).emit_with_ack("q", &"never");
+    assert_eq!(sock.pending_acks(), 1);
+    let q = ws.recv_text().await;
+    assert!(q.starts_with("42") && q.ends_with(r#"["q","never"]"#), "{q}");
+    let res = fut.await;
+    assert!(matches!(res, Err(AckError::Timeout(_))), "{res:?}");
+    assert_eq!(sock.pending_acks(), 0, "the entry is removed on timeout");
+    // The client answers late: ignored.
+    let id: String = q[2..].chars().take_while(char::is_ascii_digit).collect();
+    ws.text(&format!(r#"43{id}["late"]"#)).await;
+    ws.assert_echo("after late").await;
+    // A dropped future frees its entry too.
+    let fut = sock.emit_with_ack("q", &"dropped");
+    assert_eq!(sock.pending_acks(), 1);
+    drop(fut);
+    assert_eq!(sock.pending_acks(), 0, "the entry is removed when the future is dropped");
+    // Many at once.
+    let futs: Vec<_> = (0..50)
+        .map(|i| sock.timeout(Duration::from_millis(100)).emit_with_ack("q", &i))
+        .collect();
+    assert_eq!(sock.pending_acks(), 50);
+    for f in futs {
+        assert!(f.await.is_err());
+    }
+    assert_eq!(sock.pending_acks(), 0);
+    assert_eq!(srv.stats.disconnects(), 0);
+    drop(sock);
+    ws.text("1").await;
+    ws.expect_close().await;
+    srv.assert_healthy_no_leak().await;
+}
+
+/// A4: a client that reuses one ack id concurrently gets one reply per request, each with
+/// that id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a4_reused_client_ack_id() {
+    let srv = start().await;
+    let mut ws = Ws::connect_sio(srv.addr).await;
+    ws.text(r#"425["echo-ack","a"]"#).await;
+    ws.text(r#"425["echo-ack","b"]"#).await;
+    ws.text(r#"425["echo-ack","c"]"#).await;
+    let mut got = vec![ws.recv_text().await, ws.recv_text().await, ws.recv_text().await];
+    got.sort();
+    assert_eq!(got, vec![r#"435["a"]"#, r#"435["b"]"#, r#"435["c"]"#]);
+    ws.text("1").await;
+    ws.expect_close().await;
+    srv.assert_healthy_no_leak().await;
+}
+
+/// R6: a socket in rooms a, b and c gets a broadcast to all three rooms once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r6_broadcast_to_overlapping_rooms_delivers_once() {
+    let srv = start().await;
+    let mut ws = Ws::connect_sio(srv.addr).await;
+    ws.text(r#"421["join",["a","b","c"]]"#).await;
+    assert_eq!(ws.recv_text().await, r#"431["joined"]"#);
+    let mut other = Ws::connect_sio(srv.addr).await;
+    other.text(r#"421["join",["b"]]"#).await;
+    assert_eq!(other.recv_text().await, r#"431["joined"]"#);
+    srv.io.to(["a", "b", "c"]).emit("x", &1).await.expect("emit");
+    assert_eq!(ws.recv_text().await, r#"42["x",1]"#);
+    assert_eq!(other.recv_text().await, r#"42["x",1]"#);
+    // Nothing more.
+    ws.assert_quiet(Duration::from_millis(300)).await;
+    other.assert_quiet(Duration::from_millis(50)).await;
+    assert_eq!(srv.io.to(["a", "b", "c"]).sockets().len(), 2);
+    // Except a room.
+    srv.io.to(["a", "b"]).except("c").emit("y", &2).await.expect("emit");
+    assert_eq!(other.recv_text().await, r#"42["y",2]"#);
+    ws.assert_quiet(Duration::from_millis(200)).await;
+    for mut c in [ws, other] {
+        c.text("1").await;
+        c.expect_close().await;
+    }
+    assert!(
+        wait_until(Duration::from_secs(2), || srv.io.to(["a", "b", "c"]).sockets().is_empty()).await,
+        "rooms emptied"
+    );
+    srv.assert_healthy_no_leak().await;
+}
+
+/// R8: a panicking handler (sync or async) is contained: the same client and other clients
+/// go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r8_panicking_handler_is_contained() {
+    let srv = start().await;
+    let mut bystander = Ws::connect_sio(srv.addr).await;
+    let mut ws = Ws::connect_sio(srv.addr).await;
+    for _ in 0..3 {
+        ws.text(r#"42["panic"]"#).await;
+        ws.text(r#"42["panic-async"]"#).await;
+    }
+    ws.assert_echo("after panics").await;
+    bystander.assert_echo("bystander").await;
+    srv.assert_healthy().await;
+    assert_eq!(srv.stats.disconnects(), 1, "only the healthy check's client left");
+    for mut c in [ws, bystander] {
+        c.text("1").await;
+        c.expect_close().await;
+    }
+    srv.assert_no_leak().await;
+}
+
+/// Many clients come and go on both transports: the counts return to zero and every
+/// disconnect handler ran once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_leaves_no_sessions() {
+    let srv = start().await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let addr = srv.addr;
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                let mut ws = Ws::connect_sio(addr).await;
+                ws.assert_echo(&format!("c{i}")).await;
+                if i % 4 == 0 {
+                    ws.text("1").await;
+                    ws.expect_close().await;
+                } else {
+                    ws.reset();
+                }
+            } else {
+                let mut p = Poller::connect_sio(addr).await;
+                p.post_ok(r#"42["echo","p"]"#).await;
+                assert_eq!(p.recv().await, r#"42["echo","p"]"#);
+                p.post_ok("1").await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("client task");
+    }
+    srv.assert_no_leak().await;
+    assert!(wait_until(Duration::from_secs(2), || srv.stats.disconnects() == 20).await);
+    assert_eq!(srv.stats.connects(), 20);
+    srv.assert_healthy_no_leak().await;
+}
+
+/// Server-side disconnects: `socket.disconnect()` sends a DISCONNECT packet and keeps the
+/// connection; `io.close()` closes everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_disconnects() {
+    let srv = start().await;
+    let mut ws = Ws::connect_sio(srv.addr).await;
+    let sock = srv.stats.last_socket().expect("socket");
+    sock.disconnect();
+    assert_eq!(ws.recv_text().await, "41");
+    assert!(!sock.connected());
+    assert!(sock.emit("x", &1).is_err(), "emit on a disconnected socket fails");
+    assert_eq!(srv.stats.reasons(), vec!["server namespace disconnect"]);
+    // The connection stays: join again.
+    ws.text("40").await;
+    assert!(ws.recv_text().await.starts_with("40{"));
+    ws.assert_echo("rejoined").await;
+    drop(sock);
+    srv.io.close();
+    ws.expect_close().await;
+    assert!(wait_until(Duration::from_secs(2), || srv.stats.disconnects() == 2).await);
+    assert_eq!(srv.stats.reasons()[1], "server shutting down");
+    srv.assert_no_leak().await;
+}
