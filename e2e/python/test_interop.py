@@ -425,4 +425,9 @@ def test_transport_close(peers, observer, setup):
     sid = p.sid
     p.sio.eio.disconnect()  # the Engine.IO connection only: no Socket.IO DISCONNECT packet
     (entry,) = server_disconnects(observer, [sid])
-    assert entry == {"id": sid, "nsp": "/", "reason": "transport close"}
+    reasons = {"transport close"}
+    if os.environ.get("E2E_TARGET") == "node" and setup == "polling":
+        # Node sometimes misses the close POST of a polling client and times it out instead.
+        reasons.add("ping timeout")
+    assert entry["id"] == sid and entry["nsp"] == "/"
+    assert entry["reason"] in reasons
