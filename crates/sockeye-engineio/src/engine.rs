@@ -272,7 +272,7 @@ impl<H: Handler> Engine<H> {
     }
 
     fn open_polling<B>(&self, req: Request<B>, version: ProtocolVersion) -> Response<EngineBody> {
-        let info = RequestInfo::from_request(&req);
+        let info = Arc::new(RequestInfo::from_request(&req));
         let socket = self.create_session(info, version, TransportKind::Polling);
         let mut body = b"0".to_vec();
         body.extend_from_slice(&self.open_packet(socket.sid(), TransportKind::Polling));
@@ -299,7 +299,7 @@ impl<H: Handler> Engine<H> {
 
     pub(crate) fn create_session(
         &self,
-        info: RequestInfo,
+        info: Arc<RequestInfo>,
         version: ProtocolVersion,
         transport: TransportKind,
     ) -> Arc<Socket<H::Data>> {

@@ -64,12 +64,14 @@ pub enum TransportKind {
 }
 
 /// What the HTTP handshake request carried, kept for the application.
+///
+/// It is stored compactly (one allocation for the headers, one for the URI) because every
+/// session keeps it; [`RequestInfo::headers`] rebuilds a `HeaderMap` on demand.
 #[derive(Debug, Clone)]
 pub struct RequestInfo {
-    /// The handshake's URI (path and query).
-    pub uri: http::Uri,
-    /// The handshake's headers.
-    pub headers: http::HeaderMap,
+    uri: Box<str>,
+    /// `name: value\r\n` for every header, names lowercase, in order.
+    headers: Box<[u8]>,
     /// The peer address, when the server put a [`std::net::SocketAddr`] in the request's
     /// extensions.
     pub remote_addr: Option<std::net::SocketAddr>,
@@ -78,13 +80,74 @@ pub struct RequestInfo {
 }
 
 impl RequestInfo {
+    /// Copies what the application may read later. The copy is deep: the request's own
+    /// values share the HTTP read buffer (8 KiB or more), which must not live as long as the
+    /// session.
     pub(crate) fn from_request<B>(req: &http::Request<B>) -> RequestInfo {
+        let mut headers = Vec::new();
+        for (name, value) in req.headers() {
+            headers.extend_from_slice(name.as_str().as_bytes());
+            headers.extend_from_slice(b": ");
+            headers.extend_from_slice(value.as_bytes());
+            headers.extend_from_slice(b"\r\n");
+        }
         RequestInfo {
-            uri: req.uri().clone(),
-            headers: req.headers().clone(),
+            uri: req.uri().to_string().into_boxed_str(),
+            headers: headers.into_boxed_slice(),
             remote_addr: req.extensions().get::<std::net::SocketAddr>().copied(),
             time: std::time::SystemTime::now(),
         }
+    }
+
+    fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.headers.split(|&b| b == b'\n').filter_map(|line| {
+            let line = line.strip_suffix(b"\r")?;
+            let at = line.windows(2).position(|w| w == b": ")?;
+            Some((line.get(..at)?, line.get(at + 2..)?))
+        })
+    }
+
+    /// The handshake URI (path and query), as text.
+    pub fn uri_str(&self) -> &str {
+        &self.uri
+    }
+
+    /// The handshake URI.
+    pub fn uri(&self) -> http::Uri {
+        http::Uri::try_from(&*self.uri).unwrap_or_default()
+    }
+
+    /// The query string of the handshake URI.
+    pub fn query(&self) -> Option<&str> {
+        self.uri.split_once('?').map(|(_, q)| q)
+    }
+
+    /// The first value of a header, when it is text (`name` in any case).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f<D>(socket: &sockeye_engineio::Socket<D>) {
+    /// let agent = socket.request().header("user-agent");
+    /// # }
+    /// ```
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.pairs()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    /// Every header, as a new `HeaderMap`.
+    pub fn headers(&self) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for (n, v) in self.pairs() {
+            if let (Ok(n), Ok(v)) = (
+                http::HeaderName::from_bytes(n),
+                http::HeaderValue::from_bytes(v),
+            ) {
+                map.append(n, v);
+            }
+        }
+        map
     }
 }
 
@@ -117,7 +180,7 @@ pub struct Socket<D> {
     transport: AtomicU8,
     closed: AtomicBool,
     pub(crate) state: Mutex<State>,
-    req: RequestInfo,
+    req: Arc<RequestInfo>,
     max_queued: usize,
     overflow: OverflowPolicy,
     closer: Weak<dyn Closer<D>>,
@@ -140,7 +203,7 @@ impl<D> Socket<D> {
         sid: Sid,
         version: ProtocolVersion,
         transport: TransportKind,
-        req: RequestInfo,
+        req: Arc<RequestInfo>,
         max_queued: usize,
         overflow: OverflowPolicy,
         closer: Weak<dyn Closer<D>>,
@@ -196,7 +259,7 @@ impl<D> Socket<D> {
     }
 
     /// The handshake request.
-    pub fn request(&self) -> &RequestInfo {
+    pub fn request(&self) -> &Arc<RequestInfo> {
         &self.req
     }
 

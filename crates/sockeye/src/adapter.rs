@@ -155,7 +155,8 @@ struct Rooms {
 }
 
 /// The in-process adapter: rooms in two maps (room to members and member to rooms), removed
-/// when empty.
+/// when empty. The room named by a socket's id holds that socket without an entry in the
+/// maps (it costs nothing per connection).
 ///
 /// # Examples
 /// ```
@@ -164,7 +165,7 @@ struct Rooms {
 /// let a = LocalAdapter::new();
 /// let sid = Sid::new();
 /// a.add_all(sid, &["lobby".into()]);
-/// assert_eq!(a.socket_rooms(sid), vec!["lobby"]);
+/// assert_eq!(a.socket_rooms(sid), vec![sid.to_string(), "lobby".to_string()]);
 /// a.del_all(sid);
 /// assert!(a.rooms().is_empty());
 /// ```
@@ -195,23 +196,30 @@ impl LocalAdapter {
             if let Some(m) = st.rooms.get(r) {
                 except.extend(m.iter().copied());
             }
+            // Every socket is in the room named by its id, without an entry in the maps.
+            if let Ok(sid) = r.parse::<Sid>() {
+                except.insert(sid);
+            }
         }
         let keep = |sid: &Sid| Some(*sid) != opts.except_sid && !except.contains(sid);
         if opts.rooms.is_empty() {
             drop(st);
             return ns.local_sockets(keep);
         }
+        let own = |r: &Room| r.parse::<Sid>().ok();
         let sids: Vec<Sid> = if let [room] = &opts.rooms[..] {
-            st.rooms
-                .get(room)
-                .map(|m| m.iter().copied().filter(keep).collect())
-                .unwrap_or_default()
+            match st.rooms.get(room) {
+                Some(m) => m.iter().copied().filter(keep).collect(),
+                None => own(room).into_iter().filter(keep).collect(),
+            }
         } else {
             let mut seen = HashSet::new();
             opts.rooms
                 .iter()
-                .filter_map(|r| st.rooms.get(r))
-                .flat_map(|m| m.iter().copied())
+                .flat_map(|r| {
+                    let members = st.rooms.get(r).into_iter().flat_map(|m| m.iter().copied());
+                    members.chain(own(r))
+                })
                 .filter(|s| keep(s) && seen.insert(*s))
                 .collect()
         };
@@ -272,12 +280,11 @@ impl Adapter for LocalAdapter {
     }
 
     fn socket_rooms(&self, sid: Sid) -> Vec<Room> {
-        self.state
-            .read()
-            .sids
-            .get(&sid)
-            .map(|r| r.iter().cloned().collect())
-            .unwrap_or_default()
+        let mut rooms: Vec<Room> = vec![Cow::Owned(sid.to_string())];
+        if let Some(r) = self.state.read().sids.get(&sid) {
+            rooms.extend(r.iter().cloned());
+        }
+        rooms
     }
 
     fn rooms(&self) -> Vec<Room> {

@@ -28,7 +28,7 @@ struct Pending {
 pub(crate) struct ClientData {
     sockets: Mutex<SmallVec<[(String, SocketRef); 2]>>,
     pending_ns: Mutex<SmallVec<[String; 1]>>,
-    partial: Mutex<Option<Pending>>,
+    partial: Mutex<Option<Box<Pending>>>,
     connect_timer: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
@@ -176,10 +176,27 @@ impl Handler for IoHandler {
         match parser::decode(msg, self.limits()) {
             Ok(Decoded::Whole(p)) => self.dispatch(conn, p),
             Ok(Decoded::Partial(partial)) => {
-                *conn.data().partial.lock() = Some(Pending {
+                let started = Instant::now();
+                *conn.data().partial.lock() = Some(Box::new(Pending {
                     partial,
                     bins: Vec::new(),
-                    started: Instant::now(),
+                    started,
+                }));
+                // A client that never sends the rest must not keep the buffers.
+                let weak = Arc::downgrade(conn);
+                let timeout = self.0.config.partial_timeout;
+                tokio::spawn(async move {
+                    tokio::time::sleep(timeout).await;
+                    let Some(conn) = weak.upgrade() else { return };
+                    let stale = conn
+                        .data()
+                        .partial
+                        .lock()
+                        .as_ref()
+                        .is_some_and(|p| p.started == started);
+                    if stale {
+                        Self::protocol_error(&conn, &"binary attachments did not arrive in time");
+                    }
                 });
             }
             Err(e) => Self::protocol_error(conn, &e),
@@ -206,9 +223,10 @@ impl Handler for IoHandler {
                 None
             }
         };
-        let Some(Pending { partial, bins, .. }) = done else {
+        let Some(pending) = done else {
             return;
         };
+        let Pending { partial, bins, .. } = *pending;
         let packet = match partial.header {
             Incoming::Event {
                 ns,

@@ -175,8 +175,6 @@ impl Namespace {
         }
         socket.set_connected();
         self.sockets.write().insert(socket.id(), socket.clone());
-        self.adapter
-            .add_all(socket.id(), &[socket.id().to_string().into()]);
         conn.data().add_socket(&self.name, socket.clone());
         let _ = conn.send_text(parser::encode_connect(&self.name, socket.id().as_str()));
         (self.handler)(socket, parts);

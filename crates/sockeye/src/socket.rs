@@ -92,18 +92,36 @@ impl From<sockeye_engineio::DisconnectReason> for DisconnectReason {
 pub struct Handshake {
     /// The auth payload of the namespace connect (`{}` when none was sent).
     pub auth: serde_json::Value,
-    /// The handshake request's headers.
-    pub headers: http::HeaderMap,
-    /// The handshake request's URI; its query has the client's `query` option.
-    pub uri: http::Uri,
-    /// The peer address, when the server put a [`std::net::SocketAddr`] in the request's
-    /// extensions.
-    pub address: Option<std::net::SocketAddr>,
-    /// When the connection was opened.
-    pub time: std::time::SystemTime,
+    req: Arc<sockeye_engineio::RequestInfo>,
 }
 
 impl Handshake {
+    /// The handshake request's headers (rebuilt on each call; see [`Handshake::header`]).
+    pub fn headers(&self) -> http::HeaderMap {
+        self.req.headers()
+    }
+
+    /// The first value of one header of the handshake request, when it is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.req.header(name)
+    }
+
+    /// The handshake request's URI; its query has the client's `query` option.
+    pub fn uri(&self) -> http::Uri {
+        self.req.uri()
+    }
+
+    /// The peer address, when the server put a [`std::net::SocketAddr`] in the request's
+    /// extensions ([`crate::serve`] does).
+    pub fn address(&self) -> Option<std::net::SocketAddr> {
+        self.req.remote_addr
+    }
+
+    /// When the connection was opened.
+    pub fn time(&self) -> std::time::SystemTime {
+        self.req.time
+    }
+
     /// One query parameter of the handshake URI (percent-decoding `+` and `%XX`).
     ///
     /// # Examples
@@ -113,7 +131,7 @@ impl Handshake {
     /// # }
     /// ```
     pub fn query(&self, key: &str) -> Option<String> {
-        let q = self.uri.query()?;
+        let q = self.req.query()?;
         q.split('&').find_map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             (percent_decode(k) == key).then(|| percent_decode(v))
@@ -187,10 +205,7 @@ impl Socket {
             id: Sid::new(),
             handshake: Handshake {
                 auth,
-                headers: req.headers.clone(),
-                uri: req.uri.clone(),
-                address: req.remote_addr,
-                time: req.time,
+                req: req.clone(),
             },
             ns,
             conn,

@@ -29,7 +29,8 @@ async fn b1_too_many_attachments() {
     closes_after(&srv, r#"451000000-["bins"]"#, 0).await;
     let mut ws = Ws::connect_sio(srv.addr).await;
     let phs: Vec<String> = (0..10).map(|i| ph(&i.to_string())).collect();
-    ws.text(&format!(r#"4510-["bins",{}]"#, phs.join(","))).await;
+    ws.text(&format!(r#"4510-["bins",{}]"#, phs.join(",")))
+        .await;
     for i in 0..10u8 {
         ws.binary(&vec![i; usize::from(i) + 1]).await;
     }
@@ -64,7 +65,17 @@ async fn b3_b4_bad_placeholder_num() {
     let srv = start().await;
     closes_after(&srv, &format!(r#"452-["bins",{}]"#, ph("5")), 2).await;
     closes_after(&srv, &format!(r#"452-["bins",{}]"#, ph("2")), 2).await;
-    for num in [r#""splice""#, "-1", "1.5", "null", r#""0""#, "1e0", "[0]", "{}", "true"] {
+    for num in [
+        r#""splice""#,
+        "-1",
+        "1.5",
+        "null",
+        r#""0""#,
+        "1e0",
+        "[0]",
+        "{}",
+        "true",
+    ] {
         closes_after(&srv, &format!(r#"451-["bins",{}]"#, ph(num)), 1).await;
     }
     // Missing num.
@@ -84,7 +95,11 @@ async fn b4_placeholder_flag_must_be_true() {
         ws.text(&format!(r#"451-["echo",{obj}]"#)).await;
         ws.binary(&[7]).await;
         // A plain object: the event is delivered with its attachment.
-        assert_eq!(ws.recv_text().await, format!(r#"451-["echo",{obj}]"#), "flag {flag}");
+        assert_eq!(
+            ws.recv_text().await,
+            format!(r#"451-["echo",{obj}]"#),
+            "flag {flag}"
+        );
         assert_eq!(ws.recv_binary().await, vec![7]);
     }
     ws.text("1").await;
@@ -98,7 +113,8 @@ async fn b4_placeholder_flag_must_be_true() {
 async fn b5_duplicate_and_unused_placeholders() {
     let srv = start().await;
     let mut ws = Ws::connect_sio(srv.addr).await;
-    ws.text(&format!(r#"452-["bins",{},{}]"#, ph("0"), ph("0"))).await;
+    ws.text(&format!(r#"452-["bins",{},{}]"#, ph("0"), ph("0")))
+        .await;
     ws.binary(&[1]).await;
     ws.binary(&[2, 2]).await;
     assert_eq!(ws.recv_text().await, r#"42["bins",[1,2]]"#);
@@ -115,7 +131,8 @@ async fn b6_incomplete_binary_packet_times_out() {
     let srv = start().await;
     let mut ws = Ws::connect_sio(srv.addr).await;
     let phs: Vec<String> = (0..10).map(|i| ph(&i.to_string())).collect();
-    ws.text(&format!(r#"4510-["bins",{}]"#, phs.join(","))).await;
+    ws.text(&format!(r#"4510-["bins",{}]"#, phs.join(",")))
+        .await;
     ws.binary(&[0]).await;
     // Keep the session alive (answer pings) and wait for the server to give up.
     let deadline = std::time::Instant::now() + Duration::from_millis(2500);
@@ -131,7 +148,10 @@ async fn b6_incomplete_binary_packet_times_out() {
             None => {}
         }
     }
-    assert!(closed, "an incomplete binary packet held the session for 2.5 s");
+    assert!(
+        closed,
+        "an incomplete binary packet held the session for 2.5 s"
+    );
     srv.assert_healthy_no_leak().await;
 }
 
@@ -140,7 +160,8 @@ async fn b6_incomplete_binary_packet_times_out() {
 async fn b7_text_while_waiting_for_attachments() {
     let srv = start().await;
     let mut ws = Ws::connect_sio(srv.addr).await;
-    ws.text(&format!(r#"452-["bins",{},{}]"#, ph("0"), ph("1"))).await;
+    ws.text(&format!(r#"452-["bins",{},{}]"#, ph("0"), ph("1")))
+        .await;
     ws.binary(&[1]).await;
     ws.text(r#"42["echo","m"]"#).await;
     ws.expect_close().await;
@@ -184,8 +205,12 @@ async fn b10_attachment_without_placeholder() {
 async fn b11_binary_over_polling() {
     let srv = start().await;
     let mut p = Poller::connect_sio(srv.addr).await;
-    p.post_ok(&format!("451-[\"echo\",{}]\x1eb{}", ph("0"), base64(&[1, 2, 3])))
-        .await;
+    p.post_ok(&format!(
+        "451-[\"echo\",{}]\x1eb{}",
+        ph("0"),
+        base64(&[1, 2, 3])
+    ))
+    .await;
     assert_eq!(p.recv().await, format!(r#"451-["echo",{}]"#, ph("0")));
     assert_eq!(p.recv().await, "bAQID");
     p.post_ok("1").await;
@@ -201,7 +226,9 @@ async fn b11_binary_over_polling() {
     p.assert_closed().await;
 
     let p = Poller::connect_sio(srv.addr).await;
-    let res = p.post(&format!("451-[\"echo\",{}]\x1eb{}", ph("3"), base64(&[1]))).await;
+    let res = p
+        .post(&format!("451-[\"echo\",{}]\x1eb{}", ph("3"), base64(&[1])))
+        .await;
     assert!(res.status == 200 || res.status == 400);
     p.assert_closed().await;
     srv.assert_healthy_no_leak().await;

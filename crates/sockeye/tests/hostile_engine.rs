@@ -126,14 +126,15 @@ async fn u1_upgrade_then_silence() {
         .await
         .expect("upgrade");
     let t0 = Instant::now();
-    loop {
-        match ws.recv_within(Duration::from_secs(3)).await {
-            Some(Frame::Close(_)) | Some(Frame::Eof) => break,
-            None => panic!("the probe WebSocket was not closed"),
-            Some(f) => panic!("unexpected {f:?} on a probe WebSocket"),
-        }
+    match ws.recv_within(Duration::from_secs(3)).await {
+        Some(Frame::Close(_)) | Some(Frame::Eof) => {}
+        None => panic!("the probe WebSocket was not closed"),
+        Some(f) => panic!("unexpected {f:?} on a probe WebSocket"),
     }
-    assert!(t0.elapsed() >= Duration::from_millis(400), "closed too early");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(400),
+        "closed too early"
+    );
     // The polling session goes on.
     p.post_ok(r#"42["echo","polling"]"#).await;
     assert_eq!(p.recv().await, r#"42["echo","polling"]"#);
@@ -164,7 +165,11 @@ async fn u2_probe_without_upgrade() {
     assert_eq!(ws.recv_text().await, "3probe");
     let res = eio_get(srv.addr, &p.sid).await;
     assert_eq!(res.status, 200);
-    assert!(res.text().split(SEP).any(|x| x == "6"), "noop for the poll: {:?}", res.text());
+    assert!(
+        res.text().split(SEP).any(|x| x == "6"),
+        "noop for the poll: {:?}",
+        res.text()
+    );
     let code = ws.expect_close().await;
     assert!(code.is_none_or(|c| c == 1000 || c == 1002), "{code:?}");
     p.post_ok(r#"42["echo","after abort"]"#).await;
@@ -218,7 +223,10 @@ async fn u4_websocket_with_upgraded_sid() {
     ws.text("5").await;
     ws.assert_echo("upgraded").await;
     let res = Ws::upgrade_with(srv.addr, &upgrade_query(&p.sid), &[]).await;
-    assert!(res.is_err(), "a second WebSocket on an upgraded sid must be refused");
+    assert!(
+        res.is_err(),
+        "a second WebSocket on an upgraded sid must be refused"
+    );
     ws.assert_echo("untouched").await;
     ws.text("1").await;
     ws.expect_close().await;

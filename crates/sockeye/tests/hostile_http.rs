@@ -24,7 +24,11 @@ async fn h1_unsupported_protocol_version() {
         res.assert_error(400, 5);
         assert_eq!(res.json()["message"], "Unsupported protocol version", "{q}");
     }
-    assert_eq!(srv.io.connection_count(), 0, "no session for a refused handshake");
+    assert_eq!(
+        srv.io.connection_count(),
+        0,
+        "no session for a refused handshake"
+    );
     srv.assert_healthy_no_leak().await;
 }
 
@@ -59,7 +63,10 @@ async fn h3_bad_handshake_method() {
         srv.addr,
         "OPTIONS",
         POLL,
-        &[("Origin", "http://a.example"), ("Access-Control-Request-Method", "POST")],
+        &[
+            ("Origin", "http://a.example"),
+            ("Access-Control-Request-Method", "POST"),
+        ],
         b"",
     )
     .await;
@@ -69,7 +76,10 @@ async fn h3_bad_handshake_method() {
         res.status,
         res.text()
     );
-    assert!(!res.text().starts_with('0'), "OPTIONS must not open a session");
+    assert!(
+        !res.text().starts_with('0'),
+        "OPTIONS must not open a session"
+    );
     assert_eq!(srv.io.connection_count(), 0, "no session opened");
     srv.assert_healthy_no_leak().await;
 }
@@ -135,7 +145,11 @@ async fn h6_bad_sids_never_open_a_session() {
         res.assert_error(400, 1);
         let res = eio_post(srv.addr, sid, b"40").await;
         res.assert_error(400, 1);
-        assert_eq!(srv.io.connection_count(), 0, "sid {sid:.20}: no session opened");
+        assert_eq!(
+            srv.io.connection_count(),
+            0,
+            "sid {sid:.20}: no session opened"
+        );
     }
     // Over WebSocket too.
     let res = Ws::upgrade_with(srv.addr, "EIO=4&transport=websocket&sid=__proto__", &[])
@@ -154,7 +168,11 @@ async fn h7_hostile_queries() {
     let srv = start().await;
     // 10k parameters.
     let many: String = (0..10_000).map(|i| format!("p{i}=1&")).collect();
-    let res = get(srv.addr, &format!("/socket.io/?{many}EIO=4&transport=polling")).await;
+    let res = get(
+        srv.addr,
+        &format!("/socket.io/?{many}EIO=4&transport=polling"),
+    )
+    .await;
     assert!(
         [400, 414, 431].contains(&res.status),
         "10k params: {} {:?}",
@@ -180,7 +198,10 @@ async fn h7_hostile_queries() {
         assert_eq!(res.status, 400, "{q}: {:?}", res.text());
     }
     // Bad escapes in other parameters: either refused or a normal handshake.
-    for q in ["EIO=4&transport=polling&x=%zz", "EIO=4&transport=polling&x=%C0%AF"] {
+    for q in [
+        "EIO=4&transport=polling&x=%zz",
+        "EIO=4&transport=polling&x=%C0%AF",
+    ] {
         let res = get(srv.addr, &format!("/socket.io/?{q}")).await;
         assert!(
             res.status == 400 || (res.status == 200 && res.text().starts_with("0{")),
@@ -190,7 +211,10 @@ async fn h7_hostile_queries() {
         );
     }
     // A 64 KB query string.
-    let huge = format!("/socket.io/?EIO=4&transport=polling&x={}", "a".repeat(64 * 1024));
+    let huge = format!(
+        "/socket.io/?EIO=4&transport=polling&x={}",
+        "a".repeat(64 * 1024)
+    );
     let res = get(srv.addr, &huge).await;
     assert!(
         [400, 414, 431].contains(&res.status),
@@ -232,7 +256,11 @@ async fn h12_bad_websocket_version_or_key() {
         .await
         .err()
         .expect("version 8 must be refused");
-    assert!(res.status == 426 || res.status == 400, "version 8: {}", res.status);
+    assert!(
+        res.status == 426 || res.status == 400,
+        "version 8: {}",
+        res.status
+    );
     if res.status == 426 {
         assert_eq!(res.header("sec-websocket-version"), Some("13"));
     }
@@ -263,7 +291,8 @@ Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n";
 async fn h14_origin_with_control_char() {
     let srv = start().await;
     for origin in [&b"http://a\x01b"[..], &b"http://a\x7fb"[..]] {
-        let mut raw = b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nOrigin: ".to_vec();
+        let mut raw =
+            b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nOrigin: ".to_vec();
         raw.extend_from_slice(origin);
         raw.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
         let res = raw_request(srv.addr, &raw).await;
@@ -339,10 +368,14 @@ async fn i2_sid_reuse_after_close() {
     p.assert_closed().await;
     // POST and WebSocket with the dead sid.
     eio_post(srv.addr, &p.sid, b"40").await.assert_error(400, 1);
-    let res = Ws::upgrade_with(srv.addr, &format!("EIO=4&transport=websocket&sid={}", p.sid), &[])
-        .await
-        .err()
-        .expect("a dead sid must not upgrade");
+    let res = Ws::upgrade_with(
+        srv.addr,
+        &format!("EIO=4&transport=websocket&sid={}", p.sid),
+        &[],
+    )
+    .await
+    .err()
+    .expect("a dead sid must not upgrade");
     assert_eq!(res.status, 400);
     // A new handshake gets another sid.
     let p2 = Poller::connect_sio(srv.addr).await;
@@ -356,7 +389,11 @@ async fn i2_sid_reuse_after_close() {
 async fn u6_websocket_transport_without_upgrade() {
     let srv = start().await;
     let mut p = Poller::connect_sio(srv.addr).await;
-    let res = get(srv.addr, &format!("/socket.io/?EIO=4&transport=websocket&sid={}", p.sid)).await;
+    let res = get(
+        srv.addr,
+        &format!("/socket.io/?EIO=4&transport=websocket&sid={}", p.sid),
+    )
+    .await;
     res.assert_error(400, 3);
     // The polling session goes on.
     p.post_ok(r#"42["echo","still here"]"#).await;
@@ -397,25 +434,62 @@ async fn c1_websocket_from_foreign_origin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c2_cors_headers() {
     let srv = start().await;
-    let res = request(srv.addr, "GET", POLL, &[("Origin", "https://a.example")], b"").await;
+    let res = request(
+        srv.addr,
+        "GET",
+        POLL,
+        &[("Origin", "https://a.example")],
+        b"",
+    )
+    .await;
     assert_eq!(res.status, 200);
-    assert!(res.header("access-control-allow-origin").is_none(), "default: no CORS");
+    assert!(
+        res.header("access-control-allow-origin").is_none(),
+        "default: no CORS"
+    );
     assert!(res.header("access-control-allow-credentials").is_none());
     drop(srv);
 
     let b = builder().cors(Cors::origins(["https://example.com"]).credentials(true));
     let srv = start_with(b, |_, _| {}).await;
-    let res = request(srv.addr, "GET", POLL, &[("Origin", "https://example.com")], b"").await;
-    assert_eq!(res.header("access-control-allow-origin"), Some("https://example.com"));
+    let res = request(
+        srv.addr,
+        "GET",
+        POLL,
+        &[("Origin", "https://example.com")],
+        b"",
+    )
+    .await;
+    assert_eq!(
+        res.header("access-control-allow-origin"),
+        Some("https://example.com")
+    );
     assert_eq!(res.header("access-control-allow-credentials"), Some("true"));
     assert!(res.header("vary").is_some_and(|v| v.contains("Origin")));
-    let res = request(srv.addr, "OPTIONS", POLL, &[("Origin", "https://example.com")], b"").await;
-    assert_eq!(res.header("access-control-allow-origin"), Some("https://example.com"));
+    let res = request(
+        srv.addr,
+        "OPTIONS",
+        POLL,
+        &[("Origin", "https://example.com")],
+        b"",
+    )
+    .await;
+    assert_eq!(
+        res.header("access-control-allow-origin"),
+        Some("https://example.com")
+    );
     drop(srv);
 
     let b = builder().cors(Cors::any().credentials(true));
     let srv = start_with(b, |_, _| {}).await;
-    let res = request(srv.addr, "GET", POLL, &[("Origin", "https://b.example")], b"").await;
+    let res = request(
+        srv.addr,
+        "GET",
+        POLL,
+        &[("Origin", "https://b.example")],
+        b"",
+    )
+    .await;
     let acao = res.header("access-control-allow-origin");
     assert_ne!(acao, Some("*"), "never * with credentials");
     assert_eq!(acao, Some("https://b.example"));
@@ -441,10 +515,17 @@ async fn c3_c4_null_and_lookalike_origins() {
             "{origin}: reflected {:?}",
             res.header("access-control-allow-origin")
         );
-        assert!(res.header("access-control-allow-credentials").is_none(), "{origin}");
+        assert!(
+            res.header("access-control-allow-credentials").is_none(),
+            "{origin}"
+        );
         let res = request(srv.addr, "OPTIONS", POLL, &[("Origin", origin)], b"").await;
-        assert!(res.header("access-control-allow-origin").is_none(), "{origin} preflight");
-        let up = Ws::upgrade_with(srv.addr, "EIO=4&transport=websocket", &[("Origin", origin)]).await;
+        assert!(
+            res.header("access-control-allow-origin").is_none(),
+            "{origin} preflight"
+        );
+        let up =
+            Ws::upgrade_with(srv.addr, "EIO=4&transport=websocket", &[("Origin", origin)]).await;
         match up {
             Ok(_) => panic!("{origin}: WebSocket upgrade accepted"),
             Err(r) => assert!(r.status == 400 || r.status == 403, "{origin}: {}", r.status),

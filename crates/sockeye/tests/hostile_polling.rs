@@ -76,7 +76,11 @@ async fn p4_garbage_body_closes() {
     for body in ["abc", "x", "\u{7f}", "9"] {
         let p = Poller::connect_sio(srv.addr).await;
         let res = p.post(body).await;
-        assert!(res.status == 400 || res.status == 200, "{body:?}: {}", res.status);
+        assert!(
+            res.status == 400 || res.status == 200,
+            "{body:?}: {}",
+            res.status
+        );
         p.assert_closed().await;
     }
     srv.assert_healthy_no_leak().await;
@@ -126,7 +130,8 @@ async fn p7_empty_records_are_ignored() {
     p.post_ok("").await;
     p.post_ok("\x1e\x1e").await;
     p.post_ok("\x1e42[\"echo\",\"a\"]").await;
-    p.post_ok("42[\"echo\",\"b\"]\x1e\x1e42[\"echo\",\"c\"]\x1e").await;
+    p.post_ok("42[\"echo\",\"b\"]\x1e\x1e42[\"echo\",\"c\"]\x1e")
+        .await;
     for tag in ["a", "b", "c"] {
         assert_eq!(p.recv().await, format!("42[\"echo\",\"{tag}\"]"));
     }
@@ -141,7 +146,11 @@ async fn p8_bad_base64() {
     for body in ["b!!!", "b", "bQQ", "b====", "bA"] {
         let p = Poller::connect_sio(srv.addr).await;
         let res = p.post(body).await;
-        assert!(res.status == 400 || res.status == 200, "{body}: {}", res.status);
+        assert!(
+            res.status == 400 || res.status == 200,
+            "{body}: {}",
+            res.status
+        );
         // Bad base64 closes in the engine; a valid binary with no packet waiting closes in
         // Socket.IO (B8).
         p.assert_closed().await;
@@ -161,7 +170,11 @@ async fn p9_multibyte_packets() {
     for body in ["éabcd", "2éabc", "4éabc", "é", "4é"] {
         let p = Poller::connect_sio(srv.addr).await;
         let res = p.post(body).await;
-        assert!(res.status == 400 || res.status == 200, "{body}: {}", res.status);
+        assert!(
+            res.status == 400 || res.status == 200,
+            "{body}: {}",
+            res.status
+        );
         p.assert_closed().await;
     }
     let mut p = Poller::connect_sio(srv.addr).await;
@@ -184,7 +197,9 @@ async fn p10_concurrent_gets() {
     let second = raw_request(srv.addr, &raw).await;
     assert_eq!(second.status, 400, "second GET: {:?}", second.text());
     let mut buf = Vec::new();
-    let first = read_response(&mut first, &mut buf).await.expect("first GET answered");
+    let first = read_response(&mut first, &mut buf)
+        .await
+        .expect("first GET answered");
     assert_eq!(first.status, 200);
     assert_eq!(first.text(), "1", "the first GET gets the close packet");
     eio_get(srv.addr, &p.sid).await.assert_error(400, 1);
@@ -219,9 +234,13 @@ async fn p11_concurrent_posts() {
 async fn p12_polling_on_upgraded_session() {
     let srv = start().await;
     let p = Poller::connect_sio(srv.addr).await;
-    let mut ws = Ws::upgrade_with(srv.addr, &format!("EIO=4&transport=websocket&sid={}", p.sid), &[])
-        .await
-        .expect("upgrade");
+    let mut ws = Ws::upgrade_with(
+        srv.addr,
+        &format!("EIO=4&transport=websocket&sid={}", p.sid),
+        &[],
+    )
+    .await
+    .expect("upgrade");
     ws.text("2probe").await;
     assert_eq!(ws.recv_text().await, "3probe");
     ws.text("5").await;
@@ -242,7 +261,10 @@ async fn p12_polling_on_upgraded_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e7_invalid_utf8_body() {
     let srv = start().await;
-    for body in [&[0x34u8, 0xff, 0xfe][..], &[0x34, 0x32, 0x5b, 0xc0, 0xaf, 0x5d][..]] {
+    for body in [
+        &[0x34u8, 0xff, 0xfe][..],
+        &[0x34, 0x32, 0x5b, 0xc0, 0xaf, 0x5d][..],
+    ] {
         let p = Poller::connect_sio(srv.addr).await;
         let res = eio_post(srv.addr, &p.sid, body).await;
         assert_eq!(res.status, 400, "{body:?}");

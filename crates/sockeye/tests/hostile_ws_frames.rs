@@ -16,8 +16,10 @@ async fn joined(srv: &Server) -> Ws {
 async fn w1_huge_declared_length() {
     let srv = start().await;
     let mut ws = joined(&srv).await;
-    ws.send_raw(&[0x82, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4])
-        .await;
+    ws.send_raw(&[
+        0x82, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4,
+    ])
+    .await;
     ws.expect_close_code(1009, "2^63-1 declared").await;
     // The top bit set (2^63 and more) is a protocol error or too big.
     let mut ws = joined(&srv).await;
@@ -46,7 +48,8 @@ async fn w2_message_over_max_payload() {
     let mut ws = joined(&srv).await;
     let over = format!(r#"42["echo","{pad}x"]"#);
     ws.text(&over).await;
-    ws.expect_close_code(1009, "max_payload + 1 with payload").await;
+    ws.expect_close_code(1009, "max_payload + 1 with payload")
+        .await;
     srv.assert_healthy_no_leak().await;
 }
 
@@ -116,7 +119,8 @@ async fn w6_rsv_bits() {
     for b0 in [0xC1u8, 0xA1, 0x91, 0xF1, 0xC2] {
         let mut ws = joined(&srv).await;
         ws.send_frame(b0, br#"2["echo","x"]"#).await;
-        ws.expect_close_code(1002, &format!("first byte {b0:#x}")).await;
+        ws.expect_close_code(1002, &format!("first byte {b0:#x}"))
+            .await;
     }
     bystander.assert_echo("bystander").await;
     bystander.text("1").await;
@@ -143,15 +147,7 @@ async fn w8_bad_control_frames() {
     let srv = start().await;
     let mut ws = joined(&srv).await;
     ws.send_frame(0x89, b"hello").await;
-    loop {
-        match ws.recv_frame().await {
-            Frame::Pong(p) => {
-                assert_eq!(p, b"hello");
-                break;
-            }
-            other => panic!("expected a pong, got {other:?}"),
-        }
-    }
+    assert_eq!(ws.recv_frame().await, Frame::Pong(b"hello".to_vec()));
     ws.send_frame(0x89, &[b'p'; 126]).await;
     ws.expect_close_code(1002, "126-byte ping").await;
     let mut ws = joined(&srv).await;
@@ -174,7 +170,8 @@ async fn w9_bad_fragmentation() {
     let mut ws = joined(&srv).await;
     ws.send_frame(0x01, b"42[\"echo\",").await;
     ws.send_frame(0x81, b"42[\"echo\",1]").await;
-    ws.expect_close_code(1002, "text inside a fragmented message").await;
+    ws.expect_close_code(1002, "text inside a fragmented message")
+        .await;
     // A control frame between fragments is allowed.
     let mut ws = joined(&srv).await;
     ws.send_frame(0x01, b"42[\"echo\",").await;
@@ -190,7 +187,11 @@ async fn w9_bad_fragmentation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn w10_invalid_utf8() {
     let srv = start().await;
-    for bad in [&b"42[\"\xC0\xAF\"]"[..], &b"42[\"\xED\xA0\x80\"]"[..], &b"\xFF"[..]] {
+    for bad in [
+        &b"42[\"\xC0\xAF\"]"[..],
+        &b"42[\"\xED\xA0\x80\"]"[..],
+        &b"\xFF"[..],
+    ] {
         let mut ws = joined(&srv).await;
         ws.send_frame(0x81, bad).await;
         ws.expect_close_code(1007, &format!("{bad:?}")).await;
@@ -223,7 +224,8 @@ async fn w11_bad_close_frames() {
     for payload in payloads {
         let mut ws = joined(&srv).await;
         ws.send_frame(0x88, &payload).await;
-        ws.expect_close_code(1002, &format!("close payload {payload:?}")).await;
+        ws.expect_close_code(1002, &format!("close payload {payload:?}"))
+            .await;
     }
     let mut ws = joined(&srv).await;
     let mut good = 1000u16.to_be_bytes().to_vec();
@@ -246,7 +248,11 @@ async fn w14_empty_or_unknown_packet() {
         assert!(code.is_none_or(|c| c >= 1000), "{text:?}: {code:?}");
     }
     assert!(wait_until(Duration::from_secs(2), || srv.stats.disconnects() == 6).await);
-    assert!(srv.stats.reasons().iter().all(|r| r == "parse error" || r == "transport error"));
+    assert!(srv
+        .stats
+        .reasons()
+        .iter()
+        .all(|r| r == "parse error" || r == "transport error"));
     srv.assert_healthy_no_leak().await;
 }
 

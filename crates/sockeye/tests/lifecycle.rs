@@ -2,10 +2,29 @@
 
 mod common;
 
+use std::future::IntoFuture;
 use std::time::Duration;
 
 use common::*;
 use sockeye::AckError;
+
+/// Reads for `dur`, answering pings; returns the text messages.
+async fn drain(ws: &mut Ws, dur: Duration) -> Vec<String> {
+    let deadline = std::time::Instant::now() + dur;
+    let mut texts = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return texts;
+        }
+        match ws.recv_within(left).await {
+            None => return texts,
+            Some(Frame::Text(t)) if t == "2" => ws.text("3").await,
+            Some(Frame::Text(t)) => texts.push(t),
+            Some(other) => panic!("unexpected {other:?}"),
+        }
+    }
+}
 
 /// A1: an emit with ack to a client that never answers times out, and the pending entry is
 /// removed (also when the future is dropped unawaited); a late answer is ignored.
@@ -15,13 +34,22 @@ async fn a1_ack_timeout_frees_the_entry() {
     let mut ws = Ws::connect_sio(srv.addr).await;
     let sock = srv.stats.last_socket().expect("socket");
     assert_eq!(sock.pending_acks(), 0);
-    let fut = sock.timeout(Duration::from_millis(200)).emit_with_ack("q", &"never");
+    let fut = sock
+        .timeout(Duration::from_millis(200))
+        .emit_with_ack("q", &"never");
     assert_eq!(sock.pending_acks(), 1);
-    let q = ws.recv_text().await;
-    assert!(q.starts_with("42") && q.ends_with(r#"["q","never"]"#), "{q}");
-    let res = fut.await;
+    let (res, texts) = tokio::join!(
+        fut.into_future(),
+        drain(&mut ws, Duration::from_millis(300))
+    );
     assert!(matches!(res, Err(AckError::Timeout(_))), "{res:?}");
     assert_eq!(sock.pending_acks(), 0, "the entry is removed on timeout");
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    let q = &texts[0];
+    assert!(
+        q.starts_with("42") && q.ends_with(r#"["q","never"]"#),
+        "{q}"
+    );
     // The client answers late: ignored.
     let id: String = q[2..].chars().take_while(char::is_ascii_digit).collect();
     ws.text(&format!(r#"43{id}["late"]"#)).await;
@@ -30,14 +58,25 @@ async fn a1_ack_timeout_frees_the_entry() {
     let fut = sock.emit_with_ack("q", &"dropped");
     assert_eq!(sock.pending_acks(), 1);
     drop(fut);
-    assert_eq!(sock.pending_acks(), 0, "the entry is removed when the future is dropped");
+    assert_eq!(
+        sock.pending_acks(),
+        0,
+        "the entry is removed when the future is dropped"
+    );
     // Many at once.
-    let futs: Vec<_> = (0..50)
-        .map(|i| sock.timeout(Duration::from_millis(100)).emit_with_ack("q", &i))
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let f = sock
+                .timeout(Duration::from_millis(100))
+                .emit_with_ack("q", &i);
+            tokio::spawn(f.into_future())
+        })
         .collect();
-    assert_eq!(sock.pending_acks(), 50);
-    for f in futs {
-        assert!(f.await.is_err());
+    let texts = drain(&mut ws, Duration::from_millis(300)).await;
+    assert_eq!(texts.len(), 51, "the dropped one and the 50");
+    for t in tasks {
+        let res = t.await.expect("task");
+        assert!(matches!(res, Err(AckError::Timeout(_))), "{res:?}");
     }
     assert_eq!(sock.pending_acks(), 0);
     assert_eq!(srv.stats.disconnects(), 0);
@@ -56,7 +95,11 @@ async fn a4_reused_client_ack_id() {
     ws.text(r#"425["echo-ack","a"]"#).await;
     ws.text(r#"425["echo-ack","b"]"#).await;
     ws.text(r#"425["echo-ack","c"]"#).await;
-    let mut got = vec![ws.recv_text().await, ws.recv_text().await, ws.recv_text().await];
+    let mut got = vec![
+        ws.recv_text().await,
+        ws.recv_text().await,
+        ws.recv_text().await,
+    ];
     got.sort();
     assert_eq!(got, vec![r#"435["a"]"#, r#"435["b"]"#, r#"435["c"]"#]);
     ws.text("1").await;
@@ -74,7 +117,11 @@ async fn r6_broadcast_to_overlapping_rooms_delivers_once() {
     let mut other = Ws::connect_sio(srv.addr).await;
     other.text(r#"421["join",["b"]]"#).await;
     assert_eq!(other.recv_text().await, r#"431["joined"]"#);
-    srv.io.to(["a", "b", "c"]).emit("x", &1).await.expect("emit");
+    srv.io
+        .to(["a", "b", "c"])
+        .emit("x", &1)
+        .await
+        .expect("emit");
     assert_eq!(ws.recv_text().await, r#"42["x",1]"#);
     assert_eq!(other.recv_text().await, r#"42["x",1]"#);
     // Nothing more.
@@ -82,7 +129,12 @@ async fn r6_broadcast_to_overlapping_rooms_delivers_once() {
     other.assert_quiet(Duration::from_millis(50)).await;
     assert_eq!(srv.io.to(["a", "b", "c"]).sockets().len(), 2);
     // Except a room.
-    srv.io.to(["a", "b"]).except("c").emit("y", &2).await.expect("emit");
+    srv.io
+        .to(["a", "b"])
+        .except("c")
+        .emit("y", &2)
+        .await
+        .expect("emit");
     assert_eq!(other.recv_text().await, r#"42["y",2]"#);
     ws.assert_quiet(Duration::from_millis(200)).await;
     for mut c in [ws, other] {
@@ -90,7 +142,12 @@ async fn r6_broadcast_to_overlapping_rooms_delivers_once() {
         c.expect_close().await;
     }
     assert!(
-        wait_until(Duration::from_secs(2), || srv.io.to(["a", "b", "c"]).sockets().is_empty()).await,
+        wait_until(Duration::from_secs(2), || srv
+            .io
+            .to(["a", "b", "c"])
+            .sockets()
+            .is_empty())
+        .await,
         "rooms emptied"
     );
     srv.assert_healthy_no_leak().await;
@@ -110,7 +167,11 @@ async fn r8_panicking_handler_is_contained() {
     ws.assert_echo("after panics").await;
     bystander.assert_echo("bystander").await;
     srv.assert_healthy().await;
-    assert_eq!(srv.stats.disconnects(), 1, "only the healthy check's client left");
+    assert_eq!(
+        srv.stats.disconnects(),
+        1,
+        "only the healthy check's client left"
+    );
     for mut c in [ws, bystander] {
         c.text("1").await;
         c.expect_close().await;
@@ -163,7 +224,10 @@ async fn server_side_disconnects() {
     sock.disconnect();
     assert_eq!(ws.recv_text().await, "41");
     assert!(!sock.connected());
-    assert!(sock.emit("x", &1).is_err(), "emit on a disconnected socket fails");
+    assert!(
+        sock.emit("x", &1).is_err(),
+        "emit on a disconnected socket fails"
+    );
     assert_eq!(srv.stats.reasons(), vec!["server namespace disconnect"]);
     // The connection stays: join again.
     ws.text("40").await;

@@ -112,12 +112,12 @@ fn on_root(socket: SocketRef) {
     );
     socket.on("handshake", |s: SocketRef, ack: AckSender| {
         let hs = s.handshake();
-        let header = hs.headers.get("x-e2e").and_then(|v| v.to_str().ok());
+        let header = hs.header("x-e2e");
         let _ = ack.send(&json!({
             "query": {"foo": hs.query("foo")},
             "auth": hs.auth,
             "header": header,
-            "address": hs.address.map(|a| a.ip().to_string()),
+            "address": hs.address().map(|a| a.ip().to_string()),
         }));
     });
     socket.on("message", |s: SocketRef, p: Payload| {

@@ -47,38 +47,18 @@ pub(crate) fn accept<H: Handler, B>(
     };
     if let Some(socket) = &existing {
         let mut st = socket.state.lock();
-        if st.upgrading || st.upgraded || socket.is_closed() {
+        if st.upgrading
+            || st.upgraded
+            || socket.is_closed()
+            || socket.transport() == TransportKind::Websocket
+        {
             return Err(HttpError::BadRequest);
         }
         st.upgrading = true;
     }
-    let info = RequestInfo::from_request(&req);
+    let info = Arc::new(RequestInfo::from_request(&req));
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let engine = engine.clone();
-    tokio::spawn(async move {
-        let stream = match on_upgrade.await {
-            Ok(upgraded) => Stream::from_upgraded(upgraded),
-            Err(e) => {
-                tracing::debug!("websocket upgrade failed: {e}");
-                if let Some(s) = existing {
-                    s.state.lock().upgrading = false;
-                }
-                return;
-            }
-        };
-        match existing {
-            Some(socket) => upgrade(engine, stream, socket).await,
-            None => {
-                let socket = engine.create_session(info, version, TransportKind::Websocket);
-                let mut conn = Conn::new(&engine, stream, socket.clone(), Phase::Open);
-                let mut open = b"0".to_vec();
-                open.extend_from_slice(&engine.open_packet(socket.sid(), TransportKind::Websocket));
-                ws::encode_frame(OpCode::Text, &open, &mut conn.wbuf);
-                engine.handler().on_connect(&socket);
-                conn.run().await;
-            }
-        }
-    });
+    tokio::spawn(task(engine.clone(), on_upgrade, info, version, existing));
     let mut res = Response::new(Full::default());
     *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = res.headers_mut();
@@ -86,6 +66,36 @@ pub(crate) fn accept<H: Handler, B>(
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
     Ok(res)
+}
+
+/// The connection's task: waits for hyper to hand over the stream, then runs the session.
+async fn task<H: Handler>(
+    engine: Engine<H>,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    info: Arc<RequestInfo>,
+    version: ProtocolVersion,
+    existing: Option<Arc<Socket<H::Data>>>,
+) {
+    let stream = match on_upgrade.await {
+        Ok(upgraded) => Stream::from_upgraded(upgraded),
+        Err(e) => {
+            tracing::debug!("websocket upgrade failed: {e}");
+            if let Some(s) = existing {
+                s.state.lock().upgrading = false;
+            }
+            return;
+        }
+    };
+    if let Some(socket) = existing {
+        // Boxed: the rare path should not grow every connection's task.
+        return Box::pin(upgrade(engine, stream, socket)).await;
+    }
+    let socket = engine.create_session(info, version, TransportKind::Websocket);
+    let mut conn = Conn::new(&engine, stream, socket.clone(), Phase::Open);
+    conn.write_open_packet();
+    engine.handler().on_connect(&socket);
+    drop(socket);
+    conn.run().await;
 }
 
 /// Runs the probe phase of an upgrade from polling, then the connection.
@@ -108,6 +118,12 @@ async fn upgrade<H: Handler>(
     }
     conn.phase = Phase::Open;
     conn.run().await;
+}
+
+thread_local! {
+    /// Each worker thread frames outgoing packets here and writes them from here, so a
+    /// connection keeps a buffer only for what the kernel did not take.
+    static SCRATCH: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,7 +174,13 @@ impl Stream {
                 ready!(s.poll_read_ready(cx))?;
                 buf.reserve(4096);
                 match s.try_read_buf(buf) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if buf.is_empty() {
+                            // Nothing came: do not hold the buffer while waiting.
+                            *buf = BytesMut::new();
+                        }
+                        continue;
+                    }
                     r => return Poll::Ready(r),
                 }
             },
@@ -193,6 +215,8 @@ struct Conn<H: Handler> {
     decoder: Decoder,
     taken: Vec<Outgoing>,
     phase: Phase,
+    /// Whether `2probe` was answered (the probe phase only).
+    probed: bool,
     version: ProtocolVersion,
 }
 
@@ -241,11 +265,22 @@ impl<H: Handler> Conn<H> {
             }),
             taken: Vec::new(),
             phase,
+            probed: false,
         }
     }
 
+    fn write_open_packet(&mut self) {
+        let mut open = b"0".to_vec();
+        open.extend_from_slice(
+            &self
+                .engine
+                .open_packet(self.socket.sid(), TransportKind::Websocket),
+        );
+        ws::encode_frame(OpCode::Text, &open, &mut self.wbuf);
+    }
+
     /// Runs the open connection to its end and reports the end to the session.
-    async fn run(mut self) {
+    async fn run(&mut self) {
         let exit = poll_fn(|cx| self.poll_run(cx)).await;
         let (reason, code) = match exit {
             Exit::Closed | Exit::Upgraded => (None, 1000),
@@ -262,22 +297,23 @@ impl<H: Handler> Conn<H> {
         }
     }
 
-    /// Sends a close frame (best effort, bounded in time) and closes the stream.
+    /// Sends a close frame and closes the stream, without waiting: everything queued was
+    /// already written, and a peer whose receive window is full does not get to hold the task.
     async fn shutdown(&mut self, code: u16) {
         ws::encode_close(code, "", &mut self.wbuf);
-        let flush = poll_fn(|cx| {
+        poll_fn(|cx| {
             while !self.wbuf.is_empty() {
-                match ready!(self.io.poll_write(cx, &self.wbuf)) {
-                    Ok(0) | Err(_) => return Poll::Ready(()),
-                    Ok(n) => {
+                match self.io.poll_write(cx, &self.wbuf) {
+                    Poll::Ready(Ok(n)) if n > 0 => {
                         let _ = self.wbuf.split_to(n);
                     }
+                    _ => break,
                 }
             }
-            let _ = ready!(self.io.poll_shutdown(cx));
+            let _ = self.io.poll_shutdown(cx);
             Poll::Ready(())
-        });
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), flush).await;
+        })
+        .await;
     }
 
     fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Exit> {
@@ -289,9 +325,39 @@ impl<H: Handler> Conn<H> {
                 && self.phase == Phase::Open
                 && self.socket.poll_take(cx, &mut self.taken).is_ready()
             {
-                for p in self.taken.drain(..) {
-                    frame(&mut self.wbuf, &p, self.version);
+                // One write for everything queued since the last wake-up.
+                let (io, wbuf, version) = (&mut self.io, &mut self.wbuf, self.version);
+                let taken = std::mem::take(&mut self.taken);
+                let failed = SCRATCH.with(|cell| {
+                    let mut scratch = cell.borrow_mut();
+                    scratch.clear();
+                    for p in &taken {
+                        frame(&mut scratch, p, version);
+                    }
+                    let mut off = 0;
+                    let mut failed = false;
+                    while off < scratch.len() {
+                        match io.poll_write(cx, &scratch[off..]) {
+                            Poll::Ready(Ok(n)) if n > 0 => off += n,
+                            Poll::Ready(_) => {
+                                failed = true;
+                                break;
+                            }
+                            Poll::Pending => break,
+                        }
+                    }
+                    if !failed && off < scratch.len() {
+                        wbuf.extend_from_slice(&scratch[off..]);
+                    }
+                    if scratch.capacity() > 1 << 20 {
+                        *scratch = BytesMut::new();
+                    }
+                    failed
+                });
+                if failed {
+                    return Poll::Ready(Exit::Io);
                 }
+                progress = true;
             }
             if !self.wbuf.is_empty() {
                 match self.io.poll_write(cx, &self.wbuf) {
@@ -299,11 +365,8 @@ impl<H: Handler> Conn<H> {
                     Poll::Ready(Ok(n)) => {
                         progress = true;
                         if n == self.wbuf.len() {
-                            if self.wbuf.capacity() > 64 * 1024 {
-                                self.wbuf = BytesMut::new();
-                            } else {
-                                self.wbuf.clear();
-                            }
+                            // Idle connections keep no write buffer.
+                            self.wbuf = BytesMut::new();
                         } else {
                             let _ = self.wbuf.split_to(n);
                         }
@@ -379,10 +442,13 @@ impl<H: Handler> Conn<H> {
         let socket = &self.socket;
         match (self.phase, packet) {
             (Phase::Probe, Packet::Ping(d)) if &d[..] == b"probe" => {
+                self.probed = true;
                 ws::encode_frame(OpCode::Text, b"3probe", &mut self.wbuf);
                 polling::send_noop(socket);
                 None
             }
+            // `5` before the probe was answered: refused, nothing changes.
+            (Phase::Probe, Packet::Upgrade) if !self.probed => Some(Exit::Parse),
             (Phase::Probe, Packet::Upgrade) => {
                 let waker = {
                     let mut st = socket.state.lock();

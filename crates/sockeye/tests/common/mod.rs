@@ -128,10 +128,13 @@ fn on_connect(stats: &Stats, socket: &SocketRef) {
         let lens: Vec<usize> = bins.iter().map(|b| b.len()).collect();
         let _ = s.emit("bins", &lens);
     });
-    socket.on("join", |s: SocketRef, Data(rooms): Data<Vec<String>>, ack: AckSender| {
-        s.join(rooms);
-        let _ = ack.send(&"joined");
-    });
+    socket.on(
+        "join",
+        |s: SocketRef, Data(rooms): Data<Vec<String>>, ack: AckSender| {
+            s.join(rooms);
+            let _ = ack.send(&"joined");
+        },
+    );
     socket.on("panic", boom);
     socket.on("panic-async", |_: SocketRef| async move {
         tokio::task::yield_now().await;
@@ -266,7 +269,10 @@ impl HttpResponse {
 
 /// Reads one response head from `stream` (bytes already read are in `buf`; what follows the
 /// head is left in `buf`).
-async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(u16, Vec<(String, String)>)> {
+async fn read_head(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+) -> Option<(u16, Vec<(String, String)>)> {
     let deadline = Instant::now() + READ_TIMEOUT;
     loop {
         if let Some(end) = find(buf, b"\r\n\r\n") {
@@ -290,7 +296,10 @@ async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(u16, Ve
         match tokio::time::timeout(left, stream.read(&mut chunk)).await {
             Ok(Ok(0)) | Ok(Err(_)) => return None,
             Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
-            Err(_) => panic!("timed out waiting for a response head; got {:?}", String::from_utf8_lossy(buf)),
+            Err(_) => panic!(
+                "timed out waiting for a response head; got {:?}",
+                String::from_utf8_lossy(buf)
+            ),
         }
     }
 }
@@ -324,7 +333,10 @@ pub async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<
     if status == 101 || status == 204 || status == 304 {
         return Some(res);
     }
-    if let Some(len) = res.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+    if let Some(len) = res
+        .header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
         fill(stream, buf, len).await;
         let n = len.min(buf.len());
         res.body = buf.drain(..n).collect();
@@ -432,7 +444,9 @@ pub async fn eio_open(addr: SocketAddr) -> String {
     let res = get(addr, "/socket.io/?EIO=4&transport=polling").await;
     assert_eq!(res.status, 200, "handshake: {:?}", res.text());
     let text = res.text();
-    let open = text.strip_prefix('0').unwrap_or_else(|| panic!("not an open packet: {text:?}"));
+    let open = text
+        .strip_prefix('0')
+        .unwrap_or_else(|| panic!("not an open packet: {text:?}"));
     let v: Value = serde_json::from_str(open).expect("open packet JSON");
     v["sid"].as_str().expect("sid").to_owned()
 }
@@ -442,7 +456,14 @@ pub async fn eio_get(addr: SocketAddr, sid: &str) -> HttpResponse {
 }
 
 pub async fn eio_post(addr: SocketAddr, sid: &str, body: &[u8]) -> HttpResponse {
-    request(addr, "POST", &poll_url(sid), &[("Content-Type", "text/plain;charset=UTF-8")], body).await
+    request(
+        addr,
+        "POST",
+        &poll_url(sid),
+        &[("Content-Type", "text/plain;charset=UTF-8")],
+        body,
+    )
+    .await
 }
 
 /// A Socket.IO client over long-polling.
@@ -468,7 +489,10 @@ impl Poller {
         let mut p = Poller::open(addr).await;
         p.post_ok("40").await;
         let connect = p.recv().await;
-        assert!(connect.starts_with("40{\"sid\":"), "connect answer: {connect:?}");
+        assert!(
+            connect.starts_with("40{\"sid\":"),
+            "connect answer: {connect:?}"
+        );
         p
     }
 
@@ -512,7 +536,8 @@ impl Poller {
             }
             let text = res.text();
             assert!(
-                text.split(SEP).all(|p| p == "1" || p == "2" || p.starts_with('4')),
+                text.split(SEP)
+                    .all(|p| p == "1" || p == "2" || p.starts_with('4')),
                 "unexpected poll body on a closing session: {text:?}"
             );
         }
@@ -597,7 +622,9 @@ impl Ws {
             .await
             .unwrap_or_else(|r| panic!("upgrade refused: {} {:?}", r.status, r.text()));
         let open = ws.recv_text().await;
-        let json = open.strip_prefix('0').unwrap_or_else(|| panic!("not an open packet: {open:?}"));
+        let json = open
+            .strip_prefix('0')
+            .unwrap_or_else(|| panic!("not an open packet: {open:?}"));
         let v: Value = serde_json::from_str(json).expect("open JSON");
         let sid = v["sid"].as_str().expect("sid").to_owned();
         (ws, sid)
@@ -816,7 +843,11 @@ pub fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
