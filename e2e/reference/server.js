@@ -31,6 +31,8 @@ const io = new Server(httpServer, {
   upgradeTimeout: 1000,
   connectTimeout: 1500,
   maxHttpBufferSize: 100000,
+  // Engine.IO v3 / Socket.IO protocol v4 clients (socket.io-client 1.x/2.x, python-socketio 4.x).
+  allowEIO3: true,
   // An array, so that only a matching Origin gets Access-Control-Allow-Origin.
   cors: { origin: ["http://allowed.example"], credentials: true },
   allowRequest: (req, callback) => {
@@ -50,9 +52,16 @@ function recordDisconnects(socket) {
 
 // --- namespace "/" ---------------------------------------------------------
 const root = io.of("/");
-root.use((socket, next) => {
+// A legacy (Engine.IO v3) client has no CONNECT auth for "/" (socket.io-client 2.x sends no
+// CONNECT for "/" at all) and python-socketio 4.x sends none for any namespace: each middleware
+// falls back to the handshake query when the auth payload lacks the key.
+function authOrQuery(socket, key) {
   const auth = socket.handshake.auth || {};
-  if (auth.token === "bad") {
+  return auth[key] !== undefined ? auth[key] : socket.handshake.query[key];
+}
+
+root.use((socket, next) => {
+  if (authOrQuery(socket, "token") === "bad") {
     const err = new Error("unauthorized");
     err.data = { reason: "bad token" };
     return next(err);
@@ -147,8 +156,7 @@ root.on("connection", (socket) => {
 // --- namespace "/admin" ----------------------------------------------------
 const admin = io.of("/admin");
 admin.use((socket, next) => {
-  const auth = socket.handshake.auth || {};
-  if (auth.role !== "admin") return next(new Error("forbidden"));
+  if (authOrQuery(socket, "role") !== "admin") return next(new Error("forbidden"));
   next();
 });
 admin.on("connection", (socket) => {

@@ -54,6 +54,9 @@ pub struct EngineConfig {
     pub max_ws_fragments: usize,
     /// The most open sessions; a handshake over it gets HTTP 403. Default: no limit.
     pub max_connections: Option<usize>,
+    /// Whether Engine.IO v3 clients (socket.io-client 1.x and 2.x) are served, like Node's
+    /// `allowEIO3`. Default false.
+    pub allow_eio3: bool,
     /// Whether the long-polling transport is offered. Default true.
     pub polling: bool,
     /// Whether the WebSocket transport is offered. Default true.
@@ -79,6 +82,7 @@ impl Default for EngineConfig {
             overflow: OverflowPolicy::Disconnect,
             max_ws_fragments: 1024,
             max_connections: None,
+            allow_eio3: false,
             polling: true,
             websocket: true,
             cors: Cors::default(),

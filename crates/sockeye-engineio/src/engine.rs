@@ -193,8 +193,13 @@ impl<H: Handler> Engine<H> {
         let query = Query::parse(req.uri().query().unwrap_or(""))?;
         let version = match query.eio {
             Some("4") => ProtocolVersion::V4,
+            Some("3") if config.allow_eio3 => ProtocolVersion::V3,
             _ => return Err(HttpError::UnsupportedProtocolVersion),
         };
+        if query.jsonp {
+            // JSONP polling (`j=`) is not offered.
+            return Err(HttpError::BadRequest);
+        }
         let transport = match query.transport {
             Some("polling") if config.polling => TransportKind::Polling,
             Some("websocket") if config.websocket => TransportKind::Websocket,
@@ -209,7 +214,9 @@ impl<H: Handler> Engine<H> {
         if transport == TransportKind::Websocket && config.cors.refuses_websocket(req.headers()) {
             return Err(HttpError::Forbidden);
         }
-        match query.sid {
+        let b64 = query.b64;
+        let sid = query.sid.map(str::to_owned);
+        match sid {
             None => {
                 if req.method() != Method::GET {
                     return Err(HttpError::BadHandshakeMethod);
@@ -230,7 +237,7 @@ impl<H: Handler> Engine<H> {
                 }
                 let req = Request::from_parts(parts, body);
                 match transport {
-                    TransportKind::Polling => Ok(self.open_polling(req, version)),
+                    TransportKind::Polling => Ok(self.open_polling(req, version, b64)),
                     TransportKind::Websocket => websocket::accept(self, req, version, None),
                 }
             }
@@ -271,12 +278,44 @@ impl<H: Handler> Engine<H> {
         }
     }
 
-    fn open_polling<B>(&self, req: Request<B>, version: ProtocolVersion) -> Response<EngineBody> {
+    fn open_polling<B>(
+        &self,
+        req: Request<B>,
+        version: ProtocolVersion,
+        b64: bool,
+    ) -> Response<EngineBody> {
         let info = Arc::new(RequestInfo::from_request(&req));
         let socket = self.create_session(info, version, TransportKind::Polling);
-        let mut body = b"0".to_vec();
-        body.extend_from_slice(&self.open_packet(socket.sid(), TransportKind::Polling));
+        socket.b64.store(b64, Ordering::Relaxed);
+        let mut open = b"0".to_vec();
+        open.extend_from_slice(&self.open_packet(socket.sid(), TransportKind::Polling));
         self.inner.handler.on_connect(&socket);
+        // What the handler queued at once (a v3 client's automatic connect to `/`) goes in the
+        // same response, as Node does.
+        let queued = {
+            let mut st = socket.state.lock();
+            st.queued_bytes = 0;
+            std::mem::take(&mut st.queue)
+        };
+        let body = match version {
+            ProtocolVersion::V3 => {
+                let mut body = format!("{}:", open.len()).into_bytes();
+                body.extend_from_slice(&open);
+                if !queued.is_empty() {
+                    let (rest, _, _) = crate::payload_v3::encode(&queued, false, usize::MAX);
+                    body.extend_from_slice(&rest);
+                }
+                body
+            }
+            _ => {
+                let mut body = open;
+                if !queued.is_empty() {
+                    body.push(crate::payload::SEPARATOR);
+                    body.extend_from_slice(&crate::payload::encode_v4(&queued, usize::MAX).0);
+                }
+                body
+            }
+        };
         polling::text_response(body)
     }
 
@@ -356,6 +395,14 @@ impl<H: Handler> Engine<H> {
                             continue;
                         }
                         let mut st = s.state.lock();
+                        if s.protocol() == ProtocolVersion::V3 {
+                            // The client pings; the server only checks that it still does.
+                            let last = st.ping_sent.unwrap_or(st.opened);
+                            if now >= last + interval + timeout {
+                                due.push((s.clone(), false));
+                            }
+                            continue;
+                        }
                         match st.ping_sent {
                             Some(sent) if st.awaiting_pong => {
                                 if now >= sent + timeout {
@@ -394,6 +441,10 @@ struct Query<'a> {
     eio: Option<&'a str>,
     transport: Option<&'a str>,
     sid: Option<&'a str>,
+    /// `b64=1` or `b64=true`: a v3 client that cannot take binary payloads.
+    b64: bool,
+    /// `j=...`: JSONP polling, which is not offered.
+    jsonp: bool,
 }
 
 impl<'a> Query<'a> {
@@ -402,6 +453,8 @@ impl<'a> Query<'a> {
             eio: None,
             transport: None,
             sid: None,
+            b64: false,
+            jsonp: false,
         };
         for (i, pair) in q.split('&').enumerate() {
             if i >= 256 {
@@ -412,6 +465,14 @@ impl<'a> Query<'a> {
                 "EIO" => &mut out.eio,
                 "transport" => &mut out.transport,
                 "sid" => &mut out.sid,
+                "b64" => {
+                    out.b64 = v == "1" || v == "true";
+                    continue;
+                }
+                "j" => {
+                    out.jsonp = true;
+                    continue;
+                }
                 _ => continue,
             };
             match slot {

@@ -53,6 +53,7 @@ mod errors;
 pub mod metrics;
 pub mod packet;
 pub mod payload;
+pub mod payload_v3;
 mod sid;
 mod socket;
 mod transport;

@@ -21,6 +21,8 @@ pub enum Outgoing {
     Binary(Bytes),
     /// A heartbeat ping (`2`).
     Ping,
+    /// A heartbeat pong (`3`), the answer to a v3 client's ping.
+    Pong,
     /// `6`, answered to a pending poll during an upgrade.
     Noop,
     /// `1`: the server closes the session.
@@ -113,6 +115,7 @@ pub fn encode_v4(queue: &[Outgoing], max_payload: usize) -> (Vec<u8>, usize) {
                 encode_base64(b, &mut out);
             }
             Outgoing::Ping => out.push(b'2'),
+            Outgoing::Pong => out.push(b'3'),
             Outgoing::Noop => out.push(b'6'),
             Outgoing::Close => out.push(b'1'),
         }

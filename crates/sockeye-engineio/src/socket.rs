@@ -179,6 +179,8 @@ pub struct Socket<D> {
     version: ProtocolVersion,
     transport: AtomicU8,
     closed: AtomicBool,
+    /// A v3 polling client that asked for base64 (`b64=1`): no binary payloads.
+    pub(crate) b64: AtomicBool,
     pub(crate) state: Mutex<State>,
     req: Arc<RequestInfo>,
     max_queued: usize,
@@ -214,6 +216,7 @@ impl<D> Socket<D> {
             version,
             transport: AtomicU8::new(transport as u8),
             closed: AtomicBool::new(false),
+            b64: AtomicBool::new(false),
             state: Mutex::new(State {
                 opened: Instant::now(),
                 closed_at: None,
@@ -376,6 +379,14 @@ impl<D> Socket<D> {
         let w = self.state.lock().waker.take();
         if let Some(w) = w {
             w.wake();
+        }
+    }
+
+    /// Answers a v3 client's ping (over polling; WebSocket answers it directly) and records it.
+    pub(crate) fn on_client_ping(self: &Arc<Self>, answer: bool) {
+        self.state.lock().ping_sent = Some(Instant::now());
+        if answer {
+            let _ = self.send(Outgoing::Pong);
         }
     }
 

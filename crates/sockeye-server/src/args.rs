@@ -11,6 +11,7 @@ pub struct Args {
     pub static_dir: Option<PathBuf>,
     pub client_dir: Option<PathBuf>,
     pub no_client: bool,
+    pub eio3: bool,
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
     pub max_payload: usize,
@@ -40,6 +41,8 @@ Flags:
   --client-dir DIR       where socket.io.js is (socket.io-client's dist folder)
                          [default: node_modules/socket.io-client/dist, then e2e/node_modules/...]
   --no-client            do not serve the client bundle (the page uses the CDN)
+  --no-eio3              refuse Engine.IO v3 clients (socket.io-client 1.x/2.x),
+                         which are served by default
   --ping-interval MS     heartbeat interval in milliseconds    [default: 25000]
   --ping-timeout MS      heartbeat timeout in milliseconds     [default: 20000]
   --max-payload BYTES    largest message a client may send     [default: 1000000]
@@ -65,6 +68,7 @@ impl Args {
             static_dir: None,
             client_dir: None,
             no_client: false,
+            eio3: true,
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(20),
             max_payload: 1_000_000,
@@ -100,6 +104,7 @@ impl Args {
                 "--static" => a.static_dir = Some(value("--static")?.into()),
                 "--client-dir" => a.client_dir = Some(value("--client-dir")?.into()),
                 "--no-client" => a.no_client = true,
+                "--no-eio3" => a.eio3 = false,
                 "--ping-interval" => {
                     a.ping_interval =
                         Duration::from_millis(num("--ping-interval", value("--ping-interval")?)?)

@@ -94,7 +94,8 @@ async fn run(args: Args) -> std::io::Result<()> {
     let mut builder = SocketIo::builder()
         .ping_interval(args.ping_interval)
         .ping_timeout(args.ping_timeout)
-        .max_payload(args.max_payload);
+        .max_payload(args.max_payload)
+        .allow_eio3(args.eio3);
     if !args.cors.is_empty() {
         builder = builder.cors(sockeye::Cors::origins(args.cors.clone()).credentials(true));
     }

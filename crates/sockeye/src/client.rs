@@ -6,7 +6,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use smallvec::SmallVec;
-use sockeye_engineio::{DisconnectReason as EngineReason, Handler, Socket as EngineSocket};
+use sockeye_engineio::{
+    DisconnectReason as EngineReason, Handler, ProtocolVersion, Socket as EngineSocket,
+};
 
 use crate::handler::MessageParts;
 use crate::io::IoInner;
@@ -80,6 +82,32 @@ pub(crate) fn disconnect_all(conn: &Arc<Conn>) {
     conn.close(EngineReason::ForcedClose);
 }
 
+/// The connect error packet in the client's protocol.
+pub(crate) fn connect_error(
+    conn: &Conn,
+    ns: &str,
+    message: &str,
+    data: Option<&serde_json::Value>,
+) -> Bytes {
+    match conn.protocol() {
+        ProtocolVersion::V3 => parser::encode_connect_error_v4(ns, message, data),
+        _ => parser::encode_connect_error(ns, message, data),
+    }
+}
+
+/// `a=1&b=x%20y` as the JSON object `{"a":"1","b":"x y"}` (the first value of a key wins).
+fn query_to_json(q: &str) -> Bytes {
+    let mut map = serde_json::Map::new();
+    for pair in q.split('&').filter(|p| !p.is_empty()).take(256) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = crate::socket::percent_decode(k);
+        if !map.contains_key(&k) {
+            map.insert(k, serde_json::Value::String(crate::socket::percent_decode(v)));
+        }
+    }
+    Bytes::from(serde_json::Value::Object(map).to_string())
+}
+
 /// The Engine.IO handler that runs Socket.IO.
 pub(crate) struct IoHandler(pub(crate) Arc<IoInner>);
 
@@ -97,15 +125,20 @@ impl IoHandler {
 
     fn dispatch(&self, conn: &Arc<Conn>, packet: Incoming) {
         match packet {
-            Incoming::Connect { ns, auth } => {
+            Incoming::Connect { ns, auth, query } => {
                 if conn.data().knows(&ns) {
                     // A second CONNECT to the same namespace: Node closes the connection.
                     return Self::protocol_error(conn, &"duplicate connect");
                 }
+                // A v4-protocol client authenticates through the namespace's query string.
+                let auth = match (auth, query, conn.protocol()) {
+                    (None, Some(q), ProtocolVersion::V3) => Some(query_to_json(&q)),
+                    (auth, _, _) => auth,
+                };
                 match self.0.get_or_create_ns(&ns) {
                     Some(nsp) => nsp.connect(conn, auth),
                     None => {
-                        let packet = parser::encode_connect_error(&ns, "Invalid namespace", None);
+                        let packet = connect_error(conn, &ns, "Invalid namespace", None);
                         let _ = conn.send_text(packet);
                     }
                 }
@@ -143,6 +176,12 @@ impl Handler for IoHandler {
     }
 
     fn on_connect(&self, conn: &Arc<Conn>) {
+        if conn.protocol() == ProtocolVersion::V3 {
+            // A v4-protocol client is connected to `/` without asking, as Node does.
+            if let Some(ns) = self.0.get_or_create_ns("/") {
+                ns.connect(conn, None);
+            }
+        }
         let weak = Arc::downgrade(conn);
         let timeout = self.0.config.connect_timeout;
         let task = tokio::spawn(async move {

@@ -447,6 +447,13 @@ impl SocketIoBuilder {
         self
     }
 
+    /// Whether Engine.IO v3 / Socket.IO v4-protocol clients (socket.io-client 1.x and 2.x,
+    /// python-socketio 4.x) are served, like Node's `allowEIO3`. Default false.
+    pub fn allow_eio3(mut self, on: bool) -> Self {
+        self.engine.allow_eio3 = on;
+        self
+    }
+
     /// Which transports are offered. Default: both.
     pub fn transports(mut self, polling: bool, websocket: bool) -> Self {
         self.engine.polling = polling;
@@ -510,7 +517,10 @@ impl SocketIoBuilder {
         });
         let engine = Engine::new(IoHandler(inner.clone()), self.engine);
         let _ = inner.engine.set(engine.clone());
-        (engine, SocketIo { inner }, self.bundle)
+        let io = SocketIo { inner };
+        // `/` always exists, as in Node: a client may join it before (or without) `io.ns("/")`.
+        io.ns("/", || {});
+        (engine, io, self.bundle)
     }
 
     /// A layer (to wrap an axum router or any tower service) and the handle.

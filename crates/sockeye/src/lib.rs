@@ -41,3 +41,51 @@ pub mod extract {
         MessageParts, Middleware, MiddlewareFuture, Refusal, State, TryData,
     };
 }
+
+/// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`); not a public API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod __fuzz {
+    use bytes::Bytes;
+
+    use crate::parser::{self, Decoded, DecodeLimits, Incoming};
+
+    /// Decodes one client text packet; a binary packet is completed with `attachments` made
+    /// of the input's bytes, then its placeholders are checked. `Ok` when everything is valid.
+    pub fn decode(data: Bytes, max_attachments: usize) -> Result<(), ()> {
+        let limits = DecodeLimits { max_attachments };
+        match parser::decode(data.clone(), limits).map_err(|_| ())? {
+            Decoded::Whole(_) => Ok(()),
+            Decoded::Partial(p) => {
+                let bins: Vec<Bytes> = (0..p.expected).map(|_| data.clone()).collect();
+                let payload = match p.header {
+                    Incoming::Event { payload, .. } | Incoming::Ack { payload, .. } => payload,
+                    _ => return Err(()),
+                };
+                parser::check_placeholders(&payload.with_bins(bins)).map_err(|_| ())
+            }
+        }
+    }
+
+    /// Decodes an event, re-encodes it from its payload and decodes that again: the event
+    /// name, namespace, ack id and argument texts must survive. Panics on a mismatch.
+    pub fn round_trip(data: Bytes) {
+        let limits = DecodeLimits { max_attachments: 10 };
+        let Ok(Decoded::Whole(Incoming::Event { ns, event, payload, id })) =
+            parser::decode(data, limits)
+        else {
+            return;
+        };
+        let again = parser::encode_event_payload(&ns, &event, &payload, id);
+        match parser::decode(again.text, limits) {
+            Ok(Decoded::Whole(Incoming::Event { ns: n2, event: e2, payload: p2, id: i2 })) => {
+                assert_eq!((ns, event, id), (n2, e2, i2));
+                assert_eq!(payload.len(), p2.len());
+                for i in 0..payload.len() {
+                    assert_eq!(payload.arg_text(i), p2.arg_text(i));
+                }
+            }
+            other => panic!("re-encoded event does not decode: {other:?}"),
+        }
+    }
+}

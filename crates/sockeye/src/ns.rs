@@ -148,7 +148,8 @@ impl Namespace {
                     ns.pending.lock().remove(&sid);
                     ns.adapter.del_all(sid);
                     conn.data().remove_pending(&ns.name);
-                    let packet = parser::encode_connect_error(
+                    let packet = crate::client::connect_error(
+                        &conn,
                         &ns.name,
                         &refusal.message,
                         refusal.data.as_ref(),
@@ -176,7 +177,11 @@ impl Namespace {
         socket.set_connected();
         self.sockets.write().insert(socket.id(), socket.clone());
         conn.data().add_socket(&self.name, socket.clone());
-        let _ = conn.send_text(parser::encode_connect(&self.name, socket.id().as_str()));
+        let ack = match conn.protocol() {
+            sockeye_engineio::ProtocolVersion::V3 => parser::encode_connect_v4(&self.name),
+            _ => parser::encode_connect(&self.name, socket.id().as_str()),
+        };
+        let _ = conn.send_text(ack);
         (self.handler)(socket, parts);
     }
 }

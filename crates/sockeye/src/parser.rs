@@ -50,8 +50,13 @@ pub(crate) struct DecodeLimits {
 /// A decoded client packet.
 #[derive(Debug)]
 pub(crate) enum Incoming {
-    /// `0`: connect to a namespace, with the auth payload (a JSON object) when given.
-    Connect { ns: String, auth: Option<Bytes> },
+    /// `0`: connect to a namespace, with the auth payload (a JSON object) when given, and the
+    /// query string a v4-protocol client (socket.io-client 2.x) puts after the name.
+    Connect {
+        ns: String,
+        auth: Option<Bytes>,
+        query: Option<String>,
+    },
     /// `1`: leave a namespace.
     Disconnect { ns: String },
     /// `2`/`5`: an event.
@@ -127,11 +132,13 @@ pub(crate) fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseE
         attachments = n as usize;
         pos += 1;
     }
+    let mut query = None;
     let ns = if b.get(pos) == Some(&b'/') {
         let end = s[pos..].find(',').map_or(s.len(), |i| pos + i);
         let mut ns = &s[pos..end];
-        // A v4-era query string after the name is not part of the name.
+        // A v4-protocol query string after the name is not part of the name.
         if let Some(q) = ns.find('?') {
+            query = Some(ns[q + 1..].to_owned());
             ns = &ns[..q];
         }
         pos = if end < s.len() { end + 1 } else { end };
@@ -160,7 +167,7 @@ pub(crate) fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseE
             } else {
                 None
             };
-            Incoming::Connect { ns, auth }
+            Incoming::Connect { ns, auth, query }
         }
         PacketType::Disconnect => {
             if has_json || id.is_some() {
@@ -499,6 +506,30 @@ pub(crate) fn encode_connect(ns: &str, sid: &str) -> Bytes {
     Bytes::from(out)
 }
 
+/// The CONNECT acknowledgement of the v4 protocol (socket.io-client 2.x): `0` or `0/ns,`,
+/// without a payload.
+pub(crate) fn encode_connect_v4(ns: &str) -> Bytes {
+    let mut out = Vec::with_capacity(4 + ns.len());
+    header(&mut out, PacketType::Connect, ns, None);
+    Bytes::from(out)
+}
+
+/// The error packet of the v4 protocol: `4[/ns,]` then the data when there is some, else the
+/// message as a JSON string.
+pub(crate) fn encode_connect_error_v4(
+    ns: &str,
+    message: &str,
+    data: Option<&serde_json::Value>,
+) -> Bytes {
+    let mut out = Vec::with_capacity(32 + ns.len());
+    header(&mut out, PacketType::ConnectError, ns, None);
+    let _ = match data {
+        Some(d) => serde_json::to_writer(&mut out, d),
+        None => serde_json::to_writer(&mut out, message),
+    };
+    Bytes::from(out)
+}
+
 /// `1[/ns,]`
 pub(crate) fn encode_disconnect(ns: &str) -> Bytes {
     let mut out = Vec::with_capacity(4 + ns.len());
@@ -545,9 +576,9 @@ mod tests {
 
     #[test]
     fn spec_vectors() {
-        assert!(matches!(whole("0"), Incoming::Connect { ns, auth: None } if ns == "/"));
+        assert!(matches!(whole("0"), Incoming::Connect { ns, auth: None, .. } if ns == "/"));
         match whole("0/admin,{\"token\":\"123\"}") {
-            Incoming::Connect { ns, auth: Some(a) } => {
+            Incoming::Connect { ns, auth: Some(a), .. } => {
                 assert_eq!(ns, "/admin");
                 assert_eq!(&a[..], b"{\"token\":\"123\"}");
             }
@@ -656,7 +687,10 @@ mod tests {
             }
         ));
         // The query part of a v4-era namespace is not part of its name.
-        assert!(matches!(whole("0/nsp?x=1,{}"), Incoming::Connect { ns, .. } if ns == "/nsp"));
+        assert!(matches!(
+            whole("0/nsp?x=1,{}"),
+            Incoming::Connect { ns, query: Some(q), .. } if ns == "/nsp" && q == "x=1"
+        ));
     }
 
     #[test]

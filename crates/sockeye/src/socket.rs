@@ -139,7 +139,7 @@ impl Handshake {
     }
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -201,8 +201,13 @@ impl Socket {
         let auth = auth
             .and_then(|a| serde_json::from_slice(a).ok())
             .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+        // A v4-protocol client (socket.io-client 2.x) knows its socket by the engine's id.
+        let id = match conn.protocol() {
+            sockeye_engineio::ProtocolVersion::V3 => conn.sid(),
+            _ => Sid::new(),
+        };
         Socket {
-            id: Sid::new(),
+            id,
             handshake: Handshake {
                 auth,
                 req: req.clone(),

@@ -145,6 +145,7 @@ async fn main() -> std::io::Result<()> {
         .upgrade_timeout(Duration::from_millis(1000))
         .connect_timeout(Duration::from_millis(1500))
         .max_payload(100_000)
+        .allow_eio3(true)
         .cors(Cors::origins(["http://allowed.example"]).credentials(true))
         .allow_request(|parts| {
             !parts

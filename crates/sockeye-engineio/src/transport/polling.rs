@@ -10,8 +10,9 @@ use http_body_util::{BodyExt, Full};
 
 use crate::engine::{error_response, Engine, EngineBody, Handler};
 use crate::errors::HttpError;
-use crate::packet::Packet;
+use crate::packet::{Packet, ProtocolVersion};
 use crate::payload::{self, Outgoing};
+use crate::payload_v3;
 use crate::socket::{DisconnectReason, Socket};
 
 pub(crate) fn text_response(body: Vec<u8>) -> Response<EngineBody> {
@@ -63,7 +64,11 @@ pub(crate) async fn poll<H: Handler>(
     let body = poll_fn(|cx| {
         let mut st = socket.state.lock();
         if st.upgraded {
-            return Poll::Ready(b"6".to_vec());
+            let noop = match socket.protocol() {
+                ProtocolVersion::V3 => b"1:6".to_vec(),
+                _ => b"6".to_vec(),
+            };
+            return Poll::Ready((noop, false));
         }
         if !st.queue.is_empty() {
             // The close packet travels alone, in the poll after the last messages: clients
@@ -72,13 +77,26 @@ pub(crate) async fn poll<H: Handler>(
                 Some(0) | None => st.queue.len(),
                 Some(i) => i,
             };
-            let (body, n) = payload::encode_v4(&st.queue[..end], max);
+            let (body, binary, n) = match socket.protocol() {
+                ProtocolVersion::V3 => {
+                    let binary = !socket.b64.load(std::sync::atomic::Ordering::Relaxed);
+                    payload_v3::encode(&st.queue[..end], binary, max)
+                }
+                _ => {
+                    let (body, n) = payload::encode_v4(&st.queue[..end], max);
+                    (body, false, n)
+                }
+            };
             let taken: usize = st.queue.drain(..n).map(|p| p.queue_len()).sum();
             st.queued_bytes = st.queued_bytes.saturating_sub(taken);
-            return Poll::Ready(body);
+            return Poll::Ready((body, binary));
         }
         if socket.is_closed() {
-            return Poll::Ready(b"1".to_vec());
+            let close = match socket.protocol() {
+                ProtocolVersion::V3 => b"1:1".to_vec(),
+                _ => b"1".to_vec(),
+            };
+            return Poll::Ready((close, false));
         }
         st.waker = Some(cx.waker().clone());
         Poll::Pending
@@ -86,6 +104,15 @@ pub(crate) async fn poll<H: Handler>(
     .await;
     if socket.is_closed() && socket.state.lock().queue.is_empty() {
         engine.forget(socket.sid());
+    }
+    let (body, binary) = body;
+    if binary {
+        let mut res = text_response(body);
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        return res;
     }
     text_response(body)
 }
@@ -117,11 +144,12 @@ where
     };
     let config = engine.config();
     let max = config.max_payload;
-    if req
+    let binary_body = req
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/octet-stream"))
-    {
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/octet-stream"));
+    let v3 = socket.protocol() == ProtocolVersion::V3;
+    if binary_body && !v3 {
         // v4 polling is text only.
         socket.close(DisconnectReason::ParseError);
         return error_response(HttpError::BadRequest);
@@ -144,7 +172,13 @@ where
             return error_response(HttpError::BadRequest);
         }
     };
-    let packets = match payload::decode_v4(body, config.max_packets_per_payload) {
+    let max_packets = config.max_packets_per_payload;
+    let decoded = match (v3, binary_body) {
+        (true, true) => payload_v3::decode_binary(body, max_packets),
+        (true, false) => payload_v3::decode_text(body, max_packets),
+        _ => payload::decode_v4(body, max_packets),
+    };
+    let packets = match decoded {
         Ok(p) => p,
         Err(e) => {
             tracing::debug!(sid = %socket.sid(), "bad polling payload: {e}");
@@ -160,7 +194,8 @@ where
         match p {
             Packet::Message(m) => handler.on_message(&socket, m),
             Packet::Binary(b) => handler.on_binary(&socket, b),
-            Packet::Pong(_) => socket.on_pong(),
+            Packet::Pong(_) if !v3 => socket.on_pong(),
+            Packet::Ping(_) if v3 => socket.on_client_ping(true),
             Packet::Close => socket.close(DisconnectReason::TransportClose),
             Packet::Noop => {}
             // A v4 client never pings, and upgrades never travel over polling.

@@ -169,21 +169,24 @@ impl Stream {
 
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
         match self {
-            Stream::Tcp(s) => loop {
+            Stream::Tcp(s) => {
                 // Wait for readability before reserving, so an idle connection holds no buffer.
                 ready!(s.poll_read_ready(cx))?;
-                buf.reserve(4096);
-                match s.try_read_buf(buf) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if buf.capacity() - buf.len() < 1024 {
+                    buf.reserve(4096);
+                }
+                // tokio's own read marks the socket drained after a short read, which saves
+                // the extra read that would only return EAGAIN.
+                match tokio_util::io::poll_read_buf(Pin::new(s), cx, buf) {
+                    Poll::Pending => {
                         if buf.is_empty() {
-                            // Nothing came: do not hold the buffer while waiting.
                             *buf = BytesMut::new();
                         }
-                        continue;
+                        Poll::Pending
                     }
-                    r => return Poll::Ready(r),
+                    r => r,
                 }
-            },
+            }
             Stream::Other(s) => {
                 buf.reserve(4096);
                 tokio_util::io::poll_read_buf(Pin::new(&mut **s), cx, buf)
@@ -238,6 +241,7 @@ fn frame(out: &mut BytesMut, p: &Outgoing, version: ProtocolVersion) {
             out.extend_from_slice(b);
         }
         Outgoing::Ping => ws::encode_frame(OpCode::Text, b"2", out),
+        Outgoing::Pong => ws::encode_frame(OpCode::Text, b"3", out),
         Outgoing::Noop => ws::encode_frame(OpCode::Text, b"6", out),
         // The WebSocket close frame ends the session instead.
         Outgoing::Close => {}
@@ -408,6 +412,12 @@ impl<H: Handler> Conn<H> {
 
     /// Decodes and handles every whole frame in the read buffer.
     fn decode_all(&mut self) -> Option<Exit> {
+        // Replies queued by the handlers are written by this same poll (the loop takes the
+        // queue again after reading), so they must not wake the task a second time.
+        // (During an upgrade the waker belongs to the pending poll: leave it alone.)
+        if self.phase == Phase::Open {
+            self.socket.state.lock().waker = None;
+        }
         loop {
             let msg = match self.decoder.decode(&mut self.rbuf) {
                 Ok(Some(m)) => m,
@@ -479,8 +489,17 @@ impl<H: Handler> Conn<H> {
                 self.engine.handler().on_binary(socket, b);
                 None
             }
-            (Phase::Open, Packet::Pong(_)) => {
+            (Phase::Open, Packet::Pong(_)) if self.version != ProtocolVersion::V3 => {
                 socket.on_pong();
+                None
+            }
+            // A v3 client pings; the answer goes out with this wake-up's write.
+            (Phase::Open, Packet::Ping(d)) if self.version == ProtocolVersion::V3 => {
+                let mut pong = Vec::with_capacity(1 + d.len());
+                pong.push(b'3');
+                pong.extend_from_slice(&d);
+                ws::encode_frame(OpCode::Text, &pong, &mut self.wbuf);
+                socket.on_client_ping(false);
                 None
             }
             (Phase::Open, Packet::Close) => Some(Exit::PeerClosed),
