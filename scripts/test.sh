@@ -5,7 +5,7 @@
 #   bash scripts/test.sh
 #
 # 1. Debian packages the tests need (chromium for the browser tests), when missing.
-# 2. cargo fmt --check and clippy with warnings denied.
+# 2. cargo fmt --check, clippy and cargo doc with warnings denied.
 # 3. cargo test --workspace (unit, property, integration and doc tests).
 # 4. e2e/run.sh: the interop suite with the real socket.io-client (npm ci from the lock file)
 #    and python-socketio (a venv from pinned requirements) against the e2e server.
@@ -38,6 +38,12 @@ log "cargo fmt --check"
 if cargo fmt --all --check; then add 1 0; else add 0 1; log "cargo fmt: unformatted files"; fi
 log "cargo clippy"
 if cargo clippy --workspace --all-targets --quiet -- -D warnings; then add 1 0; else add 0 1; fi
+log "cargo doc (warnings denied)"
+if RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet -p sockeye -p sockeye-engineio; then
+  add 1 0
+else
+  add 0 1
+fi
 
 # --- 3. cargo test ------------------------------------------------------------------------
 log "cargo test --workspace"

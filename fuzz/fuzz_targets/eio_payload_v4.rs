@@ -2,7 +2,8 @@
 //! `payload::encode_v4`.
 //!
 //! * The packet cap only ever turns a success into `TooManyPackets`.
-//! * What decodes and can be sent by a server (messages, binaries, empty pings, noops, closes)
+//! * What decodes and can be sent by a server (messages, binaries, empty pings and pongs,
+//!   noops, closes)
 //!   is re-encoded and decoded again: the packets must come back equal.
 //! * Encoding under a `max_payload` (taken from the input) must respect it (one oversized
 //!   packet alone excepted), account for every byte with `Outgoing::polling_len`, and cover the
@@ -48,6 +49,7 @@ fuzz_target!(|data: &[u8]| {
             Packet::Message(d) => Some(Outgoing::Message(d.clone())),
             Packet::Binary(d) => Some(Outgoing::Binary(d.clone())),
             Packet::Ping(d) if d.is_empty() => Some(Outgoing::Ping),
+            Packet::Pong(d) if d.is_empty() => Some(Outgoing::Pong),
             Packet::Noop => Some(Outgoing::Noop),
             Packet::Close => Some(Outgoing::Close),
             _ => None,
@@ -89,6 +91,7 @@ fn outgoing_to_packet(o: &Outgoing) -> Packet {
         Outgoing::Message(d) => Packet::Message(d.clone()),
         Outgoing::Binary(d) => Packet::Binary(d.clone()),
         Outgoing::Ping => Packet::Ping(Bytes::new()),
+        Outgoing::Pong => Packet::Pong(Bytes::new()),
         Outgoing::Noop => Packet::Noop,
         Outgoing::Close => Packet::Close,
         _ => unreachable!(),

@@ -1,0 +1,48 @@
+//! Sockeye mounted in an axum router with one `.layer(...)`: axum's own routes keep working,
+//! and Socket.IO answers on its path over both transports.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{get, Ws};
+use sockeye::extract::Data;
+use sockeye::{SocketIo, SocketRef};
+
+#[tokio::test]
+async fn mounts_in_axum_with_one_layer() {
+    let (layer, io) = SocketIo::builder()
+        .ping_interval(Duration::from_millis(300))
+        .ping_timeout(Duration::from_millis(400))
+        .build_layer();
+    io.ns("/", |socket: SocketRef| {
+        socket.on("message", |socket: SocketRef, Data(text): Data<String>| async move {
+            let reversed: String = text.chars().rev().collect();
+            let _ = socket.io().emit("message", &reversed).await;
+        });
+    });
+    let app = axum::Router::new()
+        .route("/hello", axum::routing::get(|| async { "hello from axum" }))
+        .layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // axum's route.
+    let res = get(addr, "/hello").await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.text(), "hello from axum");
+    // Polling handshake through the layer.
+    let res = get(addr, "/socket.io/?EIO=4&transport=polling").await;
+    assert_eq!(res.status, 200);
+    assert!(res.text().starts_with("0{\"sid\":"), "{}", res.text());
+    // Anything else falls through to axum (404 from the router).
+    assert_eq!(get(addr, "/nope").await.status, 404);
+
+    // A WebSocket session through the layer: connect, emit, get the reversed broadcast.
+    let mut ws = Ws::connect_sio(addr).await;
+    ws.text("42[\"message\",\"héllo 🌍\"]").await;
+    assert_eq!(ws.recv_text().await, "42[\"message\",\"🌍 olléh\"]");
+    assert_eq!(io.sockets().len(), 1);
+    server.abort();
+}
