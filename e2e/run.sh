@@ -7,7 +7,12 @@
 #   sockeye  builds and runs target/debug/e2e-server (the Rust server under test)
 #   node     runs e2e/reference/server.js (Node's socket.io: the reference)
 #
-# Ends with one line "N passed, M failed" (both runners added up); exits non-zero when
+# The legacy suites (Engine.IO v3 clients: socket.io-client 2.2.0 in e2e/legacy, run by the
+# same node --test; python-socketio 4.x in e2e/python-legacy, with its own venv) run too,
+# unless E2E_LEGACY=0. For `sockeye`, legacy/tutorial.test.mjs drives the `sockeye` binary
+# (built here) unless E2E_TUTORIAL_SERVER is set.
+#
+# Ends with one line "N passed, M failed" (all runners added up); exits non-zero when
 # anything failed. Logs go to e2e/artifacts/.
 set -euo pipefail
 
@@ -25,6 +30,14 @@ ROOT="$(cd "$E2E/.." && pwd)"
 ART="$E2E/artifacts"
 mkdir -p "$ART"
 RUN_TIMEOUT="${E2E_RUN_TIMEOUT:-600}" # seconds, for each test runner
+LEGACY="${E2E_LEGACY:-1}"             # 0: skip the legacy (Engine.IO v3) suites
+case "$LEGACY" in
+  0 | 1) ;;
+  *)
+    echo "E2E_LEGACY must be 0 or 1, not '$LEGACY'" >&2
+    exit 2
+    ;;
+esac
 
 log() { echo "[e2e] $*" >&2; }
 
@@ -43,17 +56,25 @@ if [ ! -f "$E2E/node_modules/.package-lock.json" ] ||
   (cd "$E2E" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-# --- (b) Python virtualenv ---------------------------------------------------------------
+# --- (b) Python virtualenvs --------------------------------------------------------------
+ensure_venv() { # ensure_venv VENV REQUIREMENTS: (re)creates VENV when the requirements changed
+  local venv="$1" req="$2"
+  local stamp="$venv/.requirements.sha256"
+  local want_hash
+  want_hash="$(sha256sum "$req" | cut -d' ' -f1)"
+  if [ ! -x "$venv/bin/python" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want_hash" ]; then
+    log "creating $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+    echo "$want_hash" >"$stamp"
+  fi
+}
 VENV="$E2E/.venv"
-REQ="$E2E/python/requirements.txt"
-STAMP="$VENV/.requirements.sha256"
-want_hash="$(sha256sum "$REQ" | cut -d' ' -f1)"
-if [ ! -x "$VENV/bin/python" ] || [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want_hash" ]; then
-  log "creating $VENV"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQ"
-  echo "$want_hash" >"$STAMP"
+ensure_venv "$VENV" "$E2E/python/requirements.txt"
+VENV_LEGACY="$E2E/.venv-legacy"
+if [ "$LEGACY" = 1 ]; then
+  ensure_venv "$VENV_LEGACY" "$E2E/python-legacy/requirements.txt"
 fi
 flock -u 9
 
@@ -64,6 +85,7 @@ RUN_DIR="$(mktemp -d "$ART/run.XXXXXX")"
 SERVER_LOG="$RUN_DIR/server.log"
 NODE_TAP="$RUN_DIR/node.tap"
 PY_OUT="$RUN_DIR/pytest.txt"
+PY_LEGACY_OUT="$RUN_DIR/pytest-legacy.txt"
 : >"$SERVER_LOG"
 
 SERVER_PID=""
@@ -84,6 +106,7 @@ finish() {
     cp -f "$SERVER_LOG" "$ART/server-$TARGET.log" 2>/dev/null || true
     cp -f "$NODE_TAP" "$ART/node-$TARGET.tap" 2>/dev/null || true
     cp -f "$PY_OUT" "$ART/pytest-$TARGET.txt" 2>/dev/null || true
+    cp -f "$PY_LEGACY_OUT" "$ART/pytest-legacy-$TARGET.txt" 2>/dev/null || true
     rm -rf "$RUN_DIR"
   fi
 }
@@ -98,6 +121,16 @@ if [ "$TARGET" = sockeye ]; then
     exit 1
   fi
   SERVER_CMD=("$ROOT/target/debug/e2e-server")
+  if [ "$LEGACY" = 1 ] && [ -z "${E2E_TUTORIAL_SERVER:-}" ]; then
+    # legacy/tutorial.test.mjs: the tutorial's page against the `sockeye` binary
+    log "cargo build -p sockeye-server"
+    if ! (cd "$ROOT" && cargo build --quiet -p sockeye-server); then
+      log "cargo build failed"
+      echo "0 passed, 1 failed"
+      exit 1
+    fi
+    export E2E_TUTORIAL_SERVER="$ROOT/target/debug/sockeye --host 127.0.0.1 --port {port} --cors {origin}"
+  fi
 else
   SERVER_CMD=(node "$E2E/reference/server.js")
 fi
@@ -137,9 +170,15 @@ passed=0
 failed=0
 skipped=0
 
+NODE_GLOBS="node/*.test.mjs" # expanded inside e2e/
+if [ "$LEGACY" = 1 ]; then
+  NODE_GLOBS+=" legacy/*.test.mjs"
+else
+  log "E2E_LEGACY=0: the legacy suites (e2e/legacy, e2e/python-legacy) are not run"
+fi
 log "node --test"
 set +e
-(cd "$E2E" && timeout "$RUN_TIMEOUT" node --test --test-reporter=tap node/*.test.mjs) 2>&1 |
+(cd "$E2E" && timeout "$RUN_TIMEOUT" node --test --test-reporter=tap $NODE_GLOBS) 2>&1 |
   tee "$NODE_TAP"
 node_rc="${PIPESTATUS[0]}"
 set -e
@@ -163,32 +202,40 @@ else
   fi
 fi
 
-log "pytest"
-set +e
-(cd "$E2E" && timeout "$RUN_TIMEOUT" "$VENV/bin/python" -m pytest -q -p no:cacheprovider python) 2>&1 |
-  tee "$PY_OUT"
-py_rc="${PIPESTATUS[0]}"
-set -e
-summary="$(grep -E '^=*[ ]*[0-9]+ (passed|failed|error|errors|skipped)' "$PY_OUT" | tail -1 || true)"
-if [ -z "$summary" ]; then
-  summary="$(grep -E '[0-9]+ (passed|failed)' "$PY_OUT" | tail -1 || true)"
-fi
-py_count() { { echo "$summary" | grep -oE "[0-9]+ $1" || true; } | head -1 | awk '{print $1}'; }
-if [ -z "$summary" ]; then
-  log "pytest gave no summary (exit $py_rc)"
-  failed=$((failed + 1))
-else
-  pp="$(py_count passed)"
-  pf="$(py_count failed)"
-  pe="$(py_count 'errors?')"
-  pk="$(py_count skipped)"
-  passed=$((passed + ${pp:-0}))
-  failed=$((failed + ${pf:-0} + ${pe:-0}))
-  skipped=$((skipped + ${pk:-0}))
-  if [ "$py_rc" != 0 ] && [ "${pf:-0}" = 0 ] && [ "${pe:-0}" = 0 ]; then
-    log "pytest exited $py_rc without a failing test"
-    failed=$((failed + 1))
+run_pytest() { # run_pytest VENV DIR OUTFILE: runs pytest on DIR and adds up its summary
+  local venv="$1" dir="$2" out="$3"
+  local rc summary pp pf pe pk
+  log "pytest $dir"
+  set +e
+  (cd "$E2E" && timeout "$RUN_TIMEOUT" "$venv/bin/python" -m pytest -q -p no:cacheprovider "$dir") 2>&1 |
+    tee "$out"
+  rc="${PIPESTATUS[0]}"
+  set -e
+  summary="$(grep -E '^=*[ ]*[0-9]+ (passed|failed|error|errors|skipped)' "$out" | tail -1 || true)"
+  if [ -z "$summary" ]; then
+    summary="$(grep -E '[0-9]+ (passed|failed)' "$out" | tail -1 || true)"
   fi
+  py_count() { { echo "$summary" | grep -oE "[0-9]+ $1" || true; } | head -1 | awk '{print $1}'; }
+  if [ -z "$summary" ]; then
+    log "pytest $dir gave no summary (exit $rc)"
+    failed=$((failed + 1))
+  else
+    pp="$(py_count passed)"
+    pf="$(py_count failed)"
+    pe="$(py_count 'errors?')"
+    pk="$(py_count skipped)"
+    passed=$((passed + ${pp:-0}))
+    failed=$((failed + ${pf:-0} + ${pe:-0}))
+    skipped=$((skipped + ${pk:-0}))
+    if [ "$rc" != 0 ] && [ "${pf:-0}" = 0 ] && [ "${pe:-0}" = 0 ]; then
+      log "pytest $dir exited $rc without a failing test"
+      failed=$((failed + 1))
+    fi
+  fi
+}
+run_pytest "$VENV" python "$PY_OUT"
+if [ "$LEGACY" = 1 ]; then
+  run_pytest "$VENV_LEGACY" python-legacy "$PY_LEGACY_OUT"
 fi
 
 # --- (e) stop the server, (f) the summary ------------------------------------------------

@@ -39,6 +39,16 @@ EIO_PAYLOAD_V4 = [
 ]
 
 
+# ---------------------------------------------------------------- v3 polling payloads (P13-P18)
+EIO_PAYLOAD_V3 = [
+    "", "6:4hello3:4\U0001d54a", "1:2", "6:b4AQID", "2:4\U0001d54a", "3:4\U0001d54a3:4ab", "abc", ":4a",
+    "0:", "-1:4a", "1e3:4a", "99999999999999999999999:4a", "9" * 100 + ":", "5:4a", "3:4ab3:4a",
+    "2:9a", "3:b5A", "4:b4!!", "6:2probe1:31:61:1", "1:6" * 6, "3:4\u00e9a",
+    b"\x00\x02\xff4a\x01\x03\xff\x04\x01\x02", b"\x01\x05\xff\x04\x01\x02",  # P17
+    b"\x00" + b"\x09" * 11 + b"\xff", b"\x00\x09\x09\x09", b"\x02\x01\xff4", b"\x01\x01\xff\x03",
+    b"\x00\xff", b"\x00\x02\xff\xff\xfe", b"\x00\x06\xffb4AQID", b"\x01\x01\xff\x04",
+]
+
 # ---------------------------------------------------------------- WebSocket frames (W)
 MASK = bytes([0x37, 0xFA, 0x21, 0x3D])
 
@@ -156,6 +166,7 @@ SIO_PACKET = [
 TARGETS = {
     "eio_packet": EIO_PACKET,
     "eio_payload_v4": EIO_PAYLOAD_V4,
+    "eio_payload_v3": EIO_PAYLOAD_V3,
     "ws_frames": WS_FRAMES,
     "ws_handshake": WS_HANDSHAKE,
     "sio_packet": SIO_PACKET,

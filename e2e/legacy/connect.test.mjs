@@ -124,8 +124,10 @@ for (const setup of SETUPS) {
       // 2.x sends the namespace query in the CONNECT packet: "40/admin?role=admin,"
       const admin = manager.socket("/admin", { query: { role: "admin" } });
       const dyn = manager.socket("/dyn-42");
-      await once(admin, "connect");
-      await once(dyn, "connect");
+      const adminUp = once(admin, "connect");
+      const dynUp = once(dyn, "connect");
+      await adminUp;
+      await dynUp;
       const engineId = manager.engine.id;
       assert.equal((await welcome)[0].id, engineId);
       assert.equal(root.id, engineId);

@@ -3,8 +3,7 @@
 //!
 //! * The packet cap only ever turns a success into `TooManyPackets`.
 //! * What decodes and can be sent by a server (messages, binaries, empty pings and pongs,
-//!   noops, closes)
-//!   is re-encoded and decoded again: the packets must come back equal.
+//!   noops, closes) is re-encoded and decoded again: the packets must come back equal.
 //! * Encoding under a `max_payload` (taken from the input) must respect it (one oversized
 //!   packet alone excepted), account for every byte with `Outgoing::polling_len`, and cover the
 //!   whole queue when called repeatedly.

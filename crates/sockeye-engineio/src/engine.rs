@@ -82,7 +82,18 @@ pub(crate) struct Inner<H: Handler> {
     pub(crate) handler: H,
     sessions: RwLock<HashMap<Sid, Arc<Socket<H::Data>>>>,
     ticker: AtomicBool,
+    /// WebSocket tasks still running (they outlive their session by a close frame).
+    live: std::sync::atomic::AtomicUsize,
     self_ref: Weak<Inner<H>>,
+}
+
+/// Counts a running connection task until dropped.
+pub(crate) struct LiveTask<H: Handler>(Arc<Inner<H>>);
+
+impl<H: Handler> Drop for LiveTask<H> {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl<H: Handler> Closer<H::Data> for Inner<H> {
@@ -114,6 +125,7 @@ impl<H: Handler> Engine<H> {
             handler,
             sessions: RwLock::new(HashMap::new()),
             ticker: AtomicBool::new(false),
+            live: std::sync::atomic::AtomicUsize::new(0),
             self_ref: w.clone(),
         });
         Engine { inner }
@@ -145,6 +157,37 @@ impl<H: Handler> Engine<H> {
         for s in all {
             s.close(DisconnectReason::ServerShutdown);
         }
+    }
+
+    /// Closes every session and waits, at most `timeout`, until every connection has written
+    /// its close and ended. Returns whether everything ended in time.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn f<H: sockeye_engineio::Handler>(engine: sockeye_engineio::Engine<H>) {
+    /// engine.shutdown(std::time::Duration::from_secs(5)).await;
+    /// # }
+    /// ```
+    pub async fn shutdown(&self, timeout: std::time::Duration) -> bool {
+        self.close_all();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let idle = self.inner.sessions.read().is_empty()
+                && self.inner.live.load(Ordering::Acquire) == 0;
+            if idle {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            // Polling sessions wait for their last poll; give it a chance, then drop them.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    pub(crate) fn live_task(&self) -> LiveTask<H> {
+        self.inner.live.fetch_add(1, Ordering::AcqRel);
+        LiveTask(self.inner.clone())
     }
 
     /// Whether a request is for this engine (its path is exactly the engine path).
@@ -193,13 +236,19 @@ impl<H: Handler> Engine<H> {
         let query = Query::parse(req.uri().query().unwrap_or(""))?;
         let version = match query.eio {
             Some("4") => ProtocolVersion::V4,
-            Some("3") if config.allow_eio3 => ProtocolVersion::V3,
+            // Like Node with `allowEIO3`, any other value (or none) means v3.
+            _ if config.allow_eio3 => ProtocolVersion::V3,
             _ => return Err(HttpError::UnsupportedProtocolVersion),
         };
-        if query.jsonp {
-            // JSONP polling (`j=`) is not offered.
-            return Err(HttpError::BadRequest);
-        }
+        // JSONP (`j=N`) is a v3 polling mode; the index is digits only, as Node keeps it.
+        let jsonp = match query.jsonp {
+            Some(j) if version == ProtocolVersion::V3 => {
+                let digits: String = j.chars().filter(char::is_ascii_digit).take(9).collect();
+                Some(digits.parse::<u32>().unwrap_or(0))
+            }
+            Some(_) => return Err(HttpError::BadRequest),
+            None => None,
+        };
         let transport = match query.transport {
             Some("polling") if config.polling => TransportKind::Polling,
             Some("websocket") if config.websocket => TransportKind::Websocket,
@@ -237,8 +286,8 @@ impl<H: Handler> Engine<H> {
                 }
                 let req = Request::from_parts(parts, body);
                 match transport {
-                    TransportKind::Polling => Ok(self.open_polling(req, version, b64)),
-                    TransportKind::Websocket => websocket::accept(self, req, version, None),
+                    TransportKind::Polling => Ok(self.open_polling(req, version, b64, jsonp)),
+                    TransportKind::Websocket => websocket::accept(self, req, version, b64, None),
                 }
             }
             Some(sid) => {
@@ -259,7 +308,7 @@ impl<H: Handler> Engine<H> {
                         if !is_upgrade {
                             return Err(HttpError::BadRequest);
                         }
-                        websocket::accept(self, req, version, Some(socket))
+                        websocket::accept(self, req, version, b64, Some(socket))
                     }
                     TransportKind::Polling => {
                         if socket.transport() != TransportKind::Polling
@@ -268,8 +317,8 @@ impl<H: Handler> Engine<H> {
                             return Err(HttpError::BadRequest);
                         }
                         match *req.method() {
-                            Method::GET => Ok(polling::poll(self, socket).await),
-                            Method::POST => Ok(polling::post(self, socket, req).await),
+                            Method::GET => Ok(polling::poll(self, socket, jsonp).await),
+                            Method::POST => Ok(polling::post(self, socket, req, jsonp).await),
                             _ => Err(HttpError::BadRequest),
                         }
                     }
@@ -283,40 +332,26 @@ impl<H: Handler> Engine<H> {
         req: Request<B>,
         version: ProtocolVersion,
         b64: bool,
+        jsonp: Option<u32>,
     ) -> Response<EngineBody> {
         let info = Arc::new(RequestInfo::from_request(&req));
         let socket = self.create_session(info, version, TransportKind::Polling);
-        socket.b64.store(b64, Ordering::Relaxed);
+        // A JSONP client cannot take binary payloads either.
+        socket.b64.store(b64 || jsonp.is_some(), Ordering::Relaxed);
         let mut open = b"0".to_vec();
         open.extend_from_slice(&self.open_packet(socket.sid(), TransportKind::Polling));
         self.inner.handler.on_connect(&socket);
-        // What the handler queued at once (a v3 client's automatic connect to `/`) goes in the
-        // same response, as Node does.
-        let queued = {
-            let mut st = socket.state.lock();
-            st.queued_bytes = 0;
-            std::mem::take(&mut st.queue)
-        };
+        // What the handler queued (a v3 client's automatic connect to `/`) waits for the next
+        // poll, as in Node: the handshake response is the open packet alone.
         let body = match version {
             ProtocolVersion::V3 => {
                 let mut body = format!("{}:", open.len()).into_bytes();
                 body.extend_from_slice(&open);
-                if !queued.is_empty() {
-                    let (rest, _, _) = crate::payload_v3::encode(&queued, false, usize::MAX);
-                    body.extend_from_slice(&rest);
-                }
                 body
             }
-            _ => {
-                let mut body = open;
-                if !queued.is_empty() {
-                    body.push(crate::payload::SEPARATOR);
-                    body.extend_from_slice(&crate::payload::encode_v4(&queued, usize::MAX).0);
-                }
-                body
-            }
+            _ => open,
         };
-        polling::text_response(body)
+        polling::text_response(polling::wrap_jsonp(body, jsonp))
     }
 
     /// The JSON of the open packet.
@@ -443,8 +478,8 @@ struct Query<'a> {
     sid: Option<&'a str>,
     /// `b64=1` or `b64=true`: a v3 client that cannot take binary payloads.
     b64: bool,
-    /// `j=...`: JSONP polling, which is not offered.
-    jsonp: bool,
+    /// `j=N`: JSONP polling (v3 only).
+    jsonp: Option<&'a str>,
 }
 
 impl<'a> Query<'a> {
@@ -454,7 +489,7 @@ impl<'a> Query<'a> {
             transport: None,
             sid: None,
             b64: false,
-            jsonp: false,
+            jsonp: None,
         };
         for (i, pair) in q.split('&').enumerate() {
             if i >= 256 {
@@ -470,7 +505,7 @@ impl<'a> Query<'a> {
                     continue;
                 }
                 "j" => {
-                    out.jsonp = true;
+                    out.jsonp.get_or_insert(v);
                     continue;
                 }
                 _ => continue,

@@ -132,13 +132,9 @@ async fn run(args: Args) -> std::io::Result<()> {
     }
     // Graceful shutdown: every client gets a clean close, then we exit 0.
     println!("shutting down");
-    io.close();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    while io.connection_count() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    if !io.shutdown(Duration::from_secs(3)).await {
+        eprintln!("some connections did not close in time");
     }
-    // Let the connection tasks write their close frames.
-    tokio::time::sleep(Duration::from_millis(50)).await;
     Ok(())
 }
 

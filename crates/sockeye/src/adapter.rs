@@ -148,6 +148,16 @@ pub trait Adapter: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), AdapterError>>;
 }
 
+/// The socket a room name stands for: its id, or `<namespace>#<id>` (how a v4-protocol
+/// client names its socket outside `/`).
+fn own_room(ns: &Namespace, room: &str) -> Option<Sid> {
+    let id = match room.strip_prefix(ns.name()) {
+        Some(rest) => rest.strip_prefix('#').unwrap_or(room),
+        None => room,
+    };
+    id.parse().ok()
+}
+
 #[derive(Default)]
 struct Rooms {
     rooms: HashMap<Room, HashSet<Sid>>,
@@ -197,7 +207,7 @@ impl LocalAdapter {
                 except.extend(m.iter().copied());
             }
             // Every socket is in the room named by its id, without an entry in the maps.
-            if let Ok(sid) = r.parse::<Sid>() {
+            if let Some(sid) = own_room(ns, r) {
                 except.insert(sid);
             }
         }
@@ -206,7 +216,7 @@ impl LocalAdapter {
             drop(st);
             return ns.local_sockets(keep);
         }
-        let own = |r: &Room| r.parse::<Sid>().ok();
+        let own = |r: &Room| own_room(ns, r);
         let sids: Vec<Sid> = if let [room] = &opts.rooms[..] {
             match st.rooms.get(room) {
                 Some(m) => m.iter().copied().filter(keep).collect(),

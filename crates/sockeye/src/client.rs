@@ -102,7 +102,10 @@ fn query_to_json(q: &str) -> Bytes {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let k = crate::socket::percent_decode(k);
         if !map.contains_key(&k) {
-            map.insert(k, serde_json::Value::String(crate::socket::percent_decode(v)));
+            map.insert(
+                k,
+                serde_json::Value::String(crate::socket::percent_decode(v)),
+            );
         }
     }
     Bytes::from(serde_json::Value::Object(map).to_string())
@@ -138,7 +141,8 @@ impl IoHandler {
                 match self.0.get_or_create_ns(&ns) {
                     Some(nsp) => nsp.connect(conn, auth),
                     None => {
-                        let packet = connect_error(conn, &ns, "Invalid namespace", None);
+                        // An object in both protocols, as Node sends it.
+                        let packet = parser::encode_connect_error(&ns, "Invalid namespace", None);
                         let _ = conn.send_text(packet);
                     }
                 }

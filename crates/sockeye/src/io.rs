@@ -268,9 +268,26 @@ impl SocketIo {
     }
 
     /// Closes every connection (reason `server shutting down`): clients get a clean close.
+    /// See [`SocketIo::shutdown`] to wait for it.
     pub fn close(&self) {
         if let Some(e) = self.inner.engine.get() {
             e.close_all();
+        }
+    }
+
+    /// Closes every connection and waits, at most `timeout`, until each has written its close
+    /// and ended. Returns whether all ended in time.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn f(io: sockeye::SocketIo) {
+    /// io.shutdown(std::time::Duration::from_secs(3)).await;
+    /// # }
+    /// ```
+    pub async fn shutdown(&self, timeout: Duration) -> bool {
+        match self.inner.engine.get() {
+            Some(e) => e.shutdown(timeout).await,
+            None => true,
         }
     }
 }

@@ -48,7 +48,7 @@ pub mod extract {
 pub mod __fuzz {
     use bytes::Bytes;
 
-    use crate::parser::{self, Decoded, DecodeLimits, Incoming};
+    use crate::parser::{self, DecodeLimits, Decoded, Incoming};
 
     /// Decodes one client text packet; a binary packet is completed with `attachments` made
     /// of the input's bytes, then its placeholders are checked. `Ok` when everything is valid.
@@ -70,15 +70,26 @@ pub mod __fuzz {
     /// Decodes an event, re-encodes it from its payload and decodes that again: the event
     /// name, namespace, ack id and argument texts must survive. Panics on a mismatch.
     pub fn round_trip(data: Bytes) {
-        let limits = DecodeLimits { max_attachments: 10 };
-        let Ok(Decoded::Whole(Incoming::Event { ns, event, payload, id })) =
-            parser::decode(data, limits)
+        let limits = DecodeLimits {
+            max_attachments: 10,
+        };
+        let Ok(Decoded::Whole(Incoming::Event {
+            ns,
+            event,
+            payload,
+            id,
+        })) = parser::decode(data, limits)
         else {
             return;
         };
         let again = parser::encode_event_payload(&ns, &event, &payload, id);
         match parser::decode(again.text, limits) {
-            Ok(Decoded::Whole(Incoming::Event { ns: n2, event: e2, payload: p2, id: i2 })) => {
+            Ok(Decoded::Whole(Incoming::Event {
+                ns: n2,
+                event: e2,
+                payload: p2,
+                id: i2,
+            })) => {
                 assert_eq!((ns, event, id), (n2, e2, i2));
                 assert_eq!(payload.len(), p2.len());
                 for i in 0..payload.len() {

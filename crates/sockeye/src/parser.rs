@@ -578,7 +578,9 @@ mod tests {
     fn spec_vectors() {
         assert!(matches!(whole("0"), Incoming::Connect { ns, auth: None, .. } if ns == "/"));
         match whole("0/admin,{\"token\":\"123\"}") {
-            Incoming::Connect { ns, auth: Some(a), .. } => {
+            Incoming::Connect {
+                ns, auth: Some(a), ..
+            } => {
                 assert_eq!(ns, "/admin");
                 assert_eq!(&a[..], b"{\"token\":\"123\"}");
             }

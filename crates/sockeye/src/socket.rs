@@ -229,6 +229,25 @@ impl Socket {
         self.id
     }
 
+    /// The id as the client knows it: [`Socket::id`] itself, except for a v4-protocol client
+    /// (socket.io-client 2.x) outside `/`, which calls it `<namespace>#<engine id>`. Both name
+    /// the socket's own room.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// println!("{} joined", socket.id_string());
+    /// # }
+    /// ```
+    pub fn id_string(&self) -> String {
+        match self.conn.protocol() {
+            sockeye_engineio::ProtocolVersion::V3 if self.ns_name() != "/" => {
+                format!("{}#{}", self.ns_name(), self.id)
+            }
+            _ => self.id.to_string(),
+        }
+    }
+
     /// The namespace.
     pub fn ns(&self) -> &Arc<Namespace> {
         &self.ns
@@ -525,7 +544,12 @@ impl Socket {
 
     /// The rooms this socket is in (its own id among them).
     pub fn rooms(&self) -> Vec<Room> {
-        self.ns.adapter().socket_rooms(self.id)
+        let mut rooms = self.ns.adapter().socket_rooms(self.id);
+        let own = self.id.to_string();
+        if let Some(r) = rooms.iter_mut().find(|r| **r == *own) {
+            *r = self.id_string().into();
+        }
+        rooms
     }
 
     /// Broadcasts to `rooms` (this socket excluded).

@@ -16,10 +16,13 @@ async fn mounts_in_axum_with_one_layer() {
         .ping_timeout(Duration::from_millis(400))
         .build_layer();
     io.ns("/", |socket: SocketRef| {
-        socket.on("message", |socket: SocketRef, Data(text): Data<String>| async move {
-            let reversed: String = text.chars().rev().collect();
-            let _ = socket.io().emit("message", &reversed).await;
-        });
+        socket.on(
+            "message",
+            |socket: SocketRef, Data(text): Data<String>| async move {
+                let reversed: String = text.chars().rev().collect();
+                let _ = socket.io().emit("message", &reversed).await;
+            },
+        );
     });
     let app = axum::Router::new()
         .route("/hello", axum::routing::get(|| async { "hello from axum" }))

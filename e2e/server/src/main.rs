@@ -13,10 +13,22 @@ type Reasons = Arc<Mutex<Vec<Value>>>;
 fn record(socket: &SocketRef) {
     socket.on_disconnect(
         |s: SocketRef, reason: DisconnectReason, State(r): State<Reasons>| {
-            r.lock()
-                .push(json!({"id": s.id(), "nsp": s.ns().name(), "reason": reason.as_str()}));
+            r.lock().push(
+                json!({"id": s.id_string(), "nsp": s.ns().name(), "reason": reason.as_str()}),
+            );
         },
     );
+}
+
+/// `handshake.auth[key]`, or the handshake query's `key` when the auth payload has none
+/// (python-socketio 4.x sends no auth).
+fn credential(s: &SocketRef, key: &str) -> Option<String> {
+    let hs = s.handshake();
+    match hs.auth.get(key) {
+        Some(Value::String(v)) => Some(v.clone()),
+        Some(_) => None,
+        None => hs.query(key),
+    }
 }
 
 fn sorted_rooms(s: &SocketRef) -> Vec<String> {
@@ -30,7 +42,7 @@ fn on_root(socket: SocketRef) {
     let hs = socket.handshake();
     let _ = socket.emit(
         "welcome",
-        &json!({"id": socket.id(), "auth": hs.auth, "foo": hs.query("foo")}),
+        &json!({"id": socket.id_string(), "auth": hs.auth, "foo": hs.query("foo")}),
     );
     socket.on("echo", |s: SocketRef, p: Payload| {
         let _ = s.emit_payload("echo", &p);
@@ -122,7 +134,7 @@ fn on_root(socket: SocketRef) {
     });
     socket.on("message", |s: SocketRef, p: Payload| {
         let data = p.arg_text(0).unwrap_or("null");
-        println!("message {} {}", s.id(), data);
+        println!("message {} {}", s.id_string(), data);
         let _ = s.emit_payload("message", &p);
     });
 }
@@ -158,22 +170,21 @@ async fn main() -> std::io::Result<()> {
         .with_state(reasons)
         .build_svc();
 
-    io.ns("/", on_root)
-        .with(|Data(auth): Data<Value>| async move {
-            if auth["token"] == "bad" {
-                Err(Refusal::new("unauthorized").with_data(json!({"reason": "bad token"})))
-            } else {
-                Ok(())
-            }
-        });
+    io.ns("/", on_root).with(|s: SocketRef| async move {
+        if credential(&s, "token").as_deref() == Some("bad") {
+            Err(Refusal::new("unauthorized").with_data(json!({"reason": "bad token"})))
+        } else {
+            Ok(())
+        }
+    });
     io.ns("/admin", |socket: SocketRef| {
         record(&socket);
         socket.on("whoami", |ack: AckSender| {
             let _ = ack.send("admin");
         });
     })
-    .with(|Data(auth): Data<Value>| async move {
-        if auth["role"] == "admin" {
+    .with(|s: SocketRef| async move {
+        if credential(&s, "role").as_deref() == Some("admin") {
             Ok(())
         } else {
             Err(Refusal::new("forbidden"))

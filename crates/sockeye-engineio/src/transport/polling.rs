@@ -46,6 +46,7 @@ impl<D> Drop for Active<'_, D> {
 pub(crate) async fn poll<H: Handler>(
     engine: &Engine<H>,
     socket: Arc<Socket<H::Data>>,
+    jsonp: Option<u32>,
 ) -> Response<EngineBody> {
     {
         let mut st = socket.state.lock();
@@ -106,6 +107,9 @@ pub(crate) async fn poll<H: Handler>(
         engine.forget(socket.sid());
     }
     let (body, binary) = body;
+    if jsonp.is_some() {
+        return text_response(wrap_jsonp(body, jsonp));
+    }
     if binary {
         let mut res = text_response(body);
         res.headers_mut().insert(
@@ -122,6 +126,7 @@ pub(crate) async fn post<H, B>(
     engine: &Engine<H>,
     socket: Arc<Socket<H::Data>>,
     req: Request<B>,
+    jsonp: Option<u32>,
 ) -> Response<EngineBody>
 where
     H: Handler,
@@ -172,6 +177,16 @@ where
             return error_response(HttpError::BadRequest);
         }
     };
+    let body = match jsonp {
+        Some(_) => match unwrap_jsonp_post(&body) {
+            Some(b) => b,
+            None => {
+                socket.close(DisconnectReason::ParseError);
+                return ok_response();
+            }
+        },
+        None => body,
+    };
     let max_packets = config.max_packets_per_payload;
     let decoded = match (v3, binary_body) {
         (true, true) => payload_v3::decode_binary(body, max_packets),
@@ -181,9 +196,10 @@ where
     let packets = match decoded {
         Ok(p) => p,
         Err(e) => {
+            // Like Node: the request itself was fine, so it gets `ok`; the session is closed.
             tracing::debug!(sid = %socket.sid(), "bad polling payload: {e}");
             socket.close(DisconnectReason::ParseError);
-            return error_response(HttpError::BadRequest);
+            return ok_response();
         }
     };
     let handler = engine.handler();
@@ -196,19 +212,79 @@ where
             Packet::Binary(b) => handler.on_binary(&socket, b),
             Packet::Pong(_) if !v3 => socket.on_pong(),
             Packet::Ping(_) if v3 => socket.on_client_ping(true),
+            // Node's reason for a v3 client's pong.
+            Packet::Pong(_) => {
+                socket.close(DisconnectReason::TransportError);
+                return ok_response();
+            }
             Packet::Close => socket.close(DisconnectReason::TransportClose),
             Packet::Noop => {}
-            // A v4 client never pings, and upgrades never travel over polling.
+            // A v4 client never pings, a v3 client never pongs, and upgrades never travel
+            // over polling.
             _ => {
                 socket.close(DisconnectReason::ParseError);
-                return error_response(HttpError::BadRequest);
+                return ok_response();
             }
         }
     }
+    ok_response()
+}
+
+fn ok_response() -> Response<EngineBody> {
     let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
     res
+}
+
+/// `___eio[j]("<payload as a JS string>");` (U+2028 and U+2029 escaped, as Node does).
+pub(crate) fn wrap_jsonp(body: Vec<u8>, jsonp: Option<u32>) -> Vec<u8> {
+    let Some(j) = jsonp else { return body };
+    let text = String::from_utf8_lossy(&body);
+    let quoted = serde_json::to_string(&text)
+        .unwrap_or_default()
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029");
+    format!("___eio[{j}]({quoted});").into_bytes()
+}
+
+/// The payload of a JSONP POST: the form field `d`, URL-decoded, with the client's escaped
+/// newlines restored.
+fn unwrap_jsonp_post(body: &[u8]) -> Option<Bytes> {
+    let text = std::str::from_utf8(body).ok()?;
+    let field = text.split('&').find_map(|pair| pair.strip_prefix("d="))?;
+    let mut out = Vec::with_capacity(field.len());
+    let b = field.as_bytes();
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = b.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    let text = String::from_utf8(out).ok()?;
+    // The client escapes newlines: a backslash and `n` is a newline, unless another
+    // backslash comes first (then the three characters stay).
+    let mut restored = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    let mut prev_backslash = false;
+    while let Some(c) = chars.next() {
+        if c == '\\' && chars.peek() == Some(&'n') && !prev_backslash {
+            chars.next();
+            restored.push('\n');
+            prev_backslash = false;
+            continue;
+        }
+        prev_backslash = c == '\\';
+        restored.push(c);
+    }
+    Some(Bytes::from(restored))
 }
 
 fn too_large() -> Response<EngineBody> {

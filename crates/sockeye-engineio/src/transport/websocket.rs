@@ -30,6 +30,7 @@ pub(crate) fn accept<H: Handler, B>(
     engine: &Engine<H>,
     mut req: Request<B>,
     version: ProtocolVersion,
+    b64: bool,
     existing: Option<Arc<Socket<H::Data>>>,
 ) -> Result<Response<EngineBody>, HttpError> {
     let accept = match ws::validate_upgrade(req.headers()) {
@@ -58,7 +59,14 @@ pub(crate) fn accept<H: Handler, B>(
     }
     let info = Arc::new(RequestInfo::from_request(&req));
     let on_upgrade = hyper::upgrade::on(&mut req);
-    tokio::spawn(task(engine.clone(), on_upgrade, info, version, existing));
+    tokio::spawn(task(
+        engine.clone(),
+        on_upgrade,
+        info,
+        version,
+        b64,
+        existing,
+    ));
     let mut res = Response::new(Full::default());
     *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = res.headers_mut();
@@ -74,8 +82,10 @@ async fn task<H: Handler>(
     on_upgrade: hyper::upgrade::OnUpgrade,
     info: Arc<RequestInfo>,
     version: ProtocolVersion,
+    b64: bool,
     existing: Option<Arc<Socket<H::Data>>>,
 ) {
+    let _live = engine.live_task();
     let stream = match on_upgrade.await {
         Ok(upgraded) => Stream::from_upgraded(upgraded),
         Err(e) => {
@@ -91,6 +101,7 @@ async fn task<H: Handler>(
         return Box::pin(upgrade(engine, stream, socket)).await;
     }
     let socket = engine.create_session(info, version, TransportKind::Websocket);
+    socket.b64.store(b64, std::sync::atomic::Ordering::Relaxed);
     let mut conn = Conn::new(&engine, stream, socket.clone(), Phase::Open);
     conn.write_open_packet();
     engine.handler().on_connect(&socket);
@@ -117,6 +128,8 @@ async fn upgrade<H: Handler>(
         }
     }
     conn.phase = Phase::Open;
+    // Frames that came in the same read as `5` wait in the buffer: handle them first.
+    conn.resume = true;
     conn.run().await;
 }
 
@@ -220,19 +233,37 @@ struct Conn<H: Handler> {
     phase: Phase,
     /// Whether `2probe` was answered (the probe phase only).
     probed: bool,
+    /// Whether the read buffer holds frames not yet handled (after the upgrade).
+    resume: bool,
     version: ProtocolVersion,
 }
 
+/// How binary messages are framed for a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// v4: raw binary frames.
+    V4,
+    /// v3: binary frames that start with the byte 4.
+    V3,
+    /// v3 with `b64=1`: text frames `b4<base64>`.
+    V3Base64,
+}
+
 /// Frames one queued packet for the wire.
-fn frame(out: &mut BytesMut, p: &Outgoing, version: ProtocolVersion) {
+fn frame(out: &mut BytesMut, p: &Outgoing, framing: Framing) {
     match p {
+        Outgoing::Binary(b) if framing == Framing::V3Base64 => {
+            let mut text = b"b4".to_vec();
+            crate::packet::encode_base64(b, &mut text);
+            ws::encode_frame(OpCode::Text, &text, out);
+        }
         Outgoing::Message(b) => {
             ws::encode_header(OpCode::Text, b.len() + 1, true, out);
             out.put_u8(b'4');
             out.extend_from_slice(b);
         }
         Outgoing::Binary(b) => {
-            if version == ProtocolVersion::V3 {
+            if framing == Framing::V3 {
                 ws::encode_header(OpCode::Binary, b.len() + 1, true, out);
                 out.put_u8(4);
             } else {
@@ -270,6 +301,17 @@ impl<H: Handler> Conn<H> {
             taken: Vec::new(),
             phase,
             probed: false,
+            resume: false,
+        }
+    }
+
+    fn framing(&self) -> Framing {
+        match self.version {
+            ProtocolVersion::V3 if self.socket.b64.load(std::sync::atomic::Ordering::Relaxed) => {
+                Framing::V3Base64
+            }
+            ProtocolVersion::V3 => Framing::V3,
+            _ => Framing::V4,
         }
     }
 
@@ -323,6 +365,11 @@ impl<H: Handler> Conn<H> {
     fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Exit> {
         let max_unwritten = self.engine.config().max_queued_bytes;
         let mut budget = 64u32;
+        if std::mem::take(&mut self.resume) {
+            if let Some(exit) = self.decode_all() {
+                return Poll::Ready(exit);
+            }
+        }
         loop {
             let mut progress = false;
             if self.wbuf.is_empty()
@@ -330,13 +377,14 @@ impl<H: Handler> Conn<H> {
                 && self.socket.poll_take(cx, &mut self.taken).is_ready()
             {
                 // One write for everything queued since the last wake-up.
-                let (io, wbuf, version) = (&mut self.io, &mut self.wbuf, self.version);
+                let framing = self.framing();
+                let (io, wbuf) = (&mut self.io, &mut self.wbuf);
                 let taken = std::mem::take(&mut self.taken);
                 let failed = SCRATCH.with(|cell| {
                     let mut scratch = cell.borrow_mut();
                     scratch.clear();
                     for p in &taken {
-                        frame(&mut scratch, p, version);
+                        frame(&mut scratch, p, framing);
                     }
                     let mut off = 0;
                     let mut failed = false;
