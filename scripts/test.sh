@@ -45,6 +45,13 @@ else
   add 0 1
 fi
 
+log "cargo check of examples/ (its own workspace, sharing target/)"
+if CARGO_TARGET_DIR="$ROOT/target" cargo check --quiet --manifest-path examples/Cargo.toml; then
+  add 1 0
+else
+  add 0 1
+fi
+
 # --- 3. cargo test ------------------------------------------------------------------------
 log "cargo test --workspace"
 set +e

@@ -69,7 +69,9 @@ impl BroadcastOperator {
     }
 
     /// The packet may be dropped for a client that has not read what it was sent before
-    /// (counted in [`crate::metrics::volatile_drops`]).
+    /// (counted in [`crate::metrics::volatile_drops`]): anything still queued for that client
+    /// makes this packet go. Send one volatile stream per client at a time, or several
+    /// volatile emits in the same instant will drop all but the first for each client.
     pub fn volatile(mut self) -> BroadcastOperator {
         self.opts.volatile = true;
         self
