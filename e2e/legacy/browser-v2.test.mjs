@@ -11,10 +11,9 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { createRequire } from "node:module";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../browser/chromium.mjs";
 import { BASE } from "../node/helpers.mjs";
 
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const require = createRequire(import.meta.url);
 const BUNDLE = readFileSync(join(dirname(require.resolve("socket.io-client-v2/package.json")), "dist", "socket.io.js"));
 const PAGE_URL = `${BASE}/__legacy__/page.html`;
@@ -29,22 +28,11 @@ const SETUPS = [
 
 let browser;
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      // the page is fulfilled by Playwright, so Chromium does not know it came from loopback
-      // and would block its WebSocket to 127.0.0.1 (ERR_BLOCKED_BY_LOCAL_NETWORK_ACCESS_CHECKS)
-      "--disable-features=LocalNetworkAccessChecks",
-    ],
-  });
+  browser = await launchChromium([
+    // the page is fulfilled by Playwright, so Chromium does not know it came from loopback
+    // and would block its WebSocket to 127.0.0.1 (ERR_BLOCKED_BY_LOCAL_NETWORK_ACCESS_CHECKS)
+    "--disable-features=LocalNetworkAccessChecks",
+  ]);
 });
 after(async () => {
   await browser?.close();

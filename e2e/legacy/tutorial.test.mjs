@@ -26,11 +26,10 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../browser/chromium.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ART = join(HERE, "..", "artifacts");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const TUTORIAL_PORT = Number(process.env.E2E_TUTORIAL_PORT || 8080);
 const SERVER_CMD =
   process.env.E2E_TUTORIAL_SERVER ||
@@ -136,19 +135,7 @@ before(async () => {
     notes.push(`port ${TUTORIAL_PORT} unavailable (${why}); the page's URL was rewritten to http://localhost:${port}`);
   }
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
