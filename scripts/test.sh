@@ -10,6 +10,7 @@
 # 4. e2e/run.sh: the interop suite with the real socket.io-client (npm ci from the lock file)
 #    and python-socketio (a venv from pinned requirements) against the e2e server.
 # 5. e2e/browser: the `sockeye` binary's page in headless Chromium, driven by playwright-core.
+# 6. scripts/fuzz.sh: every decoder's fuzz target for a few seconds under AddressSanitizer.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -88,6 +89,15 @@ bp="$({ grep -E '^# pass [0-9]+$' "$ART/browser.tap" || true; } | tail -1 | awk 
 bf="$({ grep -E '^# fail [0-9]+$' "$ART/browser.tap" || true; } | tail -1 | awk '{print $3}')"
 if [ -z "$bp" ] || [ -z "$bf" ]; then add 0 1; else add "$bp" "$bf"; fi
 if [ "$br_rc" != 0 ] && [ "${bf:-0}" = 0 ]; then add 0 1; fi
+
+# --- 6. fuzzing ---------------------------------------------------------------------------
+log "scripts/fuzz.sh ${FUZZ_SECONDS:-10} (every decoder, AddressSanitizer)"
+if bash scripts/fuzz.sh "${FUZZ_SECONDS:-10}" >"$ART/fuzz.txt" 2>&1; then
+  add 1 0
+else
+  add 0 1
+  tail -40 "$ART/fuzz.txt" >&2
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
