@@ -16,7 +16,6 @@
 //! | [`DisconnectReason`] | | | yes |
 
 use std::future::Future;
-use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -524,6 +523,3 @@ pub(crate) fn box_disconnect<H: DisconnectHandler<M>, M>(h: H) -> BoxedDisconnec
 pub(crate) fn box_middleware<H: Middleware<M>, M>(h: H) -> BoxedMiddleware {
     Arc::new(move |s, p| h.call(s, p))
 }
-
-#[allow(dead_code)]
-struct Marker<M>(PhantomData<fn() -> M>);

@@ -176,7 +176,7 @@ pub(crate) fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseE
             Incoming::Disconnect { ns }
         }
         PacketType::Event | PacketType::BinaryEvent => {
-            let (first, args) = split_array(&src, s, json)?;
+            let (first, args) = split_array(s, json)?;
             let first = first.ok_or(ParseError::InvalidPayload)?;
             let event = event_name(&s[first])?;
             Incoming::Event {
@@ -188,7 +188,7 @@ pub(crate) fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseE
         }
         PacketType::Ack | PacketType::BinaryAck => {
             let id = id.ok_or(ParseError::InvalidPayload)?;
-            let (first, mut args) = split_array(&src, s, json)?;
+            let (first, mut args) = split_array(s, json)?;
             if let Some(first) = first {
                 args.insert(0, first);
             }
@@ -214,8 +214,7 @@ pub(crate) fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseE
 type Args = SmallVec<[Range<usize>; 4]>;
 
 /// Splits a JSON array into the range of its first element and those of the rest.
-fn split_array(
-    _src: &Bytes,
+pub(crate) fn split_array(
     s: &str,
     json: Range<usize>,
 ) -> Result<(Option<Range<usize>>, Args), ParseError> {
@@ -314,17 +313,7 @@ impl serde_json::ser::Formatter for BinFormatter<'_> {
 /// Writes the packet header for `ty` (the attachment count is patched in later).
 fn header(out: &mut Vec<u8>, ty: PacketType, ns: &str, id: Option<u64>) {
     out.push(b'0' + ty as u8);
-    if ns != "/" {
-        out.extend_from_slice(ns.as_bytes());
-        out.push(b',');
-    }
-    if let Some(id) = id {
-        out.extend_from_slice(itoa_u64(id).as_bytes());
-    }
-}
-
-fn itoa_u64(v: u64) -> String {
-    v.to_string()
+    header_rest(out, ns, id);
 }
 
 /// Turns a text packet whose JSON held binary values into a binary packet.
@@ -417,12 +406,24 @@ pub(crate) fn encode_event_payload(
     payload: &Payload,
     id: Option<u64>,
 ) -> Encoded {
+    encode_from_payload(PacketType::Event, ns, Some(event), payload, id)
+}
+
+/// An EVENT (with its name first) or an ACK made of a payload's arguments, as a binary packet
+/// when the payload has attachments.
+fn encode_from_payload(
+    ty: PacketType,
+    ns: &str,
+    event: Option<&str>,
+    payload: &Payload,
+    id: Option<u64>,
+) -> Encoded {
     let mut out = Vec::with_capacity(16 + payload.src().len());
     let binary = !payload.bins().is_empty();
-    let ty = if binary {
-        PacketType::BinaryEvent
-    } else {
-        PacketType::Event
+    let ty = match (ty, binary) {
+        (PacketType::Event, true) => PacketType::BinaryEvent,
+        (PacketType::Ack, true) => PacketType::BinaryAck,
+        (ty, _) => ty,
     };
     out.push(b'0' + ty as u8);
     if binary {
@@ -431,9 +432,16 @@ pub(crate) fn encode_event_payload(
     }
     header_rest(&mut out, ns, id);
     out.push(b'[');
-    let _ = serde_json::to_writer(&mut out, event);
+    let mut first = true;
+    if let Some(event) = event {
+        let _ = serde_json::to_writer(&mut out, event);
+        first = false;
+    }
     for r in payload.arg_ranges() {
-        out.push(b',');
+        if !first {
+            out.push(b',');
+        }
+        first = false;
         out.extend_from_slice(payload.src().get(r.clone()).unwrap_or(b"null"));
     }
     out.push(b']');
@@ -449,7 +457,7 @@ fn header_rest(out: &mut Vec<u8>, ns: &str, id: Option<u64>) {
         out.push(b',');
     }
     if let Some(id) = id {
-        out.extend_from_slice(itoa_u64(id).as_bytes());
+        out.extend_from_slice(id.to_string().as_bytes());
     }
 }
 
@@ -469,31 +477,7 @@ pub(crate) fn encode_ack<T: Serialize + ?Sized>(
 
 /// Encodes an ACK packet from a received [`Payload`].
 pub(crate) fn encode_ack_payload(ns: &str, id: u64, payload: &Payload) -> Encoded {
-    let mut out = Vec::with_capacity(16 + payload.src().len());
-    let binary = !payload.bins().is_empty();
-    let ty = if binary {
-        PacketType::BinaryAck
-    } else {
-        PacketType::Ack
-    };
-    out.push(b'0' + ty as u8);
-    if binary {
-        out.extend_from_slice(payload.bins().len().to_string().as_bytes());
-        out.push(b'-');
-    }
-    header_rest(&mut out, ns, Some(id));
-    out.push(b'[');
-    for (i, r) in payload.arg_ranges().iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(payload.src().get(r.clone()).unwrap_or(b"null"));
-    }
-    out.push(b']');
-    Encoded {
-        text: Bytes::from(out),
-        bins: payload.bins().to_vec(),
-    }
+    encode_from_payload(PacketType::Ack, ns, None, payload, Some(id))
 }
 
 /// `0[/ns,]{"sid":"..."}`

@@ -145,20 +145,9 @@ impl Payload {
         let text = serde_json::to_vec(args)?;
         let src = Bytes::from(text);
         let s = std::str::from_utf8(&src).map_err(serde::de::Error::custom)?;
-        if !s.starts_with('[') {
-            return Err(serde::de::Error::custom(
-                "the arguments must be a JSON array",
-            ));
-        }
-        let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(s)?;
-        let base = s.as_ptr() as usize;
-        let args = items
-            .iter()
-            .map(|raw| {
-                let start = raw.get().as_ptr() as usize - base;
-                start..start + raw.get().len()
-            })
-            .collect();
+        let (first, rest) = crate::parser::split_array(s, 0..s.len())
+            .map_err(|_| serde::de::Error::custom("the arguments must be a JSON array"))?;
+        let args = first.into_iter().chain(rest).collect();
         Ok(Payload { src, args, bins })
     }
 
