@@ -3,7 +3,8 @@
 //!
 //! `__fuzz::decode` completes a binary packet with as many attachments as it announces and
 //! checks its placeholders; `__fuzz::round_trip` decodes an event, re-encodes it and decodes it
-//! again, panicking if the namespace, name, ack id or arguments change.
+//! again, panicking if the namespace, name, ack id or arguments change; `__fuzz::json_array`
+//! compares the JSON array skimmer with `serde_json` on the same text.
 #![no_main]
 
 use bytes::Bytes;
@@ -23,4 +24,6 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     sockeye::__fuzz::round_trip(input);
+    // The argument skimmer must agree with serde_json on any text after the type byte.
+    sockeye::__fuzz::json_array(data.get(1..).unwrap_or_default());
 });

@@ -156,10 +156,39 @@ pub(crate) trait Closer<D>: Send + Sync {
     fn on_close(&self, socket: &Arc<Socket<D>>, reason: DisconnectReason);
 }
 
+/// A session's outbound queue: one packet (the usual reply) fits without an allocation.
+pub(crate) type Queue = smallvec::SmallVec<[Outgoing; 1]>;
+
+thread_local! {
+    /// The session whose WebSocket task is running its handlers on this thread: what they
+    /// queue for it is written by that same poll, so it need not be woken.
+    static RUNNING: std::cell::Cell<*const ()> = const { std::cell::Cell::new(std::ptr::null()) };
+}
+
+/// Marks a session as handled by the running task until dropped (see [`Socket::send`]).
+pub(crate) struct RunningGuard {
+    previous: *const (),
+}
+
+impl RunningGuard {
+    pub(crate) fn enter<D>(socket: &Arc<Socket<D>>) -> RunningGuard {
+        let me = Arc::as_ptr(socket).cast::<()>();
+        RunningGuard {
+            previous: RUNNING.with(|r| r.replace(me)),
+        }
+    }
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        RUNNING.with(|r| r.set(self.previous));
+    }
+}
+
 pub(crate) struct State {
     pub(crate) opened: Instant,
     pub(crate) closed_at: Option<Instant>,
-    pub(crate) queue: Vec<Outgoing>,
+    pub(crate) queue: Queue,
     pub(crate) queued_bytes: usize,
     pub(crate) waker: Option<Waker>,
     pub(crate) poll_active: bool,
@@ -220,7 +249,7 @@ impl<D> Socket<D> {
             state: Mutex::new(State {
                 opened: Instant::now(),
                 closed_at: None,
-                queue: Vec::new(),
+                queue: Queue::new(),
                 queued_bytes: 0,
                 waker: None,
                 poll_active: false,
@@ -319,7 +348,7 @@ impl<D> Socket<D> {
             }
             st.queue.extend(packets);
             st.queued_bytes += len;
-            st.waker.take()
+            self.waker_to_wake(&mut st)
         };
         if let Some(w) = waker {
             w.wake();
@@ -341,7 +370,7 @@ impl<D> Socket<D> {
             }
             st.queue.push(packet);
             st.queued_bytes += len;
-            st.waker.take()
+            self.waker_to_wake(&mut st)
         };
         if let Some(w) = waker {
             w.wake();
@@ -359,10 +388,13 @@ impl<D> Socket<D> {
     }
 
     /// Takes everything queued, or registers `cx` to be woken when something is queued.
-    pub(crate) fn poll_take(&self, cx: &mut Context<'_>, out: &mut Vec<Outgoing>) -> Poll<()> {
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>, out: &mut Queue) -> Poll<()> {
         let mut st = self.state.lock();
-        if st.queue.is_empty() {
+        // The waker stays registered while the task runs (it is taken only to be woken).
+        if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             st.waker = Some(cx.waker().clone());
+        }
+        if st.queue.is_empty() {
             return Poll::Pending;
         }
         if out.is_empty() {
@@ -372,6 +404,17 @@ impl<D> Socket<D> {
         }
         st.queued_bytes = 0;
         Poll::Ready(())
+    }
+
+    /// The waker to wake after queuing: none when the session's own task is running its
+    /// handlers on this thread, as it writes the queue before it returns.
+    fn waker_to_wake(&self, st: &mut State) -> Option<Waker> {
+        let me = (self as *const Self).cast::<()>();
+        if RUNNING.with(|r| r.get()) == me {
+            None
+        } else {
+            st.waker.take()
+        }
     }
 
     /// Wakes whoever waits on the queue (the poll request or the WebSocket task).

@@ -60,13 +60,13 @@ impl AckSender {
     pub fn send_payload(self, payload: &Payload) -> Result<(), EmitError> {
         let Some(id) = self.id else { return Ok(()) };
         let encoded = parser::encode_ack_payload(self.socket.ns_name(), id, payload);
-        self.socket.send_encoded(&encoded)
+        self.socket.send_encoded(encoded)
     }
 
     fn send_mode<T: Serialize + ?Sized>(self, data: &T, mode: ArgsMode) -> Result<(), EmitError> {
         let Some(id) = self.id else { return Ok(()) };
         let encoded = parser::encode_ack(self.socket.ns_name(), id, data, mode)?;
-        self.socket.send_encoded(&encoded)
+        self.socket.send_encoded(encoded)
     }
 }
 

@@ -244,7 +244,7 @@ impl LocalAdapter {
                 crate::metrics::VOLATILE_DROPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 continue;
             }
-            let _ = s.send_encoded(&packet.encoded);
+            let _ = s.send_encoded(packet.encoded.clone());
         }
     }
 }

@@ -157,11 +157,7 @@ impl IoHandler {
                 payload,
                 id,
             } => match conn.data().socket(&ns) {
-                Some(s) => s.dispatch(MessageParts {
-                    event,
-                    payload,
-                    ack_id: id,
-                }),
+                Some(s) => s.dispatch(MessageParts::new(event, payload, id)),
                 None => Self::protocol_error(conn, &"event for an unknown namespace"),
             },
             Incoming::Ack { ns, id, payload } => match conn.data().socket(&ns) {

@@ -74,6 +74,43 @@ pub struct MessageParts {
     pub payload: Payload,
     /// The client's ack id, when it wants an answer.
     pub ack_id: Option<u64>,
+    /// Whether the extractor running now is the handler's last one.
+    last: bool,
+}
+
+impl MessageParts {
+    pub(crate) fn new(event: String, payload: Payload, ack_id: Option<u64>) -> MessageParts {
+        MessageParts {
+            event,
+            payload,
+            ack_id,
+            last: false,
+        }
+    }
+
+    /// Whether the extractor running now is the handler's last one: it may then take what it
+    /// needs out of the parts instead of cloning it, as no other extractor will look.
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye::extract::{ExtractError, FromMessageParts, MessageParts};
+    /// use sockeye::SocketRef;
+    ///
+    /// /// The event's name, taken without a copy when it is the last argument.
+    /// struct Name(String);
+    /// impl FromMessageParts for Name {
+    ///     fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, ExtractError> {
+    ///         Ok(Name(if parts.is_last_extractor() {
+    ///             std::mem::take(&mut parts.event)
+    ///         } else {
+    ///             parts.event.clone()
+    ///         }))
+    ///     }
+    /// }
+    /// ```
+    pub fn is_last_extractor(&self) -> bool {
+        self.last
+    }
 }
 
 /// What a connect handler or middleware is called with.
@@ -184,7 +221,11 @@ impl<T: DeserializeOwned> FromMessageParts for TryData<T> {
 
 impl FromMessageParts for Payload {
     fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, ExtractError> {
-        Ok(parts.payload.clone())
+        Ok(if parts.is_last_extractor() {
+            std::mem::take(&mut parts.payload)
+        } else {
+            parts.payload.clone()
+        })
     }
 }
 
@@ -196,7 +237,11 @@ impl FromMessageParts for Bin {
 
 impl FromMessageParts for Event {
     fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, ExtractError> {
-        Ok(Event(parts.event.clone()))
+        Ok(Event(if parts.is_last_extractor() {
+            std::mem::take(&mut parts.event)
+        } else {
+            parts.event.clone()
+        }))
     }
 }
 
@@ -371,7 +416,7 @@ pub trait Middleware<M>: Send + std::marker::Sync + 'static {
 
 macro_rules! impl_handlers {
     ($($T:ident),*) => {
-        #[allow(non_snake_case, unused_variables, unused_mut)]
+        #[allow(non_snake_case, unused_variables, unused_mut, unused_assignments)]
         impl<F, Fut, $($T,)*> MessageHandler<(IsAsync, $($T,)*)> for F
         where
             F: Fn($($T),*) -> Fut + Send + std::marker::Sync + 'static,
@@ -379,7 +424,10 @@ macro_rules! impl_handlers {
             $($T: FromMessageParts + Send,)*
         {
             fn call(&self, s: SocketRef, mut parts: MessageParts) {
-                $(let $T = match $T::from_message_parts(&s, &mut parts) {
+                let mut left = <[&str]>::len(&[$(stringify!($T)),*]);
+                $(left -= 1;
+                parts.last = left == 0;
+                let $T = match $T::from_message_parts(&s, &mut parts) {
                     Ok(v) => v,
                     Err(e) => return extract_failed(&s, &parts.event, e),
                 };)*
@@ -387,14 +435,17 @@ macro_rules! impl_handlers {
             }
         }
 
-        #[allow(non_snake_case, unused_variables, unused_mut)]
+        #[allow(non_snake_case, unused_variables, unused_mut, unused_assignments)]
         impl<F, $($T,)*> MessageHandler<(IsSync, $($T,)*)> for F
         where
             F: Fn($($T),*) + Send + std::marker::Sync + 'static,
             $($T: FromMessageParts + Send,)*
         {
             fn call(&self, s: SocketRef, mut parts: MessageParts) {
-                $(let $T = match $T::from_message_parts(&s, &mut parts) {
+                let mut left = <[&str]>::len(&[$(stringify!($T)),*]);
+                $(left -= 1;
+                parts.last = left == 0;
+                let $T = match $T::from_message_parts(&s, &mut parts) {
                     Ok(v) => v,
                     Err(e) => return extract_failed(&s, &parts.event, e),
                 };)*

@@ -4,8 +4,10 @@ mod ack;
 pub mod adapter;
 mod client;
 mod errors;
+mod fast_hash;
 mod handler;
 mod io;
+mod json;
 pub mod metrics;
 mod ns;
 mod operators;
@@ -53,6 +55,8 @@ pub mod __fuzz {
     /// Decodes one client text packet; a binary packet is completed with `attachments` made
     /// of the input's bytes, then its placeholders are checked. `Ok` when everything is valid.
     pub fn decode(data: Bytes, max_attachments: usize) -> Result<(), ()> {
+        // The engine hands the parser text messages only, checked as UTF-8.
+        std::str::from_utf8(&data).map_err(|_| ())?;
         let limits = DecodeLimits { max_attachments };
         match parser::decode(data.clone(), limits).map_err(|_| ())? {
             Decoded::Whole(_) => Ok(()),
@@ -67,12 +71,40 @@ pub mod __fuzz {
         }
     }
 
+    /// Runs the JSON array skimmer and `serde_json` on the same text; panics when they disagree
+    /// on whether it is a valid array or on where its elements are.
+    pub fn json_array(text: &[u8]) {
+        let ours = crate::json::array_elements(text).ok().map(|r| r.to_vec());
+        let theirs = std::str::from_utf8(text)
+            .ok()
+            .filter(|t| t.starts_with('['))
+            .and_then(|t| {
+                let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(t).ok()?;
+                let base = t.as_ptr() as usize;
+                Some(
+                    items
+                        .iter()
+                        .map(|r| {
+                            let start = r.get().as_ptr() as usize - base;
+                            start..start + r.get().len()
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            });
+        if std::str::from_utf8(text).is_ok() {
+            assert_eq!(ours, theirs, "skimmer and serde_json disagree on {text:?}");
+        }
+    }
+
     /// Decodes an event, re-encodes it from its payload and decodes that again: the event
     /// name, namespace, ack id and argument texts must survive. Panics on a mismatch.
     pub fn round_trip(data: Bytes) {
         let limits = DecodeLimits {
             max_attachments: 10,
         };
+        if std::str::from_utf8(&data).is_err() {
+            return;
+        }
         let Ok(Decoded::Whole(Incoming::Event {
             ns,
             event,

@@ -4,13 +4,13 @@
 //! (types 5 and 6) replace each binary value by `{"_placeholder":true,"num":N}` and travel as
 //! the text packet followed by N binary messages.
 
+use std::borrow::Cow;
 use std::io;
 use std::ops::Range;
 
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use smallvec::SmallVec;
 
 use crate::errors::ParseError;
 use crate::payload::Payload;
@@ -29,6 +29,7 @@ pub(crate) enum PacketType {
 }
 
 /// Event names a client may not use: they belong to the server's lifecycle.
+#[cfg(test)]
 pub const RESERVED_EVENTS: [&str; 6] = [
     "connect",
     "connect_error",
@@ -37,6 +38,19 @@ pub const RESERVED_EVENTS: [&str; 6] = [
     "newListener",
     "removeListener",
 ];
+
+/// Whether `name` is one of [`RESERVED_EVENTS`] (a match on the length first).
+fn is_reserved(name: &str) -> bool {
+    matches!(
+        name,
+        "connect"
+            | "connect_error"
+            | "disconnect"
+            | "disconnecting"
+            | "newListener"
+            | "removeListener"
+    )
+}
 
 /// The largest ack id (exclusive): ids must be exact JavaScript integers.
 pub const MAX_ACK_ID: u64 = 1 << 53;
@@ -53,22 +67,22 @@ pub(crate) enum Incoming {
     /// `0`: connect to a namespace, with the auth payload (a JSON object) when given, and the
     /// query string a v4-protocol client (socket.io-client 2.x) puts after the name.
     Connect {
-        ns: String,
+        ns: Cow<'static, str>,
         auth: Option<Bytes>,
         query: Option<String>,
     },
     /// `1`: leave a namespace.
-    Disconnect { ns: String },
+    Disconnect { ns: Cow<'static, str> },
     /// `2`/`5`: an event.
     Event {
-        ns: String,
+        ns: Cow<'static, str>,
         event: String,
         payload: Payload,
         id: Option<u64>,
     },
     /// `3`/`6`: the answer to a server ack.
     Ack {
-        ns: String,
+        ns: Cow<'static, str>,
         id: u64,
         payload: Payload,
     },
@@ -106,9 +120,17 @@ fn digits(s: &[u8], pos: &mut usize, max_digits: usize) -> Result<Option<u64>, P
 }
 
 /// Decodes one text packet from a client.
+///
+/// `src` is a text message, which the engine checked is UTF-8 (a WebSocket text frame or a
+/// polling payload); the arguments stay the bytes they came as, and only the short pieces
+/// turned into strings here (namespace, query, event name) are checked again.
 pub(crate) fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseError> {
-    let s = std::str::from_utf8(&src).map_err(|_| ParseError::InvalidUtf8)?;
-    let b = s.as_bytes();
+    let b: &[u8] = &src;
+    let utf8 = |b: &[u8]| {
+        std::str::from_utf8(b)
+            .map(str::to_owned)
+            .map_err(|_| ParseError::InvalidUtf8)
+    };
     let ty = match b.first() {
         Some(b'0') => PacketType::Connect,
         Some(b'1') => PacketType::Disconnect,
@@ -134,23 +156,27 @@ pub(crate) fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseE
     }
     let mut query = None;
     let ns = if b.get(pos) == Some(&b'/') {
-        let end = s[pos..].find(',').map_or(s.len(), |i| pos + i);
-        let mut ns = &s[pos..end];
+        let rest = b.get(pos..).unwrap_or_default();
+        let end = rest
+            .iter()
+            .position(|&c| c == b',')
+            .map_or(b.len(), |i| pos + i);
+        let mut ns = b.get(pos..end).unwrap_or_default();
         // A v4-protocol query string after the name is not part of the name.
-        if let Some(q) = ns.find('?') {
-            query = Some(ns[q + 1..].to_owned());
-            ns = &ns[..q];
+        if let Some(q) = ns.iter().position(|&c| c == b'?') {
+            query = Some(utf8(ns.get(q + 1..).unwrap_or_default())?);
+            ns = ns.get(..q).unwrap_or_default();
         }
-        pos = if end < s.len() { end + 1 } else { end };
-        ns.to_owned()
+        pos = if end < b.len() { end + 1 } else { end };
+        Cow::Owned(utf8(ns)?)
     } else {
-        "/".to_owned()
+        Cow::Borrowed("/")
     };
     let id = digits(b, &mut pos, 16)?;
     if id.is_some_and(|id| id >= MAX_ACK_ID) {
         return Err(ParseError::InvalidNumber);
     }
-    let json = pos..s.len();
+    let json = pos..b.len();
     let has_json = !json.is_empty();
     let incoming = match ty {
         PacketType::Connect => {
@@ -158,8 +184,10 @@ pub(crate) fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseE
                 return Err(ParseError::InvalidPayload);
             }
             let auth = if has_json {
+                let text = std::str::from_utf8(b.get(json.clone()).unwrap_or_default())
+                    .map_err(|_| ParseError::InvalidUtf8)?;
                 let v: &RawValue =
-                    serde_json::from_str(&s[json.clone()]).map_err(|_| ParseError::InvalidJson)?;
+                    serde_json::from_str(text).map_err(|_| ParseError::InvalidJson)?;
                 if !v.get().starts_with('{') {
                     return Err(ParseError::InvalidPayload);
                 }
@@ -176,26 +204,26 @@ pub(crate) fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseE
             Incoming::Disconnect { ns }
         }
         PacketType::Event | PacketType::BinaryEvent => {
-            let (first, args) = split_array(s, json)?;
-            let first = first.ok_or(ParseError::InvalidPayload)?;
-            let event = event_name(&s[first])?;
+            let mut args = split_array(b, json)?;
+            if args.is_empty() {
+                return Err(ParseError::InvalidPayload);
+            }
+            let first = args.remove(0);
+            let event = event_name(b.get(first).unwrap_or_default())?;
             Incoming::Event {
                 ns,
                 event,
-                payload: Payload::from_parts(src.clone(), args, Vec::new()),
+                payload: Payload::from_parts(src, args, Vec::new()),
                 id,
             }
         }
         PacketType::Ack | PacketType::BinaryAck => {
             let id = id.ok_or(ParseError::InvalidPayload)?;
-            let (first, mut args) = split_array(s, json)?;
-            if let Some(first) = first {
-                args.insert(0, first);
-            }
+            let args = split_array(b, json)?;
             Incoming::Ack {
                 ns,
                 id,
-                payload: Payload::from_parts(src.clone(), args, Vec::new()),
+                payload: Payload::from_parts(src, args, Vec::new()),
             }
         }
         PacketType::ConnectError => return Err(ParseError::InvalidType),
@@ -211,39 +239,43 @@ pub(crate) fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseE
     }
 }
 
-type Args = SmallVec<[Range<usize>; 4]>;
+type Args = crate::json::Ranges;
 
-/// Splits a JSON array into the range of its first element and those of the rest.
-pub(crate) fn split_array(
-    s: &str,
-    json: Range<usize>,
-) -> Result<(Option<Range<usize>>, Args), ParseError> {
-    let text = &s[json.clone()];
-    if !text.starts_with('[') {
+/// The ranges (into `s`) of the elements of the JSON array at `json`.
+pub(crate) fn split_array(s: &[u8], json: Range<usize>) -> Result<Args, ParseError> {
+    let text = s.get(json.clone()).unwrap_or_default();
+    if !text.starts_with(b"[") {
         return Err(ParseError::InvalidPayload);
     }
-    let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|_| ParseError::InvalidJson)?;
-    let base = s.as_ptr() as usize;
-    let mut ranges = items.iter().map(|raw| {
-        let start = raw.get().as_ptr() as usize - base;
-        start..start + raw.get().len()
-    });
-    let first = ranges.next();
-    Ok((first, ranges.collect()))
+    let mut items = crate::json::array_elements(text).map_err(|_| ParseError::InvalidJson)?;
+    for r in items.iter_mut() {
+        *r = r.start + json.start..r.end + json.start;
+    }
+    Ok(items)
 }
 
-fn event_name(raw: &str) -> Result<String, ParseError> {
-    let name = if raw.starts_with('"') {
+fn event_name(raw: &[u8]) -> Result<String, ParseError> {
+    let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or_default();
+    let name = if raw.first() == Some(&b'"') && crate::json::plain_run(inner) == inner.len() {
+        // Validated JSON already: without escapes, the name is the text between the quotes.
+        std::str::from_utf8(inner)
+            .map_err(|_| ParseError::InvalidUtf8)?
+            .to_owned()
+    } else if raw.starts_with(b"\"") {
+        let raw = std::str::from_utf8(raw).map_err(|_| ParseError::InvalidUtf8)?;
         serde_json::from_str::<String>(raw).map_err(|_| ParseError::InvalidPayload)?
-    } else if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+    } else if raw
+        .first()
+        .is_some_and(|&c| c == b'-' || c.is_ascii_digit())
+    {
         // Node accepts a numeric event name; it is matched as its decimal text.
         let n: serde_json::Number =
-            serde_json::from_str(raw).map_err(|_| ParseError::InvalidPayload)?;
+            serde_json::from_slice(raw).map_err(|_| ParseError::InvalidPayload)?;
         n.to_string()
     } else {
         return Err(ParseError::InvalidPayload);
     };
-    if RESERVED_EVENTS.contains(&name.as_str()) {
+    if is_reserved(&name) {
         return Err(ParseError::ReservedEvent);
     }
     Ok(name)
@@ -316,19 +348,40 @@ fn header(out: &mut Vec<u8>, ty: PacketType, ns: &str, id: Option<u64>) {
     header_rest(out, ns, id);
 }
 
-/// Turns a text packet whose JSON held binary values into a binary packet.
-fn finish(mut out: Vec<u8>, bins: Vec<Bytes>, binary_ty: PacketType) -> Encoded {
-    if !bins.is_empty() {
+thread_local! {
+    /// Packets are built here, then copied out at their exact size: one allocation each,
+    /// and a `Bytes` whose clones (one per broadcast recipient) share it.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's (cleared) scratch buffer.
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut out) => {
+            out.clear();
+            let r = f(&mut out);
+            if out.capacity() > 64 << 10 {
+                *out = Vec::new();
+            }
+            r
+        }
+        // A `Serialize` impl that emits while being serialized.
+        Err(_) => f(&mut Vec::new()),
+    })
+}
+
+/// The packet built in `out`, as a binary packet when its JSON held binary values.
+fn finish(out: &[u8], bins: Vec<Bytes>, binary_ty: PacketType) -> Encoded {
+    let text = if bins.is_empty() {
+        Bytes::copy_from_slice(out)
+    } else {
         let mut head = vec![b'0' + binary_ty as u8];
         head.extend_from_slice(bins.len().to_string().as_bytes());
         head.push(b'-');
         head.extend_from_slice(out.get(1..).unwrap_or_default());
-        out = head;
-    }
-    Encoded {
-        text: Bytes::from(out),
-        bins,
-    }
+        Bytes::from(head)
+    };
+    Encoded { text, bins }
 }
 
 /// How the data of an emit becomes the arguments after the event name.
@@ -388,14 +441,15 @@ pub(crate) fn encode_event<T: Serialize + ?Sized>(
     mode: ArgsMode,
     id: Option<u64>,
 ) -> Result<Encoded, serde_json::Error> {
-    let mut out = Vec::with_capacity(32 + event.len() + ns.len());
-    header(&mut out, PacketType::Event, ns, id);
-    out.push(b'[');
-    serde_json::to_writer(&mut out, event)?;
-    out.push(b',');
-    let mut bins = Vec::new();
-    write_args(&mut out, data, mode, &mut bins, true)?;
-    Ok(finish(out, bins, PacketType::BinaryEvent))
+    with_scratch(|out| {
+        header(out, PacketType::Event, ns, id);
+        out.push(b'[');
+        write_json_str(out, event);
+        out.push(b',');
+        let mut bins = Vec::new();
+        write_args(out, data, mode, &mut bins, true)?;
+        Ok(finish(out, bins, PacketType::BinaryEvent))
+    })
 }
 
 /// Encodes an EVENT packet from a received [`Payload`] (its arguments and attachments as
@@ -418,36 +472,52 @@ fn encode_from_payload(
     payload: &Payload,
     id: Option<u64>,
 ) -> Encoded {
-    let mut out = Vec::with_capacity(16 + payload.src().len());
     let binary = !payload.bins().is_empty();
     let ty = match (ty, binary) {
         (PacketType::Event, true) => PacketType::BinaryEvent,
         (PacketType::Ack, true) => PacketType::BinaryAck,
         (ty, _) => ty,
     };
-    out.push(b'0' + ty as u8);
-    if binary {
-        out.extend_from_slice(payload.bins().len().to_string().as_bytes());
-        out.push(b'-');
-    }
-    header_rest(&mut out, ns, id);
-    out.push(b'[');
-    let mut first = true;
-    if let Some(event) = event {
-        let _ = serde_json::to_writer(&mut out, event);
-        first = false;
-    }
-    for r in payload.arg_ranges() {
-        if !first {
-            out.push(b',');
+    let text = with_scratch(|out| {
+        out.push(b'0' + ty as u8);
+        if binary {
+            out.extend_from_slice(payload.bins().len().to_string().as_bytes());
+            out.push(b'-');
         }
-        first = false;
-        out.extend_from_slice(payload.src().get(r.clone()).unwrap_or(b"null"));
-    }
-    out.push(b']');
+        header_rest(out, ns, id);
+        out.push(b'[');
+        let mut first = true;
+        if let Some(event) = event {
+            write_json_str(out, event);
+            first = false;
+        }
+        for r in payload.arg_ranges() {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(payload.src().get(r.clone()).unwrap_or(b"null"));
+        }
+        out.push(b']');
+        Bytes::copy_from_slice(out)
+    });
     Encoded {
-        text: Bytes::from(out),
+        text,
         bins: payload.bins().to_vec(),
+    }
+}
+
+/// Writes `s` as a JSON string.
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    if crate::json::plain_run(s.as_bytes()) == s.len() {
+        // Nothing to escape (the usual event name).
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing a `str` to a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
     }
 }
 
@@ -457,7 +527,8 @@ fn header_rest(out: &mut Vec<u8>, ns: &str, id: Option<u64>) {
         out.push(b',');
     }
     if let Some(id) = id {
-        out.extend_from_slice(id.to_string().as_bytes());
+        use std::io::Write as _;
+        let _ = write!(out, "{id}");
     }
 }
 
@@ -468,11 +539,12 @@ pub(crate) fn encode_ack<T: Serialize + ?Sized>(
     data: &T,
     mode: ArgsMode,
 ) -> Result<Encoded, serde_json::Error> {
-    let mut out = Vec::with_capacity(32);
-    header(&mut out, PacketType::Ack, ns, Some(id));
-    let mut bins = Vec::new();
-    write_args(&mut out, data, mode, &mut bins, false)?;
-    Ok(finish(out, bins, PacketType::BinaryAck))
+    with_scratch(|out| {
+        header(out, PacketType::Ack, ns, Some(id));
+        let mut bins = Vec::new();
+        write_args(out, data, mode, &mut bins, false)?;
+        Ok(finish(out, bins, PacketType::BinaryAck))
+    })
 }
 
 /// Encodes an ACK packet from a received [`Payload`].
@@ -578,7 +650,7 @@ mod tests {
                 payload,
                 id,
             } => {
-                assert_eq!((ns.as_str(), event.as_str(), id), ("/", "foo", None));
+                assert_eq!((&*ns, event.as_str(), id), ("/", "foo", None));
                 assert_eq!(payload.len(), 0);
             }
             other => panic!("{other:?}"),
@@ -591,7 +663,7 @@ mod tests {
                 id,
             } => {
                 assert_eq!(
-                    (ns.as_str(), event.as_str(), id),
+                    (&*ns, event.as_str(), id),
                     ("/admin", "project:delete", Some(456))
                 );
                 assert_eq!(payload.arg_text(0), Some("123"));
@@ -600,7 +672,7 @@ mod tests {
         }
         match whole("3/admin,456[]") {
             Incoming::Ack { ns, id, payload } => {
-                assert_eq!((ns.as_str(), id, payload.len()), ("/admin", 456, 0));
+                assert_eq!((&*ns, id, payload.len()), ("/admin", 456, 0));
             }
             other => panic!("{other:?}"),
         }

@@ -145,9 +145,8 @@ impl Payload {
         let text = serde_json::to_vec(args)?;
         let src = Bytes::from(text);
         let s = std::str::from_utf8(&src).map_err(serde::de::Error::custom)?;
-        let (first, rest) = crate::parser::split_array(s, 0..s.len())
+        let args = crate::parser::split_array(s.as_bytes(), 0..s.len())
             .map_err(|_| serde::de::Error::custom("the arguments must be a JSON array"))?;
-        let args = first.into_iter().chain(rest).collect();
         Ok(Payload { src, args, bins })
     }
 

@@ -1,6 +1,6 @@
 //! A client's socket in one namespace.
 
-use std::collections::HashMap;
+use crate::fast_hash::FastMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -176,11 +176,11 @@ pub struct Socket {
     ns: Arc<Namespace>,
     pub(crate) conn: Arc<Conn>,
     connected: AtomicBool,
-    handlers: RwLock<HashMap<Box<str>, BoxedMessageHandler>>,
+    handlers: RwLock<FastMap<Box<str>, BoxedMessageHandler>>,
     fallback: RwLock<Option<BoxedMessageHandler>>,
     on_disconnect: Mutex<Option<BoxedDisconnectHandler>>,
     on_disconnecting: Mutex<Option<BoxedDisconnectHandler>>,
-    acks: Mutex<HashMap<u64, oneshot::Sender<Payload>>>,
+    acks: Mutex<FastMap<u64, oneshot::Sender<Payload>>>,
     handshake: Handshake,
     extensions: Mutex<http::Extensions>,
 }
@@ -215,11 +215,11 @@ impl Socket {
             ns,
             conn,
             connected: AtomicBool::new(false),
-            handlers: RwLock::new(HashMap::new()),
+            handlers: RwLock::new(FastMap::default()),
             fallback: RwLock::new(None),
             on_disconnect: Mutex::new(None),
             on_disconnecting: Mutex::new(None),
-            acks: Mutex::new(HashMap::new()),
+            acks: Mutex::new(FastMap::default()),
             extensions: Mutex::new(http::Extensions::new()),
         }
     }
@@ -353,7 +353,7 @@ impl Socket {
     /// When `data` does not serialize, the socket is disconnected, or its queue is full.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         let encoded = parser::encode_event(self.ns_name(), event, data, ArgsMode::One, None)?;
-        self.send_encoded(&encoded)
+        self.send_encoded(encoded)
     }
 
     /// Emits an event whose arguments are the items of `args` (a tuple, array or `Vec`).
@@ -362,7 +362,7 @@ impl Socket {
     /// As [`Socket::emit`], or when `args` does not serialize to an array.
     pub fn emit_args<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> Result<(), EmitError> {
         let encoded = parser::encode_event(self.ns_name(), event, args, ArgsMode::Spread, None)?;
-        self.send_encoded(&encoded)
+        self.send_encoded(encoded)
     }
 
     /// Emits an event with the arguments and attachments of a received payload.
@@ -371,7 +371,7 @@ impl Socket {
     /// When the socket is disconnected or its queue is full.
     pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
         let encoded = parser::encode_event_payload(self.ns_name(), event, payload, None);
-        self.send_encoded(&encoded)
+        self.send_encoded(encoded)
     }
 
     /// Emits an event and waits for the client's ack (default timeout: the builder's
@@ -437,7 +437,7 @@ impl Socket {
             }
         };
         let rx = self.register_ack(id);
-        if let Err(e) = self.send_encoded(&encoded) {
+        if let Err(e) = self.send_encoded(encoded) {
             self.forget_ack(id);
             return AckFuture {
                 rx: None,
@@ -492,15 +492,15 @@ impl Socket {
     }
 
     /// Queues an encoded packet (and its attachments) for the client.
-    pub(crate) fn send_encoded(&self, encoded: &Encoded) -> Result<(), EmitError> {
+    pub(crate) fn send_encoded(&self, encoded: Encoded) -> Result<(), EmitError> {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
         let res = if encoded.bins.is_empty() {
-            self.conn.send_text(encoded.text.clone())
+            self.conn.send_text(encoded.text)
         } else {
-            let packets = std::iter::once(Outgoing::Message(encoded.text.clone()))
-                .chain(encoded.bins.iter().cloned().map(Outgoing::Binary));
+            let packets = std::iter::once(Outgoing::Message(encoded.text))
+                .chain(encoded.bins.into_iter().map(Outgoing::Binary));
             self.conn.send_many(packets)
         };
         res.map_err(|e| match e {

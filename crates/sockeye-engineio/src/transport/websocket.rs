@@ -21,7 +21,7 @@ use crate::engine::{Engine, EngineBody, Handler};
 use crate::errors::HttpError;
 use crate::packet::{Packet, ProtocolVersion};
 use crate::payload::Outgoing;
-use crate::socket::{DisconnectReason, RequestInfo, Socket, TransportKind};
+use crate::socket::{DisconnectReason, Queue, RequestInfo, RunningGuard, Socket, TransportKind};
 use crate::transport::polling;
 use crate::ws::{self, Decoder, Limits, Message, OpCode};
 
@@ -137,7 +137,13 @@ thread_local! {
     /// Each worker thread frames outgoing packets here and writes them from here, so a
     /// connection keeps a buffer only for what the kernel did not take.
     static SCRATCH: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+    /// Each worker thread reads here: a connection keeps a read buffer only for a frame that
+    /// is not complete yet, and a read allocates nothing but the messages it completes.
+    static READ_BUF: std::cell::Cell<BytesMut> = std::cell::Cell::new(BytesMut::new());
 }
+
+/// The size of a thread's read buffer.
+const READ_CHUNK: usize = 64 << 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -229,7 +235,7 @@ struct Conn<H: Handler> {
     rbuf: BytesMut,
     wbuf: BytesMut,
     decoder: Decoder,
-    taken: Vec<Outgoing>,
+    taken: Queue,
     phase: Phase,
     /// Whether `2probe` was answered (the probe phase only).
     probed: bool,
@@ -298,7 +304,7 @@ impl<H: Handler> Conn<H> {
                 max_message_size: config.max_payload,
                 max_fragments: config.max_ws_fragments,
             }),
-            taken: Vec::new(),
+            taken: Queue::new(),
             phase,
             probed: false,
             resume: false,
@@ -372,6 +378,25 @@ impl<H: Handler> Conn<H> {
         }
         loop {
             let mut progress = false;
+            // Read first: the replies its handlers queue go out with the write below.
+            // A client that does not read its replies (pongs, acks) stops being read.
+            if self.wbuf.len() < max_unwritten {
+                let read = if self.rbuf.is_empty() && matches!(self.io, Stream::Tcp(_)) {
+                    self.poll_read_shared(cx)
+                } else {
+                    match self.io.poll_read(cx, &mut self.rbuf) {
+                        Poll::Ready(Ok(0)) => Poll::Ready(Err(Exit::PeerClosed)),
+                        Poll::Ready(Err(_)) => Poll::Ready(Err(Exit::Io)),
+                        Poll::Ready(Ok(_)) => Poll::Ready(self.decode_all().map_or(Ok(()), Err)),
+                        Poll::Pending => Poll::Pending,
+                    }
+                };
+                match read {
+                    Poll::Ready(Ok(())) => progress = true,
+                    Poll::Ready(Err(exit)) => return Poll::Ready(exit),
+                    Poll::Pending => {}
+                }
+            }
             if self.wbuf.is_empty()
                 && self.phase == Phase::Open
                 && self.socket.poll_take(cx, &mut self.taken).is_ready()
@@ -409,9 +434,7 @@ impl<H: Handler> Conn<H> {
                 if failed {
                     return Poll::Ready(Exit::Io);
                 }
-                progress = true;
-            }
-            if !self.wbuf.is_empty() {
+            } else if !self.wbuf.is_empty() {
                 match self.io.poll_write(cx, &self.wbuf) {
                     Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Exit::Io),
                     Poll::Ready(Ok(n)) => {
@@ -433,20 +456,8 @@ impl<H: Handler> Conn<H> {
             {
                 return Poll::Ready(Exit::Closed);
             }
-            // A client that does not read its replies (pongs, acks) stops being read.
-            if self.wbuf.len() < max_unwritten {
-                match self.io.poll_read(cx, &mut self.rbuf) {
-                    Poll::Ready(Ok(0)) => return Poll::Ready(Exit::PeerClosed),
-                    Poll::Ready(Err(_)) => return Poll::Ready(Exit::Io),
-                    Poll::Ready(Ok(_)) => {
-                        progress = true;
-                        if let Some(exit) = self.decode_all() {
-                            return Poll::Ready(exit);
-                        }
-                    }
-                    Poll::Pending => {}
-                }
-            }
+            // Nothing was read: the queue was written and the waker is registered with the
+            // socket, the session and the stream.
             if !progress {
                 return Poll::Pending;
             }
@@ -458,14 +469,55 @@ impl<H: Handler> Conn<H> {
         }
     }
 
+    /// Reads into the thread's buffer and handles every whole frame there; what is left of
+    /// an incomplete frame moves to the connection's own buffer, which later reads fill
+    /// until it is empty again.
+    fn poll_read_shared(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Exit>> {
+        let Stream::Tcp(stream) = &mut self.io else {
+            return Poll::Ready(Err(Exit::Io));
+        };
+        let mut buf = READ_BUF.with(std::cell::Cell::take);
+        buf.clear();
+        // Reuses the same memory: messages are copied out of it, never split off.
+        buf.reserve(READ_CHUNK);
+        let read = tokio_util::io::poll_read_buf(Pin::new(stream), cx, &mut buf);
+        let out = match read {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(0)) => Poll::Ready(Err(Exit::PeerClosed)),
+            Poll::Ready(Err(_)) => Poll::Ready(Err(Exit::Io)),
+            Poll::Ready(Ok(_)) => {
+                // See `decode_all`.
+                let _running =
+                    (self.phase == Phase::Open).then(|| RunningGuard::enter(&self.socket));
+                let exit = loop {
+                    match self.decoder.decode_copied(&mut buf) {
+                        Ok(Some(msg)) => {
+                            if let Some(exit) = self.on_message(msg) {
+                                break Some(exit);
+                            }
+                        }
+                        Ok(None) => break None,
+                        Err(e) => break Some(Exit::Protocol(e.code)),
+                    }
+                };
+                // An incomplete frame, or the frames after `5` during an upgrade.
+                if !buf.is_empty() {
+                    self.rbuf.extend_from_slice(&buf);
+                }
+                Poll::Ready(exit.map_or(Ok(()), Err))
+            }
+        };
+        buf.clear();
+        READ_BUF.with(|cell| cell.set(buf));
+        out
+    }
+
     /// Decodes and handles every whole frame in the read buffer.
     fn decode_all(&mut self) -> Option<Exit> {
         // Replies queued by the handlers are written by this same poll (the loop takes the
-        // queue again after reading), so they must not wake the task a second time.
+        // queue after reading), so they must not wake the task a second time.
         // (During an upgrade the waker belongs to the pending poll: leave it alone.)
-        if self.phase == Phase::Open {
-            self.socket.state.lock().waker = None;
-        }
+        let _running = (self.phase == Phase::Open).then(|| RunningGuard::enter(&self.socket));
         loop {
             let msg = match self.decoder.decode(&mut self.rbuf) {
                 Ok(Some(m)) => m,

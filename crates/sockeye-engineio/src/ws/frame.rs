@@ -297,14 +297,58 @@ impl Decoder {
     /// # Ok::<(), sockeye_engineio::ws::ProtocolError>(())
     /// ```
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Message>, ProtocolError> {
+        self.decode_from(buf, false)
+    }
+
+    /// As [`Decoder::decode`], but the message's payload is copied out of `buf` (into an
+    /// allocation of its exact size) instead of split off it, so `buf` never shares its
+    /// memory with a message and can be cleared and reused for the next read: a buffer per
+    /// thread instead of one per connection.
+    ///
+    /// # Errors
+    /// As [`Decoder::decode`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use sockeye_engineio::ws::{Decoder, Message};
+    ///
+    /// let mut decoder = Decoder::default();
+    /// let mut buf = BytesMut::with_capacity(4096);
+    /// buf.extend_from_slice(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+    /// let msg = decoder.decode_copied(&mut buf)?;
+    /// assert_eq!(msg, Some(Message::Text("Hello".into())));
+    /// buf.clear();
+    /// buf.reserve(4096); // reuses the same memory: nothing points into it
+    /// # Ok::<(), sockeye_engineio::ws::ProtocolError>(())
+    /// ```
+    pub fn decode_copied(&mut self, buf: &mut BytesMut) -> Result<Option<Message>, ProtocolError> {
+        self.decode_from(buf, true)
+    }
+
+    fn decode_from(
+        &mut self,
+        buf: &mut BytesMut,
+        copy: bool,
+    ) -> Result<Option<Message>, ProtocolError> {
         loop {
             let Some(header) = self.parse_header(buf)? else {
                 return Ok(None);
             };
             // `parse_header` checked that the whole frame is in `buf`.
             buf.advance(header.header_len);
-            let mut payload = buf.split_to(header.payload_len);
-            apply_mask(&mut payload, header.mask);
+            let payload = if copy {
+                let data = &mut buf[..header.payload_len];
+                apply_mask(data, header.mask);
+                let payload = BytesMut::from(&data[..]);
+                buf.advance(header.payload_len);
+                payload
+            } else {
+                let mut payload = buf.split_to(header.payload_len);
+                apply_mask(&mut payload, header.mask);
+                payload
+            };
             if let Some(message) = self.on_frame(header.fin, header.opcode, payload)? {
                 return Ok(Some(message));
             }
@@ -828,6 +872,30 @@ mod tests {
     fn whole_buffer_decodes_mixed_stream() {
         let (bytes, expected) = mixed_stream();
         assert_eq!(decode_all(&bytes, Limits::default()), Ok(expected));
+    }
+
+    #[test]
+    fn copied_decoding_matches_and_leaves_the_buffer_unshared() {
+        let (bytes, expected) = mixed_stream();
+        let mut decoder = Decoder::default();
+        let mut buf = BytesMut::with_capacity(bytes.len() + 64);
+        let start = buf.as_ptr();
+        // In reads of 7 bytes, the leftover moved along as a connection does.
+        let mut out = Vec::new();
+        let mut rest = BytesMut::new();
+        for chunk in bytes.chunks(7) {
+            buf.extend_from_slice(&rest);
+            buf.extend_from_slice(chunk);
+            while let Some(msg) = decoder.decode_copied(&mut buf).unwrap() {
+                out.push(msg);
+            }
+            rest = BytesMut::from(&buf[..]);
+            buf.clear();
+            buf.reserve(bytes.len() + 64);
+            assert_eq!(buf.as_ptr(), start, "the buffer was reallocated");
+        }
+        assert_eq!(out, expected);
+        assert!(rest.is_empty());
     }
 
     #[test]
