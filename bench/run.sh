@@ -15,6 +15,10 @@
 #   --server-threads N    worker threads for the multi-threaded servers (default 1:
 #                         Node and Python are single-threaded, and the load generator
 #                         needs the other core)
+#   --no-pin              do not pin: by default (2+ CPUs and taskset present) the server
+#                         runs on the last CPU and the load generator on the others, so the
+#                         kernel's TCP work is charged the same way in every run (on one
+#                         shared CPU, a sender's system call does the receiver's work too)
 #   --no-install          use what bench/.work already holds; skip servers that are missing
 #   --keep-going          (default) a failing install skips that server; --strict aborts
 #   --strict              abort when a server cannot be installed or built
@@ -38,6 +42,7 @@ RUNS=""
 SERVERS="sockeye ceiling node socketioxide python"
 SCENARIOS="connect-10k echo-100 echo-20k bcast-1k-100 bcast-10k-10 bcast-10k-100 echo-polling"
 THREADS=1
+PIN=1
 INSTALL=1
 STRICT=0
 PUBLISH=0
@@ -48,6 +53,7 @@ while [ $# -gt 0 ]; do
     --servers) SERVERS="$2"; shift ;;
     --scenarios) SCENARIOS="$2"; shift ;;
     --server-threads) THREADS="$2"; shift ;;
+    --no-pin) PIN=0 ;;
     --no-install) INSTALL=0 ;;
     --keep-going) STRICT=0 ;;
     --strict) STRICT=1 ;;
@@ -58,6 +64,18 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ -n "$RUNS" ] || { [ "$QUICK" = 1 ] && RUNS=1 || RUNS=3; }
+
+# CPU pinning: the server gets the last CPU (or the last THREADS CPUs), the load generator the
+# rest.
+SERVER_PIN=()
+LOADGEN_PIN=()
+NCPU="$(nproc 2>/dev/null || echo 1)"
+if [ "$PIN" = 1 ] && command -v taskset >/dev/null && [ "$NCPU" -ge 2 ]; then
+  first_server_cpu=$(( NCPU - THREADS ))
+  [ "$first_server_cpu" -ge 1 ] || first_server_cpu=1
+  SERVER_PIN=(taskset -c "$first_server_cpu-$(( NCPU - 1 ))")
+  LOADGEN_PIN=(taskset -c "0-$(( first_server_cpu - 1 ))")
+fi
 
 log() { printf '\n== %s\n' "$*" >&2; }
 skip() { printf 'SKIP %s\n' "$*" >&2; [ "$STRICT" = 0 ] || exit 1; }
@@ -245,7 +263,7 @@ start_server() {  # server -> sets SPID, returns 1 when it did not start listeni
   cmd="${cmd//@THREADS@/$THREADS}"
   # The peers read PORT and WORKERS (socketioxide) / THREADS (ceiling) from the environment.
   # shellcheck disable=SC2086 # $cmd is a command line
-  PORT="$port" WORKERS="$THREADS" THREADS="$THREADS" $cmd >>"$RESULTS/logs/$s-$STAMP.log" 2>&1 &
+  PORT="$port" WORKERS="$THREADS" THREADS="$THREADS" "${SERVER_PIN[@]}" $cmd >>"$RESULTS/logs/$s-$STAMP.log" 2>&1 &
   SPID=$!
   for _ in $(seq 300); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
@@ -256,7 +274,7 @@ start_server() {  # server -> sets SPID, returns 1 when it did not start listeni
   return 1
 }
 
-log "servers:$ACTIVE | scenarios: $SCENARIOS | runs: $RUNS | quick: $QUICK | results: $RAW"
+log "servers:$ACTIVE | scenarios: $SCENARIOS | runs: $RUNS | quick: $QUICK | pin: ${SERVER_PIN[*]:-none} / ${LOADGEN_PIN[*]:-none} | results: $RAW"
 for run in $(seq "$RUNS"); do
   for id in $SCENARIOS; do
     for s in $ACTIVE; do
@@ -273,7 +291,7 @@ for run in $(seq "$RUNS"); do
       fi
       sleep 0.3
       # shellcheck disable=SC2086 # $args is a list of flags
-      line="$(timeout --kill-after=10 900 "$LOADGEN" $args --port "$(port_of "$s")" \
+      line="$(timeout --kill-after=10 900 "${LOADGEN_PIN[@]}" "$LOADGEN" $args --port "$(port_of "$s")" \
         --server-pid "$SPID" --label "$s" --tag "server=$s" --tag "case=$id" --tag "run=$run" --tag "quick=$QUICK" \
         2>>"$RESULTS/logs/loadgen-$STAMP.log" | tail -n 1)"
       stop_server

@@ -5,7 +5,7 @@
 //! long-polling it is `b` followed by base64.
 
 use base64::Engine as _;
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 use crate::errors::PacketError;
 
@@ -59,7 +59,10 @@ impl Packet {
         let Some(&ty) = data.first() else {
             return Err(PacketError::Empty);
         };
-        let rest = data.slice(1..);
+        // Moves the start instead of slicing: a slice is a clone, and the first clone of a
+        // `Bytes` made from a `Vec` allocates its reference count.
+        let mut rest = data;
+        rest.advance(1);
         Ok(match ty {
             b'0' => Packet::Open(rest),
             b'1' => Packet::Close,
@@ -81,7 +84,11 @@ impl Packet {
         match version {
             ProtocolVersion::V4 => Ok(Packet::Binary(data)),
             ProtocolVersion::V3 => match data.first() {
-                Some(4) => Ok(Packet::Binary(data.slice(1..))),
+                Some(4) => {
+                    let mut data = data;
+                    data.advance(1);
+                    Ok(Packet::Binary(data))
+                }
                 _ => Err(PacketError::UnknownType),
             },
         }
