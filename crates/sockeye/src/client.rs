@@ -28,30 +28,32 @@ struct Pending {
 /// What the Socket.IO layer keeps per connection.
 #[derive(Default)]
 pub(crate) struct ClientData {
-    sockets: Mutex<SmallVec<[(String, SocketRef); 2]>>,
+    /// One socket per namespace; each knows its namespace's name (shared by all the
+    /// namespace's sockets, so comparing with it stays in cache).
+    sockets: Mutex<SmallVec<[SocketRef; 2]>>,
     pending_ns: Mutex<SmallVec<[String; 1]>>,
     partial: Mutex<Option<Box<Pending>>>,
     connect_timer: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 impl ClientData {
-    pub(crate) fn add_socket(&self, ns: &str, socket: SocketRef) {
-        self.sockets.lock().push((ns.to_owned(), socket));
+    pub(crate) fn add_socket(&self, socket: SocketRef) {
+        self.sockets.lock().push(socket);
         if let Some(t) = self.connect_timer.lock().take() {
             t.abort();
         }
     }
 
     pub(crate) fn remove_socket(&self, ns: &str) {
-        self.sockets.lock().retain(|(n, _)| n != ns);
+        self.sockets.lock().retain(|s| s.ns_name() != ns);
     }
 
     fn socket(&self, ns: &str) -> Option<SocketRef> {
         self.sockets
             .lock()
             .iter()
-            .find(|(n, _)| n == ns)
-            .map(|(_, s)| s.clone())
+            .find(|s| s.ns_name() == ns)
+            .cloned()
     }
 
     pub(crate) fn add_pending(&self, ns: &str) {
@@ -69,13 +71,7 @@ impl ClientData {
 
 /// Disconnects every socket of a connection (each gets a disconnect packet), then closes it.
 pub(crate) fn disconnect_all(conn: &Arc<Conn>) {
-    let sockets: Vec<SocketRef> = conn
-        .data()
-        .sockets
-        .lock()
-        .iter()
-        .map(|(_, s)| s.clone())
-        .collect();
+    let sockets: Vec<SocketRef> = conn.data().sockets.lock().iter().cloned().collect();
     for s in sockets {
         s.disconnect();
     }
@@ -202,8 +198,8 @@ impl Handler for IoHandler {
             t.abort();
         }
         data.partial.lock().take();
-        let sockets: SmallVec<[(String, SocketRef); 2]> = std::mem::take(&mut *data.sockets.lock());
-        for (_, s) in sockets {
+        let sockets: SmallVec<[SocketRef; 2]> = std::mem::take(&mut *data.sockets.lock());
+        for s in sockets {
             s.close(reason.into());
         }
     }

@@ -15,6 +15,7 @@
 //! | [`SocketIo`] | yes | yes | yes |
 //! | [`DisconnectReason`] | | | yes |
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -573,4 +574,93 @@ pub(crate) fn box_disconnect<H: DisconnectHandler<M>, M>(h: H) -> BoxedDisconnec
 }
 pub(crate) fn box_middleware<H: Middleware<M>, M>(h: H) -> BoxedMiddleware {
     Arc::new(move |s, p| h.call(s, p))
+}
+
+/// A socket's event handlers: a short list searched in place (the usual few handlers, whose
+/// names are mostly literals shared by every socket), a hash map past
+/// [`HandlerTable::INLINE`] of them.
+#[derive(Default)]
+pub(crate) struct HandlerTable {
+    few: smallvec::SmallVec<[(Cow<'static, str>, BoxedMessageHandler); 4]>,
+    many: Option<Box<crate::fast_hash::FastMap<Cow<'static, str>, BoxedMessageHandler>>>,
+}
+
+impl HandlerTable {
+    /// How many handlers are searched linearly before a map takes over.
+    pub(crate) const INLINE: usize = 16;
+
+    /// Sets the handler of `event`, replacing any previous one.
+    pub(crate) fn insert(&mut self, event: Cow<'static, str>, handler: BoxedMessageHandler) {
+        if let Some(map) = self.many.as_mut() {
+            map.insert(event, handler);
+            return;
+        }
+        if let Some(slot) = self.few.iter_mut().find(|(name, _)| *name == event) {
+            slot.1 = handler;
+            return;
+        }
+        if self.few.len() < Self::INLINE {
+            self.few.push((event, handler));
+            return;
+        }
+        let mut map: crate::fast_hash::FastMap<_, _> = self.few.drain(..).collect();
+        map.insert(event, handler);
+        self.few = smallvec::SmallVec::new();
+        self.many = Some(Box::new(map));
+    }
+
+    /// The handler of `event`.
+    pub(crate) fn get(&self, event: &str) -> Option<&BoxedMessageHandler> {
+        match &self.many {
+            Some(map) => map.get(event),
+            None => self
+                .few
+                .iter()
+                .find(|(name, _)| name.len() == event.len() && **name == *event)
+                .map(|(_, h)| h),
+        }
+    }
+
+    /// Forgets every handler.
+    pub(crate) fn clear(&mut self) {
+        self.few = smallvec::SmallVec::new();
+        self.many = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handler() -> BoxedMessageHandler {
+        Arc::new(|_, _| {})
+    }
+
+    #[test]
+    fn handler_table_finds_replaces_and_grows_into_a_map() {
+        let mut t = HandlerTable::default();
+        let a = handler();
+        t.insert("message".into(), a.clone());
+        assert!(Arc::ptr_eq(t.get("message").unwrap(), &a));
+        assert!(t.get("messag").is_none());
+        assert!(t.get("messagf").is_none());
+        let b = handler();
+        t.insert(String::from("message").into(), b.clone());
+        assert!(Arc::ptr_eq(t.get("message").unwrap(), &b));
+        let mut all = vec![("message".to_owned(), b.clone())];
+        for i in 0..HandlerTable::INLINE * 2 {
+            let h = handler();
+            t.insert(format!("event-{i}").into(), h.clone());
+            all.push((format!("event-{i}"), h));
+            for (name, h) in &all {
+                assert!(Arc::ptr_eq(t.get(name).unwrap(), h), "{name} after {i}");
+            }
+        }
+        assert!(t.many.is_some());
+        let c = handler();
+        t.insert("event-3".into(), c.clone());
+        assert!(Arc::ptr_eq(t.get("event-3").unwrap(), &c));
+        t.clear();
+        assert!(t.get("message").is_none() && t.get("event-3").is_none());
+    }
 }

@@ -176,7 +176,7 @@ impl Namespace {
         }
         socket.set_connected();
         self.sockets.write().insert(socket.id(), socket.clone());
-        conn.data().add_socket(&self.name, socket.clone());
+        conn.data().add_socket(socket.clone());
         let ack = match conn.protocol() {
             sockeye_engineio::ProtocolVersion::V3 => parser::encode_connect_v4(&self.name),
             _ => parser::encode_connect(&self.name, socket.id().as_str()),

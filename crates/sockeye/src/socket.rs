@@ -1,5 +1,7 @@
 //! A client's socket in one namespace.
 
+use std::borrow::Cow;
+
 use crate::fast_hash::FastMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use crate::client::Conn;
 use crate::errors::EmitError;
 use crate::handler::{
     box_disconnect, box_message, BoxedDisconnectHandler, BoxedMessageHandler, DisconnectHandler,
-    MessageHandler, MessageParts,
+    HandlerTable, MessageHandler, MessageParts,
 };
 use crate::io::{IoInner, SocketIo};
 use crate::ns::Namespace;
@@ -176,7 +178,7 @@ pub struct Socket {
     ns: Arc<Namespace>,
     pub(crate) conn: Arc<Conn>,
     connected: AtomicBool,
-    handlers: RwLock<FastMap<Box<str>, BoxedMessageHandler>>,
+    handlers: RwLock<HandlerTable>,
     fallback: RwLock<Option<BoxedMessageHandler>>,
     on_disconnect: Mutex<Option<BoxedDisconnectHandler>>,
     on_disconnecting: Mutex<Option<BoxedDisconnectHandler>>,
@@ -215,7 +217,7 @@ impl Socket {
             ns,
             conn,
             connected: AtomicBool::new(false),
-            handlers: RwLock::new(FastMap::default()),
+            handlers: RwLock::new(HandlerTable::default()),
             fallback: RwLock::new(None),
             on_disconnect: Mutex::new(None),
             on_disconnecting: Mutex::new(None),
@@ -297,10 +299,12 @@ impl Socket {
     /// });
     /// # }
     /// ```
-    pub fn on<H: MessageHandler<M>, M>(&self, event: impl Into<String>, handler: H) {
+    pub fn on<H: MessageHandler<M>, M>(&self, event: impl Into<Cow<'static, str>>, handler: H) {
+        // A literal name stays where it is: every socket's map then points at the same
+        // bytes, which a lookup compares while they are in cache.
         self.handlers
             .write()
-            .insert(event.into().into_boxed_str(), box_message(handler));
+            .insert(event.into(), box_message(handler));
     }
 
     /// Registers a handler for every event that has no handler of its own (use the
