@@ -287,7 +287,10 @@ impl Socket {
         self.conn.sid()
     }
 
-    /// Registers the handler of an event.
+    /// Registers the handler of an event, replacing any handler it had.
+    ///
+    /// The name is a `&'static str` literal (kept as it is, shared by every socket) or a
+    /// `String` (for names made at run time).
     ///
     /// # Examples
     /// ```
@@ -296,6 +299,10 @@ impl Socket {
     /// socket.on("message", |socket: SocketRef, Data(text): Data<String>| async move {
     ///     let reversed: String = text.chars().rev().collect();
     ///     let _ = socket.emit("message", &reversed);
+    /// });
+    /// let symbol = "ACME";
+    /// socket.on(format!("quote:{symbol}"), |socket: SocketRef| {
+    ///     let _ = socket.emit("price", &12.5);
     /// });
     /// # }
     /// ```
