@@ -282,26 +282,29 @@ pub(crate) fn array_elements(text: &[u8]) -> Result<Ranges, Invalid> {
     Ok(out)
 }
 
+/// What `serde_json` makes of `text` as a `Vec<&RawValue>`: the element ranges, or `None` when
+/// it refuses the text. The reference the tests and the fuzz target hold the skimmer to.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn serde_reference(text: &str) -> Option<Vec<Range<usize>>> {
+    let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(text).ok()?;
+    let base = text.as_ptr() as usize;
+    Some(
+        items
+            .iter()
+            .map(|r| {
+                let start = r.get().as_ptr() as usize - base;
+                start..start + r.get().len()
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use serde_json::value::RawValue;
 
-    /// What `serde_json` makes of the same text.
-    fn reference(text: &str) -> Option<Vec<Range<usize>>> {
-        let items: Vec<&RawValue> = serde_json::from_str(text).ok()?;
-        let base = text.as_ptr() as usize;
-        Some(
-            items
-                .iter()
-                .map(|r| {
-                    let start = r.get().as_ptr() as usize - base;
-                    start..start + r.get().len()
-                })
-                .collect(),
-        )
-    }
+    use super::serde_reference as reference;
 
     fn check(text: &str) {
         let ours = array_elements(text.as_bytes()).ok().map(|r| r.to_vec());
