@@ -234,8 +234,8 @@ def svg_chart(summary):
             '<style>.h{font-size:13px;font-weight:bold}.l{font-size:12px;text-anchor:end}'
             '.v{font-size:11px;fill:#343a40}.t{font-size:15px;font-weight:bold}</style>'
             f'<rect width="{width}" height="{height}" fill="white"/>'
-            '<text x="10" y="22" class="t">Sockeye benchmark: bars relative to the ceiling (or to the '
-            'best server where it does not run); longer is better</text>')
+            '<text x="10" y="22" class="t">Sockeye benchmark: bars scaled to the ceiling (or to the '
+            'best server); longer is better</text>')
     return head + "".join(parts) + "</svg>\n"
 
 
