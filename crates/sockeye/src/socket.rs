@@ -340,11 +340,13 @@ impl Socket {
         *self.on_disconnecting.lock() = Some(box_disconnect(handler));
     }
 
-    pub(crate) fn dispatch(self: &Arc<Self>, parts: MessageParts) {
+    /// Runs the handler of an event (or the fallback); takes the caller's reference, which
+    /// the handler then owns.
+    pub(crate) fn dispatch(self: Arc<Self>, parts: MessageParts) {
         let handler = self.handlers.read().get(parts.event.as_str()).cloned();
         let handler = handler.or_else(|| self.fallback.read().clone());
         if let Some(h) = handler {
-            h(self.clone(), parts);
+            h(self, parts);
         }
     }
 

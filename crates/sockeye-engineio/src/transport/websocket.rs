@@ -376,6 +376,9 @@ impl<H: Handler> Conn<H> {
                 return Poll::Ready(exit);
             }
         }
+        // Whether the queue was taken (and the waker registered) since handlers last ran: then
+        // only another task can have queued, and it wakes this one.
+        let mut taken_clean = false;
         loop {
             let mut progress = false;
             // Read first: the replies its handlers queue go out with the write below.
@@ -392,13 +395,17 @@ impl<H: Handler> Conn<H> {
                     }
                 };
                 match read {
-                    Poll::Ready(Ok(())) => progress = true,
+                    Poll::Ready(Ok(())) => {
+                        progress = true;
+                        taken_clean = false;
+                    }
                     Poll::Ready(Err(exit)) => return Poll::Ready(exit),
                     Poll::Pending => {}
                 }
             }
             if self.wbuf.is_empty()
                 && self.phase == Phase::Open
+                && !std::mem::replace(&mut taken_clean, true)
                 && self.socket.poll_take(cx, &mut self.taken).is_ready()
             {
                 // One write for everything queued since the last wake-up.
