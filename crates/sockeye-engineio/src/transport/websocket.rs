@@ -493,20 +493,7 @@ impl<H: Handler> Conn<H> {
             Poll::Ready(Ok(0)) => Poll::Ready(Err(Exit::PeerClosed)),
             Poll::Ready(Err(_)) => Poll::Ready(Err(Exit::Io)),
             Poll::Ready(Ok(_)) => {
-                // See `decode_all`.
-                let _running =
-                    (self.phase == Phase::Open).then(|| RunningGuard::enter(&self.socket));
-                let exit = loop {
-                    match self.decoder.decode_copied(&mut buf) {
-                        Ok(Some(msg)) => {
-                            if let Some(exit) = self.on_message(msg) {
-                                break Some(exit);
-                            }
-                        }
-                        Ok(None) => break None,
-                        Err(e) => break Some(Exit::Protocol(e.code)),
-                    }
-                };
+                let exit = self.handle_frames(&mut buf, true);
                 // An incomplete frame, or the frames after `5` during an upgrade.
                 if !buf.is_empty() {
                     self.rbuf.extend_from_slice(&buf);
@@ -519,27 +506,40 @@ impl<H: Handler> Conn<H> {
         out
     }
 
-    /// Decodes and handles every whole frame in the read buffer.
+    /// Decodes and handles every whole frame in the connection's read buffer.
     fn decode_all(&mut self) -> Option<Exit> {
+        let mut rbuf = std::mem::take(&mut self.rbuf);
+        let exit = self.handle_frames(&mut rbuf, false);
+        // An empty buffer is freed: idle connections keep none.
+        if !rbuf.is_empty() {
+            self.rbuf = rbuf;
+        }
+        exit
+    }
+
+    /// Decodes and handles every whole frame in `buf`, leaving an incomplete one there;
+    /// `copy` copies each payload out instead of splitting it off (see
+    /// [`Decoder::decode_copied`]).
+    fn handle_frames(&mut self, buf: &mut BytesMut, copy: bool) -> Option<Exit> {
         // Replies queued by the handlers are written by this same poll (the loop takes the
         // queue after reading), so they must not wake the task a second time.
         // (During an upgrade the waker belongs to the pending poll: leave it alone.)
         let _running = (self.phase == Phase::Open).then(|| RunningGuard::enter(&self.socket));
         loop {
-            let msg = match self.decoder.decode(&mut self.rbuf) {
+            let decoded = if copy {
+                self.decoder.decode_copied(buf)
+            } else {
+                self.decoder.decode(buf)
+            };
+            let msg = match decoded {
                 Ok(Some(m)) => m,
-                Ok(None) => break,
+                Ok(None) => return None,
                 Err(e) => return Some(Exit::Protocol(e.code)),
             };
             if let Some(exit) = self.on_message(msg) {
                 return Some(exit);
             }
         }
-        if self.rbuf.is_empty() {
-            // Free the buffer: idle connections keep none.
-            self.rbuf = BytesMut::new();
-        }
-        None
     }
 
     fn on_message(&mut self, msg: Message) -> Option<Exit> {
