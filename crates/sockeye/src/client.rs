@@ -26,34 +26,47 @@ struct Pending {
 }
 
 /// What the Socket.IO layer keeps per connection.
+///
+/// The engine places it just before its own hot fields (see `sockeye_engineio::Socket`), so
+/// the fields every packet touches come last here.
 #[derive(Default)]
+#[repr(C)]
 pub(crate) struct ClientData {
+    pending_ns: Mutex<SmallVec<[String; 1]>>,
+    connect_timer: Mutex<Option<tokio::task::AbortHandle>>,
+    /// What every packet looks at, under one lock.
+    state: Mutex<ClientState>,
+}
+
+#[derive(Default)]
+struct ClientState {
     /// One socket per namespace; each knows its namespace's name (shared by all the
     /// namespace's sockets, so comparing with it stays in cache).
-    sockets: Mutex<SmallVec<[SocketRef; 2]>>,
-    pending_ns: Mutex<SmallVec<[String; 1]>>,
-    partial: Mutex<Option<Box<Pending>>>,
-    connect_timer: Mutex<Option<tokio::task::AbortHandle>>,
+    sockets: SmallVec<[SocketRef; 2]>,
+    /// A binary packet waiting for its attachments.
+    partial: Option<Box<Pending>>,
+}
+
+impl ClientState {
+    fn socket(&self, ns: &str) -> Option<SocketRef> {
+        self.sockets.iter().find(|s| s.ns_name() == ns).cloned()
+    }
 }
 
 impl ClientData {
     pub(crate) fn add_socket(&self, socket: SocketRef) {
-        self.sockets.lock().push(socket);
+        self.state.lock().sockets.push(socket);
         if let Some(t) = self.connect_timer.lock().take() {
             t.abort();
         }
     }
 
     pub(crate) fn remove_socket(&self, ns: &str) {
-        self.sockets.lock().retain(|s| s.ns_name() != ns);
+        self.state.lock().sockets.retain(|s| s.ns_name() != ns);
     }
 
     fn socket(&self, ns: &str) -> Option<SocketRef> {
-        self.sockets
-            .lock()
-            .iter()
-            .find(|s| s.ns_name() == ns)
-            .cloned()
+        self.state.lock().socket(ns)
     }
 
     pub(crate) fn add_pending(&self, ns: &str) {
@@ -71,7 +84,7 @@ impl ClientData {
 
 /// Disconnects every socket of a connection (each gets a disconnect packet), then closes it.
 pub(crate) fn disconnect_all(conn: &Arc<Conn>) {
-    let sockets: Vec<SocketRef> = conn.data().sockets.lock().iter().cloned().collect();
+    let sockets: Vec<SocketRef> = conn.data().state.lock().sockets.to_vec();
     for s in sockets {
         s.disconnect();
     }
@@ -115,6 +128,10 @@ impl IoHandler {
         DecodeLimits {
             max_attachments: self.0.config.max_attachments,
         }
+    }
+
+    fn waiting_for_attachments(conn: &Arc<Conn>) {
+        Self::protocol_error(conn, &"text while a binary packet waits for attachments");
     }
 
     fn protocol_error(conn: &Arc<Conn>, what: &dyn std::fmt::Display) {
@@ -183,7 +200,7 @@ impl Handler for IoHandler {
         let task = tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
             if let Some(conn) = weak.upgrade() {
-                if conn.data().sockets.lock().is_empty() {
+                if conn.data().state.lock().sockets.is_empty() {
                     tracing::debug!(sid = %conn.sid(), "no namespace joined in time");
                     conn.close(EngineReason::ForcedClose);
                 }
@@ -197,22 +214,48 @@ impl Handler for IoHandler {
         if let Some(t) = data.connect_timer.lock().take() {
             t.abort();
         }
-        data.partial.lock().take();
-        let sockets: SmallVec<[SocketRef; 2]> = std::mem::take(&mut *data.sockets.lock());
+        let sockets = {
+            let mut st = data.state.lock();
+            st.partial = None;
+            std::mem::take(&mut st.sockets)
+        };
         for s in sockets {
             s.close(reason.into());
         }
     }
 
     fn on_message(&self, conn: &Arc<Conn>, msg: Bytes) {
-        if conn.data().partial.lock().is_some() {
-            return Self::protocol_error(conn, &"text while a binary packet waits for attachments");
+        let decoded = parser::decode(msg, self.limits());
+        // The usual packet, an event, takes one lock: no binary packet may be waiting for
+        // its attachments, and the event's socket is looked up at the same time.
+        if let Ok(Decoded::Whole(Incoming::Event {
+            ns,
+            event,
+            payload,
+            id,
+        })) = decoded
+        {
+            let socket = {
+                let st = conn.data().state.lock();
+                if st.partial.is_some() {
+                    drop(st);
+                    return Self::waiting_for_attachments(conn);
+                }
+                st.socket(&ns)
+            };
+            return match socket {
+                Some(s) => s.dispatch(MessageParts::new(event, payload, id)),
+                None => Self::protocol_error(conn, &"event for an unknown namespace"),
+            };
         }
-        match parser::decode(msg, self.limits()) {
+        if conn.data().state.lock().partial.is_some() {
+            return Self::waiting_for_attachments(conn);
+        }
+        match decoded {
             Ok(Decoded::Whole(p)) => self.dispatch(conn, p),
             Ok(Decoded::Partial(partial)) => {
                 let started = Instant::now();
-                *conn.data().partial.lock() = Some(Box::new(Pending {
+                conn.data().state.lock().partial = Some(Box::new(Pending {
                     partial,
                     bins: Vec::new(),
                     started,
@@ -225,8 +268,9 @@ impl Handler for IoHandler {
                     let Some(conn) = weak.upgrade() else { return };
                     let stale = conn
                         .data()
-                        .partial
+                        .state
                         .lock()
+                        .partial
                         .as_ref()
                         .is_some_and(|p| p.started == started);
                     if stale {
@@ -240,20 +284,20 @@ impl Handler for IoHandler {
 
     fn on_binary(&self, conn: &Arc<Conn>, data: Bytes) {
         let done = {
-            let mut slot = conn.data().partial.lock();
-            let Some(p) = slot.as_mut() else {
-                drop(slot);
+            let mut st = conn.data().state.lock();
+            let Some(p) = st.partial.as_mut() else {
+                drop(st);
                 return Self::protocol_error(conn, &"unexpected binary message");
             };
             p.partial.bytes += data.len();
             let too_slow = p.started.elapsed() > self.0.config.partial_timeout;
             if p.partial.bytes > self.0.config.max_attachment_bytes || too_slow {
-                drop(slot);
+                drop(st);
                 return Self::protocol_error(conn, &"binary attachments too large or too slow");
             }
             p.bins.push(data);
             if p.bins.len() == p.partial.expected {
-                slot.take()
+                st.partial.take()
             } else {
                 None
             }

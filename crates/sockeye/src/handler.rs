@@ -553,9 +553,51 @@ fn extract_failed(s: &SocketRef, what: &str, e: ExtractError) {
     tracing::warn!(socket = %s.id(), "{what}: handler not called: {e}");
 }
 
-/// Type-erased handlers, as stored.
-pub(crate) type BoxedMessageHandler =
-    Arc<dyn Fn(SocketRef, MessageParts) + Send + std::marker::Sync>;
+/// A type-erased event handler, as a socket stores it.
+///
+/// A closure that captures nothing (the usual handler) is kept as a `'static` reference:
+/// no allocation per socket, and no reference count to touch on every event, which with
+/// many connections is a cache miss per message. Anything else is shared through an `Arc`.
+pub(crate) enum BoxedMessageHandler {
+    Static(&'static MessageFn),
+    Counted(Arc<MessageFn>),
+}
+
+/// The erased signature of an event handler.
+pub(crate) type MessageFn = dyn Fn(SocketRef, MessageParts) + Send + std::marker::Sync;
+
+impl BoxedMessageHandler {
+    fn new<F: Fn(SocketRef, MessageParts) + Send + std::marker::Sync + 'static>(f: F) -> Self {
+        if std::mem::size_of::<F>() == 0 && !std::mem::needs_drop::<F>() {
+            // A zero-sized box allocates nothing, so leaking it leaks nothing.
+            BoxedMessageHandler::Static(Box::leak(Box::new(f)))
+        } else {
+            BoxedMessageHandler::Counted(Arc::new(f))
+        }
+    }
+}
+
+impl Clone for BoxedMessageHandler {
+    fn clone(&self) -> Self {
+        match self {
+            BoxedMessageHandler::Static(f) => BoxedMessageHandler::Static(*f),
+            BoxedMessageHandler::Counted(f) => BoxedMessageHandler::Counted(f.clone()),
+        }
+    }
+}
+
+impl std::ops::Deref for BoxedMessageHandler {
+    type Target = MessageFn;
+
+    fn deref(&self) -> &MessageFn {
+        match self {
+            BoxedMessageHandler::Static(f) => *f,
+            BoxedMessageHandler::Counted(f) => &**f,
+        }
+    }
+}
+
+/// Type-erased handlers of the rarer kinds, as stored.
 pub(crate) type BoxedConnectHandler =
     Arc<dyn Fn(SocketRef, ConnectParts) + Send + std::marker::Sync>;
 pub(crate) type BoxedDisconnectHandler =
@@ -564,7 +606,7 @@ pub(crate) type BoxedMiddleware =
     Arc<dyn Fn(SocketRef, ConnectParts) -> MiddlewareFuture + Send + std::marker::Sync>;
 
 pub(crate) fn box_message<H: MessageHandler<M>, M>(h: H) -> BoxedMessageHandler {
-    Arc::new(move |s, p| h.call(s, p))
+    BoxedMessageHandler::new(move |s, p| h.call(s, p))
 }
 pub(crate) fn box_connect<H: ConnectHandler<M>, M>(h: H) -> BoxedConnectHandler {
     Arc::new(move |s, p| h.call(s, p))
@@ -580,9 +622,10 @@ pub(crate) fn box_middleware<H: Middleware<M>, M>(h: H) -> BoxedMiddleware {
 /// names are mostly literals shared by every socket), a hash map past
 /// [`HandlerTable::INLINE`] of them.
 #[derive(Default)]
+#[repr(C)]
 pub(crate) struct HandlerTable {
-    few: smallvec::SmallVec<[(Cow<'static, str>, BoxedMessageHandler); 4]>,
     many: Option<Box<crate::fast_hash::FastMap<Cow<'static, str>, BoxedMessageHandler>>>,
+    few: smallvec::SmallVec<[(Cow<'static, str>, BoxedMessageHandler); 4]>,
 }
 
 impl HandlerTable {
@@ -632,8 +675,38 @@ impl HandlerTable {
 mod tests {
     use super::*;
 
+    /// A handler with state of its own, so each one is a distinct allocation.
     fn handler() -> BoxedMessageHandler {
-        Arc::new(|_, _| {})
+        let state = Box::new(0u8);
+        BoxedMessageHandler::new(move |_, _| {
+            let _ = &state;
+        })
+    }
+
+    fn same(a: &BoxedMessageHandler, b: &BoxedMessageHandler) -> bool {
+        match (a, b) {
+            (BoxedMessageHandler::Counted(a), BoxedMessageHandler::Counted(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn closures_without_state_are_kept_without_a_reference_count() {
+        assert!(matches!(
+            BoxedMessageHandler::new(|_, _| {}),
+            BoxedMessageHandler::Static(_)
+        ));
+        assert!(matches!(handler(), BoxedMessageHandler::Counted(_)));
+        // Zero-sized but with a destructor: kept in an `Arc`, so the destructor runs.
+        struct Marker;
+        impl Drop for Marker {
+            fn drop(&mut self) {}
+        }
+        let marker = Marker;
+        let h = BoxedMessageHandler::new(move |_, _| {
+            let _ = &marker;
+        });
+        assert!(matches!(h, BoxedMessageHandler::Counted(_)));
     }
 
     #[test]
@@ -641,25 +714,25 @@ mod tests {
         let mut t = HandlerTable::default();
         let a = handler();
         t.insert("message".into(), a.clone());
-        assert!(Arc::ptr_eq(t.get("message").unwrap(), &a));
+        assert!(same(t.get("message").unwrap(), &a));
         assert!(t.get("messag").is_none());
         assert!(t.get("messagf").is_none());
         let b = handler();
         t.insert(String::from("message").into(), b.clone());
-        assert!(Arc::ptr_eq(t.get("message").unwrap(), &b));
+        assert!(same(t.get("message").unwrap(), &b));
         let mut all = vec![("message".to_owned(), b.clone())];
         for i in 0..HandlerTable::INLINE * 2 {
             let h = handler();
             t.insert(format!("event-{i}").into(), h.clone());
             all.push((format!("event-{i}"), h));
             for (name, h) in &all {
-                assert!(Arc::ptr_eq(t.get(name).unwrap(), h), "{name} after {i}");
+                assert!(same(t.get(name).unwrap(), h), "{name} after {i}");
             }
         }
         assert!(t.many.is_some());
         let c = handler();
         t.insert("event-3".into(), c.clone());
-        assert!(Arc::ptr_eq(t.get("event-3").unwrap(), &c));
+        assert!(same(t.get("event-3").unwrap(), &c));
         t.clear();
         assert!(t.get("message").is_none() && t.get("event-3").is_none());
     }

@@ -233,7 +233,9 @@ struct Header {
 #[derive(Debug)]
 pub struct Decoder {
     limits: Limits,
-    partial: Option<Partial>,
+    /// A fragmented message being assembled (boxed: rare, and the decoder lives in every
+    /// connection).
+    partial: Option<Box<Partial>>,
 }
 
 impl Default for Decoder {
@@ -486,7 +488,7 @@ impl Decoder {
                 if partial.text {
                     partial.check_utf8(false)?;
                 }
-                self.partial = Some(partial);
+                self.partial = Some(Box::new(partial));
                 Ok(None)
             }
             OpCode::Continuation => {
@@ -504,9 +506,10 @@ impl Decoder {
                 if !fin {
                     return Ok(None);
                 }
-                let Some(Partial { text, data, .. }) = self.partial.take() else {
+                let Some(partial) = self.partial.take() else {
                     return Ok(None);
                 };
+                let Partial { text, data, .. } = *partial;
                 let data = data.freeze();
                 Ok(Some(if text {
                     Message::Text(data)
