@@ -10,7 +10,6 @@ use sockeye_engineio::{
     DisconnectReason as EngineReason, Handler, ProtocolVersion, Socket as EngineSocket,
 };
 
-use crate::handler::MessageParts;
 use crate::io::IoInner;
 use crate::parser::{self, DecodeLimits, Decoded, Incoming, Partial};
 use crate::socket::{DisconnectReason, SocketRef};
@@ -170,7 +169,7 @@ impl IoHandler {
                 payload,
                 id,
             } => match conn.data().socket(&ns) {
-                Some(s) => s.dispatch(MessageParts::new(event, payload, id)),
+                Some(s) => s.dispatch(event, payload, id),
                 None => Self::protocol_error(conn, &"event for an unknown namespace"),
             },
             Incoming::Ack { ns, id, payload } => match conn.data().socket(&ns) {
@@ -244,7 +243,7 @@ impl Handler for IoHandler {
                 st.socket(&ns)
             };
             return match socket {
-                Some(s) => s.dispatch(MessageParts::new(event, payload, id)),
+                Some(s) => s.dispatch(event, payload, id),
                 None => Self::protocol_error(conn, &"event for an unknown namespace"),
             };
         }

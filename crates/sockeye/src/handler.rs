@@ -69,8 +69,8 @@ pub enum ExtractError {
 /// What an event handler is called with.
 #[derive(Debug)]
 pub struct MessageParts {
-    /// The event name.
-    pub event: String,
+    /// The event name (the handler's own name for it when the handler was found by name).
+    pub event: Cow<'static, str>,
     /// The arguments.
     pub payload: Payload,
     /// The client's ack id, when it wants an answer.
@@ -80,7 +80,11 @@ pub struct MessageParts {
 }
 
 impl MessageParts {
-    pub(crate) fn new(event: String, payload: Payload, ack_id: Option<u64>) -> MessageParts {
+    pub(crate) fn new(
+        event: Cow<'static, str>,
+        payload: Payload,
+        ack_id: Option<u64>,
+    ) -> MessageParts {
         MessageParts {
             event,
             payload,
@@ -102,9 +106,9 @@ impl MessageParts {
     /// impl FromMessageParts for Name {
     ///     fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, ExtractError> {
     ///         Ok(Name(if parts.is_last_extractor() {
-    ///             std::mem::take(&mut parts.event)
+    ///             std::mem::take(&mut parts.event).into_owned()
     ///         } else {
-    ///             parts.event.clone()
+    ///             parts.event.to_string()
     ///         }))
     ///     }
     /// }
@@ -239,9 +243,9 @@ impl FromMessageParts for Bin {
 impl FromMessageParts for Event {
     fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, ExtractError> {
         Ok(Event(if parts.is_last_extractor() {
-            std::mem::take(&mut parts.event)
+            std::mem::take(&mut parts.event).into_owned()
         } else {
-            parts.event.clone()
+            parts.event.to_string()
         }))
     }
 }
@@ -652,15 +656,15 @@ impl HandlerTable {
         self.many = Some(Box::new(map));
     }
 
-    /// The handler of `event`.
-    pub(crate) fn get(&self, event: &str) -> Option<&BoxedMessageHandler> {
+    /// The handler of `event`, with the name it was registered under.
+    pub(crate) fn get(&self, event: &[u8]) -> Option<(&Cow<'static, str>, &BoxedMessageHandler)> {
         match &self.many {
-            Some(map) => map.get(event),
+            Some(map) => map.get_key_value(std::str::from_utf8(event).ok()?),
             None => self
                 .few
                 .iter()
-                .find(|(name, _)| name.len() == event.len() && **name == *event)
-                .map(|(_, h)| h),
+                .find(|(name, _)| name.len() == event.len() && name.as_bytes() == event)
+                .map(|(name, h)| (name, h)),
         }
     }
 
@@ -714,26 +718,29 @@ mod tests {
         let mut t = HandlerTable::default();
         let a = handler();
         t.insert("message".into(), a.clone());
-        assert!(same(t.get("message").unwrap(), &a));
-        assert!(t.get("messag").is_none());
-        assert!(t.get("messagf").is_none());
+        assert!(same(t.get("message".as_bytes()).unwrap().1, &a));
+        assert!(t.get(b"messag").is_none());
+        assert!(t.get(b"messagf").is_none());
         let b = handler();
         t.insert(String::from("message").into(), b.clone());
-        assert!(same(t.get("message").unwrap(), &b));
+        assert!(same(t.get("message".as_bytes()).unwrap().1, &b));
         let mut all = vec![("message".to_owned(), b.clone())];
         for i in 0..HandlerTable::INLINE * 2 {
             let h = handler();
             t.insert(format!("event-{i}").into(), h.clone());
             all.push((format!("event-{i}"), h));
             for (name, h) in &all {
-                assert!(same(t.get(name).unwrap(), h), "{name} after {i}");
+                assert!(
+                    same(t.get(name.as_bytes()).unwrap().1, h),
+                    "{name} after {i}"
+                );
             }
         }
         assert!(t.many.is_some());
         let c = handler();
         t.insert("event-3".into(), c.clone());
-        assert!(same(t.get("event-3").unwrap(), &c));
+        assert!(same(t.get("event-3".as_bytes()).unwrap().1, &c));
         t.clear();
-        assert!(t.get("message").is_none() && t.get("event-3").is_none());
+        assert!(t.get(b"message").is_none() && t.get(b"event-3").is_none());
     }
 }

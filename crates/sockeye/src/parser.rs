@@ -40,16 +40,45 @@ pub const RESERVED_EVENTS: [&str; 6] = [
 ];
 
 /// Whether `name` is one of [`RESERVED_EVENTS`] (a match on the length first).
-fn is_reserved(name: &str) -> bool {
+fn is_reserved(name: &[u8]) -> bool {
     matches!(
         name,
-        "connect"
-            | "connect_error"
-            | "disconnect"
-            | "disconnecting"
-            | "newListener"
-            | "removeListener"
+        b"connect"
+            | b"connect_error"
+            | b"disconnect"
+            | b"disconnecting"
+            | b"newListener"
+            | b"removeListener"
     )
+}
+
+/// An event's name as decoded: where it lies in the packet, or unescaped when it had to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EventName {
+    /// The text between the quotes of the first element (nothing to unescape), as a range of
+    /// the payload's source: the usual name costs no allocation.
+    InSource(Range<usize>),
+    /// A name that had escapes, or a number's decimal text.
+    Owned(String),
+}
+
+impl EventName {
+    /// The name's bytes, `src` being the payload's source.
+    pub(crate) fn bytes<'a>(&'a self, src: &'a [u8]) -> &'a [u8] {
+        match self {
+            EventName::InSource(r) => src.get(r.clone()).unwrap_or_default(),
+            EventName::Owned(s) => s.as_bytes(),
+        }
+    }
+
+    /// The name as text, `src` being the payload's source.
+    pub(crate) fn into_string(self, src: &[u8]) -> String {
+        match self {
+            // The packet is UTF-8 and the range ends at quotes: it cannot fail.
+            EventName::InSource(_) => String::from_utf8_lossy(self.bytes(src)).into_owned(),
+            EventName::Owned(s) => s,
+        }
+    }
 }
 
 /// The largest ack id (exclusive): ids must be exact JavaScript integers.
@@ -76,7 +105,7 @@ pub(crate) enum Incoming {
     /// `2`/`5`: an event.
     Event {
         ns: Cow<'static, str>,
-        event: String,
+        event: EventName,
         payload: Payload,
         id: Option<u64>,
     },
@@ -209,7 +238,7 @@ pub(crate) fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseE
                 return Err(ParseError::InvalidPayload);
             }
             let first = args.remove(0);
-            let event = event_name(b.get(first).unwrap_or_default())?;
+            let event = event_name(b, first)?;
             Incoming::Event {
                 ns,
                 event,
@@ -254,16 +283,18 @@ pub(crate) fn split_array(s: &[u8], json: Range<usize>) -> Result<Args, ParseErr
     Ok(items)
 }
 
-fn event_name(raw: &[u8]) -> Result<String, ParseError> {
+/// The event name at `at` in `b` (the first element of the array).
+fn event_name(b: &[u8], at: Range<usize>) -> Result<EventName, ParseError> {
+    let raw = b.get(at.clone()).unwrap_or_default();
     let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or_default();
     let name = if raw.first() == Some(&b'"') && crate::json::plain_run(inner) == inner.len() {
         // Validated JSON already: without escapes, the name is the text between the quotes.
-        std::str::from_utf8(inner)
-            .map_err(|_| ParseError::InvalidUtf8)?
-            .to_owned()
+        EventName::InSource(at.start + 1..at.end - 1)
     } else if raw.starts_with(b"\"") {
         let raw = std::str::from_utf8(raw).map_err(|_| ParseError::InvalidUtf8)?;
-        serde_json::from_str::<String>(raw).map_err(|_| ParseError::InvalidPayload)?
+        EventName::Owned(
+            serde_json::from_str::<String>(raw).map_err(|_| ParseError::InvalidPayload)?,
+        )
     } else if raw
         .first()
         .is_some_and(|&c| c == b'-' || c.is_ascii_digit())
@@ -271,11 +302,11 @@ fn event_name(raw: &[u8]) -> Result<String, ParseError> {
         // Node accepts a numeric event name; it is matched as its decimal text.
         let n: serde_json::Number =
             serde_json::from_slice(raw).map_err(|_| ParseError::InvalidPayload)?;
-        n.to_string()
+        EventName::Owned(n.to_string())
     } else {
         return Err(ParseError::InvalidPayload);
     };
-    if is_reserved(&name) {
+    if is_reserved(name.bytes(b)) {
         return Err(ParseError::ReservedEvent);
     }
     Ok(name)
@@ -472,6 +503,25 @@ fn encode_from_payload(
     payload: &Payload,
     id: Option<u64>,
 ) -> Encoded {
+    if payload.bins().is_empty() {
+        if let Some(text) = encode_plain(ty, ns, event, payload, id) {
+            return Encoded {
+                text,
+                bins: Vec::new(),
+            };
+        }
+    }
+    encode_from_payload_general(ty, ns, event, payload, id)
+}
+
+/// [`encode_from_payload`] for any payload, through the thread's scratch buffer.
+fn encode_from_payload_general(
+    ty: PacketType,
+    ns: &str,
+    event: Option<&str>,
+    payload: &Payload,
+    id: Option<u64>,
+) -> Encoded {
     let binary = !payload.bins().is_empty();
     let ty = match (ty, binary) {
         (PacketType::Event, true) => PacketType::BinaryEvent,
@@ -505,6 +555,69 @@ fn encode_from_payload(
         text,
         bins: payload.bins().to_vec(),
     }
+}
+
+/// The usual case of [`encode_from_payload`] (no attachments, an event name with nothing to
+/// escape) built at its exact size: one allocation, which the `Bytes` then owns as it is.
+fn encode_plain(
+    ty: PacketType,
+    ns: &str,
+    event: Option<&str>,
+    payload: &Payload,
+    id: Option<u64>,
+) -> Option<Bytes> {
+    if event.is_some_and(|e| crate::json::plain_run(e.as_bytes()) != e.len()) {
+        return None;
+    }
+    let src = payload.src();
+    let args = payload.arg_ranges();
+    if args.iter().any(|r| r.end > src.len() || r.start > r.end) {
+        return None;
+    }
+    let ns_len = if ns == "/" { 0 } else { ns.len() + 1 };
+    let id_len = id.map_or(0, |id| id.checked_ilog10().unwrap_or(0) as usize + 1);
+    let items = args.len() + usize::from(event.is_some());
+    let len = 1
+        + ns_len
+        + id_len
+        + 2
+        + event.map_or(0, |e| e.len() + 2)
+        + args.iter().map(|r| r.len()).sum::<usize>()
+        + items.saturating_sub(1);
+    let mut out = Vec::with_capacity(len);
+    out.push(b'0' + ty as u8);
+    if ns != "/" {
+        out.extend_from_slice(ns.as_bytes());
+        out.push(b',');
+    }
+    if let Some(mut id) = id {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (id % 10) as u8;
+            id /= 10;
+            if id == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(digits.get(at..).unwrap_or_default());
+    }
+    out.push(b'[');
+    if let Some(e) = event {
+        out.push(b'"');
+        out.extend_from_slice(e.as_bytes());
+        out.push(b'"');
+    }
+    for (i, r) in args.iter().enumerate() {
+        if i > 0 || event.is_some() {
+            out.push(b',');
+        }
+        out.extend_from_slice(src.get(r.clone()).unwrap_or_default());
+    }
+    out.push(b']');
+    debug_assert_eq!(out.len(), len);
+    Some(Bytes::from(out))
 }
 
 /// Writes `s` as a JSON string.
@@ -650,7 +763,10 @@ mod tests {
                 payload,
                 id,
             } => {
-                assert_eq!((&*ns, event.as_str(), id), ("/", "foo", None));
+                assert_eq!(
+                    (&*ns, event.bytes(payload.src()), id),
+                    ("/", &b"foo"[..], None)
+                );
                 assert_eq!(payload.len(), 0);
             }
             other => panic!("{other:?}"),
@@ -663,8 +779,8 @@ mod tests {
                 id,
             } => {
                 assert_eq!(
-                    (&*ns, event.as_str(), id),
-                    ("/admin", "project:delete", Some(456))
+                    (&*ns, event.bytes(payload.src()), id),
+                    ("/admin", &b"project:delete"[..], Some(456))
                 );
                 assert_eq!(payload.arg_text(0), Some("123"));
             }
@@ -735,8 +851,12 @@ mod tests {
             );
         }
         // Accepted: numeric names, "error" as an ordinary event, the largest id.
-        assert!(matches!(whole("2[1,2]"), Incoming::Event { event, .. } if event == "1"));
-        assert!(matches!(whole("2[\"error\"]"), Incoming::Event { event, .. } if event == "error"));
+        assert!(
+            matches!(whole("2[1,2]"), Incoming::Event { event, payload, .. } if event.bytes(payload.src()) == b"1")
+        );
+        assert!(
+            matches!(whole("2[\"error\"]"), Incoming::Event { event, payload, .. } if event.bytes(payload.src()) == b"error")
+        );
         assert!(matches!(
             whole("29007199254740991[\"m\"]"),
             Incoming::Event {
@@ -825,13 +945,27 @@ mod tests {
         }
 
         #[test]
+        fn plain_encoding_matches_the_general_one(event in "[a-z\"\\\\\u{e9}]{0,6}", args: Vec<String>, id in proptest::option::of(0u64..MAX_ACK_ID), ns in "(/|/[a-z]{1,5})", ack: bool) {
+            let e = encode_event("/", "x", &args, ArgsMode::Spread, None).unwrap();
+            let Decoded::Whole(Incoming::Event { payload, .. }) = decode(e.text, LIMITS).unwrap() else {
+                panic!("not an event");
+            };
+            let (ty, name) = if ack { (PacketType::Ack, None) } else { (PacketType::Event, Some(event.as_str())) };
+            let general = encode_from_payload_general(ty, &ns, name, &payload, id);
+            match encode_plain(ty, &ns, name, &payload, id) {
+                Some(text) => proptest::prop_assert_eq!(text, general.text),
+                None => proptest::prop_assert!(name.is_some_and(|n| crate::json::plain_run(n.as_bytes()) != n.len())),
+            }
+        }
+
+        #[test]
         fn event_round_trip(event in "[a-z]{1,8}", args: Vec<String>, id in proptest::option::of(0u64..MAX_ACK_ID), ns in "(/|/[a-z]{1,5})") {
             proptest::prop_assume!(!RESERVED_EVENTS.contains(&event.as_str()));
             let e = encode_event(&ns, &event, &args, ArgsMode::Spread, id).unwrap();
             match decode(e.text.clone(), LIMITS).unwrap() {
                 Decoded::Whole(Incoming::Event { ns: n2, event: e2, payload, id: i2 }) => {
                     proptest::prop_assert_eq!(n2, ns.clone());
-                    proptest::prop_assert_eq!(e2, event.clone());
+                    proptest::prop_assert_eq!(e2.bytes(payload.src()), event.as_bytes());
                     proptest::prop_assert_eq!(i2, id);
                     let back: Vec<String> = (0..payload.len()).map(|i| payload.arg::<String>(i).unwrap()).collect();
                     proptest::prop_assert_eq!(back, args.clone());

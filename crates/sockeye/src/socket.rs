@@ -25,7 +25,7 @@ use crate::handler::{
 use crate::io::{IoInner, SocketIo};
 use crate::ns::Namespace;
 use crate::operators::BroadcastOperator;
-use crate::parser::{self, ArgsMode, Encoded};
+use crate::parser::{self, ArgsMode, Encoded, EventName};
 use crate::payload::Payload;
 
 /// A shared handle to a [`Socket`]: what handlers receive.
@@ -346,12 +346,23 @@ impl Socket {
 
     /// Runs the handler of an event (or the fallback); takes the caller's reference, which
     /// the handler then owns.
-    pub(crate) fn dispatch(self: Arc<Self>, parts: MessageParts) {
-        let handler = self.handlers.read().get(parts.event.as_str()).cloned();
-        let handler = handler.or_else(|| self.fallback.read().clone());
-        if let Some(h) = handler {
-            h(self, parts);
-        }
+    pub(crate) fn dispatch(self: Arc<Self>, event: EventName, payload: Payload, id: Option<u64>) {
+        let found = self
+            .handlers
+            .read()
+            .get(event.bytes(payload.src()))
+            .map(|(name, h)| (name.clone(), h.clone()));
+        // The name handed on is the handler's own: a literal costs nothing to pass along.
+        let (name, handler) = match found {
+            Some(found) => found,
+            None => {
+                let Some(h) = self.fallback.read().clone() else {
+                    return;
+                };
+                (Cow::Owned(event.into_string(payload.src())), h)
+            }
+        };
+        handler(self, MessageParts::new(name, payload, id));
     }
 
     /// Emits an event with `data` as its single argument to this socket's client.

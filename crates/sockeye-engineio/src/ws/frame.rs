@@ -467,7 +467,8 @@ impl Decoder {
             OpCode::Close => parse_close(payload).map(Some),
             OpCode::Text | OpCode::Binary if fin => {
                 let text = opcode == OpCode::Text;
-                if text && std::str::from_utf8(&payload).is_err() {
+                // Most messages are ASCII: checked inline, without a call into the full decoder.
+                if text && !payload.is_ascii() && std::str::from_utf8(&payload).is_err() {
                     return Err(ProtocolError::invalid_utf8());
                 }
                 let payload = payload.freeze();
