@@ -142,9 +142,11 @@ setup_sockeye() {
     skip "sockeye: the sockeye-bench crate has no sockeye-bench-server binary yet (bench/src/bin/sockeye-bench-server.rs)"
     return
   fi
-  "$CARGO" build --release --manifest-path "$ROOT/Cargo.toml" -p sockeye-bench --bin sockeye-bench-server >&2 \
+  # The `production` profile (fat LTO, one codegen unit), as the ceiling and socketioxide are
+  # built here too.
+  "$CARGO" build --profile production --manifest-path "$ROOT/Cargo.toml" -p sockeye-bench --bin sockeye-bench-server >&2 \
     || { skip "sockeye: sockeye-bench-server does not build"; return; }
-  CMD[sockeye]="$TARGET_DIR/release/sockeye-bench-server --port @PORT@ --workers @THREADS@"
+  CMD[sockeye]="$TARGET_DIR/production/sockeye-bench-server --port @PORT@ --workers @THREADS@"
 }
 
 setup_ceiling() {
@@ -197,8 +199,10 @@ axum = { version = "0.8", default-features = false, features = ["tokio", "http1"
 tokio = { version = "1", features = ["rt-multi-thread", "net", "macros"] }
 serde_json = "1"
 
+# Built as the ceiling and Sockeye are: fat LTO, one codegen unit.
 [profile.release]
-codegen-units = 4
+lto = "fat"
+codegen-units = 1
 EOF
     cmp -s "$dir/Cargo.toml.new" "$dir/Cargo.toml" || mv "$dir/Cargo.toml.new" "$dir/Cargo.toml"
     rm -f "$dir/Cargo.toml.new"

@@ -22,8 +22,9 @@ pub(crate) struct Invalid;
 /// a time.
 #[inline]
 pub(crate) fn plain_run(b: &[u8]) -> usize {
+    let mut chunks = b.chunks_exact(8);
     let mut i = 0;
-    while let Some(chunk) = b.get(i..i + 8) {
+    for chunk in chunks.by_ref() {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
         let mask = special_bytes(u64::from_le_bytes(word));
@@ -32,14 +33,25 @@ pub(crate) fn plain_run(b: &[u8]) -> usize {
         }
         i += 8;
     }
-    // The last bytes, padded with zeros, which count as control characters: the run stops
-    // at the end at the latest.
-    let mut word = [0u8; 8];
-    for (w, &c) in word.iter_mut().zip(b.get(i..).unwrap_or_default()) {
-        *w = c;
+    let rest = chunks.remainder();
+    if rest.is_empty() {
+        return i;
     }
-    let mask = special_bytes(u64::from_le_bytes(word));
-    i + (mask.trailing_zeros() / 8) as usize
+    let word = if b.len() >= 8 {
+        // The last eight bytes again, shifted so that the ones checked above fall out; the
+        // zeros shifted in count as control characters, so the run stops at the end.
+        let mut word = [0u8; 8];
+        word.copy_from_slice(b.get(b.len() - 8..).unwrap_or_default());
+        u64::from_le_bytes(word) >> ((8 - rest.len()) * 8)
+    } else {
+        // A short text, padded with zeros the same way.
+        let mut word = [0u8; 8];
+        for (w, &c) in word.iter_mut().zip(rest) {
+            *w = c;
+        }
+        u64::from_le_bytes(word)
+    };
+    i + (special_bytes(word).trailing_zeros() / 8) as usize
 }
 
 /// The high bit of each byte of `w` (little-endian) that is `"`, `\\` or below 0x20.
