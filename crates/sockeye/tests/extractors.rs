@@ -35,6 +35,13 @@ fn install(io: &sockeye::SocketIo) {
         socket.on("twice", |s: SocketRef| {
             let _ = s.emit("twice", &"second");
         });
+        // Names that arrive escaped or as a number are matched by their decoded text.
+        socket.on("say \"hi\"", |s: SocketRef, Event(name): Event| {
+            let _ = s.emit("named", &name);
+        });
+        socket.on("42", |s: SocketRef, Event(name): Event| {
+            let _ = s.emit("named", &name);
+        });
         // More handlers than the in-place list holds; names made at run time.
         for i in 0..40 {
             socket.on(format!("many-{i}"), move |s: SocketRef| {
@@ -64,6 +71,36 @@ async fn the_last_extractor_takes_and_the_others_see_everything() {
         ws.recv_text().await,
         r#"42/ext,["fallback",["no-such-event",3]]"#
     );
+    srv.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn event_names_are_matched_and_handed_on_decoded() {
+    let srv = start_with(builder(), |io, _| install(io)).await;
+    let mut ws = Ws::connect_ns(srv.addr, "/ext").await;
+
+    // Escaped in the packet, found by its text, handed to the handler unescaped.
+    ws.text(r#"42/ext,["say \"hi\""]"#).await;
+    assert_eq!(ws.recv_text().await, r#"42/ext,["named","say \"hi\""]"#);
+    // The same name with a needless escape is the same name.
+    ws.text(r#"42/ext,["say \"h\u0069\""]"#).await;
+    assert_eq!(ws.recv_text().await, r#"42/ext,["named","say \"hi\""]"#);
+    // A numeric name is matched as its decimal text.
+    ws.text(r#"42/ext,[42,"x"]"#).await;
+    assert_eq!(ws.recv_text().await, r#"42/ext,["named","42"]"#);
+    // Unknown names reach the fallback whole: multi-byte text, escapes.
+    ws.text(r#"42/ext,["prix-€",1]"#).await;
+    assert_eq!(ws.recv_text().await, r#"42/ext,["fallback",["prix-€",1]]"#);
+    ws.text(r#"42/ext,["tab\there"]"#).await;
+    assert_eq!(
+        ws.recv_text().await,
+        r#"42/ext,["fallback",["tab\there",0]]"#
+    );
+    // A prefix or an extension of a registered name is another name.
+    ws.text(r#"42/ext,["twic"]"#).await;
+    assert_eq!(ws.recv_text().await, r#"42/ext,["fallback",["twic",0]]"#);
+    ws.text(r#"42/ext,["twice!"]"#).await;
+    assert_eq!(ws.recv_text().await, r#"42/ext,["fallback",["twice!",0]]"#);
     srv.assert_healthy().await;
 }
 
