@@ -197,6 +197,8 @@ pub(crate) struct State {
     pub(crate) post_active: bool,
     pub(crate) upgrading: bool,
     pub(crate) upgraded: bool,
+    /// Whoever waits for reading to resume (see [`Socket::pause_reading`]).
+    pub(crate) resume: Option<Waker>,
     pub(crate) awaiting_pong: bool,
     pub(crate) ping_sent: Option<Instant>,
 }
@@ -212,6 +214,8 @@ pub(crate) struct State {
 pub struct Socket<D> {
     data: D,
     closed: AtomicBool,
+    /// The handler asked to stop reading the client's messages for now.
+    paused: AtomicBool,
     /// A v3 polling client that asked for base64 (`b64=1`): no binary payloads.
     pub(crate) b64: AtomicBool,
     transport: AtomicU8,
@@ -251,6 +255,7 @@ impl<D> Socket<D> {
             version,
             transport: AtomicU8::new(transport as u8),
             closed: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
             b64: AtomicBool::new(false),
             state: Mutex::new(State {
                 queue: Queue::new(),
@@ -262,6 +267,7 @@ impl<D> Socket<D> {
                 post_active: false,
                 upgrading: false,
                 upgraded: false,
+                resume: None,
                 awaiting_pong: false,
                 ping_sent: None,
             }),
@@ -431,6 +437,55 @@ impl<D> Socket<D> {
         }
     }
 
+    /// Stops reading the client's messages until [`Socket::resume_reading`]: the WebSocket
+    /// task leaves them in the kernel's buffers (so TCP flow control slows the client down),
+    /// and a polling POST is answered only once reading resumes. Handlers use it to bound
+    /// the work a client can queue on the server.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f<D>(socket: std::sync::Arc<sockeye_engineio::Socket<D>>) {
+    /// socket.pause_reading();
+    /// assert!(socket.is_reading_paused());
+    /// socket.resume_reading();
+    /// # }
+    /// ```
+    pub fn pause_reading(&self) {
+        self.paused.store(true, Ordering::Release);
+    }
+
+    /// Reads the client's messages again after [`Socket::pause_reading`].
+    pub fn resume_reading(&self) {
+        if self.paused.swap(false, Ordering::AcqRel) {
+            let w = self.state.lock().resume.take();
+            if let Some(w) = w {
+                w.wake();
+            }
+        }
+    }
+
+    /// Whether reading is paused (see [`Socket::pause_reading`]).
+    pub fn is_reading_paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
+    }
+
+    /// Ready when reading is allowed (or the session closed); otherwise registers `cx` to be
+    /// woken when it resumes.
+    pub(crate) fn poll_reading(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.is_reading_paused() || self.is_closed() {
+            return Poll::Ready(());
+        }
+        let mut st = self.state.lock();
+        if !st.resume.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            st.resume = Some(cx.waker().clone());
+        }
+        // Checked again under the lock: a resume in between has found no waker to wake.
+        if !self.is_reading_paused() || self.is_closed() {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+
     /// Answers a v3 client's ping (over polling; WebSocket answers it directly) and records it.
     pub(crate) fn on_client_ping(self: &Arc<Self>, answer: bool) {
         self.state.lock().ping_sent = Some(Instant::now());
@@ -458,13 +513,17 @@ impl<D> Socket<D> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        {
+        let resume = {
             let mut st = self.state.lock();
             st.closed_at = Some(Instant::now());
             if self.transport() == TransportKind::Polling && !st.upgraded {
                 st.queue.push(Outgoing::Close);
                 st.queued_bytes += 1;
             }
+            st.resume.take()
+        };
+        if let Some(w) = resume {
+            w.wake();
         }
         self.wake();
         if let Some(closer) = self.closer.upgrade() {

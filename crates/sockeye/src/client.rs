@@ -33,6 +33,8 @@ struct Pending {
 pub(crate) struct ClientData {
     pending_ns: Mutex<SmallVec<[String; 1]>>,
     connect_timer: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Async event handlers started and not finished (see `max_waiting_handlers`).
+    waiting: std::sync::atomic::AtomicUsize,
     /// What every packet looks at, under one lock.
     state: Mutex<ClientState>,
 }
@@ -78,6 +80,35 @@ impl ClientData {
 
     fn knows(&self, ns: &str) -> bool {
         self.pending_ns.lock().iter().any(|n| n == ns) || self.socket(ns).is_some()
+    }
+}
+
+/// One waiting async event handler of a connection, counted until dropped: at the limit the
+/// connection is not read, and it is read again when the count falls below.
+pub(crate) struct WaitingHandler {
+    conn: Arc<Conn>,
+    limit: usize,
+}
+
+impl WaitingHandler {
+    pub(crate) fn new(conn: Arc<Conn>, limit: usize) -> WaitingHandler {
+        use std::sync::atomic::Ordering;
+        let n = conn.data().waiting.fetch_add(1, Ordering::AcqRel) + 1;
+        if n >= limit {
+            crate::metrics::READ_PAUSES.fetch_add(1, Ordering::Relaxed);
+            conn.pause_reading();
+        }
+        WaitingHandler { conn, limit }
+    }
+}
+
+impl Drop for WaitingHandler {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        let n = self.conn.data().waiting.fetch_sub(1, Ordering::AcqRel) - 1;
+        if n < self.limit && self.conn.is_reading_paused() {
+            self.conn.resume_reading();
+        }
     }
 }
 

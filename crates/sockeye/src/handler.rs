@@ -44,6 +44,25 @@ pub(crate) fn run<F: Future<Output = ()> + Send + 'static>(fut: F) {
     }
 }
 
+/// Runs an event handler's future like [`run`]; when it has to wait, it counts against its
+/// connection's bound on waiting handlers until it finishes (or panics).
+pub(crate) fn run_event<F: Future<Output = ()> + Send + 'static>(s: &SocketRef, fut: F) {
+    let mut fut = Box::pin(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+        Ok(Poll::Ready(())) => {}
+        Ok(Poll::Pending) => {
+            let limit = s.io_inner().config.max_waiting_handlers;
+            let waiting = crate::client::WaitingHandler::new(s.conn.clone(), limit);
+            tokio::spawn(async move {
+                let _waiting = waiting;
+                fut.await;
+            });
+        }
+        Err(_) => tracing::error!("a handler panicked"),
+    }
+}
+
 /// Runs a sync handler, catching a panic.
 pub(crate) fn run_sync(f: impl FnOnce()) {
     if std::panic::catch_unwind(AssertUnwindSafe(f)).is_err() {
@@ -436,7 +455,7 @@ macro_rules! impl_handlers {
                     Ok(v) => v,
                     Err(e) => return extract_failed(&s, &parts.event, e),
                 };)*
-                run((self)($($T),*));
+                run_event(&s, (self)($($T),*));
             }
         }
 

@@ -32,6 +32,7 @@ pub(crate) struct SocketIoConfig {
     pub(crate) max_attachments: usize,
     pub(crate) max_attachment_bytes: usize,
     pub(crate) partial_timeout: Duration,
+    pub(crate) max_waiting_handlers: usize,
 }
 
 struct DynNs {
@@ -384,6 +385,7 @@ impl SocketIoBuilder {
                 max_attachments: 10,
                 max_attachment_bytes: 10_000_000,
                 partial_timeout: Duration::from_secs(45),
+                max_waiting_handlers: 256,
             },
             state: http::Extensions::new(),
             adapter_factory: Arc::new(|_| Arc::new(LocalAdapter::new())),
@@ -423,6 +425,22 @@ impl SocketIoBuilder {
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.config.connect_timeout = d;
         self.config.partial_timeout = d;
+        self
+    }
+
+    /// How many of one connection's async event handlers may be waiting at once (started,
+    /// not finished). At the limit Sockeye stops reading that connection (TCP flow control
+    /// then slows the client; a polling POST is answered later) until one of them finishes,
+    /// so a client cannot pile up work on the server faster than its handlers complete.
+    /// Handlers that finish without waiting, and all sync handlers, do not count. Default 256.
+    ///
+    /// # Examples
+    /// ```
+    /// let (layer, io) = sockeye::SocketIo::builder().max_waiting_handlers(64).build_layer();
+    /// # let _ = (layer, io);
+    /// ```
+    pub fn max_waiting_handlers(mut self, n: usize) -> Self {
+        self.config.max_waiting_handlers = n.max(1);
         self
     }
 

@@ -3,6 +3,18 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub(crate) static VOLATILE_DROPS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static READ_PAUSES: AtomicU64 = AtomicU64::new(0);
+
+/// Times a connection stopped being read because it had as many async event handlers waiting
+/// as `SocketIoBuilder::max_waiting_handlers` allows, since the process started.
+///
+/// # Examples
+/// ```
+/// assert!(sockeye::metrics::read_pauses() < u64::MAX);
+/// ```
+pub fn read_pauses() -> u64 {
+    READ_PAUSES.load(Ordering::Relaxed)
+}
 
 /// Volatile packets dropped because their client's queue was not empty, since the process
 /// started.

@@ -227,6 +227,9 @@ where
             }
         }
     }
+    // A paused session (see `Socket::pause_reading`) answers once reading resumes: the
+    // client sends its next POST only then.
+    std::future::poll_fn(|cx| socket.poll_reading(cx)).await;
     ok_response()
 }
 

@@ -241,7 +241,8 @@ struct Conn<H: Handler> {
     phase: Phase,
     /// Whether `2probe` was answered (the probe phase only).
     probed: bool,
-    /// Whether the read buffer holds frames not yet handled (after the upgrade).
+    /// Whether the read buffer holds frames not yet handled (after the upgrade, or while
+    /// reading was paused).
     resume: bool,
     version: ProtocolVersion,
 }
@@ -372,20 +373,31 @@ impl<H: Handler> Conn<H> {
     fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Exit> {
         let max_unwritten = self.engine.config().max_queued_bytes;
         let mut budget = 64u32;
-        if std::mem::take(&mut self.resume) {
-            if let Some(exit) = self.decode_all() {
-                return Poll::Ready(exit);
-            }
-        }
         // Whether the queue was taken (and the waker registered) since handlers last ran: then
         // only another task can have queued, and it wakes this one.
         let mut taken_clean = false;
         let mut taken = Queue::new();
         loop {
             let mut progress = false;
+            // Frames left in the buffer (after an upgrade, or when reading was paused) go
+            // first, once reading is allowed.
+            if self.resume
+                && (self.phase == Phase::Probe || self.socket.poll_reading(cx).is_ready())
+            {
+                self.resume = false;
+                if let Some(exit) = self.decode_all() {
+                    return Poll::Ready(exit);
+                }
+                progress = true;
+                taken_clean = false;
+            }
             // Read first: the replies its handlers queue go out with the write below.
             // A client that does not read its replies (pongs, acks) stops being read.
-            if self.wbuf.len() < max_unwritten {
+            // A handler that paused reading (too much of this client's work in flight) keeps
+            // the messages in the kernel's buffers until it resumes.
+            if self.wbuf.len() < max_unwritten
+                && (self.phase == Phase::Probe || self.socket.poll_reading(cx).is_ready())
+            {
                 let read = if self.rbuf.is_empty() && matches!(self.io, Stream::Tcp(_)) {
                     self.poll_read_shared(cx)
                 } else {
@@ -528,6 +540,11 @@ impl<H: Handler> Conn<H> {
         // (During an upgrade the waker belongs to the pending poll: leave it alone.)
         let _running = (self.phase == Phase::Open).then(|| RunningGuard::enter(&self.socket));
         loop {
+            // Paused by the handler: the other frames wait in the buffer.
+            if self.phase == Phase::Open && self.socket.is_reading_paused() && !buf.is_empty() {
+                self.resume = true;
+                return None;
+            }
             let decoded = if copy {
                 self.decoder.decode_copied(buf)
             } else {
