@@ -33,29 +33,33 @@ use crate::socket::{DisconnectReason, Socket, SocketRef};
 /// Runs a handler's future: polled once right away (most handlers finish without waiting),
 /// spawned on the runtime only if it has to wait. A panic is caught and logged.
 pub(crate) fn run<F: Future<Output = ()> + Send + 'static>(fut: F) {
-    let mut fut = Box::pin(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
-        Ok(Poll::Ready(())) => {}
-        Ok(Poll::Pending) => {
-            tokio::spawn(fut);
-        }
-        Err(_) => tracing::error!("a handler panicked"),
-    }
+    run_then_spawn(fut, || ());
 }
 
 /// Runs an event handler's future like [`run`]; when it has to wait, it counts against its
 /// connection's bound on waiting handlers until it finishes (or panics).
 pub(crate) fn run_event<F: Future<Output = ()> + Send + 'static>(s: &SocketRef, fut: F) {
+    run_then_spawn(fut, || {
+        let limit = s.io_inner().config.max_waiting_handlers;
+        crate::client::WaitingHandler::new(s.conn.clone(), limit)
+    });
+}
+
+/// Polls `fut` once; if it has to wait, spawns it with what `on_wait` returns, kept (and
+/// dropped) with the task.
+fn run_then_spawn<F, G>(fut: F, on_wait: impl FnOnce() -> G)
+where
+    F: Future<Output = ()> + Send + 'static,
+    G: Send + 'static,
+{
     let mut fut = Box::pin(fut);
     let mut cx = Context::from_waker(Waker::noop());
     match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
         Ok(Poll::Ready(())) => {}
         Ok(Poll::Pending) => {
-            let limit = s.io_inner().config.max_waiting_handlers;
-            let waiting = crate::client::WaitingHandler::new(s.conn.clone(), limit);
+            let kept = on_wait();
             tokio::spawn(async move {
-                let _waiting = waiting;
+                let _kept = kept;
                 fut.await;
             });
         }

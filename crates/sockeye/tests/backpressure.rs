@@ -13,6 +13,19 @@ use sockeye::extract::Data;
 use sockeye::SocketRef;
 use tokio::sync::Semaphore;
 
+/// A server with `/slow` (see [`install`]) and the given bound; the counter of handlers
+/// started and the gate holding `permits` permits.
+async fn slow_server(limit: usize, permits: usize) -> (Server, Arc<AtomicUsize>, Arc<Semaphore>) {
+    let started = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(Semaphore::new(permits));
+    let (s2, g2) = (started.clone(), gate.clone());
+    let srv = start_with(builder().max_waiting_handlers(limit), move |io, _| {
+        install(io, s2, g2)
+    })
+    .await;
+    (srv, started, gate)
+}
+
 /// `/slow`: each `work` handler counts itself, waits for a permit, then answers `done`.
 fn install(io: &sockeye::SocketIo, started: Arc<AtomicUsize>, gate: Arc<Semaphore>) {
     io.ns("/slow", move |socket: SocketRef| {
@@ -32,13 +45,7 @@ fn install(io: &sockeye::SocketIo, started: Arc<AtomicUsize>, gate: Arc<Semaphor
 
 #[tokio::test]
 async fn waiting_handlers_are_bounded_and_nothing_is_lost() {
-    let started = Arc::new(AtomicUsize::new(0));
-    let gate = Arc::new(Semaphore::new(0));
-    let (s2, g2) = (started.clone(), gate.clone());
-    let srv = start_with(builder().max_waiting_handlers(4), move |io, _| {
-        install(io, s2, g2)
-    })
-    .await;
+    let (srv, started, gate) = slow_server(4, 0).await;
     let pauses = sockeye::metrics::read_pauses();
     let mut ws = Ws::connect_ns(srv.addr, "/slow").await;
     for n in 0..50 {
@@ -71,13 +78,7 @@ async fn waiting_handlers_are_bounded_and_nothing_is_lost() {
 #[tokio::test]
 async fn handlers_that_finish_at_once_are_not_counted() {
     // The limit is 1, and every handler finishes without waiting: nothing is paused.
-    let started = Arc::new(AtomicUsize::new(0));
-    let gate = Arc::new(Semaphore::new(1000));
-    let (s2, g2) = (started.clone(), gate.clone());
-    let srv = start_with(builder().max_waiting_handlers(1), move |io, _| {
-        install(io, s2, g2)
-    })
-    .await;
+    let (srv, started, _gate) = slow_server(1, 1000).await;
     let mut ws = Ws::connect_ns(srv.addr, "/slow").await;
     for n in 0..200 {
         ws.text(&format!(r#"42/slow,["work",{n}]"#)).await;
@@ -90,13 +91,7 @@ async fn handlers_that_finish_at_once_are_not_counted() {
 
 #[tokio::test]
 async fn a_polling_client_gets_its_post_answered_when_reading_resumes() {
-    let started = Arc::new(AtomicUsize::new(0));
-    let gate = Arc::new(Semaphore::new(0));
-    let (s2, g2) = (started.clone(), gate.clone());
-    let srv = start_with(builder().max_waiting_handlers(2), move |io, _| {
-        install(io, s2, g2)
-    })
-    .await;
+    let (srv, started, gate) = slow_server(2, 0).await;
     let mut p = Poller::open(srv.addr).await;
     p.post_ok("40/slow,").await;
     assert!(p.recv().await.starts_with("40/slow,{\"sid\":"));
