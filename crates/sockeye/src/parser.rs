@@ -586,23 +586,7 @@ fn encode_plain(
         + items.saturating_sub(1);
     let mut out = Vec::with_capacity(len);
     out.push(b'0' + ty as u8);
-    if ns != "/" {
-        out.extend_from_slice(ns.as_bytes());
-        out.push(b',');
-    }
-    if let Some(mut id) = id {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (id % 10) as u8;
-            id /= 10;
-            if id == 0 {
-                break;
-            }
-        }
-        out.extend_from_slice(digits.get(at..).unwrap_or_default());
-    }
+    header_rest(&mut out, ns, id);
     out.push(b'[');
     if let Some(e) = event {
         out.push(b'"');

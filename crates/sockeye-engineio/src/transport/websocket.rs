@@ -370,6 +370,12 @@ impl<H: Handler> Conn<H> {
         .await;
     }
 
+    /// Whether the client's frames may be handled now: always while probing, otherwise unless
+    /// a handler paused reading (then `cx` is woken when it resumes).
+    fn reading_allowed(&self, cx: &mut Context<'_>) -> bool {
+        self.phase == Phase::Probe || self.socket.poll_reading(cx).is_ready()
+    }
+
     fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Exit> {
         let max_unwritten = self.engine.config().max_queued_bytes;
         let mut budget = 64u32;
@@ -381,9 +387,7 @@ impl<H: Handler> Conn<H> {
             let mut progress = false;
             // Frames left in the buffer (after an upgrade, or when reading was paused) go
             // first, once reading is allowed.
-            if self.resume
-                && (self.phase == Phase::Probe || self.socket.poll_reading(cx).is_ready())
-            {
+            if self.resume && self.reading_allowed(cx) {
                 self.resume = false;
                 if let Some(exit) = self.decode_all() {
                     return Poll::Ready(exit);
@@ -395,9 +399,7 @@ impl<H: Handler> Conn<H> {
             // A client that does not read its replies (pongs, acks) stops being read.
             // A handler that paused reading (too much of this client's work in flight) keeps
             // the messages in the kernel's buffers until it resumes.
-            if self.wbuf.len() < max_unwritten
-                && (self.phase == Phase::Probe || self.socket.poll_reading(cx).is_ready())
-            {
+            if self.wbuf.len() < max_unwritten && self.reading_allowed(cx) {
                 let read = if self.rbuf.is_empty() && matches!(self.io, Stream::Tcp(_)) {
                     self.poll_read_shared(cx)
                 } else {
