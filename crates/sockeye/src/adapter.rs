@@ -239,7 +239,13 @@ impl LocalAdapter {
 
     /// Delivers to the local sockets `opts` selects (what [`Adapter::broadcast`] does here).
     pub fn deliver(&self, ns: &Namespace, packet: &BroadcastPacket, opts: &BroadcastOptions) {
-        for s in self.select(ns, opts) {
+        let sockets = self.select(ns, opts);
+        for (i, s) in sockets.iter().enumerate() {
+            // With many sockets each one's session is cold: start loading the one a few
+            // places ahead, so that those loads overlap instead of following one another.
+            if let Some(ahead) = sockets.get(i + PREFETCH_AHEAD) {
+                ahead.conn.prefetch();
+            }
             if opts.volatile && s.conn.queued_bytes() > 0 {
                 crate::metrics::VOLATILE_DROPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 continue;
@@ -248,6 +254,9 @@ impl LocalAdapter {
         }
     }
 }
+
+/// How many sockets ahead of the one it sends to a broadcast starts loading a session.
+const PREFETCH_AHEAD: usize = 4;
 
 impl Adapter for LocalAdapter {
     fn add_all(&self, sid: Sid, rooms: &[Room]) {
