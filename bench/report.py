@@ -178,7 +178,7 @@ def markdown(summary):
         for x in servers:
             cells.append(detail(by[(c, x)]) if (c, x) in by else "–")
         r = by.get((c, "sockeye"), {}).get("ratio_to_ceiling")
-        cells.append(f"{r:.2f}" if r is not None else "–")
+        cells.append(f"{r:.3f}" if r is not None else "–")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Server CPU per message (µs of server CPU per delivered message or echo; "
