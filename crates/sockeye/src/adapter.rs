@@ -250,7 +250,7 @@ impl LocalAdapter {
                 crate::metrics::VOLATILE_DROPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 continue;
             }
-            let _ = s.send_encoded(packet.encoded.clone());
+            let _ = s.send_shared(&packet.encoded);
         }
     }
 }

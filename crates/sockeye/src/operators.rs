@@ -167,7 +167,7 @@ impl BroadcastOperator {
         let mut waiting = Vec::with_capacity(sockets.len());
         for s in sockets {
             let rx = s.register_ack(id);
-            match s.send_encoded(encoded.clone()) {
+            match s.send_shared(&encoded) {
                 Ok(()) => waiting.push((s, Ok(rx))),
                 Err(e) => {
                     s.forget_ack(id);

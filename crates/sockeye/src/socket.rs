@@ -191,6 +191,14 @@ pub struct Socket {
     extensions: Mutex<http::Extensions>,
 }
 
+/// What a failed send means to an emitter.
+fn emit_error(e: SendError) -> EmitError {
+    match e {
+        SendError::QueueFull => EmitError::QueueFull,
+        _ => EmitError::Disconnected,
+    }
+}
+
 impl std::fmt::Debug for Socket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Socket")
@@ -531,10 +539,22 @@ impl Socket {
                 .chain(encoded.bins.into_iter().map(Outgoing::Binary));
             self.conn.send_many(packets)
         };
-        res.map_err(|e| match e {
-            SendError::QueueFull => EmitError::QueueFull,
-            _ => EmitError::Disconnected,
-        })
+        res.map_err(emit_error)
+    }
+
+    /// Queues a packet shared with other sockets (a broadcast): only its buffers' counts are
+    /// taken, the packet itself is not copied.
+    pub(crate) fn send_shared(&self, encoded: &Encoded) -> Result<(), EmitError> {
+        if encoded.bins.is_empty() {
+            if !self.connected() {
+                return Err(EmitError::Disconnected);
+            }
+            return self
+                .conn
+                .send_text(encoded.text.clone())
+                .map_err(emit_error);
+        }
+        self.send_encoded(encoded.clone())
     }
 
     /// Joins rooms.

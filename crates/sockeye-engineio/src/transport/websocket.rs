@@ -14,7 +14,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
-use tokio::io::AsyncWrite;
+use tokio::io::{AsyncWrite, Interest};
 use tokio::net::TcpStream;
 
 use crate::engine::{Engine, EngineBody, Handler};
@@ -244,6 +244,10 @@ struct Conn<H: Handler> {
     /// Whether the read buffer holds frames not yet handled (after the upgrade, or while
     /// reading was paused).
     resume: bool,
+    /// Whether the last read of the stream ended `Pending`: the stream then holds this task's
+    /// waker until it turns readable, and a wake-up that finds it still not readable (one that
+    /// came from a sender) need not try to read.
+    read_armed: bool,
     version: ProtocolVersion,
 }
 
@@ -310,6 +314,7 @@ impl<H: Handler> Conn<H> {
             phase,
             probed: false,
             resume: false,
+            read_armed: false,
         }
     }
 
@@ -499,11 +504,17 @@ impl<H: Handler> Conn<H> {
         let Stream::Tcp(stream) = &mut self.io else {
             return Poll::Ready(Err(Exit::Io));
         };
+        // A look at the stream's readiness, without reading or registering: the waker from
+        // the last `Pending` read is still there (only the readiness event takes it).
+        if self.read_armed && stream.try_io(Interest::READABLE, || Ok(())).is_err() {
+            return Poll::Pending;
+        }
         let mut buf = READ_BUF.with(std::cell::Cell::take);
         buf.clear();
         // Reuses the same memory: messages are copied out of it, never split off.
         buf.reserve(READ_CHUNK);
         let read = tokio_util::io::poll_read_buf(Pin::new(stream), cx, &mut buf);
+        self.read_armed = read.is_pending();
         let out = match read {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(0)) => Poll::Ready(Err(Exit::PeerClosed)),
