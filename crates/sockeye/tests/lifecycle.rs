@@ -240,3 +240,64 @@ async fn server_side_disconnects() {
     assert_eq!(srv.stats.reasons()[1], "server shutting down");
     srv.assert_no_leak().await;
 }
+
+/// A connection woken by the server's sends (which look at the stream's readiness instead of
+/// reading) still reads everything its client sends between and during them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_go_on_between_server_pushes() {
+    let srv = start().await;
+    let mut ws = Ws::connect_sio(srv.addr).await;
+    let io = srv.io.clone();
+    // 300 pushes, 1 ms apart: most wake-ups of this connection come from a sender.
+    let pusher = tokio::spawn(async move {
+        for i in 0..300 {
+            io.emit("push", &i).await.expect("emit");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    let mut pushes = Vec::new();
+    let mut echoes = Vec::new();
+    for round in 0..30 {
+        ws.text(&format!(r#"42["echo",{round}]"#)).await;
+        // Read until this round's echo is back (pushes arrive in between).
+        loop {
+            let t = ws.recv_text().await;
+            if let Some(n) = t.strip_prefix(r#"42["push","#) {
+                pushes.push(n.trim_end_matches(']').parse::<u32>().expect("push number"));
+            } else if t == format!(r#"42["echo",{round}]"#) {
+                echoes.push(round);
+                break;
+            } else if t != "2" {
+                panic!("unexpected {t}");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    pusher.await.expect("pusher");
+    // The pushes still on their way.
+    for t in drain(&mut ws, Duration::from_millis(300)).await {
+        let n = t
+            .strip_prefix(r#"42["push","#)
+            .expect("only pushes are left");
+        pushes.push(n.trim_end_matches(']').parse().expect("push number"));
+    }
+    assert_eq!(
+        echoes,
+        (0..30).collect::<Vec<_>>(),
+        "every message was read and answered"
+    );
+    assert_eq!(
+        pushes,
+        (0..300).collect::<Vec<_>>(),
+        "every push arrived, in order"
+    );
+    // Quiet now, after a run of sender wake-ups: a message is still read at once.
+    ws.text(r#"42["echo","after"]"#).await;
+    match ws.recv_within(Duration::from_secs(2)).await {
+        Some(Frame::Text(t)) => assert_eq!(t, r#"42["echo","after"]"#),
+        other => panic!("no echo after the pushes: {other:?}"),
+    }
+    ws.text("1").await;
+    ws.expect_close().await;
+    srv.assert_healthy_no_leak().await;
+}
