@@ -191,14 +191,6 @@ pub struct Socket {
     extensions: Mutex<http::Extensions>,
 }
 
-/// What a failed send means to an emitter.
-fn emit_error(e: SendError) -> EmitError {
-    match e {
-        SendError::QueueFull => EmitError::QueueFull,
-        _ => EmitError::Disconnected,
-    }
-}
-
 impl std::fmt::Debug for Socket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Socket")
@@ -529,32 +521,35 @@ impl Socket {
 
     /// Queues an encoded packet (and its attachments) for the client.
     pub(crate) fn send_encoded(&self, encoded: Encoded) -> Result<(), EmitError> {
-        if !self.connected() {
-            return Err(EmitError::Disconnected);
-        }
-        let res = if encoded.bins.is_empty() {
-            self.conn.send_text(encoded.text)
-        } else {
-            let packets = std::iter::once(Outgoing::Message(encoded.text))
-                .chain(encoded.bins.into_iter().map(Outgoing::Binary));
-            self.conn.send_many(packets)
-        };
-        res.map_err(emit_error)
+        self.queue(encoded.text, encoded.bins.into_iter())
     }
 
     /// Queues a packet shared with other sockets (a broadcast): only its buffers' counts are
     /// taken, the packet itself is not copied.
     pub(crate) fn send_shared(&self, encoded: &Encoded) -> Result<(), EmitError> {
-        if encoded.bins.is_empty() {
-            if !self.connected() {
-                return Err(EmitError::Disconnected);
-            }
-            return self
-                .conn
-                .send_text(encoded.text.clone())
-                .map_err(emit_error);
+        self.queue(encoded.text.clone(), encoded.bins.iter().cloned())
+    }
+
+    /// Queues a text packet and its attachments (all or none).
+    fn queue(
+        &self,
+        text: Bytes,
+        bins: impl ExactSizeIterator<Item = Bytes> + Clone,
+    ) -> Result<(), EmitError> {
+        if !self.connected() {
+            return Err(EmitError::Disconnected);
         }
-        self.send_encoded(encoded.clone())
+        let res = if bins.len() == 0 {
+            self.conn.send_text(text)
+        } else {
+            let packets =
+                std::iter::once(Outgoing::Message(text)).chain(bins.map(Outgoing::Binary));
+            self.conn.send_many(packets)
+        };
+        res.map_err(|e| match e {
+            SendError::QueueFull => EmitError::QueueFull,
+            _ => EmitError::Disconnected,
+        })
     }
 
     /// Joins rooms.
