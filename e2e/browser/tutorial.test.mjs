@@ -1,13 +1,13 @@
 // The tutorial app (the `sockeye` binary) end to end: a real headless Chromium loads the page,
 // clicks "Hit Me", and every open page gets the reversed text; plus Unicode, a non-string
-// message, many clients at once, --static, and a graceful shutdown.
+// message, many clients at once, --static, the heap's huge pages, and a graceful shutdown.
 //
 // Needs: target/debug/sockeye built, Debian's chromium at /usr/bin/chromium (or CHROMIUM),
 // and e2e/node_modules (playwright-core, socket.io-client).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
@@ -35,10 +35,11 @@ function freePort() {
 }
 
 /** Starts the binary; resolves once it prints where it listens. */
-async function startServer(extraArgs = []) {
+async function startServer(extraArgs = [], env = process.env) {
   const port = await freePort();
   const child = spawn(BIN, ["--host", "127.0.0.1", "--port", String(port), ...extraArgs], {
     cwd: ROOT,
+    env,
     stdio: ["ignore", "pipe", "pipe"],
   });
   const out = { stdout: "", stderr: "" };
@@ -169,6 +170,27 @@ test("--static serves another folder instead of the built-in page", async () => 
     assert.equal((await fetch(other.url + "/socket.io/socket.io.js")).status, 200);
   } finally {
     other.child.kill("SIGKILL");
+  }
+});
+
+test("the server runs itself again with glibc's huge-page tunable, unless GLIBC_TUNABLES is set", async () => {
+  const environ = (pid) => readFileSync(`/proc/${pid}/environ`, "latin1").split("\0");
+  const { GLIBC_TUNABLES: _, ...clean } = process.env;
+  const plain = await startServer([], clean);
+  try {
+    // The same process (the pid the test started), now with the tunable, and serving.
+    assert.ok(environ(plain.child.pid).includes("GLIBC_TUNABLES=glibc.malloc.hugetlb=1"));
+    assert.equal((await fetch(plain.url + "/")).status, 200);
+  } finally {
+    plain.child.kill("SIGKILL");
+  }
+  const optedOut = await startServer([], { ...clean, GLIBC_TUNABLES: "" });
+  try {
+    const vars = environ(optedOut.child.pid).filter((v) => v.startsWith("GLIBC_TUNABLES="));
+    assert.deepEqual(vars, ["GLIBC_TUNABLES="]);
+    assert.equal((await fetch(optedOut.url + "/")).status, 200);
+  } finally {
+    optedOut.child.kill("SIGKILL");
   }
 });
 

@@ -2,7 +2,8 @@
 //! broadcast to every socket of `/` (the sender included).
 //!
 //! `sockeye-bench-server --port 3014 --workers 1` (also `PORT` and `WORKERS`); one worker runs
-//! a current-thread runtime.
+//! a current-thread runtime. Like the `sockeye` binary, it runs with the heap in transparent
+//! huge pages (`sockeye::huge_pages`; `GLIBC_TUNABLES=` turns that off).
 
 use sockeye::{Payload, SocketIo, SocketRef};
 
@@ -34,6 +35,7 @@ async fn run(port: u16) -> std::io::Result<()> {
 }
 
 fn main() -> std::io::Result<()> {
+    sockeye::huge_pages::reexec();
     let port = flag("--port", "PORT", 3014) as u16;
     let workers = flag("--workers", "WORKERS", 1).max(1);
     let rt = if workers == 1 {

@@ -65,4 +65,4 @@ pub use engine::{Engine, EngineBody, Handler};
 pub use errors::{HttpError, PacketError, SendError};
 pub use packet::ProtocolVersion;
 pub use sid::{InvalidSid, Sid};
-pub use socket::{DisconnectReason, RequestInfo, Socket, TransportKind};
+pub use socket::{prefetch, DisconnectReason, RequestInfo, Socket, TransportKind};

@@ -51,6 +51,10 @@ Flags:
   --log-level LEVEL      error, warn, info, debug or trace     [default: warn]
   -h, --help             print this help
   -V, --version          print the version
+
+On Linux with glibc the server runs itself again with GLIBC_TUNABLES=glibc.malloc.hugetlb=1
+(its heap in transparent huge pages, cheaper with many connections) unless GLIBC_TUNABLES is
+already set; set it, even empty, to keep the default allocator settings.
 ";
 
 impl Args {

@@ -154,6 +154,8 @@ fn main() {
             std::process::exit(2);
         }
     };
+    // Many connections' state in 2 MiB pages rather than 4 KiB ones (`GLIBC_TUNABLES=` opts out).
+    sockeye::huge_pages::reexec();
     tracing_subscriber::fmt()
         .with_max_level(args.log_level)
         .with_writer(std::io::stderr)

@@ -239,19 +239,31 @@ impl LocalAdapter {
 
     /// Delivers to the local sockets `opts` selects (what [`Adapter::broadcast`] does here).
     pub fn deliver(&self, ns: &Namespace, packet: &BroadcastPacket, opts: &BroadcastOptions) {
-        let sockets = self.select(ns, opts);
-        for (i, s) in sockets.iter().enumerate() {
-            // With many sockets each one's session is cold: start loading the one a few
-            // places ahead, so that those loads overlap instead of following one another.
-            if let Some(ahead) = sockets.get(i + PREFETCH_AHEAD) {
-                ahead.conn.prefetch();
-            }
-            if opts.volatile && s.conn.queued_bytes() > 0 {
-                crate::metrics::VOLATILE_DROPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                continue;
-            }
-            let _ = s.send_shared(&packet.encoded);
+        if opts.rooms.is_empty() && opts.except.is_empty() && opts.except_sid.is_none() {
+            send_each(&ns.all_sockets(), packet, opts);
+        } else {
+            send_each(&self.select(ns, opts), packet, opts);
         }
+    }
+}
+
+/// Sends a broadcast's packet to each of `sockets`.
+fn send_each(sockets: &[SocketRef], packet: &BroadcastPacket, opts: &BroadcastOptions) {
+    for (i, s) in sockets.iter().enumerate() {
+        // With many sockets each one's lines are cold: start loading the Socket.IO socket
+        // twice as far ahead as the session it points to, so that those loads overlap
+        // instead of following one another.
+        if let Some(ahead) = sockets.get(i + 2 * PREFETCH_AHEAD) {
+            sockeye_engineio::prefetch(std::sync::Arc::as_ptr(ahead));
+        }
+        if let Some(ahead) = sockets.get(i + PREFETCH_AHEAD) {
+            ahead.conn.prefetch();
+        }
+        if opts.volatile && s.conn.queued_bytes() > 0 {
+            crate::metrics::VOLATILE_DROPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            continue;
+        }
+        let _ = s.send_shared(&packet.encoded);
     }
 }
 

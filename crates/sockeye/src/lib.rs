@@ -6,6 +6,7 @@ mod client;
 mod errors;
 mod fast_hash;
 mod handler;
+pub mod huge_pages;
 mod io;
 mod json;
 pub mod metrics;

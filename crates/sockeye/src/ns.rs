@@ -18,11 +18,39 @@ use crate::operators::BroadcastOperator;
 use crate::parser;
 use crate::socket::{Socket, SocketRef};
 
+/// The sockets connected to a namespace, and the list of them all while it holds.
+#[derive(Default)]
+struct Members {
+    map: HashMap<Sid, SocketRef>,
+    all: Option<Arc<[SocketRef]>>,
+}
+
+impl Members {
+    fn insert(&mut self, socket: SocketRef) {
+        self.map.insert(socket.id(), socket);
+        self.all = None;
+    }
+
+    fn remove(&mut self, sid: Sid) {
+        if self.map.remove(&sid).is_some() {
+            self.all = None;
+        }
+    }
+}
+
+impl std::ops::Deref for Members {
+    type Target = HashMap<Sid, SocketRef>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
 /// A namespace: its sockets, its adapter (rooms), its connect handler and middlewares.
 pub struct Namespace {
     name: String,
     io: Arc<IoInner>,
-    sockets: RwLock<HashMap<Sid, SocketRef>>,
+    sockets: RwLock<Members>,
     pending: Mutex<HashSet<Sid>>,
     adapter: Arc<dyn Adapter>,
     handler: BoxedConnectHandler,
@@ -52,7 +80,7 @@ impl Namespace {
         Namespace {
             name,
             io,
-            sockets: RwLock::new(HashMap::new()),
+            sockets: RwLock::new(Members::default()),
             pending: Mutex::new(HashSet::new()),
             adapter,
             handler,
@@ -92,6 +120,21 @@ impl Namespace {
         sids.iter().filter_map(|s| map.get(s).cloned()).collect()
     }
 
+    /// Every connected socket, shared: the list is made once after each change of the
+    /// namespace's members, so a broadcast to all does not collect (and count references to)
+    /// every socket each time.
+    pub(crate) fn all_sockets(&self) -> Arc<[SocketRef]> {
+        if let Some(all) = &self.sockets.read().all {
+            return all.clone();
+        }
+        let mut members = self.sockets.write();
+        let members = &mut *members;
+        members
+            .all
+            .get_or_insert_with(|| members.map.values().cloned().collect())
+            .clone()
+    }
+
     /// The connected sockets whose id passes `keep`.
     pub fn local_sockets(&self, keep: impl Fn(&Sid) -> bool) -> Vec<SocketRef> {
         self.sockets
@@ -121,7 +164,7 @@ impl Namespace {
     }
 
     pub(crate) fn remove_socket(&self, sid: Sid) {
-        self.sockets.write().remove(&sid);
+        self.sockets.write().remove(sid);
         self.adapter.del_all(sid);
         if self.dynamic && self.sockets.read().is_empty() && self.pending.lock().is_empty() {
             self.io.remove_child_ns(&self.name);
@@ -175,7 +218,7 @@ impl Namespace {
             return;
         }
         socket.set_connected();
-        self.sockets.write().insert(socket.id(), socket.clone());
+        self.sockets.write().insert(socket.clone());
         conn.data().add_socket(socket.clone());
         let ack = match conn.protocol() {
             sockeye_engineio::ProtocolVersion::V3 => parser::encode_connect_v4(&self.name),

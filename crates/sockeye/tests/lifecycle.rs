@@ -153,6 +153,56 @@ async fn r6_broadcast_to_overlapping_rooms_delivers_once() {
     srv.assert_healthy_no_leak().await;
 }
 
+/// R9: a broadcast to every socket of a namespace follows its members as they change: one that
+/// joins gets the next broadcast, one that left the namespace (its connection still open) or
+/// closed gets none, and the others are unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r9_broadcast_to_all_follows_the_members() {
+    let srv = start().await;
+    let mut a = Ws::connect_sio(srv.addr).await;
+    srv.io.emit("n", &1).await.expect("emit");
+    assert_eq!(a.recv_text().await, r#"42["n",1]"#);
+    // A second socket joins: both get the next one (and the same one again: nothing changed).
+    let mut b = Ws::connect_sio(srv.addr).await;
+    let b_socket = std::sync::Arc::downgrade(&srv.stats.last_socket().expect("b"));
+    *srv.stats.last.lock() = None;
+    for n in [2, 3] {
+        srv.io.emit("n", &n).await.expect("emit");
+        assert_eq!(a.recv_text().await, format!(r#"42["n",{n}]"#));
+        assert_eq!(b.recv_text().await, format!(r#"42["n",{n}]"#));
+    }
+    // b leaves the namespace but keeps its connection: it is skipped from then on.
+    b.text("41").await;
+    let one = || srv.io.of("/").expect("ns").sockets().len() == 1;
+    assert!(wait_until(Duration::from_secs(2), one).await, "b left /");
+    srv.io.emit("n", &4).await.expect("emit");
+    assert_eq!(a.recv_text().await, r#"42["n",4]"#);
+    b.assert_quiet(Duration::from_millis(200)).await;
+    // Nothing keeps the socket that left (the list of members made for the broadcasts included).
+    let freed = || b_socket.upgrade().is_none();
+    assert!(
+        wait_until(Duration::from_secs(2), freed).await,
+        "b's socket is freed"
+    );
+    // A third one joins, then a closes its connection.
+    let mut c = Ws::connect_sio(srv.addr).await;
+    srv.io.emit("n", &5).await.expect("emit");
+    assert_eq!(a.recv_text().await, r#"42["n",5]"#);
+    assert_eq!(c.recv_text().await, r#"42["n",5]"#);
+    a.text("1").await;
+    a.expect_close().await;
+    assert!(wait_until(Duration::from_secs(2), one).await, "a closed");
+    srv.io.emit("n", &6).await.expect("emit");
+    assert_eq!(c.recv_text().await, r#"42["n",6]"#);
+    c.assert_quiet(Duration::from_millis(100)).await;
+    b.assert_quiet(Duration::from_millis(50)).await;
+    for mut ws in [b, c] {
+        ws.text("1").await;
+        ws.expect_close().await;
+    }
+    srv.assert_healthy_no_leak().await;
+}
+
 /// R8: a panicking handler (sync or async) is contained: the same client and other clients
 /// go on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,14 +7,15 @@
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Wake, Waker};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncWrite, Interest};
+use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 
 use crate::engine::{Engine, EngineBody, Handler};
@@ -215,7 +216,21 @@ impl Stream {
 
     fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         match self {
-            Stream::Tcp(s) => Pin::new(s).poll_write(cx, data),
+            Stream::Tcp(s) => {
+                // A plain `send` first: tokio's write would check (and so load) the stream's
+                // readiness and take from the task's budget before the same system call. Only
+                // a full socket buffer needs tokio, to wait for room.
+                #[cfg(target_os = "linux")]
+                match socket2::SockRef::from(&*s).send_with_flags(data, libc::MSG_NOSIGNAL) {
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                        ) => {}
+                    done => return Poll::Ready(done),
+                }
+                Pin::new(s).poll_write(cx, data)
+            }
             Stream::Other(s) => Pin::new(&mut **s).poll_write(cx, data),
         }
     }
@@ -249,6 +264,29 @@ struct Conn<H: Handler> {
     /// came from a sender) need not try to read.
     read_armed: bool,
     version: ProtocolVersion,
+    /// The waker the shared reads register with the stream (made at the first one), and
+    /// the task waker it was made for.
+    read_wake: Option<(Waker, Waker)>,
+}
+
+/// The waker a connection's reads leave with its stream: it marks the session readable, then
+/// wakes the task. A wake-up can then tell a readable stream from a sender's queue by a flag
+/// of the session (which it reads anyway) instead of loading the stream's readiness, a line
+/// of its own that is cold when a broadcast wakes thousands of connections.
+struct ReadWake<D> {
+    socket: Arc<Socket<D>>,
+    task: Waker,
+}
+
+impl<D: Send + Sync + 'static> Wake for ReadWake<D> {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.socket.readable.store(true, Ordering::Release);
+        self.task.wake_by_ref();
+    }
 }
 
 /// How binary messages are framed for a connection.
@@ -315,6 +353,7 @@ impl<H: Handler> Conn<H> {
             probed: false,
             resume: false,
             read_armed: false,
+            read_wake: None,
         }
     }
 
@@ -408,6 +447,8 @@ impl<H: Handler> Conn<H> {
                 let read = if self.rbuf.is_empty() && matches!(self.io, Stream::Tcp(_)) {
                     self.poll_read_shared(cx)
                 } else {
+                    // This read registers the task's own waker, which sets no flag.
+                    self.read_armed = false;
                     match self.io.poll_read(cx, &mut self.rbuf) {
                         Poll::Ready(Ok(0)) => Poll::Ready(Err(Exit::PeerClosed)),
                         Poll::Ready(Err(_)) => Poll::Ready(Err(Exit::Io)),
@@ -504,16 +545,34 @@ impl<H: Handler> Conn<H> {
         let Stream::Tcp(stream) = &mut self.io else {
             return Poll::Ready(Err(Exit::Io));
         };
-        // A look at the stream's readiness, without reading or registering: the waker from
-        // the last `Pending` read is still there (only the readiness event takes it).
-        if self.read_armed && stream.try_io(Interest::READABLE, || Ok(())).is_err() {
+        // The waker of the last `Pending` read is still with the stream (only its readiness
+        // event takes it, through `ReadWake`, which sets `readable`): without the flag, this
+        // wake-up came from elsewhere and a read would only end `Pending` again.
+        if self.socket.readable.load(Ordering::Acquire) {
+            self.socket.readable.store(false, Ordering::Release);
+        } else if self.read_armed {
             return Poll::Pending;
         }
+        let read_wake = match &self.read_wake {
+            Some((task, wake)) if task.will_wake(cx.waker()) => wake,
+            _ => {
+                let task = cx.waker().clone();
+                let wake = Waker::from(Arc::new(ReadWake {
+                    socket: self.socket.clone(),
+                    task: task.clone(),
+                }));
+                &self.read_wake.insert((task, wake)).1
+            }
+        };
         let mut buf = READ_BUF.with(std::cell::Cell::take);
         buf.clear();
         // Reuses the same memory: messages are copied out of it, never split off.
         buf.reserve(READ_CHUNK);
-        let read = tokio_util::io::poll_read_buf(Pin::new(stream), cx, &mut buf);
+        let read = tokio_util::io::poll_read_buf(
+            Pin::new(stream),
+            &mut Context::from_waker(read_wake),
+            &mut buf,
+        );
         self.read_armed = read.is_pending();
         let out = match read {
             Poll::Pending => Poll::Pending,
