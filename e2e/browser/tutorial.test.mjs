@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import http from "node:http";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -208,4 +209,31 @@ test("Ctrl-C: connected clients get a clean close and the process exits 0", asyn
     assert.ok(["transport close", "io server disconnect"].includes(r), `unclean close: ${r}`);
   }
   assert.match(s.out.stdout, /shutting down/);
+});
+
+test("Ctrl-C: a polling request that arrives after the signal still gets the close packet", async () => {
+  const s = await startServer();
+  // Each request on a connection of its own, as a client's next poll may be.
+  const get = (path) =>
+    new Promise((resolve, reject) => {
+      http
+        .get(s.url + path, { agent: false }, (res) => {
+          let body = "";
+          res.setEncoding("utf8");
+          res.on("data", (d) => (body += d));
+          res.on("end", () => resolve({ status: res.statusCode, body }));
+        })
+        .on("error", reject);
+    });
+  const open = await get("/socket.io/?EIO=4&transport=polling");
+  assert.equal(open.status, 200);
+  const { sid } = JSON.parse(open.body.slice(1));
+  s.child.kill("SIGINT");
+  await waitFor(() => s.out.stdout.includes("shutting down"), "shutting down");
+  const last = await get(`/socket.io/?EIO=4&transport=polling&sid=${encodeURIComponent(sid)}`);
+  assert.equal(last.status, 200);
+  assert.equal(last.body, "1", "the close packet");
+  const { code } = await Promise.race([s.exited, sleep(8000).then(() => ({ code: "timeout" }))]);
+  assert.equal(code, 0);
+  assert.doesNotMatch(s.out.stderr, /did not close in time/);
 });

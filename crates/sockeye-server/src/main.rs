@@ -119,21 +119,26 @@ async fn run(args: Args) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
     let addr = listener.local_addr()?;
     println!("Sockeye listening on http://{addr} ({bundle_note})");
+    // Graceful shutdown: on the signal every client gets a clean close while the listener
+    // still accepts (a polling client whose next request is on its way gets its close packet
+    // instead of a refused connection), then the server stops and we exit 0.
+    let stop = async move {
+        shutdown_signal().await;
+        println!("shutting down");
+        if !io.shutdown(Duration::from_secs(3)).await {
+            eprintln!("some connections did not close in time");
+        }
+    };
     match &args.static_dir {
         Some(dir) => {
             println!("serving {}", dir.display());
             let svc = tower_layer_apply(&layer, StaticDir::new(dir));
-            sockeye::serve(listener, svc, shutdown_signal()).await;
+            sockeye::serve(listener, svc, stop).await;
         }
         None => {
             let svc = tower_layer_apply(&layer, Page);
-            sockeye::serve(listener, svc, shutdown_signal()).await;
+            sockeye::serve(listener, svc, stop).await;
         }
-    }
-    // Graceful shutdown: every client gets a clean close, then we exit 0.
-    println!("shutting down");
-    if !io.shutdown(Duration::from_secs(3)).await {
-        eprintln!("some connections did not close in time");
     }
     Ok(())
 }

@@ -16,8 +16,10 @@ use tokio::net::TcpListener;
 /// headers per request. Accept errors (such as running out of file descriptors) back off
 /// instead of spinning.
 ///
-/// It returns when `shutdown` resolves; connections already open are not awaited (close them
-/// with [`crate::SocketIo::close`]).
+/// It returns when `shutdown` resolves; connections already open are not awaited. For a
+/// graceful stop, close them inside `shutdown` ([`crate::SocketIo::shutdown`]), while the
+/// listener still accepts: a polling client's next request then gets its close packet instead
+/// of a refused connection.
 ///
 /// # Examples
 /// ```no_run
@@ -25,7 +27,11 @@ use tokio::net::TcpListener;
 /// let (svc, io) = sockeye::SocketIo::new_svc();
 /// io.ns("/", |_: sockeye::SocketRef| {});
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-/// sockeye::serve(listener, svc, async { let _ = tokio::signal::ctrl_c().await; }).await;
+/// sockeye::serve(listener, svc, async {
+///     let _ = tokio::signal::ctrl_c().await;
+///     io.shutdown(std::time::Duration::from_secs(3)).await;
+/// })
+/// .await;
 /// # Ok(()) }
 /// ```
 pub async fn serve<S, B>(listener: TcpListener, svc: S, shutdown: impl Future<Output = ()>)

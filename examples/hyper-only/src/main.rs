@@ -40,20 +40,16 @@ async fn main() -> std::io::Result<()> {
     let port = std::env::var("PORT").unwrap_or_else(|_| "8080".into());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     println!("listening on http://{}", listener.local_addr()?);
+    // Close every session inside the shutdown future, while `serve` still accepts: a polling
+    // client whose next request is on its way then gets its close packet rather than a
+    // refused connection, and WebSocket tasks write their close frame before we exit.
     sockeye::serve(listener, svc, async {
         let _ = tokio::signal::ctrl_c().await;
+        println!("shutting down ({} connections)", io.connection_count());
+        if !io.shutdown(Duration::from_secs(3)).await {
+            println!("some connections did not close in time");
+        }
     })
     .await;
-
-    // `serve` only stops accepting. Close every session so that clients see a clean close
-    // rather than a dropped socket: polling sessions go once their last poll took the close
-    // packet; WebSocket ones need their task to write the close frame before we exit.
-    println!("shutting down ({} connections)", io.connection_count());
-    io.close();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    while io.connection_count() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(50)).await;
     Ok(())
 }
