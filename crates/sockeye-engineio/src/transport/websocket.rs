@@ -259,9 +259,9 @@ struct Conn<H: Handler> {
     /// Whether the read buffer holds frames not yet handled (after the upgrade, or while
     /// reading was paused).
     resume: bool,
-    /// Whether the last read of the stream ended `Pending`: the stream then holds this task's
-    /// waker until it turns readable, and a wake-up that finds it still not readable (one that
-    /// came from a sender) need not try to read.
+    /// Whether the last shared read ended `Pending`: the stream then holds its `ReadWake`
+    /// until it turns readable, and a wake-up that finds the session's `readable` flag unset
+    /// (one that came from a sender) need not try to read.
     read_armed: bool,
     version: ProtocolVersion,
     /// The waker the shared reads register with the stream (made at the first one), and
