@@ -211,7 +211,7 @@ test("Ctrl-C: connected clients get a clean close and the process exits 0", asyn
   assert.match(s.out.stdout, /shutting down/);
 });
 
-test("Ctrl-C: a polling request that arrives after the signal still gets the close packet", async () => {
+test("Ctrl-C: a polling request that arrives after the signal still gets the close packet, a new client gets 403", async () => {
   const s = await startServer();
   // Each request on a connection of its own, as a client's next poll may be.
   const get = (path) =>
@@ -230,6 +230,10 @@ test("Ctrl-C: a polling request that arrives after the signal still gets the clo
   const { sid } = JSON.parse(open.body.slice(1));
   s.child.kill("SIGINT");
   await waitFor(() => s.out.stdout.includes("shutting down"), "shutting down");
+  // A new client is turned away meanwhile (it reconnects later), not let in to be cut off.
+  const fresh = await get("/socket.io/?EIO=4&transport=polling");
+  assert.equal(fresh.status, 403, fresh.body);
+  assert.equal(JSON.parse(fresh.body).code, 4);
   const last = await get(`/socket.io/?EIO=4&transport=polling&sid=${encodeURIComponent(sid)}`);
   assert.equal(last.status, 200);
   assert.equal(last.body, "1", "the close packet");

@@ -82,6 +82,8 @@ pub(crate) struct Inner<H: Handler> {
     pub(crate) handler: H,
     sessions: RwLock<HashMap<Sid, Arc<Socket<H::Data>>>>,
     ticker: AtomicBool,
+    /// Set by [`Engine::shutdown`]: handshakes are refused from then on.
+    closing: AtomicBool,
     /// WebSocket tasks still running (they outlive their session by a close frame).
     live: std::sync::atomic::AtomicUsize,
     self_ref: Weak<Inner<H>>,
@@ -125,6 +127,7 @@ impl<H: Handler> Engine<H> {
             handler,
             sessions: RwLock::new(HashMap::new()),
             ticker: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
             live: std::sync::atomic::AtomicUsize::new(0),
             self_ref: w.clone(),
         });
@@ -160,7 +163,10 @@ impl<H: Handler> Engine<H> {
     }
 
     /// Closes every session and waits, at most `timeout`, until every connection has written
-    /// its close and ended. Returns whether everything ended in time.
+    /// its close and ended. Returns whether everything ended in time. From the call on, new
+    /// handshakes are refused (`403`, code 4), while requests of the closing sessions (a
+    /// polling client's last poll) are still answered: keep the listener accepting until it
+    /// returns.
     ///
     /// # Examples
     /// ```no_run
@@ -169,6 +175,9 @@ impl<H: Handler> Engine<H> {
     /// # }
     /// ```
     pub async fn shutdown(&self, timeout: std::time::Duration) -> bool {
+        // Before the sessions are listed: a session made after the listing sees the flag
+        // (see `refuse_if_closing`).
+        self.inner.closing.store(true, Ordering::SeqCst);
         self.close_all();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -284,6 +293,11 @@ impl<H: Handler> Engine<H> {
                         return Err(HttpError::Forbidden);
                     }
                 }
+                // A server shutting down takes no new clients (they reconnect elsewhere or
+                // later); its listener may still accept, for the last polls of the old ones.
+                if self.is_shutting_down() {
+                    return Err(HttpError::Forbidden);
+                }
                 let req = Request::from_parts(parts, body);
                 match transport {
                     TransportKind::Polling => Ok(self.open_polling(req, version, b64, jsonp)),
@@ -341,6 +355,7 @@ impl<H: Handler> Engine<H> {
         let mut open = b"0".to_vec();
         open.extend_from_slice(&self.open_packet(socket.sid(), TransportKind::Polling));
         self.inner.handler.on_connect(&socket);
+        self.refuse_if_closing(&socket);
         // What the handler queued (a v3 client's automatic connect to `/`) waits for the next
         // poll, as in Node: the handshake response is the open packet alone.
         let body = match version {
@@ -394,6 +409,29 @@ impl<H: Handler> Engine<H> {
             .write()
             .insert(socket.sid(), socket.clone());
         socket
+    }
+
+    /// Whether [`Engine::shutdown`] has begun: from then on handshakes are refused
+    /// (`403`, code 4).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f<H: sockeye_engineio::Handler>(engine: sockeye_engineio::Engine<H>) {
+    /// if engine.is_shutting_down() {
+    ///     println!("draining");
+    /// }
+    /// # }
+    /// ```
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.closing.load(Ordering::SeqCst)
+    }
+
+    /// Closes a session that was made while the shutdown began (its handshake passed the
+    /// check just before): the shutdown's own pass may have listed the sessions before it.
+    pub(crate) fn refuse_if_closing(&self, socket: &Arc<Socket<H::Data>>) {
+        if self.is_shutting_down() {
+            socket.close(DisconnectReason::ServerShutdown);
+        }
     }
 
     /// Forgets a closed session (a drained polling session).

@@ -121,7 +121,8 @@ async fn run(args: Args) -> std::io::Result<()> {
     println!("Sockeye listening on http://{addr} ({bundle_note})");
     // Graceful shutdown: on the signal every client gets a clean close while the listener
     // still accepts (a polling client whose next request is on its way gets its close packet
-    // instead of a refused connection), then the server stops and we exit 0.
+    // instead of a refused connection; a new client gets 403), then the server stops and we
+    // exit 0.
     let stop = async move {
         shutdown_signal().await;
         println!("shutting down");

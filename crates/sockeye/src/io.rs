@@ -277,7 +277,10 @@ impl SocketIo {
     }
 
     /// Closes every connection and waits, at most `timeout`, until each has written its close
-    /// and ended. Returns whether all ended in time.
+    /// and ended. Returns whether all ended in time. New clients are refused from the call on
+    /// (their handshake gets `403`, and they reconnect later or elsewhere); the last poll of a
+    /// closing polling client is still answered, so keep the listener accepting until this
+    /// returns (as [`serve`](crate::serve)'s shutdown future can).
     ///
     /// # Examples
     /// ```no_run
@@ -430,7 +433,8 @@ impl SocketIoBuilder {
 
     /// How many of one connection's async event handlers may be waiting at once (started,
     /// not finished). At the limit Sockeye stops reading that connection (TCP flow control
-    /// then slows the client; a polling POST is answered later) until one of them finishes,
+    /// then slows the client; over polling, the rest of a POST's packets wait, and so does
+    /// its answer) until one of them finishes,
     /// so a client cannot pile up work on the server faster than its handlers complete.
     /// Handlers that finish without waiting, and all sync handlers, do not count. Default 256.
     ///

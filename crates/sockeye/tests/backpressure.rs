@@ -95,7 +95,8 @@ async fn a_polling_client_gets_its_post_answered_when_reading_resumes() {
     let mut p = Poller::open(srv.addr).await;
     p.post_ok("40/slow,").await;
     assert!(p.recv().await.starts_with("40/slow,{\"sid\":"));
-    // One POST with three events: they all run, and the answer waits for a handler to end.
+    // One POST with three events: two start and wait, which pauses reading; the third waits
+    // in the body, and so does the answer.
     let body = (0..3)
         .map(|n| format!(r#"42/slow,["work",{n}]"#))
         .collect::<Vec<_>>()
@@ -103,7 +104,11 @@ async fn a_polling_client_gets_its_post_answered_when_reading_resumes() {
     let (addr, sid) = (p.addr, p.sid.clone());
     let post = tokio::spawn(async move { eio_post(addr, &sid, body.as_bytes()).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(started.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        2,
+        "a handler started past the bound"
+    );
     assert!(
         !post.is_finished(),
         "the POST was answered while reading was paused"
@@ -118,4 +123,45 @@ async fn a_polling_client_gets_its_post_answered_when_reading_resumes() {
     done.sort();
     let want: Vec<String> = (0..3).map(|n| format!(r#"42/slow,["done",{n}]"#)).collect();
     assert_eq!(done, want);
+}
+
+#[tokio::test]
+async fn a_polling_body_is_held_at_the_bound_and_a_dropped_post_ends_the_session() {
+    // A heartbeat slower than the test: only the dropped POST can end the session.
+    let (started, gate) = (Arc::new(AtomicUsize::new(0)), Arc::new(Semaphore::new(0)));
+    let (s2, g2) = (started.clone(), gate.clone());
+    let slow_heartbeat = builder()
+        .max_waiting_handlers(2)
+        .ping_interval(Duration::from_secs(20))
+        .ping_timeout(Duration::from_secs(20));
+    let srv = start_with(slow_heartbeat, move |io, _| install(io, s2, g2)).await;
+    let mut p = Poller::open(srv.addr).await;
+    p.post_ok("40/slow,").await;
+    assert!(p.recv().await.starts_with("40/slow,{\"sid\":"));
+    // 100 events in one body against a bound of 2: only two run.
+    let body = (0..100)
+        .map(|n| format!(r#"42/slow,["work",{n}]"#))
+        .collect::<Vec<_>>()
+        .join("\u{1e}");
+    let (addr, sid) = (p.addr, p.sid.clone());
+    let post = tokio::spawn(async move { eio_post(addr, &sid, body.as_bytes()).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(started.load(Ordering::SeqCst), 2);
+    // The client gives up on its POST (its connection closes): the 98 events it sent are
+    // not run later as if nothing happened; the session ends instead.
+    post.abort();
+    assert!(post.await.is_err_and(|e| e.is_cancelled()));
+    let io = srv.io.clone();
+    assert!(
+        wait_until(Duration::from_secs(3), || io.connection_count() == 0).await,
+        "the session did not end"
+    );
+    gate.add_permits(100);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        2,
+        "events of the dropped POST ran"
+    );
+    srv.assert_healthy_no_leak().await;
 }

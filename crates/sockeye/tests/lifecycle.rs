@@ -291,6 +291,39 @@ async fn server_side_disconnects() {
     srv.assert_no_leak().await;
 }
 
+/// `io.shutdown()`: open sessions get their close (a polling one at its next poll, which the
+/// shutdown waits for), and a client that arrives meanwhile is refused instead of being
+/// let in to be cut off when the process ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_refuses_new_clients_and_closes_the_open_ones() {
+    let srv = start().await;
+    let mut ws = Ws::connect_sio(srv.addr).await;
+    let sid = eio_open(srv.addr).await;
+    let io = srv.io.clone();
+    let shutdown = tokio::spawn(async move { io.shutdown(Duration::from_secs(5)).await });
+    ws.expect_close().await;
+    // New clients, over either transport, while the polling session waits for its poll.
+    get(srv.addr, "/socket.io/?EIO=4&transport=polling")
+        .await
+        .assert_error(403, 4);
+    match Ws::upgrade_with(srv.addr, "EIO=4&transport=websocket", &[]).await {
+        Ok(_) => panic!("a WebSocket client was let in during the shutdown"),
+        Err(res) => assert_eq!((res.status, res.text()), (400, "Forbidden".to_owned())),
+    }
+    assert!(
+        !shutdown.is_finished(),
+        "the polling session was not waited for"
+    );
+    let last = eio_get(srv.addr, &sid).await;
+    assert_eq!((last.status, last.text()), (200, "1".to_owned()));
+    let ended = tokio::time::timeout(Duration::from_secs(3), shutdown)
+        .await
+        .expect("the shutdown did not end")
+        .expect("the shutdown task");
+    assert!(ended, "some connection did not close in time");
+    assert_eq!(srv.io.connection_count(), 0);
+}
+
 /// A connection woken by the server's sends (which look at the stream's readiness instead of
 /// reading) still reads everything its client sends between and during them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -203,10 +203,20 @@ where
         }
     };
     let handler = engine.handler();
+    // The packets not yet handed on: if the request is dropped while it waits for reading to
+    // resume, the client has lost them, and the session ends rather than skip them silently.
+    let mut undelivered = Undelivered {
+        socket: &socket,
+        left: packets.len(),
+    };
     for p in packets {
+        // A handler may pause reading (too much of this client's work waiting): the rest
+        // of the body waits too, as the WebSocket task leaves frames in the kernel's buffer.
+        std::future::poll_fn(|cx| socket.poll_reading(cx)).await;
         if socket.is_closed() {
             break;
         }
+        undelivered.left -= 1;
         match p {
             Packet::Message(m) => handler.on_message(&socket, m),
             Packet::Binary(b) => handler.on_binary(&socket, b),
@@ -231,6 +241,20 @@ where
     // client sends its next POST only then.
     std::future::poll_fn(|cx| socket.poll_reading(cx)).await;
     ok_response()
+}
+
+/// Closes the session if a POST ends with packets it did not hand on.
+struct Undelivered<'a, D> {
+    socket: &'a Arc<Socket<D>>,
+    left: usize,
+}
+
+impl<D> Drop for Undelivered<'_, D> {
+    fn drop(&mut self) {
+        if self.left > 0 && !self.socket.is_closed() {
+            self.socket.close(DisconnectReason::TransportError);
+        }
+    }
 }
 
 fn ok_response() -> Response<EngineBody> {

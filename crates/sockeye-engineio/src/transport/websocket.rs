@@ -106,6 +106,7 @@ async fn task<H: Handler>(
     let mut conn = Conn::new(&engine, stream, socket.clone(), Phase::Open);
     conn.write_open_packet();
     engine.handler().on_connect(&socket);
+    engine.refuse_if_closing(&socket);
     drop(socket);
     conn.run().await;
 }
