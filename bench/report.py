@@ -51,6 +51,8 @@ FIELDS = [
     "server_cpu_s",
     "server_cpu_pct",
     "server_cpu_us_per_msg",
+    "server_user_us_per_msg",
+    "server_sys_us_per_msg",
     "p50_us",
     "p99_us",
     "p999_us",
@@ -161,6 +163,15 @@ def detail(s):
     return v + (f" ({', '.join(extra)})" if extra else "")
 
 
+def cpu_cell(s):
+    """Total CPU per message, with its user + system split when the run recorded it."""
+    total = fmt(s.get("server_cpu_us_per_msg"))
+    user, system = s.get("server_user_us_per_msg"), s.get("server_sys_us_per_msg")
+    if user is None or system is None:
+        return total
+    return f"{total} ({fmt(user)} + {fmt(system)})"
+
+
 def markdown(summary):
     cases = []
     for s in summary:
@@ -182,7 +193,8 @@ def markdown(summary):
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Server CPU per message (µs of server CPU per delivered message or echo; "
-                 "for connect, per connection), medians:")
+                 "for connect, per connection), medians; in brackets the user (the server's "
+                 "own code) and system (kernel, mostly TCP) parts, each a median of its own:")
     lines.append("")
     head2 = ["scenario"] + [NAMES.get(x, x) for x in servers]
     lines += ["| " + " | ".join(head2) + " |", "|" + "---|" * len(head2)]
@@ -191,7 +203,7 @@ def markdown(summary):
         cells = [first["title"]]
         for x in servers:
             s = by.get((c, x))
-            cells.append(fmt(s.get("server_cpu_us_per_msg")) if s else "–")
+            cells.append(cpu_cell(s) if s else "–")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -314,7 +314,8 @@ import json, sys
 d = json.loads(sys.argv[1])
 lat = d.get("latency_us") or {}
 keys = [("ok", d.get("ok")), ("thr/s", d.get("throughput_per_s")), ("cpu%", d.get("server_cpu_pct")),
-        ("us/msg", d.get("server_cpu_us_per_msg")), ("p99us", lat.get("p99")),
+        ("us/msg", d.get("server_cpu_us_per_msg")), ("user", d.get("server_user_us_per_msg")),
+        ("sys", d.get("server_sys_us_per_msg")), ("p99us", lat.get("p99")),
         ("ratio", d.get("delivery_ratio")), ("KiB/conn", d.get("rss_per_conn_kib")),
         ("err", d.get("error") or (list(d.get("errors") or {})[:1] or None))]
 print(" ".join(f"{k}={v}" for k, v in keys if v is not None))

@@ -231,7 +231,7 @@ impl Point {
 #[derive(Debug, Clone, Copy)]
 struct Snap {
     at: Instant,
-    cpu: Option<f64>,
+    cpu: Option<procfs::CpuTimes>,
     rss: Option<u64>,
 }
 
@@ -254,7 +254,7 @@ impl Coord {
         if self.snaps[i].is_none() {
             self.snaps[i] = Some(Snap {
                 at: Instant::now(),
-                cpu: self.pid.and_then(procfs::cpu_seconds),
+                cpu: self.pid.and_then(procfs::cpu_times),
                 rss: self.pid.and_then(procfs::rss_kib),
             });
             eprintln!("loadgen: {}", p.name());
@@ -493,11 +493,12 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
         (Some(a), Some(b)) => Some(b.at.duration_since(a.at).as_secs_f64()),
         _ => None,
     };
-    let cpu = |a: Point, b: Point| match (snap(a).and_then(|s| s.cpu), snap(b).and_then(|s| s.cpu))
-    {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
+    let times =
+        |a: Point, b: Point| match (snap(a).and_then(|s| s.cpu), snap(b).and_then(|s| s.cpu)) {
+            (Some(a), Some(b)) => Some(b - a),
+            _ => None,
+        };
+    let cpu = |a: Point, b: Point| times(a, b).map(procfs::CpuTimes::total);
     let rss = |p: Point| snap(p).and_then(|s| s.rss);
     let (connected, failed, lost) = (sum("connected"), sum("failed"), sum("lost"));
     let mut o = Map::new();
@@ -534,6 +535,11 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
     let server_cpu = cpu(Point::Measure, Point::End);
     put("measured_wall_s", json!(window.map(|s| round(s, 3))));
     put("server_cpu_s", json!(server_cpu.map(|c| round(c, 2))));
+    // The split: the kernel's share (TCP) is much the same for every server; the user share
+    // is the server's own code.
+    let split = times(Point::Measure, Point::End);
+    put("server_user_s", json!(split.map(|t| round(t.user, 2))));
+    put("server_sys_s", json!(split.map(|t| round(t.system, 2))));
     put(
         "server_cpu_pct",
         json!(server_cpu
@@ -647,6 +653,12 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
             .filter(|_| count > 0)
             .map(|c| round(c * 1e6 / count as f64, 3))),
     );
+    if cfg.scenario != Scenario::Connect {
+        let per = |c: f64| round(c * 1e6 / count.max(1) as f64, 3);
+        let split = split.filter(|_| count > 0);
+        put("server_user_us_per_msg", json!(split.map(|t| per(t.user))));
+        put("server_sys_us_per_msg", json!(split.map(|t| per(t.system))));
+    }
     put("errors", json!(errors));
     put("problems", json!(errs));
     for (k, v) in &cfg.tags {

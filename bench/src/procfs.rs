@@ -3,8 +3,35 @@
 /// Clock ticks per second of `/proc/<pid>/stat` times (`USER_HZ`, 100 on every Linux ABI).
 const CLK_TCK: f64 = 100.0;
 
-/// User + system CPU seconds used so far by process `pid` (all its threads).
-pub fn cpu_seconds(pid: u32) -> Option<f64> {
+/// CPU seconds used so far by process `pid` (all its threads), split into user and system
+/// (kernel) time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CpuTimes {
+    /// Time in the process's own code (and its libraries).
+    pub user: f64,
+    /// Time in the kernel on the process's behalf (for these servers, mostly TCP).
+    pub system: f64,
+}
+
+impl CpuTimes {
+    /// User + system.
+    pub fn total(self) -> f64 {
+        self.user + self.system
+    }
+}
+
+impl std::ops::Sub for CpuTimes {
+    type Output = CpuTimes;
+    fn sub(self, earlier: CpuTimes) -> CpuTimes {
+        CpuTimes {
+            user: self.user - earlier.user,
+            system: self.system - earlier.system,
+        }
+    }
+}
+
+/// The CPU times of process `pid` so far.
+pub fn cpu_times(pid: u32) -> Option<CpuTimes> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: fields start after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
@@ -12,7 +39,15 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     // f[0] is field 3 (state): utime is field 14, stime field 15.
     let utime: u64 = f.get(11)?.parse().ok()?;
     let stime: u64 = f.get(12)?.parse().ok()?;
-    Some((utime + stime) as f64 / CLK_TCK)
+    Some(CpuTimes {
+        user: utime as f64 / CLK_TCK,
+        system: stime as f64 / CLK_TCK,
+    })
+}
+
+/// User + system CPU seconds used so far by process `pid` (all its threads).
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    cpu_times(pid).map(CpuTimes::total)
 }
 
 /// Resident set size of process `pid` in KiB (`VmRSS`).
@@ -33,6 +68,16 @@ mod tests {
     fn reads_own_process() {
         let me = std::process::id();
         assert!(super::cpu_seconds(me).is_some());
+        // Burn some user time; the split must see it.
+        let before = super::cpu_times(me).unwrap();
+        let t = std::time::Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < std::time::Duration::from_millis(50) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let spent = super::cpu_times(me).unwrap() - before;
+        assert!(spent.user > 0.0, "no user time seen: {spent:?}");
+        assert!(spent.total() >= spent.user);
         assert!(super::rss_kib(me).unwrap() > 0);
     }
 }
