@@ -500,8 +500,7 @@ impl<D> Socket<D> {
     /// Stops reading the client's messages until [`Socket::resume_reading`]: the WebSocket
     /// task leaves them in the kernel's buffers (so TCP flow control slows the client down),
     /// and a polling POST hands on the rest of its packets, and is answered, only once reading
-    /// resumes. Handlers use it to bound
-    /// the work a client can queue on the server.
+    /// resumes. Handlers use it to bound the work a client can queue on the server.
     ///
     /// # Examples
     /// ```

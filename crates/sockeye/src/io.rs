@@ -434,8 +434,8 @@ impl SocketIoBuilder {
     /// How many of one connection's async event handlers may be waiting at once (started,
     /// not finished). At the limit Sockeye stops reading that connection (TCP flow control
     /// then slows the client; over polling, the rest of a POST's packets wait, and so does
-    /// its answer) until one of them finishes,
-    /// so a client cannot pile up work on the server faster than its handlers complete.
+    /// its answer) until one of them finishes, so a client cannot pile up work on the server
+    /// faster than its handlers complete.
     /// Handlers that finish without waiting, and all sync handlers, do not count. Default 256.
     ///
     /// # Examples
