@@ -126,11 +126,21 @@ def summarise(rows):
             m["problems"] = sorted({e for r in rs for e in (r.get("errors") or {})} |
                                    {r["error"] for r in rs if r.get("error")})
             med[server] = m
+        # Runs are interleaved (run 1 of every server, then run 2, ...), so run n of two
+        # servers are minutes apart at most: the median of those per-run ratios is less
+        # exposed to the machine changing speed between runs than the ratio of the medians.
+        by_run = {s: {r.get("run"): r.get(field) for r in rs if r.get("scenario")}
+                  for s, rs in by_server.items()}
         for server, m in med.items():
             v = m.get(field)
             for ref in ("sockeye", "ceiling"):
                 rv = med.get(ref, {}).get(field)
                 m[f"ratio_to_{ref}"] = (v / rv) if (v is not None and rv) else None
+                mine, theirs = by_run.get(server, {}), by_run.get(ref, {})
+                m[f"pair_ratio_to_{ref}"] = median(
+                    mine[n] / theirs[n] for n in mine
+                    if isinstance(mine[n], (int, float)) and isinstance(theirs.get(n), (int, float))
+                    and theirs[n])
             quick = any(str(r.get("quick")) == "1" for r in by_server[server])
             title = CASE_TITLES.get(case, case) + (" (--quick sizes)" if quick else "")
             summary.append({
@@ -180,7 +190,8 @@ def markdown(summary):
     servers = [x for x in SERVERS if any(s["server"] == x for s in summary)]
     servers += sorted({s["server"] for s in summary} - set(servers))
     by = {(s["case"], s["server"]): s for s in summary}
-    head = ["scenario (metric)"] + [NAMES.get(x, x) for x in servers] + ["Sockeye / ceiling"]
+    head = (["scenario (metric)"] + [NAMES.get(x, x) for x in servers]
+            + ["Sockeye / ceiling", "same, per-run pairs"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in cases:
         first = next(s for s in summary if s["case"] == c)
@@ -188,9 +199,13 @@ def markdown(summary):
         cells = [f"{first['title']}: {first['metric_label']} ({arrow})"]
         for x in servers:
             cells.append(detail(by[(c, x)]) if (c, x) in by else "–")
-        r = by.get((c, "sockeye"), {}).get("ratio_to_ceiling")
-        cells.append(f"{r:.3f}" if r is not None else "–")
+        for key in ("ratio_to_ceiling", "pair_ratio_to_ceiling"):
+            r = by.get((c, "sockeye"), {}).get(key)
+            cells.append(f"{r:.3f}" if r is not None else "–")
         lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Sockeye / ceiling is the ratio of the two medians; \"per-run pairs\" is the "
+                 "median of run n of Sockeye over run n of the ceiling (run back to back).")
     lines.append("")
     lines.append("Server CPU per message (µs of server CPU per delivered message or echo; "
                  "for connect, per connection), medians; in brackets the user (the server's "
@@ -282,8 +297,8 @@ def main():
         for target in (name, name.replace(f"-{stamp}", "")):
             with open(os.path.join(a.out, target), "w") as f:
                 f.write(text)
-    cols = ["case", "server", "metric", "value", "ratio_to_sockeye", "ratio_to_ceiling", "runs",
-            "ok_runs"] + FIELDS
+    cols = ["case", "server", "metric", "value", "ratio_to_sockeye", "ratio_to_ceiling",
+            "pair_ratio_to_sockeye", "pair_ratio_to_ceiling", "runs", "ok_runs"] + FIELDS
     for target in (f"summary-{stamp}.csv", "summary.csv"):
         with open(os.path.join(a.out, target), "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
