@@ -4,26 +4,47 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use sockeye::extract::Data;
-use sockeye::SocketRef;
+use sockeye::{SocketIoBuilder, SocketRef};
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 
 /// A server with `/slow` (see [`install`]) and the given bound; the counter of handlers
 /// started and the gate holding `permits` permits.
 async fn slow_server(limit: usize, permits: usize) -> (Server, Arc<AtomicUsize>, Arc<Semaphore>) {
+    slow_server_with(builder().max_waiting_handlers(limit), permits).await
+}
+
+/// [`slow_server`] from a builder of one's own.
+async fn slow_server_with(
+    b: SocketIoBuilder,
+    permits: usize,
+) -> (Server, Arc<AtomicUsize>, Arc<Semaphore>) {
     let started = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(Semaphore::new(permits));
     let (s2, g2) = (started.clone(), gate.clone());
-    let srv = start_with(builder().max_waiting_handlers(limit), move |io, _| {
-        install(io, s2, g2)
-    })
-    .await;
+    let srv = start_with(b, move |io, _| install(io, s2, g2)).await;
     (srv, started, gate)
+}
+
+/// Joins `/slow` over polling, then POSTs `n` `work` events in one body, in a task of its own.
+async fn post_work(addr: SocketAddr, n: u32) -> (Poller, JoinHandle<HttpResponse>) {
+    let mut p = Poller::open(addr).await;
+    p.post_ok("40/slow,").await;
+    assert!(p.recv().await.starts_with("40/slow,{\"sid\":"));
+    let body = (0..n)
+        .map(|n| format!(r#"42/slow,["work",{n}]"#))
+        .collect::<Vec<_>>()
+        .join("\u{1e}");
+    let sid = p.sid.clone();
+    let post = tokio::spawn(async move { eio_post(addr, &sid, body.as_bytes()).await });
+    (p, post)
 }
 
 /// `/slow`: each `work` handler counts itself, waits for a permit, then answers `done`.
@@ -92,17 +113,9 @@ async fn handlers_that_finish_at_once_are_not_counted() {
 #[tokio::test]
 async fn a_polling_client_gets_its_post_answered_when_reading_resumes() {
     let (srv, started, gate) = slow_server(2, 0).await;
-    let mut p = Poller::open(srv.addr).await;
-    p.post_ok("40/slow,").await;
-    assert!(p.recv().await.starts_with("40/slow,{\"sid\":"));
     // One POST with three events: two start and wait, which pauses reading; the third waits
     // in the body, and so does the answer.
-    let body = (0..3)
-        .map(|n| format!(r#"42/slow,["work",{n}]"#))
-        .collect::<Vec<_>>()
-        .join("\u{1e}");
-    let (addr, sid) = (p.addr, p.sid.clone());
-    let post = tokio::spawn(async move { eio_post(addr, &sid, body.as_bytes()).await });
+    let (mut p, post) = post_work(srv.addr, 3).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         started.load(Ordering::SeqCst),
@@ -128,23 +141,13 @@ async fn a_polling_client_gets_its_post_answered_when_reading_resumes() {
 #[tokio::test]
 async fn a_polling_body_is_held_at_the_bound_and_a_dropped_post_ends_the_session() {
     // A heartbeat slower than the test: only the dropped POST can end the session.
-    let (started, gate) = (Arc::new(AtomicUsize::new(0)), Arc::new(Semaphore::new(0)));
-    let (s2, g2) = (started.clone(), gate.clone());
     let slow_heartbeat = builder()
         .max_waiting_handlers(2)
         .ping_interval(Duration::from_secs(20))
         .ping_timeout(Duration::from_secs(20));
-    let srv = start_with(slow_heartbeat, move |io, _| install(io, s2, g2)).await;
-    let mut p = Poller::open(srv.addr).await;
-    p.post_ok("40/slow,").await;
-    assert!(p.recv().await.starts_with("40/slow,{\"sid\":"));
+    let (srv, started, gate) = slow_server_with(slow_heartbeat, 0).await;
     // 100 events in one body against a bound of 2: only two run.
-    let body = (0..100)
-        .map(|n| format!(r#"42/slow,["work",{n}]"#))
-        .collect::<Vec<_>>()
-        .join("\u{1e}");
-    let (addr, sid) = (p.addr, p.sid.clone());
-    let post = tokio::spawn(async move { eio_post(addr, &sid, body.as_bytes()).await });
+    let (_p, post) = post_work(srv.addr, 100).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(started.load(Ordering::SeqCst), 2);
     // The client gives up on its POST (its connection closes): the 98 events it sent are
