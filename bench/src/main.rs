@@ -654,7 +654,7 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
             .map(|c| round(c * 1e6 / count as f64, 3))),
     );
     if cfg.scenario != Scenario::Connect {
-        let per = |c: f64| round(c * 1e6 / count.max(1) as f64, 3);
+        let per = |c: f64| round(c * 1e6 / count as f64, 3);
         let split = split.filter(|_| count > 0);
         put("server_user_us_per_msg", json!(split.map(|t| per(t.user))));
         put("server_sys_us_per_msg", json!(split.map(|t| per(t.system))));
