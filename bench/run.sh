@@ -286,8 +286,16 @@ start_server() {  # server -> sets SPID, returns 1 when it did not start listeni
 
 log "servers:$ACTIVE | scenarios: $SCENARIOS | runs: $RUNS | quick: $QUICK | pin: ${SERVER_PIN[*]:-none} / ${LOADGEN_PIN[*]:-none} | results: $RAW"
 for run in $(seq "$RUNS"); do
+  # Every other run goes through the servers in the reverse order, so that each neighbour
+  # (Sockeye and the ceiling run side by side) goes first as often as second: a drift of the
+  # machine within a run then favours none of them.
+  ORDER="$ACTIVE"
+  if [ $((run % 2)) = 0 ]; then
+    # shellcheck disable=SC2086 # a list of words
+    ORDER="$(printf '%s\n' $ACTIVE | tac | tr '\n' ' ')"
+  fi
   for id in $SCENARIOS; do
-    for s in $ACTIVE; do
+    for s in $ORDER; do
       if [ "$s" = ceiling ] && [ "$id" = echo-polling ]; then
         continue  # the ceiling speaks WebSocket only
       fi
