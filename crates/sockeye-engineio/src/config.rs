@@ -36,7 +36,9 @@ pub struct EngineConfig {
     pub path: String,
     /// How often the server pings each client. Default 25 s.
     pub ping_interval: Duration,
-    /// How long a client has to answer a ping. Default 20 s.
+    /// How long a client has to answer a ping. Default 20 s. Also how long a closed
+    /// session's WebSocket connection waits for its client to read what is left to write,
+    /// before it ends without it.
     pub ping_timeout: Duration,
     /// How long a WebSocket upgrade may take. Default 10 s.
     pub upgrade_timeout: Duration,

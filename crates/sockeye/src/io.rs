@@ -412,7 +412,9 @@ impl SocketIoBuilder {
         self
     }
 
-    /// How long a client has to answer a ping. Default 20 s.
+    /// How long a client has to answer a ping. Default 20 s. Also how long a closed
+    /// session's WebSocket connection waits for its client to read what is left to write
+    /// (a client that stopped reading), before it ends without it.
     pub fn ping_timeout(mut self, d: Duration) -> Self {
         self.engine.ping_timeout = d;
         self

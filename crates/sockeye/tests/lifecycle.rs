@@ -107,6 +107,51 @@ async fn a4_reused_client_ack_id() {
     srv.assert_healthy_no_leak().await;
 }
 
+/// W12 / A3: a client that sends and never reads. Its queue overflows and its session
+/// closes; its connection, whose receive window stays shut, then gets `ping_timeout` to take
+/// what is left and ends without it: no task, and none of its buffers, outlive the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_let_go_after_its_session_closes() {
+    use tokio::io::AsyncWriteExt;
+    // Pings far apart: only the overflow can close the session.
+    let b = builder()
+        .ping_interval(Duration::from_secs(30))
+        .ping_timeout(Duration::from_millis(600))
+        .max_queued_bytes(256 << 10);
+    let srv = start_with(b, |_, _| {}).await;
+    let mut stream = Ws::connect_sio(srv.addr).await.stream;
+    let frame = masked_frame(
+        0x81,
+        format!(r#"42["echo","{}"]"#, "x".repeat(9_000)).as_bytes(),
+    );
+    let started = std::time::Instant::now();
+    while srv.stats.disconnects() == 0 && started.elapsed() < Duration::from_secs(10) {
+        // Whole frames only: a write that stalls (the server stopped reading) ends the loop,
+        // leaving at most one frame unfinished.
+        match tokio::time::timeout(Duration::from_millis(300), stream.write_all(&frame)).await {
+            Ok(Ok(())) => {}
+            _ => break,
+        }
+    }
+    assert!(
+        wait_until(Duration::from_secs(5), || srv.stats.disconnects() == 1).await,
+        "the session did not close"
+    );
+    assert_eq!(srv.stats.reasons(), vec!["transport error"]);
+    let closed = std::time::Instant::now();
+    // The client still reads nothing; the connection ends on its own.
+    assert!(
+        srv.io.shutdown(Duration::from_secs(5)).await,
+        "the connection outlived its session"
+    );
+    assert!(
+        closed.elapsed() >= Duration::from_millis(300),
+        "the client was not given time to read: {:?}",
+        closed.elapsed()
+    );
+    drop(stream);
+}
+
 /// R6: a socket in rooms a, b and c gets a broadcast to all three rooms once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r6_broadcast_to_overlapping_rooms_delivers_once() {

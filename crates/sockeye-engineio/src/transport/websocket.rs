@@ -4,7 +4,7 @@
 //! frames it into one buffer and writes it with one call; it reads into a buffer that is freed
 //! whenever no partial frame is pending, so an idle connection holds no read buffer.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -268,6 +268,8 @@ struct Conn<H: Handler> {
     /// The waker the shared reads register with the stream (made at the first one), and
     /// the task waker it was made for.
     read_wake: Option<(Waker, Waker)>,
+    /// When a closed session's connection stops waiting for its client to take the rest.
+    flush_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// The waker a connection's reads leave with its stream: it marks the session readable, then
@@ -355,6 +357,7 @@ impl<H: Handler> Conn<H> {
             resume: false,
             read_armed: false,
             read_wake: None,
+            flush_deadline: None,
         }
     }
 
@@ -519,12 +522,20 @@ impl<H: Handler> Conn<H> {
                     Poll::Pending => {}
                 }
             }
-            if self.phase == Phase::Open
-                && self.socket.is_closed()
-                && self.wbuf.is_empty()
-                && self.socket.state.lock().queue.is_empty()
-            {
-                return Poll::Ready(Exit::Closed);
+            if self.phase == Phase::Open && self.socket.is_closed() {
+                if self.wbuf.is_empty() && self.socket.state.lock().queue.is_empty() {
+                    return Poll::Ready(Exit::Closed);
+                }
+                // A client that does not read what is left (its receive window stays shut)
+                // gets `ping_timeout` to take it; then the connection ends without it.
+                let timeout = self.engine.config().ping_timeout;
+                let deadline = self
+                    .flush_deadline
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if deadline.as_mut().poll(cx).is_ready() {
+                    tracing::debug!("closed session's client did not take its last packets");
+                    return Poll::Ready(Exit::Closed);
+                }
             }
             // Nothing was read: the queue was written and the waker is registered with the
             // socket, the session and the stream.

@@ -527,6 +527,7 @@ impl Poller {
     }
 
     /// Asserts that the session is gone: a GET answers `1` (close) once, then 400 code 1.
+    /// Pings on the way are answered, so the heartbeat cannot be what closed it.
     pub async fn assert_closed(&self) {
         for _ in 0..5 {
             let res = eio_get(self.addr, &self.sid).await;
@@ -540,6 +541,10 @@ impl Poller {
                     .all(|p| p == "1" || p == "2" || p.starts_with('4')),
                 "unexpected poll body on a closing session: {text:?}"
             );
+            if text.split(SEP).any(|p| p == "2") {
+                // A session that is closing may refuse the answer.
+                let _ = self.post("3").await;
+            }
         }
         panic!("the session did not close");
     }
@@ -759,9 +764,19 @@ impl Ws {
     }
 
     /// Waits for the server to close: returns the close code (`None` for EOF or a close
-    /// frame without code). Text frames on the way are skipped. Panics if the connection is
-    /// still open after `READ_TIMEOUT`.
+    /// frame without code). Pings on the way are answered, so the heartbeat cannot be what
+    /// closes (see [`Ws::expect_heartbeat_close`] for that); other frames are skipped. Panics
+    /// if the connection is still open after `READ_TIMEOUT`.
     pub async fn expect_close(&mut self) -> Option<u16> {
+        self.wait_close(true).await
+    }
+
+    /// Waits for the server to close without answering its pings: the heartbeat may close.
+    pub async fn expect_heartbeat_close(&mut self) -> Option<u16> {
+        self.wait_close(false).await
+    }
+
+    async fn wait_close(&mut self, pong: bool) -> Option<u16> {
         let deadline = Instant::now() + READ_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -769,6 +784,10 @@ impl Ws {
                 None => panic!("the server did not close the connection"),
                 Some(Frame::Close(code)) => return code,
                 Some(Frame::Eof) => return None,
+                Some(Frame::Text(t)) if pong && t == "2" => {
+                    // A connection the server already closed may refuse the answer.
+                    let _ = self.stream.write_all(&masked_frame(0x81, b"3")).await;
+                }
                 Some(_) => {}
             }
         }
