@@ -92,17 +92,21 @@ impl AckFuture {
         let Some(rx) = self.rx.take() else {
             return Err(AckError::Disconnected);
         };
+        // Dropped while waiting, this future's `Drop` forgets the pending entry.
         let res = tokio::time::timeout(self.timeout, rx).await;
         match res {
-            Ok(Ok(p)) => Ok(p),
-            Ok(Err(_)) => Err(AckError::Disconnected),
-            Err(_) => {
-                // Forget the pending entry: an answer after the timeout is ignored.
-                if let Some((s, id)) = self.cleanup.take() {
-                    s.forget_ack(id);
-                }
-                Err(AckError::Timeout(self.timeout))
+            Ok(Ok(p)) => {
+                // The answer took the entry.
+                self.cleanup = None;
+                Ok(p)
             }
+            Ok(Err(_)) => {
+                self.cleanup = None;
+                Err(AckError::Disconnected)
+            }
+            // Dropping `self` forgets the pending entry: an answer after the timeout is
+            // ignored.
+            Err(_) => Err(AckError::Timeout(self.timeout)),
         }
     }
 
@@ -116,11 +120,11 @@ impl AckFuture {
 }
 
 impl Drop for AckFuture {
+    /// Forgets the pending entry unless the answer (or the socket's end) took it: a future
+    /// dropped before or while it waits leaves nothing behind.
     fn drop(&mut self) {
-        if self.rx.is_some() {
-            if let Some((s, id)) = self.cleanup.take() {
-                s.forget_ack(id);
-            }
+        if let Some((s, id)) = self.cleanup.take() {
+            s.forget_ack(id);
         }
     }
 }

@@ -24,6 +24,9 @@ struct Pending {
     started: Instant,
 }
 
+/// A namespace being joined, and the sender whose drop stops its connect middlewares.
+type PendingNs = (String, tokio::sync::oneshot::Sender<()>);
+
 /// What the Socket.IO layer keeps per connection.
 ///
 /// The engine places it just before its own hot fields (see `sockeye_engineio::Socket`), so
@@ -31,7 +34,9 @@ struct Pending {
 #[derive(Default)]
 #[repr(C)]
 pub(crate) struct ClientData {
-    pending_ns: Mutex<SmallVec<[String; 1]>>,
+    /// Namespaces whose connect middlewares are running, each with the sender whose drop
+    /// (when the connection closes) stops them.
+    pending_ns: Mutex<SmallVec<[PendingNs; 1]>>,
     connect_timer: Mutex<Option<tokio::task::AbortHandle>>,
     /// Async event handlers started and not finished (see `max_waiting_handlers`).
     waiting: std::sync::atomic::AtomicUsize,
@@ -70,16 +75,19 @@ impl ClientData {
         self.state.lock().socket(ns)
     }
 
-    pub(crate) fn add_pending(&self, ns: &str) {
-        self.pending_ns.lock().push(ns.to_owned());
+    /// Marks `ns` as joining; the receiver completes when the connection closes.
+    pub(crate) fn add_pending(&self, ns: &str) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.pending_ns.lock().push((ns.to_owned(), tx));
+        rx
     }
 
     pub(crate) fn remove_pending(&self, ns: &str) {
-        self.pending_ns.lock().retain(|n| n != ns);
+        self.pending_ns.lock().retain(|(n, _)| n != ns);
     }
 
     fn knows(&self, ns: &str) -> bool {
-        self.pending_ns.lock().iter().any(|n| n == ns) || self.socket(ns).is_some()
+        self.pending_ns.lock().iter().any(|(n, _)| n == ns) || self.socket(ns).is_some()
     }
 }
 
@@ -244,6 +252,8 @@ impl Handler for IoHandler {
         if let Some(t) = data.connect_timer.lock().take() {
             t.abort();
         }
+        // Middlewares still running for this connection stop (and let go of its socket).
+        drop(std::mem::take(&mut *data.pending_ns.lock()));
         let sockets = {
             let mut st = data.state.lock();
             st.partial = None;

@@ -182,15 +182,31 @@ impl Namespace {
         }
         let sid = socket.id();
         self.pending.lock().insert(sid);
-        conn.data().add_pending(&self.name);
+        let closed = conn.data().add_pending(&self.name);
+        if conn.is_closed() {
+            // Closed meanwhile: its pending list may already have been cleared.
+            conn.data().remove_pending(&self.name);
+        }
         let ns = self.clone();
         let conn = conn.clone();
         let fut = async move {
-            for mw in middlewares {
-                if let Err(refusal) = mw(socket.clone(), parts.clone()).await {
-                    ns.pending.lock().remove(&sid);
+            let chain = async {
+                for mw in middlewares {
+                    mw(socket.clone(), parts.clone()).await?;
+                }
+                Ok::<(), crate::extract::Refusal>(())
+            };
+            // A middleware that never finishes is dropped when the connection closes.
+            let outcome = tokio::select! {
+                done = chain => Some(done),
+                _ = closed => None,
+            };
+            ns.pending.lock().remove(&sid);
+            conn.data().remove_pending(&ns.name);
+            match outcome {
+                Some(Ok(())) => return ns.finish_connect(socket, parts),
+                Some(Err(refusal)) => {
                     ns.adapter.del_all(sid);
-                    conn.data().remove_pending(&ns.name);
                     let packet = crate::client::connect_error(
                         &conn,
                         &ns.name,
@@ -198,15 +214,13 @@ impl Namespace {
                         refusal.data.as_ref(),
                     );
                     let _ = conn.send_text(packet);
-                    if ns.dynamic && ns.sockets.read().is_empty() && ns.pending.lock().is_empty() {
-                        ns.io.remove_child_ns(&ns.name);
-                    }
-                    return;
                 }
+                None => ns.adapter.del_all(sid),
             }
-            ns.pending.lock().remove(&sid);
-            conn.data().remove_pending(&ns.name);
-            ns.finish_connect(socket, parts);
+            drop(socket);
+            if ns.dynamic && ns.sockets.read().is_empty() && ns.pending.lock().is_empty() {
+                ns.io.remove_child_ns(&ns.name);
+            }
         };
         crate::handler::run(fut);
     }

@@ -175,6 +175,11 @@ impl BroadcastOperator {
                 }
             }
         }
+        // Dropped before every answer came, this future forgets the entries left.
+        let _forget = ForgetAcks {
+            id,
+            sockets: waiting.iter().map(|(s, _)| s.clone()).collect(),
+        };
         let deadline = tokio::time::Instant::now() + timeout;
         let mut out = Vec::with_capacity(waiting.len());
         for (s, rx) in waiting {
@@ -243,5 +248,20 @@ impl BroadcastOperator {
             .adapter()
             .disconnect_sockets(&self.ns, &self.opts, false)
             .await?)
+    }
+}
+
+/// Forgets a broadcast's pending ack entries when dropped (an answered or timed-out entry is
+/// already gone; removing it again costs a lookup).
+struct ForgetAcks {
+    id: u64,
+    sockets: Vec<SocketRef>,
+}
+
+impl Drop for ForgetAcks {
+    fn drop(&mut self) {
+        for s in &self.sockets {
+            s.forget_ack(self.id);
+        }
     }
 }

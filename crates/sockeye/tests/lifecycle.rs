@@ -63,6 +63,32 @@ async fn a1_ack_timeout_frees_the_entry() {
         0,
         "the entry is removed when the future is dropped"
     );
+    // So does one dropped while it waits (a `select!` or a timeout around it), for one
+    // socket and for a broadcast.
+    let waited = tokio::time::timeout(
+        Duration::from_millis(50),
+        sock.emit_with_ack("q", &"abandoned").into_future(),
+    )
+    .await;
+    assert!(waited.is_err(), "{waited:?}");
+    assert_eq!(sock.pending_acks(), 0, "an abandoned wait leaves no entry");
+    let waited = tokio::time::timeout(
+        Duration::from_millis(50),
+        srv.io.emit_with_ack("q", &"abandoned broadcast"),
+    )
+    .await;
+    assert!(waited.is_err(), "the client answers nothing");
+    assert_eq!(
+        sock.pending_acks(),
+        0,
+        "an abandoned broadcast leaves no entry"
+    );
+    let texts = drain(&mut ws, Duration::from_millis(100)).await;
+    assert_eq!(
+        texts.len(),
+        3,
+        "the dropped one and the two abandoned: {texts:?}"
+    );
     // Many at once.
     let tasks: Vec<_> = (0..50)
         .map(|i| {
@@ -73,7 +99,7 @@ async fn a1_ack_timeout_frees_the_entry() {
         })
         .collect();
     let texts = drain(&mut ws, Duration::from_millis(300)).await;
-    assert_eq!(texts.len(), 51, "the dropped one and the 50");
+    assert_eq!(texts.len(), 50);
     for t in tasks {
         let res = t.await.expect("task");
         assert!(matches!(res, Err(AckError::Timeout(_))), "{res:?}");
@@ -104,6 +130,86 @@ async fn a4_reused_client_ack_id() {
     assert_eq!(got, vec![r#"435["a"]"#, r#"435["b"]"#, r#"435["c"]"#]);
     ws.text("1").await;
     ws.expect_close().await;
+    srv.assert_healthy_no_leak().await;
+}
+
+/// N2: a connect middleware that never finishes is dropped when its connection closes, and
+/// with it what it holds: the pending socket, and the rooms it joined while pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_middleware_is_dropped_with_its_connection() {
+    use sockeye::adapter::{Adapter, LocalAdapter};
+    use sockeye::extract::Refusal;
+    use sockeye::SocketRef;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// Counts the middleware futures alive.
+    struct Held(Arc<AtomicUsize>);
+    impl Drop for Held {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let held = Arc::new(AtomicUsize::new(0));
+    let stuck_adapter = Arc::new(LocalAdapter::new());
+    let a2 = stuck_adapter.clone();
+    let b = builder().adapter(move |name| -> Arc<dyn Adapter> {
+        if name == "/stuck" {
+            a2.clone()
+        } else {
+            Arc::new(LocalAdapter::new())
+        }
+    });
+    let h2 = held.clone();
+    let srv = start_with(b, move |io, _| {
+        let h2 = h2.clone();
+        io.ns("/stuck", |_: SocketRef| {})
+            .with(move |s: SocketRef| {
+                h2.fetch_add(1, Ordering::SeqCst);
+                let guard = Held(h2.clone());
+                async move {
+                    let _guard = guard;
+                    s.join("r");
+                    std::future::pending::<()>().await;
+                    Ok::<(), Refusal>(())
+                }
+            });
+    })
+    .await;
+    let mut ws = Ws::connect_sio(srv.addr).await;
+    ws.text("40/stuck,").await;
+    assert!(
+        wait_until(Duration::from_secs(2), || held.load(Ordering::SeqCst) == 1
+            && stuck_adapter.rooms().iter().any(|r| r == "r"))
+        .await,
+        "the middleware did not start"
+    );
+    // The client gives up: the middleware, its socket and its room go.
+    ws.text("1").await;
+    ws.expect_close().await;
+    assert!(
+        wait_until(Duration::from_secs(2), || held.load(Ordering::SeqCst) == 0).await,
+        "the middleware outlived its connection"
+    );
+    assert!(
+        stuck_adapter.rooms().is_empty(),
+        "{:?}",
+        stuck_adapter.rooms()
+    );
+    // A connection whose only namespace is stuck is closed by the connect timeout, and the
+    // middleware goes with it.
+    let (mut ws, _) = Ws::connect_eio(srv.addr).await;
+    ws.text("40/stuck,").await;
+    assert!(
+        wait_until(Duration::from_secs(2), || held.load(Ordering::SeqCst) == 1).await,
+        "the middleware did not start"
+    );
+    ws.expect_close().await;
+    assert!(
+        wait_until(Duration::from_secs(2), || held.load(Ordering::SeqCst) == 0).await,
+        "the middleware outlived the connect timeout"
+    );
+    assert!(stuck_adapter.rooms().is_empty());
     srv.assert_healthy_no_leak().await;
 }
 
