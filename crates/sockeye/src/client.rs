@@ -89,6 +89,11 @@ impl ClientData {
     fn knows(&self, ns: &str) -> bool {
         self.pending_ns.lock().iter().any(|(n, _)| n == ns) || self.socket(ns).is_some()
     }
+
+    /// Namespaces joined or being joined.
+    fn namespaces(&self) -> usize {
+        self.pending_ns.lock().len() + self.state.lock().sockets.len()
+    }
 }
 
 /// One waiting async event handler of a connection, counted until dropped: at the limit the
@@ -183,6 +188,11 @@ impl IoHandler {
                 if conn.data().knows(&ns) {
                     // A second CONNECT to the same namespace: Node closes the connection.
                     return Self::protocol_error(conn, &"duplicate connect");
+                }
+                if conn.data().namespaces() >= self.0.config.max_namespaces {
+                    let packet = parser::encode_connect_error(&ns, "Too many namespaces", None);
+                    let _ = conn.send_text(packet);
+                    return;
                 }
                 // A v4-protocol client authenticates through the namespace's query string.
                 let auth = match (auth, query, conn.protocol()) {

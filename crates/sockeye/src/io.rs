@@ -33,6 +33,7 @@ pub(crate) struct SocketIoConfig {
     pub(crate) max_attachment_bytes: usize,
     pub(crate) partial_timeout: Duration,
     pub(crate) max_waiting_handlers: usize,
+    pub(crate) max_namespaces: usize,
 }
 
 struct DynNs {
@@ -389,6 +390,7 @@ impl SocketIoBuilder {
                 max_attachment_bytes: 10_000_000,
                 partial_timeout: Duration::from_secs(45),
                 max_waiting_handlers: 256,
+                max_namespaces: 64,
             },
             state: http::Extensions::new(),
             adapter_factory: Arc::new(|_| Arc::new(LocalAdapter::new())),
@@ -447,6 +449,20 @@ impl SocketIoBuilder {
     /// ```
     pub fn max_waiting_handlers(mut self, n: usize) -> Self {
         self.config.max_waiting_handlers = n.max(1);
+        self
+    }
+
+    /// How many namespaces one connection may have joined or be joining at once. A `CONNECT`
+    /// past it is answered with a `connect_error` ("Too many namespaces") and creates
+    /// nothing, not even a child of a dynamic namespace. Default 64 (Node has no such bound).
+    ///
+    /// # Examples
+    /// ```
+    /// let (layer, io) = sockeye::SocketIo::builder().max_namespaces_per_connection(8).build_layer();
+    /// # let _ = (layer, io);
+    /// ```
+    pub fn max_namespaces_per_connection(mut self, n: usize) -> Self {
+        self.config.max_namespaces = n.max(1);
         self
     }
 

@@ -325,6 +325,52 @@ async fn s15_duplicate_connect() {
     srv.assert_healthy_no_leak().await;
 }
 
+/// S16: against a dynamic namespace pattern, one connection joins at most
+/// `max_namespaces_per_connection` namespaces; a CONNECT past it gets a `connect_error` and
+/// creates nothing; leaving one makes room; the children go when the connection closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s16_namespaces_per_connection_are_bounded() {
+    let b = builder().max_namespaces_per_connection(4);
+    let srv = start_with(b, |io, _| {
+        io.dyn_ns(|n| n.starts_with("/d"), |_: sockeye::SocketRef| {});
+    })
+    .await;
+    // `/` is the first of the four.
+    let mut ws = Ws::connect_sio(srv.addr).await;
+    for i in 1..=3 {
+        ws.text(&format!("40/d{i},")).await;
+        let reply = ws.recv_text().await;
+        assert!(reply.starts_with(&format!("40/d{i},{{\"sid\":")), "{reply}");
+    }
+    for i in 4..=200 {
+        ws.text(&format!("40/d{i},")).await;
+        assert_eq!(
+            ws.recv_text().await,
+            format!(r#"44/d{i},{{"message":"Too many namespaces"}}"#)
+        );
+    }
+    assert!(srv.io.of("/d3").is_some());
+    assert!((4..=200).all(|i| srv.io.of(&format!("/d{i}")).is_none()));
+    ws.text("41/d3,").await;
+    assert!(
+        wait_until(Duration::from_secs(2), || srv.io.of("/d3").is_none()).await,
+        "an empty child namespace is removed"
+    );
+    ws.text("40/d5,").await;
+    let reply = ws.recv_text().await;
+    assert!(reply.starts_with("40/d5,{\"sid\":"), "{reply}");
+    ws.assert_echo("still here").await;
+    ws.text("1").await;
+    ws.expect_close().await;
+    assert!(
+        wait_until(Duration::from_secs(2), || (1..=5)
+            .all(|i| srv.io.of(&format!("/d{i}")).is_none()))
+        .await,
+        "the children outlived the connection"
+    );
+    srv.assert_healthy_no_leak().await;
+}
+
 /// S18: deeply nested JSON does not overflow the stack. As in Node, an event's arguments are
 /// accepted at any depth (the skimmer that splits them is iterative) and echoed verbatim;
 /// the connection stays usable. Nesting inside a binary packet, whose placeholders are
