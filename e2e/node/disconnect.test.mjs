@@ -143,7 +143,7 @@ describe("disconnect reasons: raw peers", () => {
         if (m === "2") pings.push(Date.now() - started);
       }
     })();
-    const { at } = await ws.waitClosed(4000);
+    const { at } = await ws.waitClosed(4000, false);
     await reader;
     const elapsed = at - started;
     assert.ok(pings.length >= 1, "no ping was sent");

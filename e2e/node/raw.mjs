@@ -115,7 +115,12 @@ export class RawWs {
     this.opened.catch(() => {});
     this.ws.on("error", () => {}); // surfaced through `closed`
     this.ws.on("message", (data, isBinary) => {
-      this.queue.push(isBinary ? Buffer.from(data) : data.toString());
+      const m = isBinary ? Buffer.from(data) : data.toString();
+      if (this.autoPong && m === "2") {
+        this.pong();
+        return;
+      }
+      this.queue.push(m);
       this.wake();
     });
     this.closed = new Promise((resolve) => {
@@ -125,6 +130,8 @@ export class RawWs {
       });
     });
     this.isClosed = false;
+    /** Whether pings are answered on arrival (see `waitClosed`). */
+    this.autoPong = false;
     this.closed.then(() => (this.isClosed = true));
   }
 
@@ -167,9 +174,25 @@ export class RawWs {
     this.ws.send(data);
   }
 
-  /** Resolves the close event within `ms` (rejects if the socket stays open). */
-  waitClosed(ms = STEP_MS) {
+  /**
+   * Resolves the close event within `ms` (rejects if the socket stays open). Pings, queued
+   * or arriving, are answered meanwhile, so that the heartbeat cannot be what closes it;
+   * `pong = false` leaves them unanswered (to wait for a ping timeout).
+   */
+  waitClosed(ms = STEP_MS, pong = true) {
+    if (pong) {
+      this.autoPong = true;
+      if (this.queue.some((m) => m === "2")) {
+        this.queue = this.queue.filter((m) => m !== "2");
+        this.pong();
+      }
+    }
     return withTimeout(this.closed, ms, "WebSocket close");
+  }
+
+  /** Answers a ping, unless the socket is already closing. */
+  pong() {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send("3");
   }
 
   terminate() {
