@@ -213,6 +213,72 @@ async fn a_stuck_middleware_is_dropped_with_its_connection() {
     srv.assert_healthy_no_leak().await;
 }
 
+/// N1 / N4: a socket that joins a room and is then refused by a middleware leaves no room
+/// behind (the client gets the `connect_error`); a socket that joins after it disconnected
+/// joins nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_of_refused_and_disconnected_sockets_are_gone() {
+    use sockeye::adapter::{Adapter, LocalAdapter};
+    use sockeye::extract::Refusal;
+    use sockeye::SocketRef;
+    use std::sync::Arc;
+
+    let adapters: Arc<parking_lot::Mutex<Vec<(String, Arc<LocalAdapter>)>>> = Arc::default();
+    let a2 = adapters.clone();
+    let b = builder().adapter(move |name| -> Arc<dyn Adapter> {
+        let a = Arc::new(LocalAdapter::new());
+        a2.lock().push((name.to_owned(), a.clone()));
+        a
+    });
+    let srv = start_with(b, |io, _| {
+        io.ns("/refuse", |_: SocketRef| {})
+            .with(|s: SocketRef| async move {
+                s.join("r");
+                Err::<(), Refusal>(Refusal::new("no"))
+            });
+    })
+    .await;
+    let adapter = |name: &str| {
+        // The newest: a namespace declared again gets a new adapter.
+        adapters
+            .lock()
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| a.clone())
+            .expect("adapter")
+    };
+    let mut ws = Ws::connect_sio(srv.addr).await;
+    ws.text("40/refuse,").await;
+    assert_eq!(ws.recv_text().await, r#"44/refuse,{"message":"no"}"#);
+    assert!(
+        adapter("/refuse").rooms().is_empty(),
+        "{:?}",
+        adapter("/refuse").rooms()
+    );
+    // N4: on `/`, a join after the disconnect is a no-op.
+    let sock = srv.stats.last_socket().expect("socket");
+    sock.join("before");
+    assert!(adapter("/").rooms().iter().any(|r| r == "before"));
+    sock.disconnect();
+    assert!(
+        wait_until(Duration::from_secs(2), || adapter("/").rooms().is_empty()).await,
+        "{:?}",
+        adapter("/").rooms()
+    );
+    sock.join("after");
+    assert!(
+        adapter("/").rooms().is_empty(),
+        "{:?}",
+        adapter("/").rooms()
+    );
+    drop(sock);
+    assert_eq!(ws.recv_text().await, "41", "the DISCONNECT of `/`");
+    ws.text("1").await;
+    ws.expect_close().await;
+    srv.assert_healthy_no_leak().await;
+}
+
 /// W12 / A3: a client that sends and never reads. Its queue overflows and its session
 /// closes; its connection, whose receive window stays shut, then gets `ping_timeout` to take
 /// what is left and ends without it: no task, and none of its buffers, outlive the session.
