@@ -223,7 +223,9 @@ async fn rooms_of_refused_and_disconnected_sockets_are_gone() {
     use sockeye::SocketRef;
     use std::sync::Arc;
 
-    let adapters: Arc<parking_lot::Mutex<Vec<(String, Arc<LocalAdapter>)>>> = Arc::default();
+    /// Every adapter made, with its namespace.
+    type Made = parking_lot::Mutex<Vec<(String, Arc<LocalAdapter>)>>;
+    let adapters: Arc<Made> = Arc::default();
     let a2 = adapters.clone();
     let b = builder().adapter(move |name| -> Arc<dyn Adapter> {
         let a = Arc::new(LocalAdapter::new());
