@@ -165,24 +165,27 @@ impl BroadcastOperator {
             };
         let sockets = self.sockets();
         let mut waiting = Vec::with_capacity(sockets.len());
-        for s in sockets {
+        for s in &sockets {
             let rx = s.register_ack(id);
             match s.send_shared(&encoded) {
-                Ok(()) => waiting.push((s, Ok(rx))),
+                Ok(()) => waiting.push(Ok(rx)),
                 Err(e) => {
                     s.forget_ack(id);
-                    waiting.push((s, Err(e)));
+                    waiting.push(Err(e));
                 }
             }
         }
-        // Dropped before every answer came, this future forgets the entries left.
-        let _forget = ForgetAcks {
+        // Dropped before every answer came, this future forgets the entries it still waits
+        // for (the guard owns the sockets; `next` is the first one not settled yet).
+        let mut pending = ForgetAcks {
             id,
-            sockets: waiting.iter().map(|(s, _)| s.clone()).collect(),
+            sockets,
+            next: 0,
         };
         let deadline = tokio::time::Instant::now() + timeout;
         let mut out = Vec::with_capacity(waiting.len());
-        for (s, rx) in waiting {
+        for (i, rx) in waiting.into_iter().enumerate() {
+            let s = &pending.sockets[i];
             let res = match rx {
                 Err(e) => Err(AckError::Emit(e)),
                 Ok(rx) => match tokio::time::timeout_at(deadline, rx).await {
@@ -195,6 +198,7 @@ impl BroadcastOperator {
                 },
             };
             out.push((s.id(), res));
+            pending.next = i + 1;
         }
         out
     }
@@ -251,16 +255,17 @@ impl BroadcastOperator {
     }
 }
 
-/// Forgets a broadcast's pending ack entries when dropped (an answered or timed-out entry is
-/// already gone; removing it again costs a lookup).
+/// Forgets a broadcast's pending ack entries from `next` on when dropped: those of the
+/// sockets whose answer was still awaited (the others were answered, timed out or failed).
 struct ForgetAcks {
     id: u64,
     sockets: Vec<SocketRef>,
+    next: usize,
 }
 
 impl Drop for ForgetAcks {
     fn drop(&mut self) {
-        for s in &self.sockets {
+        for s in &self.sockets[self.next..] {
             s.forget_ack(self.id);
         }
     }
