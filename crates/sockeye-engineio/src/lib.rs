@@ -54,8 +54,11 @@ pub mod metrics;
 pub mod packet;
 pub mod payload;
 pub mod payload_v3;
-mod sid;
 mod socket;
+/// Ids are shared with the Socket.IO layer and its adapters.
+mod sid {
+    pub(crate) use sockeye_core::Sid;
+}
 mod transport;
 pub mod ws;
 
@@ -64,5 +67,5 @@ pub use cors::Cors;
 pub use engine::{Engine, EngineBody, Handler};
 pub use errors::{HttpError, PacketError, SendError};
 pub use packet::ProtocolVersion;
-pub use sid::{InvalidSid, Sid};
+pub use sockeye_core::{InvalidSid, Sid};
 pub use socket::{prefetch, DisconnectReason, RequestInfo, Socket, TransportKind};

@@ -11,7 +11,7 @@ use rand::RngCore;
 ///
 /// # Examples
 /// ```
-/// use sockeye_engineio::Sid;
+/// use sockeye_core::Sid;
 /// let a = Sid::new();
 /// assert_eq!(a.as_str().len(), 20);
 /// assert_eq!(a.as_str().parse::<Sid>().unwrap(), a);
@@ -78,6 +78,13 @@ impl fmt::Debug for Sid {
 impl serde::Serialize for Sid {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Sid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Sid, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -1,4 +1,4 @@
-//! The Socket.IO v5 packet codec (sans-IO).
+//! The JSON packet codec of Socket.IO v5 (and v4, for socket.io-client 2.x), sans-IO.
 //!
 //! A packet is `<type>[<attachments>-][<namespace>,][<ack id>][<JSON>]`. Binary packets
 //! (types 5 and 6) replace each binary value by `{"_placeholder":true,"num":N}` and travel as
@@ -18,18 +18,24 @@ use crate::payload::Payload;
 /// Packet types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub(crate) enum PacketType {
+pub enum PacketType {
+    /// `0`: join a namespace (client), or its acceptance (server).
     Connect = 0,
+    /// `1`: leave a namespace.
     Disconnect = 1,
+    /// `2`: an event.
     Event = 2,
+    /// `3`: the answer to an event that asked for one.
     Ack = 3,
+    /// `4`: a namespace refused (server only).
     ConnectError = 4,
+    /// `5`: an event with binary attachments.
     BinaryEvent = 5,
+    /// `6`: an ack with binary attachments.
     BinaryAck = 6,
 }
 
 /// Event names a client may not use: they belong to the server's lifecycle.
-#[cfg(test)]
 pub const RESERVED_EVENTS: [&str; 6] = [
     "connect",
     "connect_error",
@@ -54,7 +60,7 @@ fn is_reserved(name: &[u8]) -> bool {
 
 /// An event's name as decoded: where it lies in the packet, or unescaped when it had to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum EventName {
+pub enum EventName {
     /// The text between the quotes of the first element (nothing to unescape), as a range of
     /// the payload's source: the usual name costs no allocation.
     InSource(Range<usize>),
@@ -64,7 +70,7 @@ pub(crate) enum EventName {
 
 impl EventName {
     /// The name's bytes, `src` being the payload's source.
-    pub(crate) fn bytes<'a>(&'a self, src: &'a [u8]) -> &'a [u8] {
+    pub fn bytes<'a>(&'a self, src: &'a [u8]) -> &'a [u8] {
         match self {
             EventName::InSource(r) => src.get(r.clone()).unwrap_or_default(),
             EventName::Owned(s) => s.as_bytes(),
@@ -72,7 +78,7 @@ impl EventName {
     }
 
     /// The name as text, `src` being the payload's source.
-    pub(crate) fn into_string(self, src: &[u8]) -> String {
+    pub fn into_string(self, src: &[u8]) -> String {
         match self {
             // The packet is UTF-8 and the range ends at quotes: it cannot fail.
             EventName::InSource(_) => String::from_utf8_lossy(self.bytes(src)).into_owned(),
@@ -86,49 +92,68 @@ pub const MAX_ACK_ID: u64 = 1 << 53;
 
 /// Limits applied while decoding.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct DecodeLimits {
+pub struct DecodeLimits {
+    /// The most attachments a binary packet may announce.
     pub max_attachments: usize,
 }
 
 /// A decoded client packet.
 #[derive(Debug)]
-pub(crate) enum Incoming {
+pub enum Incoming {
     /// `0`: connect to a namespace, with the auth payload (a JSON object) when given, and the
     /// query string a v4-protocol client (socket.io-client 2.x) puts after the name.
     Connect {
+        /// The namespace.
         ns: Cow<'static, str>,
+        /// The auth object's JSON text.
         auth: Option<Bytes>,
+        /// A v4-protocol client's query string.
         query: Option<String>,
     },
     /// `1`: leave a namespace.
-    Disconnect { ns: Cow<'static, str> },
+    Disconnect {
+        /// The namespace.
+        ns: Cow<'static, str>,
+    },
     /// `2`/`5`: an event.
     Event {
+        /// The namespace.
         ns: Cow<'static, str>,
+        /// The event's name.
         event: EventName,
+        /// The arguments after the name.
         payload: Payload,
+        /// The ack id, when the client asks for an answer.
         id: Option<u64>,
     },
     /// `3`/`6`: the answer to a server ack.
     Ack {
+        /// The namespace.
         ns: Cow<'static, str>,
+        /// The id of the server's emit it answers.
         id: u64,
+        /// The answer's arguments.
         payload: Payload,
     },
 }
 
 /// A binary packet waiting for its attachments.
 #[derive(Debug)]
-pub(crate) struct Partial {
+pub struct Partial {
+    /// The packet, its payload without attachments yet.
     pub header: Incoming,
+    /// How many attachments it announced.
     pub expected: usize,
+    /// The attachments' bytes so far.
     pub bytes: usize,
 }
 
 /// Either a whole packet or the start of a binary one.
 #[derive(Debug)]
-pub(crate) enum Decoded {
+pub enum Decoded {
+    /// A complete packet.
     Whole(Incoming),
+    /// A binary packet: its attachments follow as binary messages.
     Partial(Partial),
 }
 
@@ -153,7 +178,7 @@ fn digits(s: &[u8], pos: &mut usize, max_digits: usize) -> Result<Option<u64>, P
 /// `src` is a text message, which the engine checked is UTF-8 (a WebSocket text frame or a
 /// polling payload); the arguments stay the bytes they came as, and only the short pieces
 /// turned into strings here (namespace, query, event name) are checked again.
-pub(crate) fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseError> {
+pub fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseError> {
     let b: &[u8] = &src;
     let utf8 = |b: &[u8]| {
         std::str::from_utf8(b)
@@ -242,7 +267,7 @@ pub(crate) fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseE
             Incoming::Event {
                 ns,
                 event,
-                payload: Payload::from_parts(src, args, Vec::new()),
+                payload: Payload::from_json_parts(src, args, Vec::new()),
                 id,
             }
         }
@@ -252,7 +277,7 @@ pub(crate) fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseE
             Incoming::Ack {
                 ns,
                 id,
-                payload: Payload::from_parts(src, args, Vec::new()),
+                payload: Payload::from_json_parts(src, args, Vec::new()),
             }
         }
         PacketType::ConnectError => return Err(ParseError::InvalidType),
@@ -271,7 +296,7 @@ pub(crate) fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseE
 type Args = crate::json::Ranges;
 
 /// The ranges (into `s`) of the elements of the JSON array at `json`.
-pub(crate) fn split_array(s: &[u8], json: Range<usize>) -> Result<Args, ParseError> {
+pub fn split_array(s: &[u8], json: Range<usize>) -> Result<Args, ParseError> {
     let text = s.get(json.clone()).unwrap_or_default();
     if !text.starts_with(b"[") {
         return Err(ParseError::InvalidPayload);
@@ -314,7 +339,7 @@ fn event_name(b: &[u8], at: Range<usize>) -> Result<EventName, ParseError> {
 
 /// Checks the placeholders of a completed binary packet: each `{"_placeholder":true,...}`
 /// must carry an integer `num` below the number of attachments.
-pub(crate) fn check_placeholders(payload: &Payload) -> Result<(), ParseError> {
+pub fn check_placeholders(payload: &Payload) -> Result<(), ParseError> {
     let n = payload.bins().len() as u64;
     for range in payload.arg_ranges() {
         let Some(text) = payload.src().get(range.clone()) else {
@@ -417,7 +442,7 @@ fn finish(out: &[u8], bins: Vec<Bytes>, binary_ty: PacketType) -> Encoded {
 
 /// How the data of an emit becomes the arguments after the event name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ArgsMode {
+pub enum ArgsMode {
     /// The data is one argument.
     One,
     /// The data serializes to an array whose items are the arguments.
@@ -465,7 +490,7 @@ fn write_args<T: Serialize + ?Sized>(
 }
 
 /// Encodes an EVENT packet: `2[/ns,][id]["event",...args]`.
-pub(crate) fn encode_event<T: Serialize + ?Sized>(
+pub fn encode_event<T: Serialize + ?Sized>(
     ns: &str,
     event: &str,
     data: &T,
@@ -475,7 +500,7 @@ pub(crate) fn encode_event<T: Serialize + ?Sized>(
     with_scratch(|out| {
         header(out, PacketType::Event, ns, id);
         out.push(b'[');
-        write_json_str(out, event);
+        crate::value::json::write_str(out, event);
         out.push(b',');
         let mut bins = Vec::new();
         write_args(out, data, mode, &mut bins, true)?;
@@ -485,7 +510,7 @@ pub(crate) fn encode_event<T: Serialize + ?Sized>(
 
 /// Encodes an EVENT packet from a received [`Payload`] (its arguments and attachments as
 /// they came).
-pub(crate) fn encode_event_payload(
+pub fn encode_event_payload(
     ns: &str,
     event: &str,
     payload: &Payload,
@@ -503,6 +528,9 @@ fn encode_from_payload(
     payload: &Payload,
     id: Option<u64>,
 ) -> Encoded {
+    if let Some(values) = payload.values() {
+        return encode_values(ty, ns, event, values, id);
+    }
     if payload.bins().is_empty() {
         if let Some(text) = encode_plain(ty, ns, event, payload, id) {
             return Encoded {
@@ -512,6 +540,39 @@ fn encode_from_payload(
         }
     }
     encode_from_payload_general(ty, ns, event, payload, id)
+}
+
+/// An EVENT or an ACK made of structured arguments, their binary values as attachments.
+fn encode_values(
+    ty: PacketType,
+    ns: &str,
+    event: Option<&str>,
+    values: &[crate::value::Value],
+    id: Option<u64>,
+) -> Encoded {
+    with_scratch(|out| {
+        header(out, ty, ns, id);
+        out.push(b'[');
+        let mut first = true;
+        if let Some(event) = event {
+            crate::value::json::write_str(out, event);
+            first = false;
+        }
+        let mut bins = Vec::new();
+        for v in values {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            crate::value::json::write(out, v, &mut bins);
+        }
+        out.push(b']');
+        let binary_ty = match ty {
+            PacketType::Ack => PacketType::BinaryAck,
+            _ => PacketType::BinaryEvent,
+        };
+        finish(out, bins, binary_ty)
+    })
 }
 
 /// [`encode_from_payload`] for any payload, through the thread's scratch buffer.
@@ -538,7 +599,7 @@ fn encode_from_payload_general(
         out.push(b'[');
         let mut first = true;
         if let Some(event) = event {
-            write_json_str(out, event);
+            crate::value::json::write_str(out, event);
             first = false;
         }
         for r in payload.arg_ranges() {
@@ -604,20 +665,6 @@ fn encode_plain(
     Some(Bytes::from(out))
 }
 
-/// Writes `s` as a JSON string.
-fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    if crate::json::plain_run(s.as_bytes()) == s.len() {
-        // Nothing to escape (the usual event name).
-        out.reserve(s.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        // Writing a `str` to a `Vec` cannot fail.
-        let _ = serde_json::to_writer(&mut *out, s);
-    }
-}
-
 fn header_rest(out: &mut Vec<u8>, ns: &str, id: Option<u64>) {
     if ns != "/" {
         out.extend_from_slice(ns.as_bytes());
@@ -630,7 +677,7 @@ fn header_rest(out: &mut Vec<u8>, ns: &str, id: Option<u64>) {
 }
 
 /// Encodes an ACK packet: `3[/ns,]id[...args]`.
-pub(crate) fn encode_ack<T: Serialize + ?Sized>(
+pub fn encode_ack<T: Serialize + ?Sized>(
     ns: &str,
     id: u64,
     data: &T,
@@ -645,12 +692,12 @@ pub(crate) fn encode_ack<T: Serialize + ?Sized>(
 }
 
 /// Encodes an ACK packet from a received [`Payload`].
-pub(crate) fn encode_ack_payload(ns: &str, id: u64, payload: &Payload) -> Encoded {
+pub fn encode_ack_payload(ns: &str, id: u64, payload: &Payload) -> Encoded {
     encode_from_payload(PacketType::Ack, ns, None, payload, Some(id))
 }
 
 /// `0[/ns,]{"sid":"..."}`
-pub(crate) fn encode_connect(ns: &str, sid: &str) -> Bytes {
+pub fn encode_connect(ns: &str, sid: &str) -> Bytes {
     let mut out = Vec::with_capacity(40 + ns.len());
     header(&mut out, PacketType::Connect, ns, None);
     out.extend_from_slice(b"{\"sid\":\"");
@@ -661,7 +708,7 @@ pub(crate) fn encode_connect(ns: &str, sid: &str) -> Bytes {
 
 /// The CONNECT acknowledgement of the v4 protocol (socket.io-client 2.x): `0` or `0/ns,`,
 /// without a payload.
-pub(crate) fn encode_connect_v4(ns: &str) -> Bytes {
+pub fn encode_connect_v4(ns: &str) -> Bytes {
     let mut out = Vec::with_capacity(4 + ns.len());
     header(&mut out, PacketType::Connect, ns, None);
     Bytes::from(out)
@@ -669,7 +716,7 @@ pub(crate) fn encode_connect_v4(ns: &str) -> Bytes {
 
 /// The error packet of the v4 protocol: `4[/ns,]` then the data when there is some, else the
 /// message as a JSON string.
-pub(crate) fn encode_connect_error_v4(
+pub fn encode_connect_error_v4(
     ns: &str,
     message: &str,
     data: Option<&serde_json::Value>,
@@ -684,14 +731,14 @@ pub(crate) fn encode_connect_error_v4(
 }
 
 /// `1[/ns,]`
-pub(crate) fn encode_disconnect(ns: &str) -> Bytes {
+pub fn encode_disconnect(ns: &str) -> Bytes {
     let mut out = Vec::with_capacity(4 + ns.len());
     header(&mut out, PacketType::Disconnect, ns, None);
     Bytes::from(out)
 }
 
 /// `4[/ns,]{"message":...,"data":...}`
-pub(crate) fn encode_connect_error(
+pub fn encode_connect_error(
     ns: &str,
     message: &str,
     data: Option<&serde_json::Value>,
