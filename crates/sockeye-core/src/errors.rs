@@ -32,7 +32,7 @@ pub enum ParseError {
 
 /// Why a server-wide operation failed on the way to (or back from) other servers. Local
 /// delivery never fails this way: an adapter delivers to this server's sockets first.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum AdapterError {
     /// Other servers did not answer in time (the adapter's request timeout).

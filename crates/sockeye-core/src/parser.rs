@@ -510,12 +510,7 @@ pub fn encode_event<T: Serialize + ?Sized>(
 
 /// Encodes an EVENT packet from a received [`Payload`] (its arguments and attachments as
 /// they came).
-pub fn encode_event_payload(
-    ns: &str,
-    event: &str,
-    payload: &Payload,
-    id: Option<u64>,
-) -> Encoded {
+pub fn encode_event_payload(ns: &str, event: &str, payload: &Payload, id: Option<u64>) -> Encoded {
     encode_from_payload(PacketType::Event, ns, Some(event), payload, id)
 }
 
@@ -716,11 +711,7 @@ pub fn encode_connect_v4(ns: &str) -> Bytes {
 
 /// The error packet of the v4 protocol: `4[/ns,]` then the data when there is some, else the
 /// message as a JSON string.
-pub fn encode_connect_error_v4(
-    ns: &str,
-    message: &str,
-    data: Option<&serde_json::Value>,
-) -> Bytes {
+pub fn encode_connect_error_v4(ns: &str, message: &str, data: Option<&serde_json::Value>) -> Bytes {
     let mut out = Vec::with_capacity(32 + ns.len());
     header(&mut out, PacketType::ConnectError, ns, None);
     let _ = match data {
@@ -738,11 +729,7 @@ pub fn encode_disconnect(ns: &str) -> Bytes {
 }
 
 /// `4[/ns,]{"message":...,"data":...}`
-pub fn encode_connect_error(
-    ns: &str,
-    message: &str,
-    data: Option<&serde_json::Value>,
-) -> Bytes {
+pub fn encode_connect_error(ns: &str, message: &str, data: Option<&serde_json::Value>) -> Bytes {
     #[derive(Serialize)]
     struct Err<'a> {
         message: &'a str,

@@ -67,5 +67,5 @@ pub use cors::Cors;
 pub use engine::{Engine, EngineBody, Handler};
 pub use errors::{HttpError, PacketError, SendError};
 pub use packet::ProtocolVersion;
-pub use sockeye_core::{InvalidSid, Sid};
 pub use socket::{prefetch, DisconnectReason, RequestInfo, Socket, TransportKind};
+pub use sockeye_core::{InvalidSid, Sid};

@@ -1,13 +1,18 @@
 //! Acknowledgements both ways.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::stream::{FuturesUnordered, Stream};
 use serde::Serialize;
+use sockeye_core::adapter::{AckEvent, AckFailure, AckReply};
+use sockeye_core::parser::{self, ArgsMode, Encoded};
+use sockeye_core::{Payload, Sid};
 use tokio::sync::oneshot;
 
 use crate::errors::{AckError, EmitError};
-use crate::parser::{self, ArgsMode};
-use crate::payload::Payload;
 use crate::socket::SocketRef;
 
 /// Answers a client's event that asked for an ack. Sending consumes it, so a client gets at
@@ -135,5 +140,129 @@ impl std::future::IntoFuture for AckFuture {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.recv())
+    }
+}
+
+/// One local socket's awaited answer to a broadcast with acks. Dropped before the answer
+/// came (the stream dropped, or its timeout), it forgets the socket's pending entry.
+struct AckWait {
+    socket: SocketRef,
+    id: u64,
+    rx: oneshot::Receiver<Payload>,
+    done: bool,
+}
+
+impl Future for AckWait {
+    type Output = AckReply;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<AckReply> {
+        let res = match Pin::new(&mut self.rx).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(p)) => Ok(p),
+            // The socket went away (its pending acks were dropped with it).
+            Poll::Ready(Err(_)) => Err(AckFailure::Disconnected),
+        };
+        // The answer (or the socket's end) took the entry.
+        self.done = true;
+        Poll::Ready(AckReply::new(Some(self.socket.id()), res))
+    }
+}
+
+impl Drop for AckWait {
+    fn drop(&mut self) {
+        if !self.done {
+            self.socket.forget_ack(self.id);
+        }
+    }
+}
+
+/// The answers of this server's sockets to a broadcast with acks: how many were sent the
+/// packet, then each answer as it comes, then a timeout failure for each socket still silent
+/// at the deadline.
+pub(crate) struct LocalAcks {
+    expected: Option<usize>,
+    failed: Vec<AckReply>,
+    waiting: FuturesUnordered<AckWait>,
+    deadline: tokio::time::Instant,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    timed_out: Option<std::vec::IntoIter<Sid>>,
+}
+
+impl LocalAcks {
+    /// Sends `encoded` (whose ack id is `id`) to each socket, waiting for the answers until
+    /// `timeout` from now.
+    pub(crate) fn send(
+        sockets: Vec<SocketRef>,
+        encoded: &Encoded,
+        id: u64,
+        timeout: Duration,
+    ) -> LocalAcks {
+        let expected = sockets.len();
+        let waiting = FuturesUnordered::new();
+        let mut failed = Vec::new();
+        for s in sockets {
+            let rx = s.register_ack(id);
+            match s.send_shared(encoded) {
+                Ok(()) => waiting.push(AckWait {
+                    socket: s,
+                    id,
+                    rx,
+                    done: false,
+                }),
+                Err(_) => {
+                    s.forget_ack(id);
+                    failed.push(AckReply::new(Some(s.id()), Err(AckFailure::NotSent)));
+                }
+            }
+        }
+        LocalAcks {
+            expected: Some(expected),
+            failed,
+            waiting,
+            deadline: tokio::time::Instant::now() + timeout,
+            sleep: None,
+            timed_out: None,
+        }
+    }
+}
+
+impl Stream for LocalAcks {
+    type Item = AckEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<AckEvent>> {
+        let this = &mut *self;
+        if let Some(n) = this.expected.take() {
+            return Poll::Ready(Some(AckEvent::Expected(n)));
+        }
+        if let Some(r) = this.failed.pop() {
+            return Poll::Ready(Some(AckEvent::Reply(r)));
+        }
+        if let Some(silent) = &mut this.timed_out {
+            let next = silent
+                .next()
+                .map(|sid| AckEvent::Reply(AckReply::new(Some(sid), Err(AckFailure::Timeout))));
+            return Poll::Ready(next);
+        }
+        match Pin::new(&mut this.waiting).poll_next(cx) {
+            Poll::Ready(Some(reply)) => return Poll::Ready(Some(AckEvent::Reply(reply))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => {}
+        }
+        let deadline = this.deadline;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if sleep.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        // Time is up: the silent sockets' entries are forgotten as their waits drop.
+        let silent: Vec<Sid> = this.waiting.iter().map(|w| w.socket.id()).collect();
+        this.waiting = FuturesUnordered::new();
+        let mut silent = silent.into_iter();
+        let next = silent
+            .next()
+            .map(|sid| AckEvent::Reply(AckReply::new(Some(sid), Err(AckFailure::Timeout))));
+        this.timed_out = Some(silent);
+        Poll::Ready(next)
     }
 }

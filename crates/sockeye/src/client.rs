@@ -11,8 +11,8 @@ use sockeye_engineio::{
 };
 
 use crate::io::IoInner;
-use crate::parser::{self, DecodeLimits, Decoded, Incoming, Partial};
 use crate::socket::{DisconnectReason, SocketRef};
+use sockeye_core::parser::{self, DecodeLimits, Decoded, Incoming, Partial};
 
 /// The Engine.IO session, carrying the client's state.
 pub(crate) type Conn = EngineSocket<ClientData>;

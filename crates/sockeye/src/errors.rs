@@ -2,35 +2,9 @@
 
 use std::time::Duration;
 
-/// A client packet that is not valid Socket.IO; the client's connection is closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ParseError {
-    /// The packet is not UTF-8.
-    #[error("packet is not UTF-8")]
-    InvalidUtf8,
-    /// An unknown packet type, or one that only servers send.
-    #[error("invalid packet type")]
-    InvalidType,
-    /// A malformed attachment count or placeholder.
-    #[error("illegal attachments")]
-    InvalidAttachments,
-    /// More attachments than allowed.
-    #[error("too many attachments")]
-    TooManyAttachments,
-    /// A malformed or out-of-range number (ack id).
-    #[error("invalid number")]
-    InvalidNumber,
-    /// The JSON does not parse (or nests deeper than 128).
-    #[error("invalid JSON")]
-    InvalidJson,
-    /// The payload does not fit the packet type.
-    #[error("invalid payload")]
-    InvalidPayload,
-    /// A reserved event name (`connect`, `disconnect`, ...).
-    #[error("reserved event name")]
-    ReservedEvent,
-}
+pub use sockeye_core::{AdapterError, ParseError};
+
+use sockeye_core::Payload;
 
 /// Why an emit failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +19,7 @@ pub enum EmitError {
     /// The client reads too slowly; its queue is full.
     #[error("the client's outbound queue is full")]
     QueueFull,
-    /// The adapter failed to deliver the broadcast.
+    /// The adapter could not reach the other servers (local delivery was done).
     #[error("adapter: {0}")]
     Adapter(#[from] AdapterError),
 }
@@ -68,7 +42,19 @@ pub enum AckError {
     Deserialize(serde_json::Error),
 }
 
-/// An adapter failure (a remote adapter's transport, for instance).
+/// Why a server-side emit with ack did not get every server's answer.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct AdapterError(pub String);
+#[non_exhaustive]
+pub enum ServerAckError {
+    /// Some servers did not answer in time; the answers that came are here.
+    #[error("only {} of {expected} servers answered in time", responses.len())]
+    Timeout {
+        /// How many servers were expected to answer.
+        expected: usize,
+        /// The answers that came.
+        responses: Vec<Payload>,
+    },
+    /// The event could not be sent.
+    #[error(transparent)]
+    Emit(#[from] EmitError),
+}

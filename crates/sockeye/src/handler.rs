@@ -27,8 +27,8 @@ use serde::de::DeserializeOwned;
 
 use crate::ack::AckSender;
 use crate::io::SocketIo;
-use crate::payload::Payload;
 use crate::socket::{DisconnectReason, Socket, SocketRef};
+use sockeye_core::Payload;
 
 /// Runs a handler's future: polled once right away (most handlers finish without waiting),
 /// spawned on the runtime only if it has to wait. A panic is caught and logged.

@@ -8,21 +8,22 @@ use parking_lot::RwLock;
 use serde::Serialize;
 use sockeye_engineio::{Cors, Engine, EngineConfig, OverflowPolicy};
 
-use crate::adapter::{Adapter, IntoRooms, LocalAdapter};
+use sockeye_core::adapter::{AckReply, AckStream, Adapter, LocalAdapter, LocalHandle};
+use sockeye_core::{AdapterError, IntoRooms, Payload};
+
 use crate::client::IoHandler;
-use crate::errors::{AckError, EmitError};
+use crate::errors::{EmitError, ServerAckError};
 use crate::handler::{
     box_connect, BoxedConnectHandler, BoxedMiddleware, ConnectHandler, Middleware,
 };
 use crate::ns::Namespace;
-use crate::operators::BroadcastOperator;
-use crate::payload::Payload;
+use crate::operators::{BroadcastOperator, RemoteSocket};
+use crate::server_event::{ServerEvent, ServerHandlers};
 use crate::service::{NotFound, SocketIoLayer, SocketIoService};
 use crate::socket::SocketRef;
 use crate::static_files::ClientBundle;
 
-/// Makes the adapter of each namespace.
-pub type AdapterFactory = Arc<dyn Fn(&str) -> Arc<dyn Adapter> + Send + Sync>;
+pub use sockeye_core::adapter::AdapterFactory;
 
 /// Socket.IO options (the Engine.IO ones are in [`EngineConfig`]).
 #[derive(Clone)]
@@ -40,6 +41,7 @@ struct DynNs {
     matcher: Arc<dyn Fn(&str) -> bool + Send + Sync>,
     handler: BoxedConnectHandler,
     middlewares: Arc<RwLock<Vec<BoxedMiddleware>>>,
+    server_handlers: ServerHandlers,
 }
 
 pub(crate) struct IoInner {
@@ -67,28 +69,40 @@ impl IoInner {
         }
         let dyns = self.dyn_nsps.read();
         let d = dyns.iter().find(|d| (d.matcher)(name))?;
-        let ns = Arc::new(Namespace::new(
+        let (handler, middlewares) = (d.handler.clone(), d.middlewares.clone());
+        let server_handlers = d.server_handlers.clone();
+        drop(dyns);
+        let mut nsps = self.nsps.write();
+        if let Some(ns) = nsps.get(name) {
+            return Some(ns.clone());
+        }
+        let ns = Namespace::new(
             name.to_owned(),
             self.arc(),
-            d.handler.clone(),
-            d.middlewares.clone(),
+            handler,
+            middlewares,
+            server_handlers,
             true,
-        ));
-        drop(dyns);
-        Some(
-            self.nsps
-                .write()
-                .entry(name.to_owned())
-                .or_insert(ns)
-                .clone(),
-        )
+        );
+        nsps.insert(name.to_owned(), ns.clone());
+        Some(ns)
     }
 
     pub(crate) fn remove_child_ns(&self, name: &str) {
-        let mut nsps = self.nsps.write();
-        if nsps.get(name).is_some_and(|ns| ns.socket_count() == 0) {
-            nsps.remove(name);
+        let removed = {
+            let mut nsps = self.nsps.write();
+            match nsps.get(name) {
+                Some(ns) if ns.socket_count() == 0 => nsps.remove(name),
+                _ => None,
+            }
+        };
+        if let Some(ns) = removed {
+            crate::handler::run(async move { ns.close_adapter().await });
         }
+    }
+
+    fn namespaces(&self) -> Vec<Arc<Namespace>> {
+        self.nsps.read().values().cloned().collect()
     }
 }
 
@@ -159,14 +173,19 @@ impl SocketIo {
     /// ```
     pub fn ns<H: ConnectHandler<M>, M>(&self, path: impl Into<String>, handler: H) -> NsHandle {
         let name = normalize(path.into());
-        let ns = Arc::new(Namespace::new(
+        let ns = Namespace::new(
             name.clone(),
             self.inner.clone(),
             box_connect(handler),
             Arc::new(RwLock::new(Vec::new())),
+            ServerHandlers::default(),
             false,
-        ));
-        self.inner.nsps.write().insert(name, ns.clone());
+        );
+        let old = self.inner.nsps.write().insert(name, ns.clone());
+        if let Some(old) = old {
+            // Declared again: the new declaration replaces the old one and its adapter.
+            crate::handler::run(async move { old.close_adapter().await });
+        }
         NsHandle {
             target: NsTarget::Static(ns),
         }
@@ -190,13 +209,15 @@ impl SocketIo {
         handler: H,
     ) -> NsHandle {
         let middlewares = Arc::new(RwLock::new(Vec::new()));
+        let server_handlers = ServerHandlers::default();
         self.inner.dyn_nsps.write().push(DynNs {
             matcher: Arc::new(matcher),
             handler: box_connect(handler),
             middlewares: middlewares.clone(),
+            server_handlers: server_handlers.clone(),
         });
         NsHandle {
-            target: NsTarget::Dynamic(middlewares),
+            target: NsTarget::Dynamic(middlewares, server_handlers),
         }
     }
 
@@ -250,13 +271,30 @@ impl SocketIo {
         self.root().emit(event, data).await
     }
 
-    /// Emits to every socket of `/` and collects their acks.
+    /// Emits to every socket of `/`, on every server, and collects their acks (see
+    /// [`BroadcastOperator::emit_with_ack`]).
+    ///
+    /// # Errors
+    /// As [`BroadcastOperator::emit_with_ack`].
     pub async fn emit_with_ack<T: Serialize + ?Sized>(
         &self,
         event: &str,
         data: &T,
-    ) -> Vec<(sockeye_engineio::Sid, Result<Payload, AckError>)> {
+    ) -> Result<Vec<AckReply>, EmitError> {
         self.root().emit_with_ack(event, data).await
+    }
+
+    /// Emits to every socket of `/`, on every server, and streams their acks (see
+    /// [`BroadcastOperator::emit_with_ack_stream`]).
+    ///
+    /// # Errors
+    /// As [`BroadcastOperator::emit_with_ack`].
+    pub async fn emit_with_ack_stream<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<AckStream, EmitError> {
+        self.root().emit_with_ack_stream(event, data).await
     }
 
     /// The sockets of `/` on this server.
@@ -264,16 +302,124 @@ impl SocketIo {
         self.root().sockets()
     }
 
+    /// The sockets of `/` on every server (see [`BroadcastOperator::fetch_sockets`]).
+    ///
+    /// # Errors
+    /// When the adapter cannot reach the other servers.
+    pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, EmitError> {
+        self.root().fetch_sockets().await
+    }
+
+    /// Makes every socket of `/`, on every server, join `rooms` (Node's `socketsJoin`).
+    ///
+    /// # Errors
+    /// When the adapter cannot reach the other servers.
+    pub async fn sockets_join(&self, rooms: impl IntoRooms) -> Result<(), EmitError> {
+        self.root().sockets_join(rooms).await
+    }
+
+    /// Makes every socket of `/`, on every server, leave `rooms` (Node's `socketsLeave`).
+    ///
+    /// # Errors
+    /// When the adapter cannot reach the other servers.
+    pub async fn sockets_leave(&self, rooms: impl IntoRooms) -> Result<(), EmitError> {
+        self.root().sockets_leave(rooms).await
+    }
+
+    /// Disconnects every socket of `/`, on every server (Node's `disconnectSockets`).
+    ///
+    /// # Errors
+    /// When the adapter cannot reach the other servers.
+    pub async fn disconnect_sockets(&self, close: bool) -> Result<(), EmitError> {
+        self.root().disconnect_sockets(close).await
+    }
+
+    /// Sends an event to the handlers of `/` on every other server (see
+    /// [`Namespace::server_side_emit`]).
+    ///
+    /// # Errors
+    /// As [`Namespace::server_side_emit`].
+    pub async fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        self.root().ns().server_side_emit(event, data).await
+    }
+
+    /// Sends an event to the handlers of `/` on every other server and collects their answers
+    /// (see [`Namespace::server_side_emit_with_ack`]).
+    ///
+    /// # Errors
+    /// As [`Namespace::server_side_emit_with_ack`].
+    pub async fn server_side_emit_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> Result<Vec<Payload>, ServerAckError> {
+        self.root()
+            .ns()
+            .server_side_emit_with_ack(event, data, timeout)
+            .await
+    }
+
+    /// Handles an event that another server sent to `/` with
+    /// [`SocketIo::server_side_emit`] (replacing any handler it had).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(io: sockeye::SocketIo) {
+    /// io.on_server_event("cache:invalidate", |ev: sockeye::ServerEvent| {
+    ///     println!("invalidate {:?}", ev.args().arg::<String>(0));
+    /// });
+    /// # }
+    /// ```
+    pub fn on_server_event(
+        &self,
+        event: impl Into<String>,
+        handler: impl Fn(ServerEvent) + Send + Sync + 'static,
+    ) {
+        self.root()
+            .ns()
+            .server_handlers()
+            .write()
+            .insert(event.into(), Arc::new(handler));
+    }
+
+    /// How many servers serve `/` (this one included; 1 without a cluster adapter).
+    ///
+    /// # Errors
+    /// When the adapter cannot reach the other servers.
+    pub async fn server_count(&self) -> Result<usize, AdapterError> {
+        self.root().ns().adapter().server_count().await
+    }
+
+    /// Waits until the adapter of every namespace declared so far has started (a cluster
+    /// adapter has subscribed to the other servers); the first error, if any.
+    ///
+    /// # Errors
+    /// The first adapter's that could not start.
+    pub async fn ready(&self) -> Result<(), AdapterError> {
+        for ns in self.inner.namespaces() {
+            ns.ready().await?;
+        }
+        Ok(())
+    }
+
     /// How many Engine.IO connections are open.
     pub fn connection_count(&self) -> usize {
         self.inner.engine.get().map_or(0, |e| e.session_count())
     }
 
-    /// Closes every connection (reason `server shutting down`): clients get a clean close.
-    /// See [`SocketIo::shutdown`] to wait for it.
+    /// Closes every connection (reason `server shutting down`): clients get a clean close;
+    /// the adapters are closed in the background. See [`SocketIo::shutdown`] to wait for it.
     pub fn close(&self) {
         if let Some(e) = self.inner.engine.get() {
             e.close_all();
+        }
+        for ns in self.inner.namespaces() {
+            crate::handler::run(async move { ns.close_adapter().await });
         }
     }
 
@@ -290,10 +436,14 @@ impl SocketIo {
     /// # }
     /// ```
     pub async fn shutdown(&self, timeout: Duration) -> bool {
-        match self.inner.engine.get() {
+        let done = match self.inner.engine.get() {
             Some(e) => e.shutdown(timeout).await,
             None => true,
+        };
+        for ns in self.inner.namespaces() {
+            let _ = tokio::time::timeout(timeout, ns.close_adapter()).await;
         }
+        done
     }
 }
 
@@ -306,7 +456,7 @@ fn normalize(mut name: String) -> String {
 
 enum NsTarget {
     Static(Arc<Namespace>),
-    Dynamic(Arc<RwLock<Vec<BoxedMiddleware>>>),
+    Dynamic(Arc<RwLock<Vec<BoxedMiddleware>>>, ServerHandlers),
 }
 
 /// A declared namespace, to add connect middlewares to.
@@ -336,17 +486,42 @@ impl NsHandle {
     pub fn with<M: Middleware<T>, T>(self, middleware: M) -> NsHandle {
         match &self.target {
             NsTarget::Static(ns) => ns.add_middleware(middleware),
-            NsTarget::Dynamic(list) => list
+            NsTarget::Dynamic(list, _) => list
                 .write()
                 .push(crate::handler::box_middleware(middleware)),
         }
         self
     }
 
+    /// Handles an event that another server sends to this namespace (or, for dynamic
+    /// namespaces, to each of them) with `server_side_emit`.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(io: sockeye::SocketIo) {
+    /// use sockeye::{ServerEvent, SocketRef};
+    /// io.ns("/chat", |_: SocketRef| {}).on_server_event("ping", |ev: ServerEvent| {
+    ///     let _ = ev.ack(&"pong");
+    /// });
+    /// # }
+    /// ```
+    pub fn on_server_event(
+        self,
+        event: impl Into<String>,
+        handler: impl Fn(ServerEvent) + Send + Sync + 'static,
+    ) -> NsHandle {
+        let handlers = match &self.target {
+            NsTarget::Static(ns) => ns.server_handlers().clone(),
+            NsTarget::Dynamic(_, h) => h.clone(),
+        };
+        handlers.write().insert(event.into(), Arc::new(handler));
+        self
+    }
+
     fn operator(&self) -> BroadcastOperator {
         match &self.target {
             NsTarget::Static(ns) => ns.operator(),
-            NsTarget::Dynamic(_) => unreachable!("only static namespaces have an operator"),
+            NsTarget::Dynamic(..) => unreachable!("only static namespaces have an operator"),
         }
     }
 }
@@ -393,7 +568,7 @@ impl SocketIoBuilder {
                 max_namespaces: 64,
             },
             state: http::Extensions::new(),
-            adapter_factory: Arc::new(|_| Arc::new(LocalAdapter::new())),
+            adapter_factory: Arc::new(|local| Arc::new(LocalAdapter::new(local))),
             bundle: None,
         }
     }
@@ -539,10 +714,21 @@ impl SocketIoBuilder {
         self
     }
 
-    /// The adapter of each namespace. Default: [`LocalAdapter`].
+    /// The adapter of each namespace, made from the namespace's [`LocalHandle`] (see
+    /// [`crate::adapter`]). Default: [`LocalAdapter`], for a server that runs alone.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use sockeye::adapter::{Adapter, LocalAdapter, LocalHandle};
+    /// let (layer, io) = sockeye::SocketIo::builder()
+    ///     .adapter(|local: LocalHandle| -> Arc<dyn Adapter> { Arc::new(LocalAdapter::new(local)) })
+    ///     .build_layer();
+    /// # let _ = (layer, io);
+    /// ```
     pub fn adapter(
         mut self,
-        factory: impl Fn(&str) -> Arc<dyn Adapter> + Send + Sync + 'static,
+        factory: impl Fn(LocalHandle) -> Arc<dyn Adapter> + Send + Sync + 'static,
     ) -> Self {
         self.adapter_factory = Arc::new(factory);
         self

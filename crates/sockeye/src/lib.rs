@@ -1,37 +1,41 @@
 #![doc = include_str!("../README.md")]
 
 mod ack;
-pub mod adapter;
 mod client;
 mod errors;
 mod fast_hash;
 mod handler;
 pub mod huge_pages;
 mod io;
-mod json;
+mod js_date;
 pub mod metrics;
 mod ns;
 mod operators;
-mod parser;
-mod payload;
+mod rooms;
 mod serve;
+mod server_event;
 mod service;
 mod socket;
 mod static_files;
 
 pub use ack::{AckFuture, AckSender};
-pub use errors::{AckError, AdapterError, EmitError, ParseError};
+pub use errors::{AckError, AdapterError, EmitError, ParseError, ServerAckError};
 pub use io::{AdapterFactory, NsHandle, SocketIo, SocketIoBuilder};
 pub use ns::Namespace;
-pub use operators::BroadcastOperator;
-pub use parser::Encoded;
-pub use payload::Payload;
+pub use operators::{BroadcastOperator, RemoteSocket};
 pub use serve::serve;
+pub use server_event::ServerEvent;
 pub use service::{NotFound, ResponseFuture, SioBody, SocketIoLayer, SocketIoService};
 pub use socket::{DisconnectReason, Handshake, Socket, SocketRef, TimeoutSocket};
 pub use static_files::{ClientBundle, StaticDir};
 
+pub use sockeye_core::parser::Encoded;
+pub use sockeye_core::{value, IntoRooms, Payload, Room};
 pub use sockeye_engineio::{Cors, OverflowPolicy, Sid};
+
+/// The adapter seam (from [`sockeye_core::adapter`]): how server-wide operations reach every
+/// server. [`adapter::LocalAdapter`] is the default; `sockeye-redis` provides a cluster one.
+pub use sockeye_core::adapter;
 
 /// Re-exported so that [`SocketIoLayer`] can be applied without a direct dependency.
 pub use tower_layer;
@@ -51,7 +55,7 @@ pub mod extract {
 pub mod __fuzz {
     use bytes::Bytes;
 
-    use crate::parser::{self, DecodeLimits, Decoded, Incoming};
+    use sockeye_core::parser::{self, DecodeLimits, Decoded, Incoming};
 
     /// Decodes one client text packet; a binary packet is completed with `attachments` made
     /// of the input's bytes, then its placeholders are checked. `Ok` when everything is valid.
@@ -72,17 +76,10 @@ pub mod __fuzz {
         }
     }
 
-    /// Runs the JSON array skimmer and `serde_json` on the same text; panics when they disagree
-    /// on whether it is a valid array or on where its elements are.
+    /// Runs the JSON array skimmer and `serde_json` on the same text; panics when they
+    /// disagree on whether it is a valid array or on where its elements are.
     pub fn json_array(text: &[u8]) {
-        let ours = crate::json::array_elements(text).ok().map(|r| r.to_vec());
-        let theirs = std::str::from_utf8(text)
-            .ok()
-            .filter(|t| t.starts_with('['))
-            .and_then(crate::json::serde_reference);
-        if std::str::from_utf8(text).is_ok() {
-            assert_eq!(ours, theirs, "skimmer and serde_json disagree on {text:?}");
-        }
+        sockeye_core::__fuzz::json_array(text);
     }
 
     /// Decodes an event, re-encodes it from its payload and decodes that again: the event

@@ -2,20 +2,28 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
-use sockeye_engineio::Sid;
+use serde::Serialize;
+use sockeye_core::adapter::{
+    AckStream, Adapter, BroadcastOptions, BroadcastPacket, LocalHandle, LocalNamespace, ServerAck,
+    SocketInfo,
+};
+use sockeye_core::{AdapterError, Payload, Room, Sid};
 
-use crate::adapter::Adapter;
+use crate::ack::LocalAcks;
 use crate::client::Conn;
+use crate::errors::{EmitError, ServerAckError};
 use crate::handler::{
     box_middleware, BoxedConnectHandler, BoxedMiddleware, ConnectParts, Middleware,
 };
 use crate::io::IoInner;
 use crate::operators::BroadcastOperator;
-use crate::parser;
+use crate::rooms::{RoomIndex, Selection};
+use crate::server_event::{ServerEvent, ServerHandlers};
 use crate::socket::{Socket, SocketRef};
 
 /// The sockets connected to a namespace, and the list of them all while it holds.
@@ -46,15 +54,20 @@ impl std::ops::Deref for Members {
     }
 }
 
-/// A namespace: its sockets, its adapter (rooms), its connect handler and middlewares.
+/// A namespace: its sockets and rooms on this server, its adapter (the way to every server),
+/// its connect handler, middlewares and server-side event handlers.
 pub struct Namespace {
     name: String,
     io: Arc<IoInner>,
     sockets: RwLock<Members>,
+    rooms: RoomIndex,
     pending: Mutex<HashSet<Sid>>,
     adapter: Arc<dyn Adapter>,
+    /// The outcome of the adapter's `init`, once it finished.
+    ready: tokio::sync::OnceCell<Result<(), AdapterError>>,
     handler: BoxedConnectHandler,
     middlewares: Arc<RwLock<Vec<BoxedMiddleware>>>,
+    server_handlers: ServerHandlers,
     ack_ids: AtomicU64,
     dynamic: bool,
 }
@@ -64,6 +77,7 @@ impl std::fmt::Debug for Namespace {
         f.debug_struct("Namespace")
             .field("name", &self.name)
             .field("sockets", &self.sockets.read().len())
+            .field("rooms", &self.rooms.len())
             .finish_non_exhaustive()
     }
 }
@@ -74,20 +88,33 @@ impl Namespace {
         io: Arc<IoInner>,
         handler: BoxedConnectHandler,
         middlewares: Arc<RwLock<Vec<BoxedMiddleware>>>,
+        server_handlers: ServerHandlers,
         dynamic: bool,
-    ) -> Namespace {
-        let adapter = (io.adapter_factory)(&name);
-        Namespace {
-            name,
-            io,
-            sockets: RwLock::new(Members::default()),
-            pending: Mutex::new(HashSet::new()),
-            adapter,
-            handler,
-            middlewares,
-            ack_ids: AtomicU64::new(0),
-            dynamic,
-        }
+    ) -> Arc<Namespace> {
+        let ns = Arc::new_cyclic(|me: &Weak<Namespace>| {
+            let local: Weak<dyn LocalNamespace> = me.clone();
+            let adapter = (io.adapter_factory)(LocalHandle::new(local, &name));
+            Namespace {
+                name,
+                io,
+                sockets: RwLock::new(Members::default()),
+                rooms: RoomIndex::default(),
+                pending: Mutex::new(HashSet::new()),
+                adapter,
+                ready: tokio::sync::OnceCell::new(),
+                handler,
+                middlewares,
+                server_handlers,
+                ack_ids: AtomicU64::new(0),
+                dynamic,
+            }
+        });
+        // The in-process adapter is ready at once; a remote one subscribes in the background.
+        let me = ns.clone();
+        crate::handler::run(async move {
+            let _ = me.ready().await;
+        });
+        ns
     }
 
     /// The namespace's name, e.g. `/` or `/admin`.
@@ -98,6 +125,22 @@ impl Namespace {
     /// The adapter.
     pub fn adapter(&self) -> &Arc<dyn Adapter> {
         &self.adapter
+    }
+
+    /// Waits until the adapter has started (subscribed to the other servers, for a cluster
+    /// adapter); its outcome.
+    ///
+    /// # Errors
+    /// The adapter's, when it could not start.
+    pub async fn ready(&self) -> Result<(), AdapterError> {
+        self.ready.get_or_init(|| self.adapter.init()).await.clone()
+    }
+
+    /// Stops the adapter.
+    pub(crate) async fn close_adapter(&self) {
+        if let Err(e) = self.adapter.close().await {
+            tracing::warn!(ns = %self.name, "closing the adapter: {e}");
+        }
     }
 
     pub(crate) fn io_inner(&self) -> &Arc<IoInner> {
@@ -145,9 +188,22 @@ impl Namespace {
             .collect()
     }
 
+    /// The sockets of this server that `opts` selects.
+    pub(crate) fn select(&self, opts: &BroadcastOptions) -> Vec<SocketRef> {
+        match self.rooms.select(&self.name, opts) {
+            Selection::All => self.all_sockets().to_vec(),
+            Selection::Some(sids) => self.get_sockets(&sids),
+            Selection::AllBut(except) => self.local_sockets(|s| !except.contains(s)),
+        }
+    }
+
     /// An operator over every socket of the namespace.
     pub fn operator(self: &Arc<Self>) -> BroadcastOperator {
         BroadcastOperator::new(self.clone())
+    }
+
+    pub(crate) fn rooms_index(&self) -> &RoomIndex {
+        &self.rooms
     }
 
     pub(crate) fn next_ack_id(&self) -> u64 {
@@ -163,9 +219,78 @@ impl Namespace {
         self.middlewares.write().push(box_middleware(mw));
     }
 
+    pub(crate) fn server_handlers(&self) -> &ServerHandlers {
+        &self.server_handlers
+    }
+
+    /// Sends an event to this namespace's handlers on every *other* server of the cluster
+    /// (Node's `serverSideEmit`); `data` is its single argument. Without a cluster adapter
+    /// there is no other server, and nothing happens.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(socket: sockeye::SocketRef) -> Result<(), sockeye::EmitError> {
+    /// socket.ns().server_side_emit("cache:invalidate", &"user:42").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// When `data` does not serialize, or the adapter cannot reach the other servers.
+    pub async fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        let args = Payload::from_values(vec![sockeye_core::value::to_value(data)?]);
+        self.adapter
+            .server_side_emit(event.to_owned(), args)
+            .await?;
+        Ok(())
+    }
+
+    /// [`Namespace::server_side_emit`], waiting at most `timeout` for one answer from each
+    /// other server.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) {
+    /// use std::time::Duration;
+    /// match io.server_side_emit_with_ack("uptime", &(), Duration::from_secs(2)).await {
+    ///     Ok(answers) => println!("{} servers answered", answers.len()),
+    ///     Err(e) => println!("{e}"),
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ServerAckError::Timeout`] (with the answers that came) when some server did not
+    /// answer in time; [`ServerAckError::Emit`] when the event could not be sent.
+    pub async fn server_side_emit_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> Result<Vec<Payload>, ServerAckError> {
+        let value = sockeye_core::value::to_value(data).map_err(EmitError::from)?;
+        let args = Payload::from_values(vec![value]);
+        let acks = self
+            .adapter
+            .server_side_emit_with_ack(event.to_owned(), args, timeout)
+            .await
+            .map_err(EmitError::from)?;
+        if acks.is_complete() {
+            Ok(acks.responses)
+        } else {
+            Err(ServerAckError::Timeout {
+                expected: acks.expected,
+                responses: acks.responses,
+            })
+        }
+    }
+
     pub(crate) fn remove_socket(&self, sid: Sid) {
         self.sockets.write().remove(sid);
-        self.adapter.del_all(sid);
+        self.rooms.del_all(sid);
         if self.dynamic && self.sockets.read().is_empty() && self.pending.lock().is_empty() {
             self.io.remove_child_ns(&self.name);
         }
@@ -206,7 +331,7 @@ impl Namespace {
             match outcome {
                 Some(Ok(())) => return ns.finish_connect(socket, parts),
                 Some(Err(refusal)) => {
-                    ns.adapter.del_all(sid);
+                    ns.rooms.del_all(sid);
                     let packet = crate::client::connect_error(
                         &conn,
                         &ns.name,
@@ -215,7 +340,7 @@ impl Namespace {
                     );
                     let _ = conn.send_text(packet);
                 }
-                None => ns.adapter.del_all(sid),
+                None => ns.rooms.del_all(sid),
             }
             drop(socket);
             if ns.dynamic && ns.sockets.read().is_empty() && ns.pending.lock().is_empty() {
@@ -228,17 +353,137 @@ impl Namespace {
     fn finish_connect(self: &Arc<Self>, socket: SocketRef, parts: ConnectParts) {
         let conn = socket.conn.clone();
         if conn.is_closed() {
-            self.adapter.del_all(socket.id());
+            self.rooms.del_all(socket.id());
             return;
         }
         socket.set_connected();
         self.sockets.write().insert(socket.clone());
         conn.data().add_socket(socket.clone());
         let ack = match conn.protocol() {
-            sockeye_engineio::ProtocolVersion::V3 => parser::encode_connect_v4(&self.name),
-            _ => parser::encode_connect(&self.name, socket.id().as_str()),
+            sockeye_engineio::ProtocolVersion::V3 => {
+                sockeye_core::parser::encode_connect_v4(&self.name)
+            }
+            _ => sockeye_core::parser::encode_connect(&self.name, socket.id().as_str()),
         };
         let _ = conn.send_text(ack);
         (self.handler)(socket, parts);
+    }
+}
+
+/// Sends a broadcast's packet to each of `sockets`; returns how many were sent it.
+fn send_each(sockets: &[SocketRef], packet: &BroadcastPacket, volatile: bool) -> usize {
+    let encoded = packet.encoded();
+    let mut sent = 0;
+    for (i, s) in sockets.iter().enumerate() {
+        // With many sockets each one's lines are cold: start loading the Socket.IO socket
+        // twice as far ahead as the session it points to, so that those loads overlap
+        // instead of following one another.
+        if let Some(ahead) = sockets.get(i + 2 * PREFETCH_AHEAD) {
+            sockeye_engineio::prefetch(Arc::as_ptr(ahead));
+        }
+        if let Some(ahead) = sockets.get(i + PREFETCH_AHEAD) {
+            ahead.conn.prefetch();
+        }
+        if volatile && s.conn.queued_bytes() > 0 {
+            crate::metrics::VOLATILE_DROPS.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        if s.send_shared(encoded).is_ok() {
+            sent += 1;
+        }
+    }
+    sent
+}
+
+/// How many sockets ahead of the one it sends to a broadcast starts loading a session.
+const PREFETCH_AHEAD: usize = 4;
+
+impl LocalNamespace for Namespace {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn broadcast(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) -> usize {
+        let volatile = opts.flags.volatile;
+        match self.rooms.select(&self.name, opts) {
+            Selection::All => send_each(&self.all_sockets(), packet, volatile),
+            Selection::Some(sids) => send_each(&self.get_sockets(&sids), packet, volatile),
+            Selection::AllBut(except) => send_each(
+                &self.local_sockets(|s| !except.contains(s)),
+                packet,
+                volatile,
+            ),
+        }
+    }
+
+    fn broadcast_with_ack(
+        &self,
+        packet: &BroadcastPacket,
+        opts: &BroadcastOptions,
+        timeout: Duration,
+    ) -> AckStream {
+        let id = self.next_ack_id();
+        let encoded = packet.encoded_with_id(id);
+        Box::pin(LocalAcks::send(self.select(opts), &encoded, id, timeout))
+    }
+
+    fn fetch_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketInfo> {
+        self.select(opts).iter().map(|s| s.info()).collect()
+    }
+
+    fn socket_ids(&self, opts: &BroadcastOptions) -> Vec<Sid> {
+        match self.rooms.select(&self.name, opts) {
+            Selection::Some(sids) => {
+                let map = self.sockets.read();
+                sids.into_iter().filter(|s| map.contains_key(s)).collect()
+            }
+            Selection::All => self.sockets.read().keys().copied().collect(),
+            Selection::AllBut(except) => self
+                .sockets
+                .read()
+                .keys()
+                .filter(|s| !except.contains(s))
+                .copied()
+                .collect(),
+        }
+    }
+
+    fn add_sockets(&self, opts: &BroadcastOptions, rooms: &[Room]) {
+        for s in self.select(opts) {
+            self.rooms.add_all(s.id(), rooms);
+        }
+    }
+
+    fn del_sockets(&self, opts: &BroadcastOptions, rooms: &[Room]) {
+        for s in self.select(opts) {
+            for r in rooms {
+                self.rooms.del(s.id(), r);
+            }
+        }
+    }
+
+    fn disconnect_sockets(&self, opts: &BroadcastOptions, close: bool) {
+        for s in self.select(opts) {
+            if close {
+                s.disconnect_connection();
+            } else {
+                s.disconnect();
+            }
+        }
+    }
+
+    fn rooms(&self) -> Vec<Room> {
+        self.rooms.rooms()
+    }
+
+    fn server_side_emit(&self, event: &str, args: Payload, ack: Option<ServerAck>) {
+        let handler = self.server_handlers.read().get(event).cloned();
+        match handler {
+            Some(h) => {
+                let event = ServerEvent::new(event.to_owned(), args, ack);
+                crate::handler::run_sync(|| h(event));
+            }
+            None => tracing::debug!(ns = %self.name, event, "no handler for a server-side event"),
+        }
     }
 }

@@ -1,21 +1,28 @@
-//! Broadcast operators: choose sockets by room, then emit, fetch, join, leave or disconnect.
+//! Broadcast operators: choose sockets by room, then emit, fetch, join, leave or disconnect,
+//! on every server of the adapter.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sockeye_engineio::Sid;
+use sockeye_core::adapter::{
+    AckEvent, AckReply, AckStream, BroadcastOptions, BroadcastPacket, HandshakeInfo, SocketInfo,
+};
+use sockeye_core::value::{self, Value};
+use sockeye_core::{IntoRooms, Payload, Room, Sid};
 
-use crate::adapter::{BroadcastOptions, BroadcastPacket, IntoRooms, Room};
-use crate::errors::{AckError, EmitError};
+use crate::errors::EmitError;
 use crate::ns::Namespace;
-use crate::parser::{self, ArgsMode, Encoded};
-use crate::payload::Payload;
 use crate::socket::SocketRef;
 
-/// A selection of sockets in a namespace: by rooms, minus other rooms, with flags.
+/// A selection of sockets in a namespace, on every server of its adapter: by rooms, minus
+/// other rooms, with flags.
 ///
-/// Made by [`crate::SocketIo::to`], [`crate::Socket::broadcast`] and friends.
+/// Made by [`crate::SocketIo::to`], [`crate::Socket::broadcast`] and friends. Every action
+/// goes through the namespace's adapter, so with a cluster adapter it reaches the sockets of
+/// every server (unless [`BroadcastOperator::local`]).
 ///
 /// # Examples
 /// ```
@@ -40,8 +47,10 @@ impl BroadcastOperator {
         }
     }
 
+    /// Leaves out one socket (a broadcast from it): its own room is an exception, which is
+    /// also how other servers learn of it.
     pub(crate) fn except_socket(mut self, sid: Sid) -> BroadcastOperator {
-        self.opts.except_sid = Some(sid);
+        self.opts.except.push(Room::Owned(sid.to_string()));
         self
     }
 
@@ -62,9 +71,9 @@ impl BroadcastOperator {
         self
     }
 
-    /// Only this server's sockets, even with a remote adapter.
+    /// Only this server's sockets, even with a cluster adapter.
     pub fn local(mut self) -> BroadcastOperator {
-        self.opts.local = true;
+        self.opts.flags.local = true;
         self
     }
 
@@ -73,11 +82,12 @@ impl BroadcastOperator {
     /// makes this packet go. Send one volatile stream per client at a time, or several
     /// volatile emits in the same instant will drop all but the first for each client.
     pub fn volatile(mut self) -> BroadcastOperator {
-        self.opts.volatile = true;
+        self.opts.flags.volatile = true;
         self
     }
 
-    /// The timeout of [`BroadcastOperator::emit_with_ack`].
+    /// The timeout of [`BroadcastOperator::emit_with_ack`]. Default: the builder's
+    /// `ack_timeout`.
     pub fn timeout(mut self, timeout: Duration) -> BroadcastOperator {
         self.timeout = Some(timeout);
         self
@@ -88,185 +98,308 @@ impl BroadcastOperator {
         &self.opts
     }
 
-    async fn send(&self, encoded: Encoded) -> Result<(), EmitError> {
-        let packet = BroadcastPacket {
-            ns: self.ns.name().to_owned(),
-            encoded,
-        };
+    /// The namespace.
+    pub fn ns(&self) -> &Arc<Namespace> {
+        &self.ns
+    }
+
+    async fn send(&self, event: &str, args: Payload) -> Result<(), EmitError> {
+        let packet = BroadcastPacket::new(self.ns.name(), event, args);
         self.ns
             .adapter()
-            .broadcast(&self.ns, &packet, &self.opts)
+            .broadcast(packet, self.opts.clone())
             .await?;
         Ok(())
     }
 
     /// Emits an event with `data` as its single argument to every selected socket. The packet
-    /// is encoded once and shared.
+    /// is encoded once for this server's sockets and shared by them, and crosses to other
+    /// servers once.
     ///
     /// # Errors
-    /// When `data` does not serialize, or the adapter fails.
+    /// When `data` does not serialize, or the adapter cannot reach the other servers (this
+    /// server's sockets were sent it).
     pub async fn emit<T: Serialize + ?Sized>(
         &self,
         event: &str,
         data: &T,
     ) -> Result<(), EmitError> {
-        let encoded = parser::encode_event(self.ns.name(), event, data, ArgsMode::One, None)?;
-        self.send(encoded).await
+        let args = Payload::from_values(vec![value::to_value(data)?]);
+        self.send(event, args).await
     }
 
     /// Emits an event whose arguments are the items of `args` (a tuple, array or `Vec`).
     ///
     /// # Errors
-    /// As [`BroadcastOperator::emit`].
+    /// As [`BroadcastOperator::emit`], or when `args` does not serialize to an array.
     pub async fn emit_args<T: Serialize + ?Sized>(
         &self,
         event: &str,
         args: &T,
     ) -> Result<(), EmitError> {
-        let encoded = parser::encode_event(self.ns.name(), event, args, ArgsMode::Spread, None)?;
-        self.send(encoded).await
+        self.send(event, spread(args)?).await
     }
 
     /// Emits an event with the arguments and attachments of a received payload.
     ///
     /// # Errors
-    /// When the adapter fails.
+    /// When the adapter cannot reach the other servers.
     pub async fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
-        let encoded = parser::encode_event_payload(self.ns.name(), event, payload, None);
-        self.send(encoded).await
+        self.send(event, payload.clone()).await
     }
 
     /// Emits an event to every selected socket and collects each one's ack, waiting at most
-    /// the timeout (the builder's `ack_timeout` by default) for all of them.
+    /// the timeout (the builder's `ack_timeout` by default) for all of them. Sockets of other
+    /// servers answer anonymously (their [`AckReply::socket`] is `None`), as in Node's
+    /// cluster protocol.
     ///
     /// # Examples
     /// ```
-    /// # async fn f(io: sockeye::SocketIo) {
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
     /// use std::time::Duration;
-    /// let answers = io.timeout(Duration::from_secs(2)).emit_with_ack("poll", &"ready?").await;
-    /// for (sid, answer) in answers {
-    ///     println!("{sid}: {answer:?}");
+    /// let answers = io.timeout(Duration::from_secs(2)).emit_with_ack("poll", &"ready?").await?;
+    /// for a in answers {
+    ///     println!("{:?}: {:?}", a.socket, a.result);
     /// }
-    /// # }
+    /// # Ok(()) }
     /// ```
+    ///
+    /// # Errors
+    /// When `data` does not serialize, or the adapter cannot reach the other servers.
     pub async fn emit_with_ack<T: Serialize + ?Sized>(
         &self,
         event: &str,
         data: &T,
-    ) -> Vec<(Sid, Result<Payload, AckError>)> {
+    ) -> Result<Vec<AckReply>, EmitError> {
+        let mut stream = self.emit_with_ack_stream(event, data).await?;
+        let mut out = Vec::new();
+        while let Some(ev) = stream.next().await {
+            if let AckEvent::Reply(r) = ev {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`BroadcastOperator::emit_with_ack`], as a stream: how many answers to expect (one
+    /// [`AckEvent::Expected`] per server), then each answer as it comes; it ends once all
+    /// came, or at the timeout (after a timeout failure for each answer still expected).
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// use futures_util::StreamExt;
+    /// use sockeye::adapter::AckEvent;
+    /// let mut acks = io.emit_with_ack_stream("poll", &"ready?").await?;
+    /// while let Some(ev) = acks.next().await {
+    ///     if let AckEvent::Reply(r) = ev {
+    ///         println!("{:?}", r.result);
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`BroadcastOperator::emit_with_ack`].
+    pub async fn emit_with_ack_stream<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<AckStream, EmitError> {
         let timeout = self
             .timeout
             .unwrap_or(self.ns.io_inner().config.ack_timeout);
-        let id = self.ns.next_ack_id();
-        let encoded =
-            match parser::encode_event(self.ns.name(), event, data, ArgsMode::One, Some(id)) {
-                Ok(e) => e,
-                Err(_) => return Vec::new(),
-            };
-        let sockets = self.sockets();
-        let mut waiting = Vec::with_capacity(sockets.len());
-        for s in &sockets {
-            let rx = s.register_ack(id);
-            match s.send_shared(&encoded) {
-                Ok(()) => waiting.push(Ok(rx)),
-                Err(e) => {
-                    s.forget_ack(id);
-                    waiting.push(Err(e));
-                }
-            }
-        }
-        // Dropped before every answer came, this future forgets the entries it still waits
-        // for (the guard owns the sockets; `next` is the first one not settled yet).
-        let mut pending = ForgetAcks {
-            id,
-            sockets,
-            next: 0,
-        };
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut out = Vec::with_capacity(waiting.len());
-        for (i, rx) in waiting.into_iter().enumerate() {
-            let s = &pending.sockets[i];
-            let res = match rx {
-                Err(e) => Err(AckError::Emit(e)),
-                Ok(rx) => match tokio::time::timeout_at(deadline, rx).await {
-                    Ok(Ok(p)) => Ok(p),
-                    Ok(Err(_)) => Err(AckError::Disconnected),
-                    Err(_) => {
-                        s.forget_ack(id);
-                        Err(AckError::Timeout(timeout))
-                    }
-                },
-            };
-            out.push((s.id(), res));
-            pending.next = i + 1;
-        }
-        out
+        let args = Payload::from_values(vec![value::to_value(data)?]);
+        let packet = BroadcastPacket::new(self.ns.name(), event, args);
+        Ok(self
+            .ns
+            .adapter()
+            .broadcast_with_ack(packet, self.opts.clone(), timeout)
+            .await?)
     }
 
     /// The selected sockets of this server.
     pub fn sockets(&self) -> Vec<SocketRef> {
-        self.ns.adapter().local_sockets(&self.ns, &self.opts)
+        self.ns.select(&self.opts)
     }
 
-    /// The ids of the selected sockets, on every server of the adapter.
+    /// The selected sockets of every server (Node's `fetchSockets`): each one's id,
+    /// handshake, rooms and data, and a handle to emit to it, make it join or leave rooms, or
+    /// disconnect it, wherever it is.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// for s in io.to("ACME").fetch_sockets().await? {
+    ///     println!("{} from {}", s.id(), s.handshake().address);
+    ///     s.emit("hello", &"from the server").await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
-    /// When the adapter fails.
+    /// When the adapter cannot reach the other servers.
+    pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, EmitError> {
+        let infos = self.ns.adapter().fetch_sockets(self.opts.clone()).await?;
+        Ok(infos
+            .into_iter()
+            .map(|info| RemoteSocket {
+                info,
+                ns: self.ns.clone(),
+            })
+            .collect())
+    }
+
+    /// The ids of the selected sockets, on every server.
+    ///
+    /// # Errors
+    /// When the adapter cannot reach the other servers.
     pub async fn fetch_ids(&self) -> Result<Vec<Sid>, EmitError> {
-        Ok(self.ns.adapter().sockets(&self.ns, &self.opts).await?)
+        let infos = self.ns.adapter().fetch_sockets(self.opts.clone()).await?;
+        Ok(infos.into_iter().map(|s| s.id).collect())
     }
 
-    /// Makes the selected sockets join `rooms`.
+    /// Makes the selected sockets, on every server, join `rooms` (Node's `socketsJoin`).
     ///
     /// # Errors
-    /// When the adapter fails.
+    /// When the adapter cannot reach the other servers (this server's sockets joined).
+    pub async fn sockets_join(&self, rooms: impl IntoRooms) -> Result<(), EmitError> {
+        let rooms: Vec<Room> = rooms.into_rooms().into_vec();
+        Ok(self
+            .ns
+            .adapter()
+            .add_sockets(self.opts.clone(), rooms)
+            .await?)
+    }
+
+    /// Makes the selected sockets, on every server, leave `rooms` (Node's `socketsLeave`).
+    ///
+    /// # Errors
+    /// When the adapter cannot reach the other servers (this server's sockets left).
+    pub async fn sockets_leave(&self, rooms: impl IntoRooms) -> Result<(), EmitError> {
+        let rooms: Vec<Room> = rooms.into_rooms().into_vec();
+        Ok(self
+            .ns
+            .adapter()
+            .del_sockets(self.opts.clone(), rooms)
+            .await?)
+    }
+
+    /// Disconnects the selected sockets, on every server (Node's `disconnectSockets`); with
+    /// `close`, their whole connections are closed (every namespace of each client).
+    ///
+    /// # Errors
+    /// When the adapter cannot reach the other servers (this server's sockets were
+    /// disconnected).
+    pub async fn disconnect_sockets(&self, close: bool) -> Result<(), EmitError> {
+        Ok(self
+            .ns
+            .adapter()
+            .disconnect_sockets(self.opts.clone(), close)
+            .await?)
+    }
+}
+
+/// `args` (serializing to an array) as the arguments of an event.
+pub(crate) fn spread<T: Serialize + ?Sized>(args: &T) -> Result<Payload, EmitError> {
+    match value::to_value(args)? {
+        Value::Array(items) => Ok(Payload::from_values(items)),
+        _ => Err(EmitError::Serialize(serde::ser::Error::custom(
+            "the arguments must serialize to an array",
+        ))),
+    }
+}
+
+/// A socket found by [`BroadcastOperator::fetch_sockets`], on this server or another (Node's
+/// `RemoteSocket`): what it was when fetched, and actions that reach it wherever it is.
+///
+/// # Examples
+/// ```
+/// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+/// for s in io.fetch_sockets().await? {
+///     if s.data::<serde_json::Value>().ok().and_then(|d| d["banned"].as_bool()) == Some(true) {
+///         s.disconnect(true).await?;
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RemoteSocket {
+    info: SocketInfo,
+    ns: Arc<Namespace>,
+}
+
+impl RemoteSocket {
+    /// The socket's id.
+    pub fn id(&self) -> Sid {
+        self.info.id
+    }
+
+    /// What its client's handshake carried.
+    pub fn handshake(&self) -> &HandshakeInfo {
+        &self.info.handshake
+    }
+
+    /// Its rooms when fetched (its own id among them).
+    pub fn rooms(&self) -> &[Room] {
+        &self.info.rooms
+    }
+
+    /// The application's data on it when fetched (see [`crate::Socket::set_data`]), as a `T`.
+    ///
+    /// # Errors
+    /// When the data does not deserialize as a `T`.
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        value::from_value(self.info.data.clone())
+    }
+
+    /// The application's data on it when fetched, as it is.
+    pub fn data_value(&self) -> &Value {
+        &self.info.data
+    }
+
+    /// Whether it is connected to this server (it was when fetched).
+    pub fn is_local(&self) -> bool {
+        self.ns.get_socket(self.info.id).is_some()
+    }
+
+    fn operator(&self) -> BroadcastOperator {
+        self.ns.operator().to(self.info.id)
+    }
+
+    /// Emits an event to it.
+    ///
+    /// # Errors
+    /// As [`BroadcastOperator::emit`].
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        self.operator().emit(event, data).await
+    }
+
+    /// Makes it join `rooms`.
+    ///
+    /// # Errors
+    /// As [`BroadcastOperator::sockets_join`].
     pub async fn join(&self, rooms: impl IntoRooms) -> Result<(), EmitError> {
-        let rooms: Vec<Room> = rooms.into_rooms().into_vec();
-        Ok(self
-            .ns
-            .adapter()
-            .add_sockets(&self.ns, &self.opts, &rooms)
-            .await?)
+        self.operator().sockets_join(rooms).await
     }
 
-    /// Makes the selected sockets leave `rooms`.
+    /// Makes it leave `rooms`.
     ///
     /// # Errors
-    /// When the adapter fails.
+    /// As [`BroadcastOperator::sockets_leave`].
     pub async fn leave(&self, rooms: impl IntoRooms) -> Result<(), EmitError> {
-        let rooms: Vec<Room> = rooms.into_rooms().into_vec();
-        Ok(self
-            .ns
-            .adapter()
-            .del_sockets(&self.ns, &self.opts, &rooms)
-            .await?)
+        self.operator().sockets_leave(rooms).await
     }
 
-    /// Disconnects the selected sockets.
+    /// Disconnects it (and closes its whole connection when `close`).
     ///
     /// # Errors
-    /// When the adapter fails.
-    pub async fn disconnect(&self) -> Result<(), EmitError> {
-        Ok(self
-            .ns
-            .adapter()
-            .disconnect_sockets(&self.ns, &self.opts, false)
-            .await?)
-    }
-}
-
-/// Forgets a broadcast's pending ack entries from `next` on when dropped: those of the
-/// sockets whose answer was still awaited (the others were answered, timed out or failed).
-struct ForgetAcks {
-    id: u64,
-    sockets: Vec<SocketRef>,
-    next: usize,
-}
-
-impl Drop for ForgetAcks {
-    fn drop(&mut self) {
-        for s in &self.sockets[self.next..] {
-            s.forget_ack(self.id);
-        }
+    /// As [`BroadcastOperator::disconnect_sockets`].
+    pub async fn disconnect(&self, close: bool) -> Result<(), EmitError> {
+        self.operator().disconnect_sockets(close).await
     }
 }

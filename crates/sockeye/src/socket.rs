@@ -14,8 +14,13 @@ use sockeye_engineio::payload::Outgoing;
 use sockeye_engineio::{SendError, Sid};
 use tokio::sync::oneshot;
 
+use serde::de::DeserializeOwned;
+use sockeye_core::adapter::{HandshakeInfo, SocketInfo};
+use sockeye_core::parser::{self, ArgsMode, Encoded, EventName};
+use sockeye_core::value::{self, Value};
+use sockeye_core::{IntoRooms, Payload, Room};
+
 use crate::ack::AckFuture;
-use crate::adapter::{IntoRooms, Room};
 use crate::client::Conn;
 use crate::errors::EmitError;
 use crate::handler::{
@@ -25,8 +30,6 @@ use crate::handler::{
 use crate::io::{IoInner, SocketIo};
 use crate::ns::Namespace;
 use crate::operators::BroadcastOperator;
-use crate::parser::{self, ArgsMode, Encoded, EventName};
-use crate::payload::Payload;
 
 /// A shared handle to a [`Socket`]: what handlers receive.
 pub type SocketRef = Arc<Socket>;
@@ -124,6 +127,57 @@ impl Handshake {
         self.req.time
     }
 
+    /// The handshake as it crosses the cluster (the fields of Node's `socket.handshake`).
+    pub fn info(&self) -> HandshakeInfo {
+        let mut headers: Vec<(String, Value)> = Vec::new();
+        for (name, value) in self.headers().iter() {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            match headers.iter_mut().find(|(n, _)| n == name.as_str()) {
+                // Node joins a repeated header's values.
+                Some((_, Value::Str(v))) => {
+                    v.push_str(", ");
+                    v.push_str(&value);
+                }
+                _ => headers.push((name.as_str().to_owned(), Value::Str(value))),
+            }
+        }
+        let mut query: Vec<(String, Value)> = Vec::new();
+        for pair in self
+            .req
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let (k, v) = (percent_decode(k), Value::Str(percent_decode(v)));
+            match query.iter_mut().find(|(n, _)| *n == k) {
+                // A repeated key gives an array, as Node's query parser does.
+                Some((_, Value::Array(a))) => a.push(v),
+                Some((_, prev)) => *prev = Value::Array(vec![std::mem::take(prev), v]),
+                None => query.push((k, v)),
+            }
+        }
+        let since_epoch = self
+            .time()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        HandshakeInfo {
+            headers: Value::Map(headers),
+            time: crate::js_date::to_js_string(since_epoch.as_secs()),
+            address: self
+                .address()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default(),
+            xdomain: self.header("origin").is_some(),
+            secure: false,
+            issued: i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX),
+            url: self.req.uri_str().to_owned(),
+            query: Value::Map(query),
+            auth: value::to_value(&self.auth).unwrap_or_default(),
+        }
+    }
+
     /// One query parameter of the handshake URI (percent-decoding `+` and `%XX`).
     ///
     /// # Examples
@@ -189,6 +243,8 @@ pub struct Socket {
     acks: Mutex<FastMap<u64, oneshot::Sender<Payload>>>,
     handshake: Handshake,
     extensions: Mutex<http::Extensions>,
+    /// The application's data that crosses the cluster (boxed: most sockets have none).
+    data: Mutex<Option<Box<Value>>>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -227,6 +283,7 @@ impl Socket {
             on_disconnecting: Mutex::new(None),
             acks: Mutex::new(FastMap::default()),
             extensions: Mutex::new(http::Extensions::new()),
+            data: Mutex::new(None),
         }
     }
 
@@ -565,13 +622,13 @@ impl Socket {
         if !self.connected() && !self.ns.is_pending(self.id) {
             return;
         }
-        self.ns.adapter().add_all(self.id, &rooms.into_rooms());
+        self.ns.rooms_index().add_all(self.id, &rooms.into_rooms());
     }
 
     /// Leaves rooms.
     pub fn leave(&self, rooms: impl IntoRooms) {
         for r in rooms.into_rooms() {
-            self.ns.adapter().del(self.id, &r);
+            self.ns.rooms_index().del(self.id, &r);
         }
     }
 
@@ -580,14 +637,14 @@ impl Socket {
         let own = self.id.to_string();
         for r in self.rooms() {
             if r != own.as_str() {
-                self.ns.adapter().del(self.id, &r);
+                self.ns.rooms_index().del(self.id, &r);
             }
         }
     }
 
     /// The rooms this socket is in (its own id among them).
     pub fn rooms(&self) -> Vec<Room> {
-        let mut rooms = self.ns.adapter().socket_rooms(self.id);
+        let mut rooms = self.ns.rooms_index().socket_rooms(self.id);
         let own = self.id.to_string();
         if let Some(r) = rooms.iter_mut().find(|r| **r == *own) {
             *r = self.id_string().into();
@@ -640,6 +697,50 @@ impl Socket {
     /// Removes a typed extension.
     pub fn remove_extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
         self.extensions.lock().remove::<T>()
+    }
+
+    /// Sets the application's data on this socket (Node's `socket.data`): unlike an
+    /// extension, it crosses the cluster, so other servers see it in
+    /// [`BroadcastOperator::fetch_sockets`].
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) -> Result<(), serde_json::Error> {
+    /// socket.set_data(&serde_json::json!({"user": "ada", "role": "admin"}))?;
+    /// let data: serde_json::Value = socket.data()?;
+    /// assert_eq!(data["user"], "ada");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// When `data` does not serialize.
+    pub fn set_data<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), serde_json::Error> {
+        let v = value::to_value(data)?;
+        *self.data.lock() = Some(Box::new(v));
+        Ok(())
+    }
+
+    /// The application's data on this socket, as a `T` (`null` when none was set).
+    ///
+    /// # Errors
+    /// When the data does not deserialize as a `T`.
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        value::from_value(self.data_value())
+    }
+
+    /// The application's data on this socket, as it is (`Value::Null` when none was set).
+    pub fn data_value(&self) -> Value {
+        self.data.lock().as_deref().cloned().unwrap_or_default()
+    }
+
+    /// What crosses the cluster of this socket (see [`BroadcastOperator::fetch_sockets`]).
+    pub(crate) fn info(&self) -> SocketInfo {
+        SocketInfo::new(
+            self.id,
+            self.handshake.info(),
+            self.rooms(),
+            self.data_value(),
+        )
     }
 
     /// Removes the socket from its namespace: the client gets a disconnect packet and sees

@@ -137,7 +137,7 @@ async fn a4_reused_client_ack_id() {
 /// with it what it holds: the pending socket, and the rooms it joined while pending.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_middleware_is_dropped_with_its_connection() {
-    use sockeye::adapter::{Adapter, LocalAdapter};
+    use sockeye::adapter::{Adapter, LocalAdapter, LocalHandle};
     use sockeye::extract::Refusal;
     use sockeye::SocketRef;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -151,15 +151,16 @@ async fn a_stuck_middleware_is_dropped_with_its_connection() {
         }
     }
     let held = Arc::new(AtomicUsize::new(0));
-    let stuck_adapter = Arc::new(LocalAdapter::new());
-    let a2 = stuck_adapter.clone();
-    let b = builder().adapter(move |name| -> Arc<dyn Adapter> {
-        if name == "/stuck" {
-            a2.clone()
-        } else {
-            Arc::new(LocalAdapter::new())
+    // The local side of `/stuck`, whose rooms the test watches.
+    let stuck: Arc<parking_lot::Mutex<Option<LocalHandle>>> = Arc::default();
+    let a2 = stuck.clone();
+    let b = builder().adapter(move |local: LocalHandle| -> Arc<dyn Adapter> {
+        if local.name() == "/stuck" {
+            *a2.lock() = Some(local.clone());
         }
+        Arc::new(LocalAdapter::new(local))
     });
+    let stuck_rooms = move || stuck.lock().as_ref().map(|l| l.rooms()).unwrap_or_default();
     let h2 = held.clone();
     let srv = start_with(b, move |io, _| {
         let h2 = h2.clone();
@@ -180,7 +181,7 @@ async fn a_stuck_middleware_is_dropped_with_its_connection() {
     ws.text("40/stuck,").await;
     assert!(
         wait_until(Duration::from_secs(2), || held.load(Ordering::SeqCst) == 1
-            && stuck_adapter.rooms().iter().any(|r| r == "r"))
+            && stuck_rooms().iter().any(|r| r == "r"))
         .await,
         "the middleware did not start"
     );
@@ -191,11 +192,7 @@ async fn a_stuck_middleware_is_dropped_with_its_connection() {
         wait_until(Duration::from_secs(2), || held.load(Ordering::SeqCst) == 0).await,
         "the middleware outlived its connection"
     );
-    assert!(
-        stuck_adapter.rooms().is_empty(),
-        "{:?}",
-        stuck_adapter.rooms()
-    );
+    assert!(stuck_rooms().is_empty(), "{:?}", stuck_rooms());
     // A connection whose only namespace is stuck is closed by the connect timeout, and the
     // middleware goes with it.
     let (mut ws, _) = Ws::connect_eio(srv.addr).await;
@@ -209,7 +206,7 @@ async fn a_stuck_middleware_is_dropped_with_its_connection() {
         wait_until(Duration::from_secs(2), || held.load(Ordering::SeqCst) == 0).await,
         "the middleware outlived the connect timeout"
     );
-    assert!(stuck_adapter.rooms().is_empty());
+    assert!(stuck_rooms().is_empty());
     srv.assert_healthy_no_leak().await;
 }
 
@@ -218,19 +215,18 @@ async fn a_stuck_middleware_is_dropped_with_its_connection() {
 /// joins nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rooms_of_refused_and_disconnected_sockets_are_gone() {
-    use sockeye::adapter::{Adapter, LocalAdapter};
+    use sockeye::adapter::{Adapter, LocalAdapter, LocalHandle};
     use sockeye::extract::Refusal;
     use sockeye::SocketRef;
     use std::sync::Arc;
 
-    /// Every adapter made, with its namespace.
-    type Made = parking_lot::Mutex<Vec<(String, Arc<LocalAdapter>)>>;
+    /// The local side of every namespace made.
+    type Made = parking_lot::Mutex<Vec<LocalHandle>>;
     let adapters: Arc<Made> = Arc::default();
     let a2 = adapters.clone();
-    let b = builder().adapter(move |name| -> Arc<dyn Adapter> {
-        let a = Arc::new(LocalAdapter::new());
-        a2.lock().push((name.to_owned(), a.clone()));
-        a
+    let b = builder().adapter(move |local: LocalHandle| -> Arc<dyn Adapter> {
+        a2.lock().push(local.clone());
+        Arc::new(LocalAdapter::new(local))
     });
     let srv = start_with(b, |io, _| {
         io.ns("/refuse", |_: SocketRef| {})
@@ -246,8 +242,8 @@ async fn rooms_of_refused_and_disconnected_sockets_are_gone() {
             .lock()
             .iter()
             .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, a)| a.clone())
+            .find(|l| l.name() == name)
+            .cloned()
             .expect("adapter")
     };
     let mut ws = Ws::connect_sio(srv.addr).await;

@@ -449,7 +449,8 @@ impl LocalHandle {
 
     /// See [`LocalNamespace::fetch_sockets`].
     pub fn fetch_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketInfo> {
-        self.get().map_or_else(Vec::new, |ns| ns.fetch_sockets(opts))
+        self.get()
+            .map_or_else(Vec::new, |ns| ns.fetch_sockets(opts))
     }
 
     /// See [`LocalNamespace::socket_ids`].

@@ -65,9 +65,9 @@ impl BroadcastPacket {
 
     /// The packet as this server's clients get it (made on first call, then shared).
     pub fn encoded(&self) -> &Encoded {
-        self.0
-            .encoded
-            .get_or_init(|| parser::encode_event_payload(&self.0.ns, &self.0.event, &self.0.args, None))
+        self.0.encoded.get_or_init(|| {
+            parser::encode_event_payload(&self.0.ns, &self.0.event, &self.0.args, None)
+        })
     }
 
     /// The packet with an ack id, for a broadcast with acks (each server numbers its own).

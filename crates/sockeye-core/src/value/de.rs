@@ -116,7 +116,8 @@ impl<'de> de::Deserializer<'de> for Value {
                 let len = a.len();
                 let mut seq = de::value::SeqDeserializer::new(a.into_iter());
                 let out = v.visit_seq(&mut seq)?;
-                seq.end().map_err(|_| de::Error::invalid_length(len, &"fewer elements"))?;
+                seq.end()
+                    .map_err(|_| de::Error::invalid_length(len, &"fewer elements"))?;
                 Ok(out)
             }
             Value::Map(m) => {
@@ -206,7 +207,10 @@ struct EnumAccess {
 impl<'de> de::EnumAccess<'de> for EnumAccess {
     type Error = Error;
     type Variant = Value;
-    fn variant_seed<S: de::DeserializeSeed<'de>>(self, seed: S) -> Result<(S::Value, Value), Error> {
+    fn variant_seed<S: de::DeserializeSeed<'de>>(
+        self,
+        seed: S,
+    ) -> Result<(S::Value, Value), Error> {
         let name = seed.deserialize(self.variant.into_deserializer())?;
         Ok((name, self.value))
     }
@@ -261,7 +265,12 @@ mod tests {
     #[test]
     fn round_trips_through_value() {
         let s = S {
-            e: vec![E::Unit, E::New(1), E::Tuple(2, "x".into()), E::Struct { a: None }],
+            e: vec![
+                E::Unit,
+                E::New(1),
+                E::Tuple(2, "x".into()),
+                E::Struct { a: None },
+            ],
             bin: bytes::Bytes::from_static(b"\x00\xff"),
             raw: vec![1, 2, 3],
             f: 1.5,
@@ -269,7 +278,10 @@ mod tests {
             none: None,
         };
         let v = to_value(&s).unwrap();
-        assert_eq!(v.get("bin"), Some(&Value::Bin(bytes::Bytes::from_static(b"\x00\xff"))));
+        assert_eq!(
+            v.get("bin"),
+            Some(&Value::Bin(bytes::Bytes::from_static(b"\x00\xff")))
+        );
         let back: S = from_value(v).unwrap();
         assert_eq!(back, s);
         // From JSON text too (no binary there).

@@ -137,7 +137,10 @@ mod tests {
         let b2 = Bytes::from_static(b"");
         let v = Value::Map(vec![
             ("a".into(), Value::Bin(b1.clone())),
-            ("list".into(), Value::Array(vec![Value::Bin(b2.clone()), Value::Float(f64::NAN)])),
+            (
+                "list".into(),
+                Value::Array(vec![Value::Bin(b2.clone()), Value::Float(f64::NAN)]),
+            ),
             ("q\"uote".into(), Value::Str("line\nbreak".into())),
         ]);
         let (json, bins) = text(&v);

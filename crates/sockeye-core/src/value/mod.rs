@@ -189,4 +189,3 @@ impl From<Vec<Value>> for Value {
         Value::Array(a)
     }
 }
-

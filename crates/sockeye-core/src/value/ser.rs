@@ -154,7 +154,9 @@ impl ser::Serializer for ValueSerializer {
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<SeqSerializer, Error> {
         // A hint from the value itself, not from a peer; still capped.
-        Ok(SeqSerializer(Vec::with_capacity(len.unwrap_or(0).min(1024))))
+        Ok(SeqSerializer(Vec::with_capacity(
+            len.unwrap_or(0).min(1024),
+        )))
     }
     fn serialize_tuple(self, len: usize) -> Result<SeqSerializer, Error> {
         self.serialize_seq(Some(len))
