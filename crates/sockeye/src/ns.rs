@@ -248,6 +248,23 @@ impl Namespace {
         Ok(())
     }
 
+    /// [`Namespace::server_side_emit`] with the items of `args` (a tuple, array or `Vec`) as
+    /// the event's arguments.
+    ///
+    /// # Errors
+    /// As [`Namespace::server_side_emit`], or when `args` does not serialize to an array.
+    pub async fn server_side_emit_args<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> Result<(), EmitError> {
+        let args = crate::operators::spread(args)?;
+        self.adapter
+            .server_side_emit(event.to_owned(), args)
+            .await?;
+        Ok(())
+    }
+
     /// [`Namespace::server_side_emit`], waiting at most `timeout` for one answer from each
     /// other server.
     ///
@@ -272,7 +289,32 @@ impl Namespace {
         timeout: Duration,
     ) -> Result<Vec<Payload>, ServerAckError> {
         let value = sockeye_core::value::to_value(data).map_err(EmitError::from)?;
-        let args = Payload::from_values(vec![value]);
+        self.server_side_request(event, Payload::from_values(vec![value]), timeout)
+            .await
+    }
+
+    /// [`Namespace::server_side_emit_with_ack`] with the items of `args` (a tuple, array or
+    /// `Vec`) as the event's arguments.
+    ///
+    /// # Errors
+    /// As [`Namespace::server_side_emit_with_ack`], or when `args` does not serialize to an
+    /// array.
+    pub async fn server_side_emit_args_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+        timeout: Duration,
+    ) -> Result<Vec<Payload>, ServerAckError> {
+        let args = crate::operators::spread(args)?;
+        self.server_side_request(event, args, timeout).await
+    }
+
+    async fn server_side_request(
+        &self,
+        event: &str,
+        args: Payload,
+        timeout: Duration,
+    ) -> Result<Vec<Payload>, ServerAckError> {
         let acks = self
             .adapter
             .server_side_emit_with_ack(event.to_owned(), args, timeout)

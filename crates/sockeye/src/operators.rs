@@ -8,7 +8,8 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sockeye_core::adapter::{
-    AckEvent, AckReply, AckStream, BroadcastOptions, BroadcastPacket, HandshakeInfo, SocketInfo,
+    AckEvent, AckFailure, AckReply, AckStream, BroadcastOptions, BroadcastPacket, HandshakeInfo,
+    SocketInfo,
 };
 use sockeye_core::value::{self, Value};
 use sockeye_core::{IntoRooms, Payload, Room, Sid};
@@ -35,7 +36,6 @@ use crate::socket::SocketRef;
 pub struct BroadcastOperator {
     ns: Arc<Namespace>,
     opts: BroadcastOptions,
-    timeout: Option<Duration>,
 }
 
 impl BroadcastOperator {
@@ -43,7 +43,6 @@ impl BroadcastOperator {
         BroadcastOperator {
             ns,
             opts: BroadcastOptions::default(),
-            timeout: None,
         }
     }
 
@@ -86,10 +85,11 @@ impl BroadcastOperator {
         self
     }
 
-    /// The timeout of [`BroadcastOperator::emit_with_ack`]. Default: the builder's
-    /// `ack_timeout`.
+    /// How long to wait for answers: the acks of [`BroadcastOperator::emit_with_ack`]
+    /// (default: the builder's `ack_timeout`), and other servers' answers to
+    /// [`BroadcastOperator::fetch_sockets`] (default: the adapter's request timeout).
     pub fn timeout(mut self, timeout: Duration) -> BroadcastOperator {
-        self.timeout = Some(timeout);
+        self.opts.flags.timeout = Some(timeout);
         self
     }
 
@@ -207,6 +207,8 @@ impl BroadcastOperator {
         data: &T,
     ) -> Result<AckStream, EmitError> {
         let timeout = self
+            .opts
+            .flags
             .timeout
             .unwrap_or(self.ns.io_inner().config.ack_timeout);
         let args = Payload::from_values(vec![value::to_value(data)?]);
@@ -377,6 +379,29 @@ impl RemoteSocket {
         data: &T,
     ) -> Result<(), EmitError> {
         self.operator().emit(event, data).await
+    }
+
+    /// Emits an event to it and waits at most `timeout` for its ack (Node's
+    /// `remoteSocket.timeout(ms).emitWithAck`).
+    ///
+    /// # Errors
+    /// As [`BroadcastOperator::emit`]; the ack's own failure (no answer in time, the socket
+    /// gone) is the inner `Err`.
+    pub async fn emit_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> Result<Result<Payload, AckFailure>, EmitError> {
+        let replies = self
+            .operator()
+            .timeout(timeout)
+            .emit_with_ack(event, data)
+            .await?;
+        Ok(replies
+            .into_iter()
+            .next()
+            .map_or(Err(AckFailure::Disconnected), |r| r.result))
     }
 
     /// Makes it join `rooms`.

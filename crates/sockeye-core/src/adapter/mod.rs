@@ -147,6 +147,9 @@ pub struct BroadcastFlags {
     pub local: bool,
     /// The packet may be compressed (WebSocket `permessage-deflate`, when negotiated).
     pub compress: bool,
+    /// How long to wait for answers: acks of a broadcast with acks, other servers' answers
+    /// to a request such as `fetch_sockets` (the adapter's own timeout when `None`).
+    pub timeout: Option<Duration>,
 }
 
 impl Default for BroadcastFlags {
@@ -155,6 +158,7 @@ impl Default for BroadcastFlags {
             volatile: false,
             local: false,
             compress: true,
+            timeout: None,
         }
     }
 }
