@@ -5,5 +5,5 @@ import { clusterCases } from "./lib/cases.mjs";
 clusterCases(
   "classic adapter (key e2e-key, publishOnSpecificResponseChannel, requestsTimeout 1500)",
   { key: "e2e-key", specific: true, requestsTimeout: 1500 },
-  { sseTimeout: 1500 },
+  { sseTimeout: 1500, emitter: true },
 );

@@ -17,6 +17,8 @@ import {
   once,
   sleep,
   startCluster,
+  binaryArg,
+  startEmitter,
   startMonitor,
   startRedis,
   stopAll,
@@ -35,13 +37,14 @@ const next = (i) => (i + 1) % N;
  * opts: the cluster options (startCluster); `sseTimeout`: how long serverSideEmitWithAck waits
  * on that variant (classic: requestsTimeout; sharded: Node's fixed 5000 ms).
  */
-export function clusterCases(label, opts, { sseTimeout }) {
+export function clusterCases(label, opts, { sseTimeout, emitter = false }) {
   const key = opts.key || "socket.io";
   describe(label, () => {
     let redis;
     let nodes;
     let fx;
     let spy;
+    let em;
 
     before(async () => {
       redis = await startRedis();
@@ -51,8 +54,11 @@ export function clusterCases(label, opts, { sseTimeout }) {
       spy = await startSpy(redis, key, !!opts.sharded);
       await settleRoomChannels(spy, "red", N);
       await settleRoomChannels(spy, "blue", N);
+      if (emitter) em = await startEmitter(redis.url, { key: opts.key });
     });
     after(stopAll);
+
+    if (emitter) emitterCases(() => ({ fx, em, spy, nodes }));
 
     it("server count: every node counts every node, in / and in /other", async () => {
       for (const i of NODES) {
@@ -550,7 +556,7 @@ export function clusterCases(label, opts, { sseTimeout }) {
           const uids = new Set([m1, m2, m3].map((m) => m.uid));
           assert.equal(uids.size, 1, "one uid per node and namespace");
         }
-        const perNode = new Set(spy.messages.filter((m) => m.kind === "broadcast" && m.nsp === "/").map((m) => m.uid));
+        const perNode = new Set(spy.messages.filter((m) => m.kind === "broadcast" && m.nsp === "/" && m.uid !== "emitter").map((m) => m.uid));
         assert.equal(perNode.size, N, "every node has its own uid");
       });
 
@@ -658,6 +664,142 @@ export function clusterCases(label, opts, { sseTimeout }) {
         assert.equal(st.kind, KINDS[i]);
         assert.equal(st.node, nodes[i].name);
         assert.equal(st.uncaught, 0, `node ${i} (${KINDS[i]})`);
+      }
+    });
+  });
+}
+
+/**
+ * @socket.io/redis-emitter (or the emitter under test, E2E_CLUSTER_EMITTER) publishing into the
+ * cluster from outside: every operation it has, checked on the clients of every node.
+ */
+function emitterCases(get) {
+  describe("the emitter (E2E_CLUSTER_EMITTER)", () => {
+    /** Waits until everything the emitter published so far was delivered (see fx.flush). */
+    async function flushEmitter() {
+      const { fx, em } = get();
+      const tag = `em-sentinel-${nonce()}`;
+      await em.send({ op: "emit", event: "m", args: [tag] });
+      await em.send({ op: "emit", nsp: "/other", event: "m", args: [tag] });
+      await Promise.all(fx.everyone.map((s) => fx.seen(s, tag)));
+    }
+    async function delivered(tag, expected) {
+      const { fx } = get();
+      await Promise.all(expected.map((s) => fx.seen(s, tag)));
+      await flushEmitter();
+      for (const s of fx.everyone) {
+        const want = expected.includes(s) ? 1 : 0;
+        assert.equal(fx.count(s, tag), want, `${fx.label(s)} got "${tag}" ${fx.count(s, tag)} times, expected ${want}`);
+      }
+    }
+
+    it("emit to all: every / client on every node, once; no /other client", async () => {
+      const { fx, em } = get();
+      const tag = `em-all-${nonce()}`;
+      await em.send({ op: "emit", event: "m", args: [tag, 1, { x: [true, null] }] });
+      await delivered(tag, fx.all);
+      for (const s of fx.all) assert.deepEqual(fx.args(s, tag)[0], [tag, 1, { x: [true, null] }]);
+    });
+
+    it("to a room, to two rooms, except", async () => {
+      const { fx, em } = get();
+      const t1 = `em-red-${nonce()}`;
+      await em.send({ op: "emit", rooms: ["red"], event: "m", args: [t1] });
+      await delivered(t1, fx.red);
+      const t2 = `em-red-blue-${nonce()}`;
+      await em.send({ op: "emit", rooms: ["red", "blue"], event: "m", args: [t2] });
+      await delivered(t2, fx.all);
+      const t3 = `em-red-except-blue-${nonce()}`;
+      await em.send({ op: "emit", rooms: ["red"], except: ["blue"], event: "m", args: [t3] });
+      await delivered(t3, fx.a);
+      const t4 = `em-except-red-${nonce()}`;
+      await em.send({ op: "emit", except: ["red"], event: "m", args: [t4] });
+      await delivered(t4, fx.b.filter((_, j) => j % 2 === 0));
+      const target = fx.b[LAST];
+      const t5 = `em-id-${nonce()}`;
+      await em.send({ op: "emit", rooms: [target.id], event: "m", args: [t5] });
+      await delivered(t5, [target]);
+    });
+
+    it("binary arguments arrive byte for byte", async () => {
+      const { fx, em } = get();
+      const tag = `em-bin-${nonce()}`;
+      const bytes = randomBytes(2000);
+      await em.send({ op: "emit", event: "m", args: [tag, binaryArg(bytes), { inner: binaryArg(Buffer.from([7])) }] });
+      await delivered(tag, fx.all);
+      for (const s of fx.all) {
+        const [args] = fx.args(s, tag);
+        assert.ok(bytesOf(args[1]).equals(bytes));
+        assert.ok(bytesOf(args[2].inner).equals(Buffer.from([7])));
+      }
+    });
+
+    it("volatile, to one room: delivered, and published as Node's emitter does", async () => {
+      const { fx, em, spy } = get();
+      const tag = `em-volatile-${nonce()}`;
+      await em.send({ op: "emit", volatile: true, rooms: ["blue"], except: ["red"], event: "m", args: [tag] });
+      await delivered(tag, fx.b.filter((_, j) => j % 2 === 0));
+      const m = await spy.broadcastOf(tag);
+      assert.equal(m.channel, `${spy.key}#/#blue#`);
+      assert.equal(m.format, "msgpack");
+      const [uid, packet, o] = m.value;
+      assert.equal(uid, "emitter");
+      assert.deepEqual(packet, { type: 2, data: ["m", tag], nsp: "/" });
+      assert.deepEqual(o.rooms, ["blue"]);
+      assert.deepEqual(o.except, ["red"]);
+      assert.equal(o.flags.volatile, true);
+    });
+
+    it("namespace /other: its clients only", async () => {
+      const { fx, em } = get();
+      const tag = `em-other-${nonce()}`;
+      await em.send({ op: "emit", nsp: "/other", event: "m", args: [tag] });
+      await delivered(tag, fx.o);
+    });
+
+    it("socketsJoin and socketsLeave, with rooms and except", async () => {
+      const { fx, em } = get();
+      const room = `em-sj-${nonce()}`;
+      const members = fx.b.filter((_, j) => j % 2 === 0);
+      await em.send({ op: "sockets-join", rooms: ["blue"], except: ["red"], targets: [room] });
+      await roomsEventually(members, (rooms) => rooms.includes(room), `joined ${room}`);
+      const barrier = `em-barrier-${nonce()}`;
+      await em.send({ op: "sockets-join", targets: [barrier] });
+      await roomsEventually(fx.all, (rooms) => rooms.includes(barrier), "barrier");
+      for (const s of fx.all.filter((s) => !members.includes(s))) {
+        assert.ok(!(await roomsOf(s)).includes(room), `${fx.label(s)} must not be in ${room}`);
+      }
+      await em.send({ op: "sockets-leave", targets: [room, barrier] });
+      await roomsEventually(fx.all, (rooms) => !rooms.includes(room) && !rooms.includes(barrier), "left");
+    });
+
+    for (const close of [false, true]) {
+      it(`disconnectSockets, close ${close}`, async () => {
+        const { fx, em, nodes } = get();
+        const room = `em-dc-${nonce()}`;
+        const extra = await Promise.all(nodes.map((n) => multiplexed(n)));
+        await Promise.all(extra.map(({ root }) => callOk(root, "join", { rooms: [room] })));
+        const reasons = extra.map(({ root }) => disconnectWithin(root, 3000));
+        const others = extra.map(({ other }) => disconnectWithin(other, close ? 3000 : 500));
+        await em.send({ op: "disconnect-sockets", rooms: [room], close });
+        for (const r of reasons) assert.equal(await r, "io server disconnect");
+        for (const r of others) assert.equal(await r, close ? "io server disconnect" : null);
+        for (const s of fx.everyone) assert.ok(s.connected, `${fx.label(s)} must stay connected`);
+        for (const { other } of extra) other.disconnect();
+      });
+    }
+
+    it("serverSideEmit: every node receives it once", async () => {
+      const { fx, em } = get();
+      const tag = `em-sse-${nonce()}`;
+      await em.send({ op: "server-side-emit", event: "sse", args: [tag, { k: 1 }] });
+      for (const i of NODES) {
+        const recs = await eventually(async () => {
+          const { received } = await callOk(fx.a[i], "server-side-received");
+          const mine = received.filter((r) => r.args[0] === tag);
+          return mine.length > 0 ? mine : null;
+        }, `node ${i} receives ${tag}`);
+        assert.deepEqual(recs, [{ event: "sse", args: [tag, { k: 1 }], withAck: false }]);
       }
     });
   });

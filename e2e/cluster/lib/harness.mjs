@@ -135,6 +135,23 @@ function startProcess(label, argv, { ready, readyMs = 20000 } = {}) {
   });
 }
 
+/**
+ * Tracks a child process started elsewhere (the proxies): stopped by stopAll(), killed at exit;
+ * `dir` (its temporary folder) removed at exit.
+ */
+export function registerProcess(child, dir) {
+  children.add(child);
+  if (dir) tempDirs.add(dir);
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.once("exit", () => children.delete(child));
+  stoppers.add(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGTERM");
+    const done = await Promise.race([exited.then(() => true), sleep(3000).then(() => false)]);
+    if (!done) child.kill("SIGKILL");
+  });
+}
+
 /** A free TCP port on 127.0.0.1 (picked as late as possible). */
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -307,9 +324,14 @@ export async function startCluster(redisUrl, opts = {}, kinds = KINDS) {
       if (opts.requestsTimeout) argv.push("--requests-timeout", String(opts.requestsTimeout));
       if (opts.specific) argv.push("--publish-on-specific-response-channel");
       if (opts.cookie) argv.push("--cookie", opts.cookie);
-      const proc = await startProcess(name, argv, { ready: `listening on ${port}` });
-      const node = { index, kind, name, port, url: `http://127.0.0.1:${port}`, proc };
-      stoppers.add(() => proc.stop());
+      const node = { index, kind, name, port, url: `http://127.0.0.1:${port}`, argv, proc: null };
+      node.proc = await startProcess(name, argv, { ready: `listening on ${port}` });
+      /** Stops the node (SIGTERM) and starts it again on the same port with the same flags. */
+      node.restart = async () => {
+        await node.proc.stop();
+        node.proc = await startProcess(name, argv, { ready: `listening on ${port}` });
+      };
+      stoppers.add(() => node.proc.stop());
       return node;
     }),
   );
