@@ -72,10 +72,7 @@ function run(emitter, cmd) {
       return;
     case "server-side-emit":
       // serverSideEmit exists on the emitter only (not after to()/except())
-      (cmd.nsp && cmd.nsp !== "/" ? emitter.of(cmd.nsp) : emitter).serverSideEmit(
-        cmd.event,
-        ...revive(list(cmd.args)),
-      );
+      (cmd.nsp && cmd.nsp !== "/" ? emitter.of(cmd.nsp) : emitter).serverSideEmit(cmd.event, ...revive(list(cmd.args)));
       return;
     default:
       throw new Error(`unknown op ${cmd.op}`);

@@ -64,27 +64,51 @@ const BYTES = {
 /** Items for the classic adapter: bytes, and Node's effect per channel (absent: not sent there). */
 const CLASSIC = [
   // undecodable or wrongly shaped bytes
-  { name: "random bytes", bytes: BYTES.random, on: { bcast: "throw", req: "drop", resp: "drop", spec: "drop", unknownRoom: "drop" } },
+  {
+    name: "random bytes",
+    bytes: BYTES.random,
+    on: { bcast: "throw", req: "drop", resp: "drop", spec: "drop", unknownRoom: "drop" },
+  },
   { name: "truncated msgpack", bytes: BYTES.truncated, on: { req: "drop", resp: "drop", spec: "drop" } },
-  { name: "a 4 GiB msgpack str32", bytes: BYTES.str32, on: { bcast: "throw", req: "drop", resp: "drop", spec: "drop" } },
-  { name: "a 4G-element msgpack array32", bytes: BYTES.array32, on: { room: "throw", req: "drop", resp: "drop", spec: "drop" } },
+  {
+    name: "a 4 GiB msgpack str32",
+    bytes: BYTES.str32,
+    on: { bcast: "throw", req: "drop", resp: "drop", spec: "drop" },
+  },
+  {
+    name: "a 4G-element msgpack array32",
+    bytes: BYTES.array32,
+    on: { room: "throw", req: "drop", resp: "drop", spec: "drop" },
+  },
   { name: "a 4G-entry msgpack map32", bytes: BYTES.map32, on: { req: "drop", resp: "drop", spec: "drop" } },
   { name: "a 4 GiB msgpack bin32", bytes: BYTES.bin32, on: { req: "drop", resp: "drop", spec: "drop" } },
   { name: "truncated JSON", bytes: BYTES.badJson, on: { req: "drop", resp: "drop", spec: "drop" } },
   { name: "msgpack 5 (not an array)", bytes: BYTES.number, on: { req: "drop", resp: "drop", spec: "drop" } },
   { name: "msgpack nil", bytes: BYTES.nil, on: { req: "reject", resp: "reject", spec: "reject" } },
-  { name: "msgpack nested 100000 deep", bytes: BYTES.deepMsgpack, on: { bcast: "throw", req: "drop", resp: "drop", spec: "drop" } },
+  {
+    name: "msgpack nested 100000 deep",
+    bytes: BYTES.deepMsgpack,
+    on: { bcast: "throw", req: "drop", resp: "drop", spec: "drop" },
+  },
   { name: "msgpack nested 1000 deep", bytes: BYTES.deepMsgpack1k, on: { bcast: "drop", room: "drop", req: "drop" } },
   { name: "JSON nested 100000 deep", bytes: deepJson(100000, '{"type":', "}"), on: { req: "drop", resp: "drop" } },
   // broadcasts of the wrong shape
   { name: "broadcast [uid] (too short)", bytes: encode(["x"]), on: { bcast: "drop", room: "drop" } },
-  { name: "broadcast with a nil packet", bytes: encode(["x", null, { rooms: [], except: [] }]), on: { bcast: "drop", room: "drop" } },
+  {
+    name: "broadcast with a nil packet",
+    bytes: encode(["x", null, { rooms: [], except: [] }]),
+    on: { bcast: "drop", room: "drop" },
+  },
   {
     name: "broadcast for another namespace",
     bytes: encode(["x", { type: 2, data: ["m", "g"], nsp: "/nope" }, { rooms: [], except: [] }]),
     on: { bcast: "drop", room: "drop" },
   },
-  { name: "broadcast whose opts is 5", bytes: encode(["x", { type: 2, data: ["m", "g"], nsp: "/" }, 5]), on: { bcast: "throw" } },
+  {
+    name: "broadcast whose opts is 5",
+    bytes: encode(["x", { type: 2, data: ["m", "g"], nsp: "/" }, 5]),
+    on: { bcast: "throw" },
+  },
   {
     name: "broadcast whose opts.rooms is 5",
     bytes: encode(["x", { type: 2, data: ["m", "g"], nsp: "/" }, { rooms: 5, except: [] }]),
@@ -97,18 +121,48 @@ const CLASSIC = [
     harm: "parse error",
   },
   // requests of the wrong shape or types
-  { name: "fetchSockets request without opts", bytes: J({ type: 5, uid: "u", requestId: "r1" }), on: { req: "reject", resp: "drop" } },
-  { name: "fetchSockets request whose rooms is 5", bytes: J({ type: 5, uid: "u", requestId: "r2", opts: { rooms: 5, except: [] } }), on: { req: "reject" } },
-  { name: "serverSideEmit whose data is 5", bytes: J({ type: 6, uid: "u", data: 5 }), on: { req: "reject" } },
-  { name: "serverSideEmit with ack whose data is a string", bytes: J({ type: 6, uid: "u", requestId: "r3", data: "s" }), on: { req: "reject" } },
   {
-    name: "broadcast-with-ack request whose packet is 5 (msgpack)",
-    bytes: encode({ type: 7, uid: "u", requestId: "r4", packet: 5, opts: { rooms: [], except: [], flags: { timeout: 100 } } }),
+    name: "fetchSockets request without opts",
+    bytes: J({ type: 5, uid: "u", requestId: "r1" }),
+    on: { req: "reject", resp: "drop" },
+  },
+  {
+    name: "fetchSockets request whose rooms is 5",
+    bytes: J({ type: 5, uid: "u", requestId: "r2", opts: { rooms: 5, except: [] } }),
     on: { req: "reject" },
   },
-  { name: "legacy allSockets request whose rooms is 5", bytes: J({ type: 0, uid: "u", requestId: "r5", rooms: 5 }), on: { req: "reject" } },
-  { name: "socketsJoin whose rooms is 5", bytes: J({ type: 2, uid: "u", opts: { rooms: ["nobody"], except: [] }, rooms: 5 }), on: { req: "drop" } },
-  { name: "legacy remote join of an unknown sid", bytes: J({ type: 2, uid: "u", requestId: "r6", sid: "nope", room: "x" }), on: { req: "drop" } },
+  { name: "serverSideEmit whose data is 5", bytes: J({ type: 6, uid: "u", data: 5 }), on: { req: "reject" } },
+  {
+    name: "serverSideEmit with ack whose data is a string",
+    bytes: J({ type: 6, uid: "u", requestId: "r3", data: "s" }),
+    on: { req: "reject" },
+  },
+  {
+    name: "broadcast-with-ack request whose packet is 5 (msgpack)",
+    bytes: encode({
+      type: 7,
+      uid: "u",
+      requestId: "r4",
+      packet: 5,
+      opts: { rooms: [], except: [], flags: { timeout: 100 } },
+    }),
+    on: { req: "reject" },
+  },
+  {
+    name: "legacy allSockets request whose rooms is 5",
+    bytes: J({ type: 0, uid: "u", requestId: "r5", rooms: 5 }),
+    on: { req: "reject" },
+  },
+  {
+    name: "socketsJoin whose rooms is 5",
+    bytes: J({ type: 2, uid: "u", opts: { rooms: ["nobody"], except: [] }, rooms: 5 }),
+    on: { req: "drop" },
+  },
+  {
+    name: "legacy remote join of an unknown sid",
+    bytes: J({ type: 2, uid: "u", requestId: "r6", sid: "nope", room: "x" }),
+    on: { req: "drop" },
+  },
   { name: "request of unknown type 42", bytes: J({ type: 42, uid: "u" }), on: { req: "drop" } },
   {
     name: "disconnectSockets whose opts is a string",
@@ -117,13 +171,26 @@ const CLASSIC = [
     harm: "io server disconnect",
   },
   // responses nobody asked for
-  { name: "response to an unknown request", bytes: J({ requestId: "nope", sockets: [] }), on: { resp: "drop", spec: "drop" } },
-  { name: "client count response with a string count", bytes: J({ type: 8, requestId: "nope", clientCount: "x" }), on: { resp: "drop", spec: "drop" } },
-  { name: "broadcast ack response (msgpack)", bytes: encode({ type: 9, requestId: "nope", packet: [1] }), on: { resp: "drop", spec: "drop" } },
+  {
+    name: "response to an unknown request",
+    bytes: J({ requestId: "nope", sockets: [] }),
+    on: { resp: "drop", spec: "drop" },
+  },
+  {
+    name: "client count response with a string count",
+    bytes: J({ type: 8, requestId: "nope", clientCount: "x" }),
+    on: { resp: "drop", spec: "drop" },
+  },
+  {
+    name: "broadcast ack response (msgpack)",
+    bytes: encode({ type: 9, requestId: "nope", packet: [1] }),
+    on: { resp: "drop", spec: "drop" },
+  },
 ];
 
 /** Items for the sharded adapter (ClusterMessage); channels main, room, resp (every node's). */
-const M = (type, data, extra = {}) => J({ uid: "x", nsp: "/", type, ...(data === undefined ? {} : { data }), ...extra });
+const M = (type, data, extra = {}) =>
+  J({ uid: "x", nsp: "/", type, ...(data === undefined ? {} : { data }), ...extra });
 const SHARDED = [
   { name: "random bytes", bytes: BYTES.random, on: { main: "drop", room: "drop", resp: "drop" } },
   { name: "truncated JSON", bytes: Buffer.from('{"uid":"x",'), on: { main: "drop", room: "drop", resp: "drop" } },
@@ -141,7 +208,11 @@ const SHARDED = [
     bytes: deepJson(100000, '{"uid":"x","nsp":"/","type":99,"data":', "}"),
     on: { main: "drop", room: "drop", resp: "drop" },
   },
-  { name: "message for another namespace", bytes: J({ uid: "x", nsp: "/nope", type: 3, data: {} }), on: { main: "drop", room: "drop", resp: "drop" } },
+  {
+    name: "message for another namespace",
+    bytes: J({ uid: "x", nsp: "/nope", type: 3, data: {} }),
+    on: { main: "drop", room: "drop", resp: "drop" },
+  },
   { name: "message of unknown type 99", bytes: M(99), on: { main: "drop", room: "drop", resp: "throw" } },
   { name: "broadcast without data", bytes: M(3), on: { main: "throw" } },
   {
@@ -150,9 +221,17 @@ const SHARDED = [
     on: { room: "throw" },
   },
   { name: "serverSideEmit whose packet is 5", bytes: M(9, { packet: 5 }), on: { main: "throw" } },
-  { name: "socketsJoin whose rooms is 5", bytes: M(4, { opts: { rooms: ["nobody"], except: [] }, rooms: 5 }), on: { main: "drop" } },
+  {
+    name: "socketsJoin whose rooms is 5",
+    bytes: M(4, { opts: { rooms: ["nobody"], except: [] }, rooms: 5 }),
+    on: { main: "drop" },
+  },
   { name: "response without data", bytes: M(8), on: { resp: "throw" } },
-  { name: "response to an unknown request", bytes: M(8, { requestId: "nope", sockets: [] }), on: { main: "drop", resp: "drop" } },
+  {
+    name: "response to an unknown request",
+    bytes: M(8, { requestId: "nope", sockets: [] }),
+    on: { main: "drop", resp: "drop" },
+  },
   {
     name: "broadcast whose packet data is a string",
     bytes: M(3, { packet: { type: 2, data: "str" }, opts: { rooms: [], except: [] } }),
@@ -201,10 +280,11 @@ function garbageCases(label, sharded, items) {
 
     /** Publishes on the channels of `where`; asserts Redis delivered it to every node there. */
     async function publish(where, bytes) {
-      const perNode = where === "spec" || where === "resp" && sharded;
+      const perNode = where === "spec" || (where === "resp" && sharded);
       for (const ch of await channels(where)) {
         const receivers = sharded ? await raw.sPublish(ch, bytes) : await raw.publish(ch, bytes);
-        assert.equal(receivers, perNode ? 1 : N, `receivers of ${ch}`);
+        // a channel of a room nobody has may reach no node (Node's pattern subscription gets it)
+        if (where !== "unknownRoom") assert.equal(receivers, perNode ? 1 : N, `receivers of ${ch}`);
       }
     }
 

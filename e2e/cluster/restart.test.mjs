@@ -73,7 +73,12 @@ describe("Redis killed and restarted mid-test", () => {
         assert.equal(typeof count.value.error, "string", `${where}: ${JSON.stringify(count.value)}`);
 
         // a broadcast with acks times out with the answers of the node's own clients
-        const bwa = await callWithin(fx.a[i], "broadcast-with-ack", { event: "ask", args: ["down"], timeout: 1000 }, 1000 + SLACK);
+        const bwa = await callWithin(
+          fx.a[i],
+          "broadcast-with-ack",
+          { event: "ask", args: ["down"], timeout: 1000 },
+          1000 + SLACK,
+        );
         assert.ok(bwa.value, `${where}: broadcast-with-ack answered within ${1000 + SLACK} ms`);
         assert.equal(bwa.value.timedOut, true);
         assert.deepEqual(bwa.value.responses.map((r) => r.id).sort(), mine.map((s) => s.id).sort());
@@ -91,7 +96,12 @@ describe("Redis killed and restarted mid-test", () => {
 
         // serverSideEmitWithAck: Node's adapter swallows the error of its server count and
         // never calls back (see the README); a Sockeye node must end within its timeout.
-        const sse = await callWithin(fx.a[i], "server-side-emit-with-ack", { event: "sse-ack", args: ["down"] }, TIMEOUT + SLACK);
+        const sse = await callWithin(
+          fx.a[i],
+          "server-side-emit-with-ack",
+          { event: "sse-ack", args: ["down"] },
+          TIMEOUT + SLACK,
+        );
         if (KINDS[i] === "node") {
           assert.equal(sse.value, undefined, `${where}: Node's serverSideEmitWithAck hangs while Redis is down`);
         } else {
@@ -143,7 +153,10 @@ describe("Redis killed and restarted mid-test", () => {
       await callOk(fx.a[i], "broadcast", { event: "m", args: [tag] });
       await fx.assertDelivered(i, tag, fx.all);
       const { sockets } = await callOk(fx.a[i], "fetch-sockets", {});
-      assert.deepEqual(sockets.map((s) => s.id), fx.all.map((s) => s.id).sort());
+      assert.deepEqual(
+        sockets.map((s) => s.id),
+        fx.all.map((s) => s.id).sort(),
+      );
       const sse = await callOk(fx.a[i], "server-side-emit-with-ack", { event: "sse-ack", args: ["up"] });
       assert.equal(sse.timedOut, false);
       assert.equal(sse.responses.length, N - 1);

@@ -168,7 +168,10 @@ async function main() {
   for (const name of ["/", "/other"]) {
     const deadline = Date.now() + 10000;
     for (;;) {
-      const count = await io.of(name).adapter.serverCount().catch(() => 0);
+      const count = await io
+        .of(name)
+        .adapter.serverCount()
+        .catch(() => 0);
       if (count >= 1) break;
       if (Date.now() > deadline) throw new Error(`${name}: the adapter did not subscribe`);
       await new Promise((r) => setTimeout(r, 20));
@@ -258,9 +261,7 @@ function setup(nsp) {
     });
 
     on("fetch-sockets", async (spec) => {
-      let op = operator(nsp, socket, spec);
-      if (spec.timeout !== undefined) op = op.timeout(spec.timeout);
-      const sockets = await op.fetchSockets();
+      const sockets = await operator(nsp, socket, spec).fetchSockets();
       return {
         sockets: sockets.map(describeSocket).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
       };

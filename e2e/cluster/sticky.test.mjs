@@ -47,7 +47,9 @@ function client(url, { transports, source, cookies }) {
     ...(cookies ? { withCredentials: true } : {}),
   });
   opened.add(socket);
-  const upgraded = new Promise((resolve) => socket.io.once("open", () => socket.io.engine.once("upgrade", () => resolve(true))));
+  const upgraded = new Promise((resolve) =>
+    socket.io.once("open", () => socket.io.engine.once("upgrade", () => resolve(true))),
+  );
   const ready = withTimeout(
     new Promise((resolve) => {
       socket.once("connect", () => resolve({ socket, upgraded }));
@@ -106,7 +108,11 @@ async function assertCrossNode(all, nodes) {
     const tag = `sticky-${nonce()}`;
     await callOk(from.socket, "broadcast", { event: "m", args: [tag] });
     await Promise.all(all.map((c) => got.get(c).seen((t) => t === tag)));
-    for (const c of all) assert.equal(got.get(c).count((t) => t === tag), 1);
+    for (const c of all)
+      assert.equal(
+        got.get(c).count((t) => t === tag),
+        1,
+      );
   }
 }
 
@@ -125,7 +131,10 @@ describe("sticky sessions behind a load balancer", () => {
   after(stopAll);
 
   it("nginx, hash $remote_addr consistent: polling and upgrading clients from many addresses, cross-node broadcast", async (t) => {
-    const proxy = await startNginx(nodes.map((n) => n.port), { balance: "hash" });
+    const proxy = await startNginx(
+      nodes.map((n) => n.port),
+      { balance: "hash" },
+    );
     const all = await connectMany(proxy.url, { distinctSources: true });
     const perNode = nodes.map((n) => all.filter((c) => c.node === n.name).length);
     t.diagnostic(`clients per node: ${perNode.join(", ")}`);
@@ -142,7 +151,10 @@ describe("sticky sessions behind a load balancer", () => {
   });
 
   it("haproxy, cookie io prefix: polling and upgrading clients, cross-node broadcast", async (t) => {
-    const proxy = await startHaproxy(cookieNodes.map((n) => n.port), { cookie: "io" });
+    const proxy = await startHaproxy(
+      cookieNodes.map((n) => n.port),
+      { cookie: "io" },
+    );
     const all = await connectMany(proxy.url, { distinctSources: false, cookies: true });
     const perNode = cookieNodes.map((n) => all.filter((c) => c.node === n.name).length);
     t.diagnostic(`clients per node: ${perNode.join(", ")}`);
@@ -169,7 +181,10 @@ describe("sticky sessions behind a load balancer", () => {
   });
 
   it("without stickiness (nginx round robin) polling clients break", async (t) => {
-    const proxy = await startNginx(nodes.map((n) => n.port), { balance: "round-robin" });
+    const proxy = await startNginx(
+      nodes.map((n) => n.port),
+      { balance: "round-robin" },
+    );
     const results = await Promise.all(
       [...Array(CLIENTS).keys()].map(() => client(proxy.url, { transports: ["polling"] })),
     );

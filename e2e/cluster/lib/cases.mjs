@@ -83,7 +83,11 @@ export function clusterCases(label, opts, { sseTimeout, emitter = false }) {
         for (const i of NODES) {
           const tag = `from-socket-${nonce()}`;
           await callOk(fx.a[i], "broadcast", { event: "m", args: [tag], fromSocket: true });
-          await fx.assertDelivered(i, tag, fx.all.filter((s) => s !== fx.a[i]));
+          await fx.assertDelivered(
+            i,
+            tag,
+            fx.all.filter((s) => s !== fx.a[i]),
+          );
         }
       });
 
@@ -105,7 +109,11 @@ export function clusterCases(label, opts, { sseTimeout, emitter = false }) {
           await fx.assertDelivered(i, t1, fx.a);
           const t2 = `except-red-${nonce()}`;
           await callOk(fx.a[i], "broadcast", { event: "m", args: [t2], except: ["red"] });
-          await fx.assertDelivered(i, t2, fx.b.filter((_, j) => j % 2 === 0));
+          await fx.assertDelivered(
+            i,
+            t2,
+            fx.b.filter((_, j) => j % 2 === 0),
+          );
         }
       });
 
@@ -144,7 +152,13 @@ export function clusterCases(label, opts, { sseTimeout, emitter = false }) {
       it("volatile: delivered to connected clients on every node", async () => {
         for (const i of NODES) {
           const tag = `volatile-${nonce()}`;
-          await callOk(fx.a[i], "broadcast", { event: "m", args: [tag], volatile: true, rooms: ["red"], except: ["blue"] });
+          await callOk(fx.a[i], "broadcast", {
+            event: "m",
+            args: [tag],
+            volatile: true,
+            rooms: ["red"],
+            except: ["blue"],
+          });
           await fx.assertDelivered(i, tag, fx.a);
         }
       });
@@ -203,7 +217,12 @@ export function clusterCases(label, opts, { sseTimeout, emitter = false }) {
       it("to nobody: resolves at once with no response", async () => {
         for (const i of NODES) {
           const { value, ms } = await timed(() =>
-            call(fx.a[i], "broadcast-with-ack", { event: "ask", args: [], rooms: [`nobody-${nonce()}`], timeout: 4000 }),
+            call(fx.a[i], "broadcast-with-ack", {
+              event: "ask",
+              args: [],
+              rooms: [`nobody-${nonce()}`],
+              timeout: 4000,
+            }),
           );
           assert.deepEqual(value, { timedOut: false, responses: [] });
           assert.ok(ms < 4000, `${ms} ms`);
@@ -234,7 +253,11 @@ export function clusterCases(label, opts, { sseTimeout, emitter = false }) {
       it("lists every / socket of the cluster with its handshake, rooms and data", async () => {
         for (const i of NODES) {
           const { sockets } = await callOk(fx.a[i], "fetch-sockets", {});
-          assert.deepEqual(sockets.map((s) => s.id), sortIds(fx.all), `from node ${i}`);
+          assert.deepEqual(
+            sockets.map((s) => s.id),
+            sortIds(fx.all),
+            `from node ${i}`,
+          );
           for (const [j, s] of fx.a.entries()) {
             const got = sockets.find((x) => x.id === s.id);
             checkHandshake(got.handshake, { foo: `f${j}`, auth: { token: `t${j}` }, header: `h${j}` });
@@ -255,11 +278,20 @@ export function clusterCases(label, opts, { sseTimeout, emitter = false }) {
       it("with rooms and except, and local", async () => {
         for (const i of NODES) {
           const r1 = await callOk(fx.a[i], "fetch-sockets", { rooms: ["blue"], except: ["red"] });
-          assert.deepEqual(r1.sockets.map((s) => s.id), sortIds(fx.b.filter((_, j) => j % 2 === 0)));
+          assert.deepEqual(
+            r1.sockets.map((s) => s.id),
+            sortIds(fx.b.filter((_, j) => j % 2 === 0)),
+          );
           const r2 = await callOk(fx.a[i], "fetch-sockets", { rooms: ["red", "blue"], except: [fx.a[next(i)].id] });
-          assert.deepEqual(r2.sockets.map((s) => s.id), sortIds(fx.all.filter((s) => s !== fx.a[next(i)])));
+          assert.deepEqual(
+            r2.sockets.map((s) => s.id),
+            sortIds(fx.all.filter((s) => s !== fx.a[next(i)])),
+          );
           const r3 = await callOk(fx.a[i], "fetch-sockets", { local: true });
-          assert.deepEqual(r3.sockets.map((s) => s.id), sortIds([fx.a[i], fx.b[i]]));
+          assert.deepEqual(
+            r3.sockets.map((s) => s.id),
+            sortIds([fx.a[i], fx.b[i]]),
+          );
           assert.ok(r3.sockets.every((s) => s.remote === false));
         }
       });
@@ -267,7 +299,10 @@ export function clusterCases(label, opts, { sseTimeout, emitter = false }) {
       it("in /other: the /other sockets only", async () => {
         for (const i of NODES) {
           const { sockets } = await callOk(fx.o[i], "fetch-sockets", {});
-          assert.deepEqual(sockets.map((s) => s.id), sortIds(fx.o));
+          assert.deepEqual(
+            sockets.map((s) => s.id),
+            sortIds(fx.o),
+          );
           for (const s of sockets) assert.equal(s.handshake.auth && typeof s.handshake.auth, "object");
         }
       });
@@ -289,7 +324,12 @@ export function clusterCases(label, opts, { sseTimeout, emitter = false }) {
             args: [tag],
             timeout: 3000,
           });
-          assert.deepEqual(ack, { found: true, remote: true, timedOut: false, response: { id: target.id, args: [tag] } });
+          assert.deepEqual(ack, {
+            found: true,
+            remote: true,
+            timedOut: false,
+            response: { id: target.id, args: [tag] },
+          });
         }
       });
 
@@ -298,7 +338,13 @@ export function clusterCases(label, opts, { sseTimeout, emitter = false }) {
         fx.silent.add(quiet);
         try {
           const { value, ms } = await timed(() =>
-            call(fx.a[0], "remote-socket", { id: quiet.id, op: "emit-with-ack", event: "ask-slow", args: [], timeout: 800 }),
+            call(fx.a[0], "remote-socket", {
+              id: quiet.id,
+              op: "emit-with-ack",
+              event: "ask-slow",
+              args: [],
+              timeout: 800,
+            }),
           );
           assert.equal(value.timedOut, true, JSON.stringify(value));
           assert.ok(ms >= 750 && ms < 2800, `${ms} ms`);
@@ -475,13 +521,19 @@ export function clusterCases(label, opts, { sseTimeout, emitter = false }) {
               call(fx.a[i], "server-side-emit-with-ack", { event: "sse-ack", args: [tag] }, sseTimeout + 5000),
             );
             assert.equal(value.timedOut, false, JSON.stringify(value));
-            const names = nodes.filter((n) => n.index !== i).map((n) => n.name).sort();
+            const names = nodes
+              .filter((n) => n.index !== i)
+              .map((n) => n.name)
+              .sort();
             assert.deepEqual(value.responses.map((r) => r.node).sort(), names);
             for (const r of value.responses) assert.deepEqual(r.args, [tag]);
             assert.ok(ms < sseTimeout, `${ms} ms`);
             for (const j of NODES.filter((j) => j !== i)) {
               const { received } = await callOk(fx.a[j], "server-side-received");
-              assert.deepEqual(received.filter((r) => r.args[0] === tag), [{ event: "sse-ack", args: [tag], withAck: true }]);
+              assert.deepEqual(
+                received.filter((r) => r.args[0] === tag),
+                [{ event: "sse-ack", args: [tag], withAck: true }],
+              );
             }
           }),
         );
@@ -529,7 +581,13 @@ export function clusterCases(label, opts, { sseTimeout, emitter = false }) {
           const bin = Buffer.from([1, 2, 3]);
           await callOk(fx.a[i], "broadcast", { event: "m", args: [t1, 5, bin] });
           const t2 = `w-room-${nonce()}`;
-          await callOk(fx.a[i], "broadcast", { event: "m", args: [t2], rooms: ["red"], except: ["blue"], volatile: true });
+          await callOk(fx.a[i], "broadcast", {
+            event: "m",
+            args: [t2],
+            rooms: ["red"],
+            except: ["blue"],
+            volatile: true,
+          });
           const t3 = `w-rooms-${nonce()}`;
           await callOk(fx.a[i], "broadcast", { event: "m", args: [t3], rooms: ["red", "blue"] });
           const t4 = `w-other-${nonce()}`;
@@ -542,13 +600,49 @@ export function clusterCases(label, opts, { sseTimeout, emitter = false }) {
           const m3 = await spy.broadcastOf(t3);
           const m4 = await spy.broadcastOf(t4);
           if (opts.sharded) {
-            checkSharded(m1, { channel: `${key}#/#`, nsp: "/", json: false, data: ["m", t1, 5, bin], rooms: [], except: [] });
-            checkSharded(m2, { channel: `${key}#/#red#`, nsp: "/", json: true, data: ["m", t2], rooms: ["red"], except: ["blue"], volatile: true });
-            checkSharded(m3, { channel: `${key}#/#`, nsp: "/", json: true, data: ["m", t3], rooms: ["red", "blue"], except: [] });
-            checkSharded(m4, { channel: `${key}#/other#`, nsp: "/other", json: true, data: ["m", t4], rooms: [], except: [] });
+            checkSharded(m1, {
+              channel: `${key}#/#`,
+              nsp: "/",
+              json: false,
+              data: ["m", t1, 5, bin],
+              rooms: [],
+              except: [],
+            });
+            checkSharded(m2, {
+              channel: `${key}#/#red#`,
+              nsp: "/",
+              json: true,
+              data: ["m", t2],
+              rooms: ["red"],
+              except: ["blue"],
+              volatile: true,
+            });
+            checkSharded(m3, {
+              channel: `${key}#/#`,
+              nsp: "/",
+              json: true,
+              data: ["m", t3],
+              rooms: ["red", "blue"],
+              except: [],
+            });
+            checkSharded(m4, {
+              channel: `${key}#/other#`,
+              nsp: "/other",
+              json: true,
+              data: ["m", t4],
+              rooms: [],
+              except: [],
+            });
           } else {
             checkClassic(m1, { channel: `${key}#/#`, nsp: "/", data: ["m", t1, 5, bin], rooms: [], except: [] });
-            checkClassic(m2, { channel: `${key}#/#red#`, nsp: "/", data: ["m", t2], rooms: ["red"], except: ["blue"], volatile: true });
+            checkClassic(m2, {
+              channel: `${key}#/#red#`,
+              nsp: "/",
+              data: ["m", t2],
+              rooms: ["red"],
+              except: ["blue"],
+              volatile: true,
+            });
             checkClassic(m3, { channel: `${key}#/#`, nsp: "/", data: ["m", t3], rooms: ["red", "blue"], except: [] });
             checkClassic(m4, { channel: `${key}#/other#`, nsp: "/other", data: ["m", t4], rooms: [], except: [] });
           }
@@ -556,7 +650,9 @@ export function clusterCases(label, opts, { sseTimeout, emitter = false }) {
           const uids = new Set([m1, m2, m3].map((m) => m.uid));
           assert.equal(uids.size, 1, "one uid per node and namespace");
         }
-        const perNode = new Set(spy.messages.filter((m) => m.kind === "broadcast" && m.nsp === "/" && m.uid !== "emitter").map((m) => m.uid));
+        const perNode = new Set(
+          spy.messages.filter((m) => m.kind === "broadcast" && m.nsp === "/" && m.uid !== "emitter").map((m) => m.uid),
+        );
         assert.equal(perNode.size, N, "every node has its own uid");
       });
 
@@ -571,7 +667,18 @@ export function clusterCases(label, opts, { sseTimeout, emitter = false }) {
           sharded ? `${key}#/#${uid}#` : `${key}-response#/#` + (opts.specific && !always ? `${uid}#` : "");
         const T = sharded
           ? { fetch: 7, fetchResp: 8, sse: 9, sseResp: 10, bcast: 3, count: 11, ack: 12, join: 4, leave: 5, dc: 6 }
-          : { fetch: 5, fetchResp: undefined, sse: 6, sseResp: 6, bcast: 7, count: 8, ack: 9, join: 2, leave: 3, dc: 4 };
+          : {
+              fetch: 5,
+              fetchResp: undefined,
+              sse: 6,
+              sseResp: 6,
+              bcast: 7,
+              count: 8,
+              ack: 9,
+              join: 2,
+              leave: 3,
+              dc: 4,
+            };
         const body = (m) => (sharded ? v(m).data || {} : v(m));
         const checkRequest = (m, type, format) => {
           assert.equal(m.channel, reqChannel);
@@ -616,7 +723,9 @@ export function clusterCases(label, opts, { sseTimeout, emitter = false }) {
           // serverSideEmit without ack: no requestId
           const tag2 = `w-sse2-${nonce()}`;
           await callOk(fx.a[i], "server-side-emit", { event: "sse", args: [tag2] });
-          const sse2 = await spy.one((m) => v(m).type === T.sse && (sharded ? body(m).packet : v(m).data)?.[1] === tag2);
+          const sse2 = await spy.one(
+            (m) => v(m).type === T.sse && (sharded ? body(m).packet : v(m).data)?.[1] === tag2,
+          );
           checkRequest(sse2, T.sse, "json");
           assert.equal(body(sse2).requestId, undefined);
           // broadcast with acks: the request in msgpack (classic), the count in JSON, each ack in msgpack (classic)
@@ -636,7 +745,10 @@ export function clusterCases(label, opts, { sseTimeout, emitter = false }) {
           for (const r of answers) assert.equal(r.channel, respChannel(v(bwa).uid));
           for (const r of counts) assert.equal(r.format, "json");
           for (const r of acks) assert.equal(r.format, sharded ? "json" : "msgpack");
-          assert.equal(counts.reduce((n, r) => n + body(r).clientCount, 0), remoteRed.length);
+          assert.equal(
+            counts.reduce((n, r) => n + body(r).clientCount, 0),
+            remoteRed.length,
+          );
           assert.deepEqual(acks.map((r) => body(r).packet.id).sort(), sortIds(remoteRed));
           // socketsJoin / socketsLeave / disconnectSockets: no requestId, no response
           const target = `w-sj-${nonce()}`;
@@ -714,7 +826,10 @@ function emitterCases(get) {
       await delivered(t3, fx.a);
       const t4 = `em-except-red-${nonce()}`;
       await em.send({ op: "emit", except: ["red"], event: "m", args: [t4] });
-      await delivered(t4, fx.b.filter((_, j) => j % 2 === 0));
+      await delivered(
+        t4,
+        fx.b.filter((_, j) => j % 2 === 0),
+      );
       const target = fx.b[LAST];
       const t5 = `em-id-${nonce()}`;
       await em.send({ op: "emit", rooms: [target.id], event: "m", args: [t5] });
@@ -738,7 +853,10 @@ function emitterCases(get) {
       const { fx, em, spy } = get();
       const tag = `em-volatile-${nonce()}`;
       await em.send({ op: "emit", volatile: true, rooms: ["blue"], except: ["red"], event: "m", args: [tag] });
-      await delivered(tag, fx.b.filter((_, j) => j % 2 === 0));
+      await delivered(
+        tag,
+        fx.b.filter((_, j) => j % 2 === 0),
+      );
       const m = await spy.broadcastOf(tag);
       assert.equal(m.channel, `${spy.key}#/#blue#`);
       assert.equal(m.format, "msgpack");
@@ -936,7 +1054,17 @@ export async function startSpy(redis, key, sharded) {
       value = null;
       format = "garbage";
     }
-    const m = { command: cmd, channel, raw, value, format, kind: "other", tag: undefined, uid: undefined, nsp: undefined };
+    const m = {
+      command: cmd,
+      channel,
+      raw,
+      value,
+      format,
+      kind: "other",
+      tag: undefined,
+      uid: undefined,
+      nsp: undefined,
+    };
     if (sharded && value && value.type === 3 && value.data && value.data.packet) {
       m.kind = "broadcast";
       m.tag = (value.data.packet.data || [])[1];

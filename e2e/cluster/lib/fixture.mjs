@@ -94,7 +94,11 @@ export async function makeFixture(nodes) {
     },
     /** "a2@node" and the like, for messages. */
     label(s) {
-      for (const [name, list] of [["a", a], ["b", b], ["o", o]]) {
+      for (const [name, list] of [
+        ["a", a],
+        ["b", b],
+        ["o", o],
+      ]) {
         const j = list.indexOf(s);
         if (j !== -1) return `${name}${j}(${KINDS[j]})`;
       }
@@ -111,11 +115,7 @@ export async function roomsOf(s) {
 
 /** Waits until `pred(rooms of s)` holds for every socket in `list`. */
 export async function roomsEventually(list, pred, what) {
-  await Promise.all(
-    list.map((s) =>
-      eventually(async () => pred(await roomsOf(s)), `${what} (${s.id})`),
-    ),
-  );
+  await Promise.all(list.map((s) => eventually(async () => pred(await roomsOf(s)), `${what} (${s.id})`)));
 }
 
 /** Resolves the disconnect reason of `s`, or null if it stays connected for `ms`. */

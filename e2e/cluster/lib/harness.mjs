@@ -3,7 +3,7 @@
 // Everything it starts is stopped by stopAll() (called from the tests' `after` hooks) and, at
 // the latest, killed when the test process exits.
 import { spawn, spawnSync } from "node:child_process";
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -32,7 +32,16 @@ for (const k of KINDS) {
 if (KINDS.length < 2) throw new Error("E2E_CLUSTER_NODES needs at least two nodes");
 
 const words = (s) => s.trim().split(/\s+/).filter(Boolean);
-const absolute = (argv) => argv.map((w) => (w.startsWith("target/") ? path.join(ROOT, w) : w));
+/** A relative path in a command line (target/…, e2e/…) is taken from the repository root. */
+const absolute = (argv) =>
+  argv.map((w) =>
+    !w.startsWith("/") &&
+    !w.startsWith("-") &&
+    w.includes("/") &&
+    (w.startsWith("target/") || existsSync(path.join(ROOT, w)))
+      ? path.join(ROOT, w)
+      : w,
+  );
 
 /** The command line (before the contract's flags) of a node of `kind`. */
 export function nodeCommand(kind) {
@@ -50,7 +59,8 @@ export function emitterCommand() {
   return absolute(words(spec));
 }
 
-const LOG_DIR = process.env.E2E_CLUSTER_LOGS || mkdtempSync(path.join(os.tmpdir(), "cluster-logs-"));
+/** Where every process's output goes, one file per process (appended): e2e/artifacts/cluster. */
+const LOG_DIR = process.env.E2E_CLUSTER_LOGS || path.join(E2E, "artifacts", "cluster");
 mkdirSync(LOG_DIR, { recursive: true });
 
 // --- processes -------------------------------------------------------------------------------
@@ -195,13 +205,20 @@ export async function startRedis() {
   const bin = process.env.REDIS_SERVER || "redis-server";
   const argv = [
     bin,
-    "--port", String(port),
-    "--bind", "127.0.0.1",
-    "--dir", dir,
-    "--save", "",
-    "--appendonly", "no",
-    "--daemonize", "no",
-    "--loglevel", "warning",
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--dir",
+    dir,
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--daemonize",
+    "no",
+    "--loglevel",
+    "warning",
   ];
   const redis = {
     port,
@@ -441,11 +458,7 @@ export function collect(socket, event) {
 
 /** The args of the next `event` on `emitter`, within `ms`. */
 export function once(emitter, event, ms = STEP_MS) {
-  return withTimeout(
-    new Promise((resolve) => emitter.once(event, (...args) => resolve(args))),
-    ms,
-    `event "${event}"`,
-  );
+  return withTimeout(new Promise((resolve) => emitter.once(event, (...args) => resolve(args))), ms, `event "${event}"`);
 }
 
 /** Polls `fn` (async, returns truthy when done) every `gapMs` until `ms`; returns its last value. */
