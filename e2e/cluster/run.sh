@@ -64,8 +64,17 @@ if [ "${#need[@]}" -gt 0 ]; then
   [ "$(id -u)" = 0 ] || SUDO="sudo"
   log "apt-get install ${need[*]}"
   $SUDO apt-get update -qq
-  # the packages' services are not started: the tests start their own instances
-  DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # The packages' own services are not wanted (the tests start their own instances): a
+  # policy-rc.d that refuses every start, for the time of the install, where none exists.
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod +x "$policy"
+  fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null ||
+    { [ -z "$policy" ] || $SUDO rm -f "$policy"; fail_early "apt-get install ${need[*]} failed"; }
+  [ -z "$policy" ] || $SUDO rm -f "$policy"
 fi
 
 # --- (b) Node dependencies -------------------------------------------------------------------
