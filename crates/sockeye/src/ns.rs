@@ -248,6 +248,34 @@ impl Namespace {
         Ok(())
     }
 
+    /// [`Namespace::server_side_emit`] with the arguments of a payload.
+    ///
+    /// # Errors
+    /// When the adapter cannot reach the other servers.
+    pub async fn server_side_emit_payload(
+        &self,
+        event: &str,
+        args: Payload,
+    ) -> Result<(), EmitError> {
+        self.adapter
+            .server_side_emit(event.to_owned(), args)
+            .await?;
+        Ok(())
+    }
+
+    /// [`Namespace::server_side_emit_with_ack`] with the arguments of a payload.
+    ///
+    /// # Errors
+    /// As [`Namespace::server_side_emit_with_ack`].
+    pub async fn server_side_emit_payload_with_ack(
+        &self,
+        event: &str,
+        args: Payload,
+        timeout: Duration,
+    ) -> Result<Vec<Payload>, ServerAckError> {
+        self.server_side_request(event, args, timeout).await
+    }
+
     /// [`Namespace::server_side_emit`] with the items of `args` (a tuple, array or `Vec`) as
     /// the event's arguments.
     ///

@@ -181,6 +181,26 @@ impl BroadcastOperator {
         Ok(out)
     }
 
+    /// [`BroadcastOperator::emit_with_ack`] with the arguments (and attachments) of a
+    /// payload.
+    ///
+    /// # Errors
+    /// When the adapter cannot reach the other servers.
+    pub async fn emit_payload_with_ack(
+        &self,
+        event: &str,
+        payload: &Payload,
+    ) -> Result<Vec<AckReply>, EmitError> {
+        let mut stream = self.ack_stream(event, payload.clone()).await?;
+        let mut out = Vec::new();
+        while let Some(ev) = stream.next().await {
+            if let AckEvent::Reply(r) = ev {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
     /// [`BroadcastOperator::emit_with_ack`], as a stream: how many answers to expect (one
     /// [`AckEvent::Expected`] per server), then each answer as it comes; it ends once all
     /// came, or at the timeout (after a timeout failure for each answer still expected).
@@ -206,12 +226,16 @@ impl BroadcastOperator {
         event: &str,
         data: &T,
     ) -> Result<AckStream, EmitError> {
+        let args = Payload::from_values(vec![value::to_value(data)?]);
+        self.ack_stream(event, args).await
+    }
+
+    async fn ack_stream(&self, event: &str, args: Payload) -> Result<AckStream, EmitError> {
         let timeout = self
             .opts
             .flags
             .timeout
             .unwrap_or(self.ns.io_inner().config.ack_timeout);
-        let args = Payload::from_values(vec![value::to_value(data)?]);
         let packet = BroadcastPacket::new(self.ns.name(), event, args);
         Ok(self
             .ns
@@ -342,6 +366,11 @@ impl RemoteSocket {
         &self.info.handshake
     }
 
+    /// What was fetched of it.
+    pub fn info(&self) -> &SocketInfo {
+        &self.info
+    }
+
     /// Its rooms when fetched (its own id among them).
     pub fn rooms(&self) -> &[Room] {
         &self.info.rooms
@@ -381,6 +410,14 @@ impl RemoteSocket {
         self.operator().emit(event, data).await
     }
 
+    /// Emits an event with the arguments (and attachments) of a payload to it.
+    ///
+    /// # Errors
+    /// As [`BroadcastOperator::emit_payload`].
+    pub async fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
+        self.operator().emit_payload(event, payload).await
+    }
+
     /// Emits an event to it and waits at most `timeout` for its ack (Node's
     /// `remoteSocket.timeout(ms).emitWithAck`).
     ///
@@ -393,10 +430,24 @@ impl RemoteSocket {
         data: &T,
         timeout: Duration,
     ) -> Result<Result<Payload, AckFailure>, EmitError> {
+        let args = Payload::from_values(vec![value::to_value(data)?]);
+        self.emit_payload_with_ack(event, &args, timeout).await
+    }
+
+    /// [`RemoteSocket::emit_with_ack`] with the arguments (and attachments) of a payload.
+    ///
+    /// # Errors
+    /// As [`RemoteSocket::emit_with_ack`].
+    pub async fn emit_payload_with_ack(
+        &self,
+        event: &str,
+        payload: &Payload,
+        timeout: Duration,
+    ) -> Result<Result<Payload, AckFailure>, EmitError> {
         let replies = self
             .operator()
             .timeout(timeout)
-            .emit_with_ack(event, data)
+            .emit_payload_with_ack(event, payload)
             .await?;
         Ok(replies
             .into_iter()
