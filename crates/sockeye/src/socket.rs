@@ -258,6 +258,8 @@ pub struct Socket {
     ns: Arc<Namespace>,
     pub(crate) conn: Arc<Conn>,
     connected: AtomicBool,
+    /// Whether the socket is a recovered one (in what would be padding after `connected`).
+    recovered: bool,
     handlers: RwLock<HandlerTable>,
     id: Sid,
     fallback: RwLock<Option<BoxedMessageHandler>>,
@@ -271,8 +273,6 @@ pub struct Socket {
     /// The private session id a client sends back to recover this socket (boxed: only with
     /// connection state recovery on).
     pid: Option<Box<Sid>>,
-    /// Whether the socket is a recovered one.
-    recovered: bool,
 }
 
 impl std::fmt::Debug for Socket {
