@@ -546,6 +546,7 @@ impl Socket {
     /// client, should its connection drop before it read it. Failures to queue are not
     /// reported (as for any broadcast): a client over its queue is disconnected, and gets the
     /// packet when it recovers.
+    #[inline(never)]
     fn emit_kept(&self, event: &str, args: Payload) -> Result<(), EmitError> {
         if !self.connected() {
             return Err(EmitError::Disconnected);
