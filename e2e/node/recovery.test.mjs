@@ -89,8 +89,8 @@ function cleanup() {
 }
 
 /** A client that reconnects on its own, quickly, as applications run it. */
-function client(setup, { url = BASE, path = RECOVERY, auth } = {}) {
-  const socket = io(url, {
+function client(setup, { url = BASE, path = RECOVERY, nsp = "/", auth } = {}) {
+  const socket = io(url + nsp, {
     forceNew: true,
     path,
     reconnectionDelay: 100,
@@ -470,6 +470,28 @@ describe("connection state recovery: sessions", () => {
       rooms: [oldId, kept].sort(),
       data: { v: 1 },
     });
+  });
+
+  it("a client of a dynamic namespace, its only socket there, comes back to it", async () => {
+    const b = await sender();
+    const nsp = `/dyn-${Date.now()}${Math.floor(Math.random() * 1000)}`;
+    const a = client(setup, { nsp });
+    await connected(setup, a);
+    const room = `r-${nonce()}`;
+    await ask(a, "join", room);
+    const self = record(a, "self");
+    await ask(a, "emit-self", "an offset");
+    const oldId = a.id;
+    // Nobody else is in that namespace while the client is away.
+    assert.equal(await dropAndReturn(a, b), "connect");
+    assert.equal(a.recovered, true);
+    assert.deepEqual(await ask(a, "state"), {
+      id: oldId,
+      recovered: true,
+      rooms: [oldId, room].sort(),
+      data: null,
+    });
+    assert.equal(self.length, 1);
   });
 
   it("skipMiddlewares true: a recovered client skips the middlewares; a new one meets them", async () => {

@@ -189,14 +189,14 @@ function recoveryServer(path, skipMiddlewares) {
     maxHttpBufferSize: 100000,
     connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_WINDOW_MS, skipMiddlewares },
   });
-  const nsp = server.of("/");
-  nsp.use((socket, next) => {
+  function deny(socket, next) {
     if (socket.handshake.auth && socket.handshake.auth.deny === true) {
       return next(new Error("denied"));
     }
     next();
-  });
-  nsp.on("connection", (socket) => {
+  }
+  function onConnection(socket) {
+    const nsp = socket.nsp;
     socket.on("disconnect", (reason) => {
       recoveryDisconnects.push({ id: socket.id, path, reason });
     });
@@ -221,23 +221,23 @@ function recoveryServer(path, skipMiddlewares) {
     });
     socket.on("to-room", (room, event, ...args) => {
       const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
-      server.to(room).emit(event, ...args);
+      nsp.to(room).emit(event, ...args);
       if (ack) ack();
     });
     socket.on("burst", (room, event, count, ack) => {
-      for (let i = 0; i < count; i++) server.to(room).emit(event, i);
+      for (let i = 0; i < count; i++) nsp.to(room).emit(event, i);
       if (typeof ack === "function") ack();
     });
     socket.on("emit-all", (data, ack) => {
-      server.emit("all", data);
+      nsp.emit("all", data);
       if (typeof ack === "function") ack();
     });
     socket.on("volatile-all", (data, ack) => {
-      server.volatile.emit("all", data);
+      nsp.volatile.emit("all", data);
       if (typeof ack === "function") ack();
     });
     socket.on("local-all", (data, ack) => {
-      server.local.emit("all", data);
+      nsp.local.emit("all", data);
       if (typeof ack === "function") ack();
     });
     socket.on("broadcast", (data, ack) => {
@@ -254,7 +254,7 @@ function recoveryServer(path, skipMiddlewares) {
       });
     });
     socket.on("ask-all", (data, ack) => {
-      server.timeout(1000).emit("question", data, () => {});
+      nsp.timeout(1000).emit("question", data, () => {});
       if (typeof ack === "function") ack();
     });
     socket.on("server-disconnect", () => {
@@ -263,7 +263,11 @@ function recoveryServer(path, skipMiddlewares) {
     socket.on("disconnect-reasons", (ack) => {
       if (typeof ack === "function") ack(recoveryDisconnects);
     });
-  });
+  }
+  for (const nsp of [server.of("/"), server.of(/^\/dyn-\d+$/)]) {
+    nsp.use(deny);
+    nsp.on("connection", onConnection);
+  }
   return server;
 }
 const recovery = recoveryServer("/recovery/", true);

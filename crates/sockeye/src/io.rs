@@ -195,7 +195,9 @@ impl SocketIo {
     }
 
     /// Declares dynamic namespaces: every name `matcher` accepts is created on first connect,
-    /// with this handler, and removed when its last socket leaves.
+    /// with this handler, and removed when its last socket leaves (with connection state
+    /// recovery on, `max_disconnection_duration` later if it is still empty then, so that its
+    /// adapter keeps the sessions of the clients that may come back).
     ///
     /// # Examples
     /// ```

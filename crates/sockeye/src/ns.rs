@@ -306,7 +306,7 @@ impl Namespace {
         }
     }
 
-    pub(crate) fn remove_socket(&self, sid: Sid) {
+    pub(crate) fn remove_socket(self: &Arc<Self>, sid: Sid) {
         self.sockets.write().remove(sid);
         self.rooms.del_all(sid);
         self.remove_if_unused();
@@ -481,11 +481,28 @@ impl Namespace {
         crate::handler::run(fut);
     }
 
-    /// A dynamic namespace with no socket, connected or joining, goes away.
-    fn remove_if_unused(&self) {
-        if self.dynamic && self.sockets.read().is_empty() && self.pending.lock().is_empty() {
-            self.io.remove_child_ns(&self.name);
+    /// A dynamic namespace with no socket, connected or joining, goes away: at once, or with
+    /// connection state recovery on, once the sessions its adapter keeps have expired (if it
+    /// is still unused then), so that a client whose connection dropped can come back to it.
+    fn remove_if_unused(self: &Arc<Self>) {
+        if !(self.dynamic && self.is_unused()) {
+            return;
         }
+        let Some(recovery) = &self.recovery else {
+            return self.io.remove_child_ns(&self.name);
+        };
+        let ns = Arc::downgrade(self);
+        let window = recovery.max_disconnection_duration;
+        tokio::spawn(async move {
+            tokio::time::sleep(window).await;
+            if let Some(ns) = ns.upgrade().filter(|ns| ns.is_unused()) {
+                ns.io.remove_child_ns(&ns.name);
+            }
+        });
+    }
+
+    fn is_unused(&self) -> bool {
+        self.sockets.read().is_empty() && self.pending.lock().is_empty()
     }
 
     /// Makes the socket live (`order`, when held, is released once it is, before the connect

@@ -169,16 +169,29 @@ fn recovery_server(
         .with_state(reasons)
         .build_svc();
     io.ns("/", move |socket: SocketRef| on_recovery(socket, path))
-        .with(|s: SocketRef| async move {
-            if s.handshake().auth.get("deny") == Some(&Value::Bool(true)) {
-                Err(Refusal::new("denied"))
-            } else {
-                Ok(())
-            }
-        });
+        .with(deny);
+    io.dyn_ns(is_dyn, move |socket: SocketRef| on_recovery(socket, path))
+        .with(deny);
     svc
 }
 
+/// The recovery servers' middleware: refuses `auth.deny === true`.
+async fn deny(s: SocketRef) -> Result<(), Refusal> {
+    if s.handshake().auth.get("deny") == Some(&Value::Bool(true)) {
+        Err(Refusal::new("denied"))
+    } else {
+        Ok(())
+    }
+}
+
+/// `^/dyn-\d+$`
+fn is_dyn(name: &str) -> bool {
+    name.strip_prefix("/dyn-")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The handlers of the recovery servers' namespaces; every emit is to the socket's own
+/// namespace.
 fn on_recovery(socket: SocketRef, path: &'static str) {
     socket.on_disconnect(
         move |s: SocketRef, reason: DisconnectReason, State(r): State<Reasons>| {
@@ -211,46 +224,47 @@ fn on_recovery(socket: SocketRef, path: &'static str) {
     );
     socket.on(
         "to-room",
-        |io: SocketIo, p: Payload, ack: AckSender| async move {
+        |s: SocketRef, p: Payload, ack: AckSender| async move {
             let (Ok(room), Ok(event)) = (p.arg::<String>(0), p.arg::<String>(1)) else {
                 return;
             };
-            let _ = io.to(room).emit_payload(&event, &p.skip(2)).await;
+            let op = s.ns().operator().to(room);
+            let _ = op.emit_payload(&event, &p.skip(2)).await;
             let _ = ack.send_args(&NO_ARGS);
         },
     );
     socket.on(
         "burst",
-        |io: SocketIo, p: Payload, ack: AckSender| async move {
+        |s: SocketRef, p: Payload, ack: AckSender| async move {
             let (Ok(room), Ok(event), Ok(count)) =
                 (p.arg::<String>(0), p.arg::<String>(1), p.arg::<u32>(2))
             else {
                 return;
             };
             for i in 0..count {
-                let _ = io.to(room.clone()).emit(&event, &i).await;
+                let _ = s.ns().operator().to(room.clone()).emit(&event, &i).await;
             }
             let _ = ack.send_args(&NO_ARGS);
         },
     );
     socket.on(
         "emit-all",
-        |io: SocketIo, p: Payload, ack: AckSender| async move {
-            let _ = io.of("/").expect("root").emit_payload("all", &p).await;
+        |s: SocketRef, p: Payload, ack: AckSender| async move {
+            let _ = s.ns().operator().emit_payload("all", &p).await;
             let _ = ack.send_args(&NO_ARGS);
         },
     );
     socket.on(
         "volatile-all",
-        |io: SocketIo, p: Payload, ack: AckSender| async move {
-            let _ = io.volatile().emit_payload("all", &p).await;
+        |s: SocketRef, p: Payload, ack: AckSender| async move {
+            let _ = s.ns().operator().volatile().emit_payload("all", &p).await;
             let _ = ack.send_args(&NO_ARGS);
         },
     );
     socket.on(
         "local-all",
-        |io: SocketIo, p: Payload, ack: AckSender| async move {
-            let _ = io.local().emit_payload("all", &p).await;
+        |s: SocketRef, p: Payload, ack: AckSender| async move {
+            let _ = s.ns().operator().local().emit_payload("all", &p).await;
             let _ = ack.send_args(&NO_ARGS);
         },
     );
@@ -281,9 +295,9 @@ fn on_recovery(socket: SocketRef, path: &'static str) {
     );
     socket.on(
         "ask-all",
-        |io: SocketIo, p: Payload, ack: AckSender| async move {
+        |s: SocketRef, p: Payload, ack: AckSender| async move {
             let question = p.arg::<Value>(0).unwrap_or(Value::Null);
-            let op = io.timeout(Duration::from_millis(1000));
+            let op = s.ns().operator().timeout(Duration::from_millis(1000));
             // Answered at once: the answers are not awaited (as in the reference).
             tokio::spawn(async move {
                 let _ = op.emit_with_ack("question", &question).await;
@@ -360,18 +374,12 @@ async fn main() -> std::io::Result<()> {
             Err(Refusal::new("forbidden"))
         }
     });
-    io.dyn_ns(
-        |name| {
-            name.strip_prefix("/dyn-")
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        },
-        |socket: SocketRef| {
-            record(&socket);
-            socket.on("name", |s: SocketRef, ack: AckSender| {
-                let _ = ack.send(s.ns().name());
-            });
-        },
-    );
+    io.dyn_ns(is_dyn, |socket: SocketRef| {
+        record(&socket);
+        socket.on("name", |s: SocketRef, ack: AckSender| {
+            let _ = ack.send(s.ns().name());
+        });
+    });
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port())).await?;
     println!("listening on {}", listener.local_addr()?.port());
