@@ -84,6 +84,13 @@
 //!     fn server_side_emit_with_ack(&self, event: String, args: Payload, timeout: Duration) -> BoxFuture<'_, Result<ServerAcks, AdapterError>> {
 //!         self.0.server_side_emit_with_ack(event, args, timeout)
 //!     }
+//!     // Without these two, connection state recovery would be off with this adapter.
+//!     fn persist_session(&self, session: Session) -> BoxFuture<'_, Result<(), AdapterError>> {
+//!         self.0.persist_session(session)
+//!     }
+//!     fn restore_session(&self, pid: sockeye_core::Sid, offset: String) -> BoxFuture<'_, Result<Option<RestoredSession>, AdapterError>> {
+//!         self.0.restore_session(pid, offset)
+//!     }
 //! }
 //!
 //! // Installed with `SocketIo::builder().adapter(|local| Arc::new(Logged(LocalAdapter::new(local))))`.
@@ -372,6 +379,22 @@ pub trait Adapter: Send + Sync + 'static {
     /// it (the transport closed or failed, a ping timeout, a forced close, the server shutting
     /// down); a session with the same pid is replaced. By default nothing is kept.
     ///
+    /// An adapter that keeps sessions elsewhere implements both this and
+    /// [`Adapter::restore_session`]; one that wraps another forwards both (see the [module
+    /// docs](self)).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use sockeye_core::adapter::{Adapter, LocalAdapter, Session};
+    /// use sockeye_core::{value::Value, Sid};
+    /// # async fn f(adapter: Arc<LocalAdapter>) {
+    /// let sid = Sid::new();
+    /// let session = Session::new(sid, Sid::new(), vec![sid.to_string().into()], Value::Null);
+    /// adapter.persist_session(session).await.unwrap();
+    /// # }
+    /// ```
+    ///
     /// # Errors
     /// When the session cannot be stored (the namespace logs it; the client will get a new
     /// session).
@@ -391,6 +414,20 @@ pub trait Adapter: Send + Sync + 'static {
     /// socket receives live broadcasts, provided the returned future is ready when first
     /// polled (it is for [`LocalAdapter`]); an adapter that keeps packets holds the same lock
     /// from the moment it gives a packet its offset until it kept it.
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye_core::adapter::Adapter;
+    /// use sockeye_core::Sid;
+    /// # async fn f(adapter: &dyn Adapter, pid: Sid) {
+    /// // `pid` and the offset as a reconnecting client sends them in its auth payload.
+    /// match adapter.restore_session(pid, "MsR7a3l".into()).await {
+    ///     Ok(Some(r)) => println!("{} is back, {} packets missed", r.session.sid, r.missed.len()),
+    ///     Ok(None) => println!("a new session"),
+    ///     Err(e) => println!("{e}"),
+    /// }
+    /// # }
+    /// ```
     ///
     /// # Errors
     /// When the store cannot be reached (the namespace logs it; the client gets a new
@@ -471,7 +508,17 @@ struct HandleShared {
     delivery: parking_lot::ReentrantMutex<()>,
 }
 
-/// The guard of [`LocalHandle::delivery_lock`].
+/// The guard of [`LocalHandle::delivery_lock`]: the lock is held until it is dropped.
+///
+/// # Examples
+/// ```
+/// # fn f(local: &sockeye_core::adapter::LocalHandle) {
+/// {
+///     let _order = local.delivery_lock();
+///     // number, deliver and keep a packet here
+/// } // released
+/// # }
+/// ```
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct DeliveryGuard<'a> {
     _guard: parking_lot::ReentrantMutexGuard<'a, ()>,
@@ -522,6 +569,15 @@ impl LocalHandle {
 
     /// The connection state recovery of the namespace's server, when it is on: an adapter
     /// that keeps sessions reads its bounds and window here.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(local: &sockeye_core::adapter::LocalHandle) {
+    /// if let Some(r) = local.recovery() {
+    ///     println!("sessions kept for {:?}", r.max_disconnection_duration);
+    /// }
+    /// # }
+    /// ```
     pub fn recovery(&self) -> Option<&ConnectionStateRecovery> {
         self.shared.recovery.as_ref()
     }

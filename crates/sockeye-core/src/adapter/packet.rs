@@ -88,6 +88,13 @@ impl BroadcastPacket {
 
     /// The connection state recovery offset, when the packet has one (see
     /// [`BroadcastPacket::with_offset`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye_core::{adapter::BroadcastPacket, Payload};
+    /// let p = BroadcastPacket::new("/", "tick", Payload::default());
+    /// assert_eq!(p.offset(), None);
+    /// ```
     pub fn offset(&self) -> Option<&str> {
         self.0.offset.as_deref()
     }

@@ -79,11 +79,25 @@ impl Default for ConnectionStateRecovery {
 
 impl ConnectionStateRecovery {
     /// The defaults (2 minutes, middlewares skipped).
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye_core::adapter::ConnectionStateRecovery;
+    /// assert!(ConnectionStateRecovery::new().skip_middlewares);
+    /// ```
     pub fn new() -> ConnectionStateRecovery {
         ConnectionStateRecovery::default()
     }
 
     /// Sets [`ConnectionStateRecovery::max_disconnection_duration`].
+    ///
+    /// # Examples
+    /// ```
+    /// # use std::time::Duration;
+    /// use sockeye_core::adapter::ConnectionStateRecovery;
+    /// let rec = ConnectionStateRecovery::new().max_disconnection_duration(Duration::from_secs(30));
+    /// # let _ = rec;
+    /// ```
     #[must_use]
     pub fn max_disconnection_duration(mut self, d: Duration) -> Self {
         self.max_disconnection_duration = d;
@@ -91,6 +105,14 @@ impl ConnectionStateRecovery {
     }
 
     /// Sets [`ConnectionStateRecovery::skip_middlewares`].
+    ///
+    /// # Examples
+    /// ```
+    /// # use std::time::Duration;
+    /// use sockeye_core::adapter::ConnectionStateRecovery;
+    /// let rec = ConnectionStateRecovery::new().skip_middlewares(false);
+    /// # let _ = rec;
+    /// ```
     #[must_use]
     pub fn skip_middlewares(mut self, skip: bool) -> Self {
         self.skip_middlewares = skip;
@@ -98,6 +120,14 @@ impl ConnectionStateRecovery {
     }
 
     /// Sets [`ConnectionStateRecovery::max_sessions`] (at least 1).
+    ///
+    /// # Examples
+    /// ```
+    /// # use std::time::Duration;
+    /// use sockeye_core::adapter::ConnectionStateRecovery;
+    /// let rec = ConnectionStateRecovery::new().max_sessions(1_000);
+    /// # let _ = rec;
+    /// ```
     #[must_use]
     pub fn max_sessions(mut self, n: usize) -> Self {
         self.max_sessions = n.max(1);
@@ -105,6 +135,14 @@ impl ConnectionStateRecovery {
     }
 
     /// Sets [`ConnectionStateRecovery::max_packets`] (at least 1).
+    ///
+    /// # Examples
+    /// ```
+    /// # use std::time::Duration;
+    /// use sockeye_core::adapter::ConnectionStateRecovery;
+    /// let rec = ConnectionStateRecovery::new().max_packets(100_000);
+    /// # let _ = rec;
+    /// ```
     #[must_use]
     pub fn max_packets(mut self, n: usize) -> Self {
         self.max_packets = n.max(1);
@@ -112,6 +150,14 @@ impl ConnectionStateRecovery {
     }
 
     /// Sets [`ConnectionStateRecovery::max_packet_bytes`].
+    ///
+    /// # Examples
+    /// ```
+    /// # use std::time::Duration;
+    /// use sockeye_core::adapter::ConnectionStateRecovery;
+    /// let rec = ConnectionStateRecovery::new().max_packet_bytes(64 << 20);
+    /// # let _ = rec;
+    /// ```
     #[must_use]
     pub fn max_packet_bytes(mut self, bytes: usize) -> Self {
         self.max_packet_bytes = bytes;
