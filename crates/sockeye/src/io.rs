@@ -663,6 +663,9 @@ impl SocketIoBuilder {
     /// default; past them the oldest go, and their clients get a new session). A session is
     /// kept only when the connection dropped (transport closed or failed, ping timeout,
     /// forced close, server shutdown), not when the client or the server left the namespace.
+    /// The missed packets go into the client's outbound queue like any others: a client that
+    /// missed more than `max_queued_bytes` is handled by the overflow policy (disconnected,
+    /// by default).
     ///
     /// The default adapter, [`LocalAdapter`], keeps sessions and packets in memory; an adapter
     /// that does not implement [`Adapter::persist_session`] and [`Adapter::restore_session`]
