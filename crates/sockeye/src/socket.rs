@@ -508,7 +508,10 @@ impl Socket {
     /// ```
     ///
     /// # Errors
-    /// When `data` does not serialize, the socket is disconnected, or its queue is full.
+    /// When `data` does not serialize, the socket is disconnected, or its queue is full. With
+    /// connection state recovery on, the emit goes through the adapter, as a broadcast to the
+    /// socket (as in Node), and a full queue is handled as for a broadcast (by the overflow
+    /// policy), not reported here.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         if self.ns.recovery().is_some() {
             return self.emit_kept(event, Payload::from_values(vec![value::to_value(data)?]));
