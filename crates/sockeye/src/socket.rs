@@ -15,7 +15,9 @@ use sockeye_engineio::{SendError, Sid};
 use tokio::sync::oneshot;
 
 use serde::de::DeserializeOwned;
-use sockeye_core::adapter::{HandshakeInfo, SocketInfo};
+use sockeye_core::adapter::{
+    BroadcastOptions, BroadcastPacket, HandshakeInfo, Session, SocketInfo,
+};
 use sockeye_core::parser::{self, ArgsMode, Encoded, EventName};
 use sockeye_core::value::{self, Value};
 use sockeye_core::{IntoRooms, Payload, Room};
@@ -57,6 +59,27 @@ pub enum DisconnectReason {
 }
 
 impl DisconnectReason {
+    /// Whether a socket that left for this reason keeps its session, when connection state
+    /// recovery is on: the connection dropped (Node's `RECOVERABLE_DISCONNECT_REASONS`), as
+    /// opposed to the client or the server leaving on purpose, or a protocol error.
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye::DisconnectReason;
+    /// assert!(DisconnectReason::PingTimeout.is_recoverable());
+    /// assert!(!DisconnectReason::ClientNamespaceDisconnect.is_recoverable());
+    /// ```
+    pub fn is_recoverable(self) -> bool {
+        matches!(
+            self,
+            DisconnectReason::TransportClose
+                | DisconnectReason::TransportError
+                | DisconnectReason::PingTimeout
+                | DisconnectReason::ForcedClose
+                | DisconnectReason::ServerShutdown
+        )
+    }
+
     /// Node's name for the reason, e.g. `"client namespace disconnect"`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -235,6 +258,8 @@ pub struct Socket {
     ns: Arc<Namespace>,
     pub(crate) conn: Arc<Conn>,
     connected: AtomicBool,
+    /// Whether the socket is a recovered one (in what would be padding after `connected`).
+    recovered: bool,
     handlers: RwLock<HandlerTable>,
     id: Sid,
     fallback: RwLock<Option<BoxedMessageHandler>>,
@@ -245,6 +270,9 @@ pub struct Socket {
     extensions: Mutex<http::Extensions>,
     /// The application's data that crosses the cluster (boxed: most sockets have none).
     data: Mutex<Option<Box<Value>>>,
+    /// The private session id a client sends back to recover this socket (boxed: only with
+    /// connection state recovery on).
+    pid: Option<Box<Sid>>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -258,15 +286,31 @@ impl std::fmt::Debug for Socket {
 }
 
 impl Socket {
-    pub(crate) fn new(ns: Arc<Namespace>, conn: Arc<Conn>, auth: Option<&Bytes>) -> Socket {
+    /// A socket for `conn`: a new one, or the one `restored` describes (connection state
+    /// recovery).
+    pub(crate) fn new(
+        ns: Arc<Namespace>,
+        conn: Arc<Conn>,
+        auth: Option<&Bytes>,
+        restored: Option<&Session>,
+    ) -> Socket {
         let req = conn.request();
         let auth = auth
             .and_then(|a| serde_json::from_slice(a).ok())
             .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
-        // A v4-protocol client (socket.io-client 2.x) knows its socket by the engine's id.
-        let id = match conn.protocol() {
-            sockeye_engineio::ProtocolVersion::V3 => conn.sid(),
-            _ => Sid::new(),
+        let v3 = conn.protocol() == sockeye_engineio::ProtocolVersion::V3;
+        let (id, pid, data) = match restored {
+            Some(s) => {
+                let data = (s.data != Value::Null).then(|| Box::new(s.data.clone()));
+                (s.sid, Some(Box::new(s.pid)), data)
+            }
+            // A v4-protocol client (socket.io-client 2.x) knows its socket by the engine's id,
+            // and cannot recover it (its CONNECT acknowledgement carries no pid).
+            None if v3 => (conn.sid(), None, None),
+            None => {
+                let pid = ns.recovery().map(|_| Box::new(Sid::new()));
+                (Sid::new(), pid, None)
+            }
         };
         Socket {
             id,
@@ -283,7 +327,9 @@ impl Socket {
             on_disconnecting: Mutex::new(None),
             acks: Mutex::new(FastMap::default()),
             extensions: Mutex::new(http::Extensions::new()),
-            data: Mutex::new(None),
+            data: Mutex::new(data),
+            pid,
+            recovered: restored.is_some(),
         }
     }
 
@@ -323,6 +369,33 @@ impl Socket {
     /// What the handshake carried.
     pub fn handshake(&self) -> &Handshake {
         &self.handshake
+    }
+
+    /// Whether this socket was recovered after a temporary disconnection (Node's
+    /// `socket.recovered`; see
+    /// [`SocketIoBuilder::connection_state_recovery`](crate::SocketIoBuilder::connection_state_recovery)):
+    /// its id, rooms and data are those it had before, and the broadcasts it missed were sent
+    /// to its client before the CONNECT acknowledgement. Always false without recovery.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(io: sockeye::SocketIo) {
+    /// use sockeye::SocketRef;
+    /// io.ns("/", |socket: SocketRef| {
+    ///     if !socket.recovered() {
+    ///         // A new session: set up what a recovered one already has.
+    ///         socket.join("lobby");
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub fn recovered(&self) -> bool {
+        self.recovered
+    }
+
+    /// The private session id, with connection state recovery on.
+    pub(crate) fn pid(&self) -> Option<&Sid> {
+        self.pid.as_deref()
     }
 
     /// Whether the socket is still connected.
@@ -435,8 +508,14 @@ impl Socket {
     /// ```
     ///
     /// # Errors
-    /// When `data` does not serialize, the socket is disconnected, or its queue is full.
+    /// When `data` does not serialize, the socket is disconnected, or its queue is full. With
+    /// connection state recovery on, the emit goes through the adapter, as a broadcast to the
+    /// socket (as in Node), and a full queue is handled as for a broadcast (by the overflow
+    /// policy), not reported here.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        if self.ns.recovery().is_some() {
+            return self.emit_kept(event, Payload::from_values(vec![value::to_value(data)?]));
+        }
         let encoded = parser::encode_event(self.ns_name(), event, data, ArgsMode::One, None)?;
         self.send_encoded(encoded)
     }
@@ -446,6 +525,9 @@ impl Socket {
     /// # Errors
     /// As [`Socket::emit`], or when `args` does not serialize to an array.
     pub fn emit_args<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> Result<(), EmitError> {
+        if self.ns.recovery().is_some() {
+            return self.emit_kept(event, crate::operators::spread(args)?);
+        }
         let encoded = parser::encode_event(self.ns_name(), event, args, ArgsMode::Spread, None)?;
         self.send_encoded(encoded)
     }
@@ -455,8 +537,48 @@ impl Socket {
     /// # Errors
     /// When the socket is disconnected or its queue is full.
     pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
+        if self.ns.recovery().is_some() {
+            return self.emit_kept(event, payload.clone());
+        }
         let encoded = parser::encode_event_payload(self.ns_name(), event, payload, None);
         self.send_encoded(encoded)
+    }
+
+    /// An emit with connection state recovery on: as in Node, it goes through the adapter as
+    /// a broadcast to this socket's own room, so that it gets an offset and is kept for the
+    /// client, should its connection drop before it read it. Failures to queue are not
+    /// reported (as for any broadcast): a client over its queue is disconnected, and gets the
+    /// packet when it recovers.
+    #[inline(never)]
+    fn emit_kept(&self, event: &str, args: Payload) -> Result<(), EmitError> {
+        if !self.connected() {
+            return Err(EmitError::Disconnected);
+        }
+        let packet = BroadcastPacket::new(self.ns_name(), event, args);
+        let mut opts = BroadcastOptions::default();
+        opts.rooms.push(Room::Owned(self.id.to_string()));
+        let adapter = self.ns.adapter().clone();
+        crate::handler::run(async move {
+            if let Err(e) = adapter.broadcast(packet, opts).await {
+                tracing::debug!("an emit to one socket did not reach the adapter: {e}");
+            }
+        });
+        Ok(())
+    }
+
+    /// Queues a packet for the client of a socket not connected yet (the missed packets of a
+    /// restored one).
+    pub(crate) fn send_unconnected(&self, encoded: &Encoded) {
+        let res = if encoded.bins.is_empty() {
+            self.conn.send_text(encoded.text.clone())
+        } else {
+            let bins = encoded.bins.iter().cloned().map(Outgoing::Binary);
+            self.conn
+                .send_many(std::iter::once(Outgoing::Message(encoded.text.clone())).chain(bins))
+        };
+        if let Err(e) = res {
+            tracing::debug!(sid = %self.id, "a missed packet could not be queued: {e:?}");
+        }
     }
 
     /// Emits an event and waits for the client's ack (default timeout: the builder's
@@ -764,6 +886,11 @@ impl Socket {
         if let Some(h) = self.on_disconnecting.lock().clone() {
             h(self.clone(), reason);
         }
+        if let Some(pid) = self.pid() {
+            if reason.is_recoverable() {
+                self.persist_session(*pid);
+            }
+        }
         self.ns.remove_socket(self.id);
         self.conn.data().remove_socket(self.ns_name());
         // Dropping the senders ends every pending ack with `Disconnected`.
@@ -775,6 +902,20 @@ impl Socket {
         if let Some(h) = h {
             h(self.clone(), reason);
         }
+    }
+
+    /// Has the adapter keep this socket's session (its connection dropped): id, rooms (as
+    /// they are after the disconnecting handler) and data.
+    fn persist_session(&self, pid: Sid) {
+        let rooms = self.ns.rooms_index().socket_rooms(self.id);
+        let session = Session::new(self.id, pid, rooms, self.data_value());
+        let adapter = self.ns.adapter().clone();
+        let ns = self.ns_name().to_owned();
+        crate::handler::run(async move {
+            if let Err(e) = adapter.persist_session(session).await {
+                tracing::warn!(%ns, "keeping a session: {e}");
+            }
+        });
     }
 
     /// Disconnects every socket of this client's connection and closes it.
