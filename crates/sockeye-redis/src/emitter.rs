@@ -1,0 +1,389 @@
+//! Emitting into a cluster from any process, as Node's `@socket.io/redis-emitter` 5.1 does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fred::clients::Client;
+use fred::interfaces::{ClientLike, PubsubInterface};
+use serde::Serialize;
+use smallvec::SmallVec;
+use sockeye_core::value::{msgpack, to_value, Value};
+use sockeye_core::{AdapterError, IntoRooms, Payload, Room};
+
+use crate::connection::{self, Settings};
+use crate::wire::{self, Obj};
+use crate::Error;
+
+/// The uid of every message an emitter publishes.
+const UID: &str = "emitter";
+
+/// Events a client reserves (`socket.io`'s `RESERVED_EVENTS`).
+const RESERVED: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+struct Shared {
+    client: Client,
+    options: fred::types::config::Options,
+    key: String,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let client = self.client.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = client.quit().await;
+            });
+        }
+    }
+}
+
+/// Emits into a cluster of Socket.IO servers (Sockeye or Node) that share a Redis, from any
+/// process, as Node's `@socket.io/redis-emitter` does: the same channels and messages (uid
+/// `emitter`), so the servers cannot tell them apart.
+///
+/// Each selector ([`Emitter::of`], [`Emitter::to`], [`Emitter::except`],
+/// [`Emitter::volatile`], [`Emitter::compress`]) returns a new emitter; cloning is cheap and
+/// every clone shares one connection. Nothing is answered: there are no acks through an
+/// emitter.
+///
+/// # Examples
+/// ```no_run
+/// # async fn run() -> Result<(), sockeye_redis::Error> {
+/// use sockeye_redis::Emitter;
+/// let emitter = Emitter::connect("redis://127.0.0.1:6379").await?;
+/// emitter.emit("time", &"12:00").await?;
+/// emitter.to("room1").except("room2").volatile().emit_args("quote", &("ACME", 12.5)).await?;
+/// emitter.of("/admin").in_("staff").disconnect_sockets(true).await?;
+/// emitter.server_side_emit("reload", &("config",)).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Emitter {
+    shared: Arc<Shared>,
+    nsp: Arc<str>,
+    rooms: SmallVec<[Room; 2]>,
+    except: SmallVec<[Room; 2]>,
+    /// Broadcast flags in the order they were set (a JavaScript object's order).
+    flags: Vec<(&'static str, Value)>,
+}
+
+impl std::fmt::Debug for Emitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emitter")
+            .field("key", &self.shared.key)
+            .field("nsp", &self.nsp)
+            .field("rooms", &self.rooms)
+            .field("except", &self.except)
+            .field("flags", &self.flags)
+            .finish()
+    }
+}
+
+/// Configures an [`Emitter`].
+///
+/// # Examples
+/// ```no_run
+/// # async fn run() -> Result<(), sockeye_redis::Error> {
+/// let emitter = sockeye_redis::Emitter::builder("redis://127.0.0.1:6379").key("myapp").build().await?;
+/// # let _ = emitter;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct EmitterBuilder {
+    url: String,
+    settings: Settings,
+}
+
+impl EmitterBuilder {
+    /// The prefix of the cluster's channels (the emitter's `key`). Default: `socket.io`.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.settings.key = key.into();
+        self
+    }
+
+    /// How long connecting and each publish may take. Default: 5 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings.requests_timeout = timeout;
+        self
+    }
+
+    /// The reconnection backoff (see [`crate::RedisAdapterBuilder::reconnect_backoff`]).
+    /// Default: 100 ms to 5 s.
+    pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.settings.reconnect_min = min;
+        self.settings.reconnect_max = max.max(min);
+        self
+    }
+
+    /// Connects.
+    ///
+    /// # Errors
+    /// As [`crate::RedisAdapterBuilder::build`].
+    pub async fn build(self) -> Result<Emitter, Error> {
+        let (client, _) = connection::clients(&self.url, &self.settings, false).await?;
+        connection::init(&client, self.settings.requests_timeout).await?;
+        Ok(Emitter {
+            shared: Arc::new(Shared {
+                client,
+                options: connection::command_options(self.settings.requests_timeout),
+                key: self.settings.key,
+            }),
+            nsp: Arc::from("/"),
+            rooms: SmallVec::new(),
+            except: SmallVec::new(),
+            flags: Vec::new(),
+        })
+    }
+}
+
+impl Emitter {
+    /// An emitter for the main namespace `/`, with the default key, connected to `url` (see
+    /// [`crate::RedisAdapter::builder`] for the URL's form).
+    ///
+    /// # Errors
+    /// As [`crate::RedisAdapterBuilder::build`].
+    pub async fn connect(url: impl Into<String>) -> Result<Emitter, Error> {
+        Emitter::builder(url).build().await
+    }
+
+    /// A builder for an emitter that connects to `url`.
+    pub fn builder(url: impl Into<String>) -> EmitterBuilder {
+        EmitterBuilder {
+            url: url.into(),
+            settings: Settings::default(),
+        }
+    }
+
+    /// The emitter of another namespace (`/` is added in front when missing), with no rooms
+    /// or flags.
+    #[must_use]
+    pub fn of(&self, nsp: &str) -> Emitter {
+        let nsp = if nsp.starts_with('/') {
+            Arc::from(nsp)
+        } else {
+            Arc::from(format!("/{nsp}"))
+        };
+        Emitter {
+            shared: Arc::clone(&self.shared),
+            nsp,
+            rooms: SmallVec::new(),
+            except: SmallVec::new(),
+            flags: Vec::new(),
+        }
+    }
+
+    /// Selects the sockets in `rooms` (added to the rooms already selected).
+    #[must_use]
+    pub fn to(&self, rooms: impl IntoRooms) -> Emitter {
+        let mut e = self.clone();
+        for r in rooms.into_rooms() {
+            if !e.rooms.contains(&r) {
+                e.rooms.push(r);
+            }
+        }
+        e
+    }
+
+    /// The same as [`Emitter::to`] (Node's `in`).
+    #[must_use]
+    pub fn in_(&self, rooms: impl IntoRooms) -> Emitter {
+        self.to(rooms)
+    }
+
+    /// Leaves out the sockets in `rooms`.
+    #[must_use]
+    pub fn except(&self, rooms: impl IntoRooms) -> Emitter {
+        let mut e = self.clone();
+        for r in rooms.into_rooms() {
+            if !e.except.contains(&r) {
+                e.except.push(r);
+            }
+        }
+        e
+    }
+
+    /// The event may be dropped for a client that is not ready to receive it.
+    #[must_use]
+    pub fn volatile(&self) -> Emitter {
+        self.with_flag("volatile", Value::Bool(true))
+    }
+
+    /// Whether the event may be compressed.
+    #[must_use]
+    pub fn compress(&self, compress: bool) -> Emitter {
+        self.with_flag("compress", Value::Bool(compress))
+    }
+
+    fn with_flag(&self, name: &'static str, value: Value) -> Emitter {
+        let mut e = self.clone();
+        match e.flags.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = value,
+            None => e.flags.push((name, value)),
+        }
+        e
+    }
+
+    /// Emits `event` with `data` as its single argument to the selected sockets of every
+    /// server.
+    ///
+    /// # Errors
+    /// [`Error::ReservedEvent`], [`Error::Encode`], or [`Error::Cluster`] when Redis is
+    /// unreachable or does not answer within the timeout.
+    pub async fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), Error> {
+        let arg = to_value(data).map_err(|e| Error::Encode(e.to_string()))?;
+        self.emit_values(event, vec![arg]).await
+    }
+
+    /// Emits `event` with the items of `args` (a tuple, array or `Vec`) as its arguments.
+    ///
+    /// # Errors
+    /// As [`Emitter::emit`]; [`Error::Encode`] when `args` is not a sequence.
+    pub async fn emit_args<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> Result<(), Error> {
+        match to_value(args).map_err(|e| Error::Encode(e.to_string()))? {
+            Value::Array(items) => self.emit_values(event, items).await,
+            Value::Null => self.emit_values(event, Vec::new()).await,
+            _ => Err(Error::Encode("the arguments must be a sequence".into())),
+        }
+    }
+
+    /// Emits `event` with the arguments of `payload`.
+    ///
+    /// # Errors
+    /// As [`Emitter::emit`].
+    pub async fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), Error> {
+        let args = payload
+            .to_values()
+            .map_err(|e| Error::Encode(e.to_string()))?;
+        self.emit_values(event, args).await
+    }
+
+    async fn emit_values(&self, event: &str, args: Vec<Value>) -> Result<(), Error> {
+        if RESERVED.contains(&event) {
+            return Err(Error::ReservedEvent(event.to_owned()));
+        }
+        let mut data = Vec::with_capacity(args.len() + 1);
+        data.push(Value::Str(event.to_owned()));
+        data.extend(args);
+        let packet = Obj::new()
+            .with("type", Value::Int(2))
+            .with("data", Value::Array(data))
+            .with("nsp", &*self.nsp)
+            .build();
+        // The emitter's own key order: rooms, flags, except.
+        let opts = Obj::new()
+            .with("rooms", wire::room_list(&self.rooms))
+            .with(
+                "flags",
+                Value::Map(
+                    self.flags
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                        .collect(),
+                ),
+            )
+            .with("except", wire::room_list(&self.except))
+            .build();
+        let msg = Value::Array(vec![Value::Str(UID.to_owned()), packet, opts]);
+        let mut channel = format!("{}#{}#", self.shared.key, self.nsp);
+        if let [room] = self.rooms.as_slice() {
+            channel.push_str(room);
+            channel.push('#');
+        }
+        self.publish(&channel, msgpack::encode(&msg)).await
+    }
+
+    /// Makes the selected sockets of every server join `rooms` (Node's `socketsJoin`).
+    ///
+    /// # Errors
+    /// [`Error::Cluster`] when publishing fails.
+    pub async fn sockets_join(&self, rooms: impl IntoRooms) -> Result<(), Error> {
+        self.change(2, Some(rooms.into_rooms()), false).await
+    }
+
+    /// Makes the selected sockets of every server leave `rooms` (Node's `socketsLeave`).
+    ///
+    /// # Errors
+    /// [`Error::Cluster`] when publishing fails.
+    pub async fn sockets_leave(&self, rooms: impl IntoRooms) -> Result<(), Error> {
+        self.change(3, Some(rooms.into_rooms()), false).await
+    }
+
+    /// Disconnects the selected sockets of every server, closing their connections when
+    /// `close` (Node's `disconnectSockets`).
+    ///
+    /// # Errors
+    /// [`Error::Cluster`] when publishing fails.
+    pub async fn disconnect_sockets(&self, close: bool) -> Result<(), Error> {
+        self.change(4, None, close).await
+    }
+
+    async fn change(
+        &self,
+        kind: i64,
+        rooms: Option<SmallVec<[Room; 2]>>,
+        close: bool,
+    ) -> Result<(), Error> {
+        let opts = Obj::new()
+            .with("rooms", wire::room_list(&self.rooms))
+            .with("except", wire::room_list(&self.except))
+            .build();
+        let mut request = Obj::new().with("type", Value::Int(kind)).with("opts", opts);
+        request = match rooms {
+            Some(rooms) => request.with("rooms", wire::room_list(&rooms)),
+            None => request.with("close", close),
+        };
+        self.publish(&self.request_channel(), wire::json(&request.build()))
+            .await
+    }
+
+    /// Sends `event` with the items of `args` (a tuple, array or `Vec`) as its arguments to
+    /// the handlers of every server of the namespace (Node's `serverSideEmit`; rooms and
+    /// flags do not apply, and no answer comes back).
+    ///
+    /// # Errors
+    /// [`Error::Encode`] when `args` is not a sequence, [`Error::Cluster`] when publishing
+    /// fails.
+    pub async fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> Result<(), Error> {
+        let mut data = vec![Value::Str(event.to_owned())];
+        match to_value(args).map_err(|e| Error::Encode(e.to_string()))? {
+            Value::Array(items) => data.extend(items),
+            Value::Null => {}
+            _ => return Err(Error::Encode("the arguments must be a sequence".into())),
+        }
+        let request = Obj::new()
+            .with("uid", UID)
+            .with("type", Value::Int(6))
+            .with("data", Value::Array(data))
+            .build();
+        self.publish(&self.request_channel(), wire::json(&request))
+            .await
+    }
+
+    fn request_channel(&self) -> String {
+        format!("{}-request#{}#", self.shared.key, self.nsp)
+    }
+
+    async fn publish(&self, channel: &str, payload: Vec<u8>) -> Result<(), Error> {
+        let c = self.shared.client.with_options(&self.shared.options);
+        let result: Result<i64, _> = c.publish(channel, bytes::Bytes::from(payload)).await;
+        result
+            .map(drop)
+            .map_err(|e| Error::Cluster(AdapterError::Unavailable(format!("redis: {e}"))))
+    }
+}
