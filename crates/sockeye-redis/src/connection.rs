@@ -126,6 +126,11 @@ pub(crate) struct Connection {
     detached: AtomicUsize,
     responders: AtomicUsize,
     closed: AtomicBool,
+    /// Whether each connection is up, as its error and reconnection events tell: fred keeps
+    /// a dropped connection "connected" until its first reconnection attempt, and holds the
+    /// commands sent meanwhile; these fail at once instead.
+    publisher_up: AtomicBool,
+    subscriber_up: AtomicBool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -255,14 +260,16 @@ impl Connection {
             detached: AtomicUsize::new(0),
             responders: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            publisher_up: AtomicBool::new(true),
+            subscriber_up: AtomicBool::new(true),
         });
         let weak = Arc::downgrade(&conn);
         let tasks = vec![
             tokio::spawn(dispatch(weak.clone(), messages)),
             tokio::spawn(watch_reconnects(weak.clone(), client_reconnects, false)),
             tokio::spawn(watch_reconnects(weak.clone(), sub_reconnects, true)),
-            tokio::spawn(watch_errors(client_errors, "publisher")),
-            tokio::spawn(watch_errors(sub_errors, "subscriber")),
+            tokio::spawn(watch_errors(weak.clone(), client_errors, false)),
+            tokio::spawn(watch_errors(weak.clone(), sub_errors, true)),
         ];
         *conn.tasks.lock() = tasks;
         Ok(conn)
@@ -279,6 +286,31 @@ impl Connection {
 
     pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
         &self.runtime
+    }
+
+    fn up_flag(&self, subscriber: bool) -> &AtomicBool {
+        if subscriber {
+            &self.subscriber_up
+        } else {
+            &self.publisher_up
+        }
+    }
+
+    /// Fails when a connection an operation needs is down (or the connection is closed).
+    fn check_up(&self, subscriber_too: bool) -> Result<(), AdapterError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(AdapterError::Closed);
+        }
+        let which = if !self.publisher_up.load(Ordering::Acquire) {
+            "publishing"
+        } else if subscriber_too && !self.subscriber_up.load(Ordering::Acquire) {
+            "subscribing"
+        } else {
+            return Ok(());
+        };
+        Err(AdapterError::Unavailable(format!(
+            "redis: the {which} connection is down (reconnecting)"
+        )))
     }
 
     /// Counts and logs a message dropped because it is malformed.
@@ -314,8 +346,9 @@ impl Connection {
         payload: Vec<u8>,
         sharded: bool,
     ) -> Result<(), AdapterError> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(AdapterError::Closed);
+        if let Err(e) = self.check_up(false) {
+            self.publish_failed(channel, &e);
+            return Err(e);
         }
         let c = self.client.with_options(&self.command_options);
         let payload = Bytes::from(payload);
@@ -391,7 +424,10 @@ impl Connection {
     }
 
     /// `PUBSUB NUMSUB channel` (or `SHARDNUMSUB`): how many subscribers it has.
+    /// Asked before every request that waits for answers: it fails at once when either
+    /// connection is down, as the answers could not come.
     pub(crate) async fn numsub(&self, channel: &str, sharded: bool) -> Result<usize, AdapterError> {
+        self.check_up(true)?;
         let c = self.client.with_options(&self.command_options);
         let reply: Vec<fred::types::Value> = if sharded {
             c.pubsub_shardnumsub(channel).await
@@ -669,6 +705,7 @@ async fn watch_reconnects(
                     continue;
                 }
                 let Some(conn) = conn.upgrade() else { return };
+                conn.up_flag(subscriber).store(true, Ordering::Release);
                 let n = conn.counters.reconnects.fetch_add(1, Ordering::Relaxed) + 1;
                 tracing::info!(%server, connection = which, reconnects = n, "sockeye-redis: reconnected to Redis");
                 if subscriber {
@@ -681,16 +718,25 @@ async fn watch_reconnects(
     }
 }
 
+/// Logs connection errors, and marks the connection down until it reconnects.
 async fn watch_errors(
+    conn: Weak<Connection>,
     mut rx: tokio::sync::broadcast::Receiver<(
         fred::error::Error,
         Option<fred::types::config::Server>,
     )>,
-    which: &'static str,
+    subscriber: bool,
 ) {
+    let which = if subscriber {
+        "subscriber"
+    } else {
+        "publisher"
+    };
     loop {
         match rx.recv().await {
             Ok((error, server)) => {
+                let Some(conn) = conn.upgrade() else { return };
+                conn.up_flag(subscriber).store(false, Ordering::Release);
                 let server = server.map(|s| s.to_string()).unwrap_or_default();
                 tracing::warn!(%error, %server, connection = which, "sockeye-redis: Redis connection error; reconnecting with backoff");
             }
