@@ -268,9 +268,11 @@ impl TestNamespace {
         })
     }
 
-    /// A new socket in `rooms` (and its own id's room).
+    /// A new socket in `rooms` (and its own id's room, reported as created as Node's
+    /// adapter does).
     pub fn connect(&self, rooms: &[&str]) -> Sid {
         let sid = Sid::new();
+        self.notify_created(&[sid.to_string()]);
         let s = TestSocket {
             rooms: rooms.iter().map(|r| r.to_string()).collect(),
             data: Value::Map(vec![("server".into(), Value::Str(self.server.clone()))]),
@@ -489,12 +491,20 @@ impl LocalNamespace for TestNamespace {
 
     fn disconnect_sockets(&self, opts: &BroadcastOptions, close: bool) {
         let sids = self.select(opts);
-        let mut sockets = self.sockets.lock();
-        let mut rec = self.record.lock();
-        for sid in sids {
-            sockets.remove(&sid);
-            rec.disconnected.push((sid, close));
+        let mut deleted: Vec<String> = Vec::new();
+        {
+            let mut sockets = self.sockets.lock();
+            let mut rec = self.record.lock();
+            for sid in &sids {
+                if let Some(s) = sockets.remove(sid) {
+                    deleted.push(sid.to_string());
+                    deleted.extend(s.rooms);
+                }
+                rec.disconnected.push((*sid, close));
+            }
+            deleted.retain(|r| !sockets.values().any(|s| s.rooms.contains(r)));
         }
+        self.notify_deleted(&deleted);
     }
 
     fn rooms(&self) -> Vec<Room> {
@@ -638,6 +648,8 @@ impl RawSub {
         for c in shard_channels {
             client.ssubscribe(*c).await.unwrap();
         }
+        // fred's SUBSCRIBE returns once written: a PING's answer says Redis ran it.
+        let _: fred::types::Value = client.ping(None).await.unwrap();
         RawSub { client, rx }
     }
 
@@ -696,4 +708,12 @@ pub fn decode(bytes: &[u8]) -> Value {
 /// A `Value` from JSON text.
 pub fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap()
+}
+
+/// `PUBSUB SHARDNUMSUB channel`.
+pub fn shard_numsub(redis: &Redis, channel: &str) -> i64 {
+    let reply = redis.command(&[b"PUBSUB", b"SHARDNUMSUB", channel.as_bytes()]);
+    let text = String::from_utf8_lossy(&reply);
+    let n = text.rsplit(':').next().unwrap_or_default().trim();
+    n.parse().unwrap_or_else(|_| panic!("{text}"))
 }
