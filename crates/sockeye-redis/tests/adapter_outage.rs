@@ -187,8 +187,6 @@ async fn survives_a_restart(sharded: bool) {
     assert_eq!(a.cluster.metrics().malformed, 0);
 }
 
-use futures_core::Stream as _;
-
 #[tokio::test]
 async fn classic_survives_a_restart() {
     survives_a_restart(false).await;
