@@ -1,14 +1,16 @@
 //! Emitting into a cluster from any process, as Node's `@socket.io/redis-emitter` 5.1 does.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use fred::clients::Client;
-use fred::interfaces::{ClientLike, PubsubInterface};
+use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
 use serde::Serialize;
 use smallvec::SmallVec;
 use sockeye_core::value::{msgpack, to_value, Value};
 use sockeye_core::{AdapterError, IntoRooms, Payload, Room};
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::connection::{self, Settings};
 use crate::wire::{self, Obj};
@@ -31,10 +33,14 @@ struct Shared {
     client: Client,
     options: fred::types::config::Options,
     key: String,
+    /// Down from the connection's error event to its reconnection (see the adapter's).
+    up: Arc<AtomicBool>,
+    watcher: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
+        self.watcher.abort();
         let client = self.client.clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
@@ -129,12 +135,41 @@ impl EmitterBuilder {
     /// As [`crate::RedisAdapterBuilder::build`].
     pub async fn build(self) -> Result<Emitter, Error> {
         let (client, _) = connection::clients(&self.url, &self.settings, false).await?;
+        let mut errors = client.error_rx();
+        let mut reconnects = client.reconnect_rx();
         connection::init(&client, self.settings.requests_timeout).await?;
+        let up = Arc::new(AtomicBool::new(true));
+        let flag = Arc::clone(&up);
+        let watcher = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    e = errors.recv() => match e {
+                        Ok((error, _)) => {
+                            flag.store(false, Ordering::Release);
+                            tracing::warn!(%error, "sockeye-redis emitter: Redis connection error; reconnecting with backoff");
+                        }
+                        Err(RecvError::Lagged(_)) => {}
+                        Err(RecvError::Closed) => return,
+                    },
+                    r = reconnects.recv() => match r {
+                        Ok(server) => {
+                            if !flag.swap(true, Ordering::AcqRel) {
+                                tracing::info!(%server, "sockeye-redis emitter: reconnected to Redis");
+                            }
+                        }
+                        Err(RecvError::Lagged(_)) => {}
+                        Err(RecvError::Closed) => return,
+                    },
+                }
+            }
+        });
         Ok(Emitter {
             shared: Arc::new(Shared {
                 client,
                 options: connection::command_options(self.settings.requests_timeout),
                 key: self.settings.key,
+                up,
+                watcher,
             }),
             nsp: Arc::from("/"),
             rooms: SmallVec::new(),
@@ -380,6 +415,11 @@ impl Emitter {
     }
 
     async fn publish(&self, channel: &str, payload: Vec<u8>) -> Result<(), Error> {
+        if !self.shared.up.load(Ordering::Acquire) {
+            return Err(Error::Cluster(AdapterError::Unavailable(
+                "redis: the connection is down (reconnecting)".into(),
+            )));
+        }
         let c = self.shared.client.with_options(&self.shared.options);
         let result: Result<i64, _> = c.publish(channel, bytes::Bytes::from(payload)).await;
         result
