@@ -179,8 +179,9 @@ async fn broadcast_with_acks_counts_then_answers_then_times_out() {
     assert_eq!(expected, [1, 1, 2], "a count from each server");
     assert_eq!(answers.len(), 3);
     for ans in &answers {
-        // Remote answers carry the first argument only, as Node's.
-        assert_eq!(ans[0], Value::from("ack"));
+        assert_eq!(ans.len(), 1);
+        assert_eq!(ans[0].as_array().unwrap()[0], Value::from("ack"));
+        assert_eq!(ans[0].as_array().unwrap()[2], Value::Int(42));
     }
     assert_eq!(timeouts, 1, "the quiet socket");
     let took = started.elapsed();
@@ -635,7 +636,14 @@ async fn answers_every_request_type_as_node_does() {
         Value::Map(vec![
             ("type".into(), Value::Int(9)),
             ("requestId".into(), "r7".into()),
-            ("packet".into(), "ack".into()),
+            (
+                "packet".into(),
+                Value::Array(vec![
+                    "ack".into(),
+                    Value::Str(sa.to_string()),
+                    Value::Int(5)
+                ])
+            ),
         ])
     );
     assert!(a

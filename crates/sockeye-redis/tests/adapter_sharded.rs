@@ -314,7 +314,11 @@ async fn answers_cluster_messages_as_node_does() {
     assert_eq!(ack.get("type"), Some(&Value::Int(12)));
     assert_eq!(
         ack.get("data").unwrap().get("packet"),
-        Some(&Value::from("ack"))
+        Some(&Value::Array(vec![
+            "ack".into(),
+            Value::Str(sa.to_string()),
+            Value::Null
+        ]))
     );
 
     // Messages of another namespace, and its own (by uid), are not for it.

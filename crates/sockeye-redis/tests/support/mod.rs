@@ -232,7 +232,8 @@ fn rand_suffix() -> u64 {
 pub struct TestSocket {
     pub rooms: BTreeSet<String>,
     pub data: Value,
-    /// Whether it answers acks (with `["ack", <its id>, <the event's first argument>]`).
+    /// Whether it answers acks (with one argument, `["ack", <its id>, <the event's first
+    /// argument>]`).
     pub answers: bool,
 }
 
@@ -417,14 +418,14 @@ impl LocalNamespace for TestNamespace {
         let mut silent = 0;
         for sid in &sids {
             if sockets.get(sid).is_some_and(|s| s.answers) {
-                let answer = vec![
+                let answer = Value::Array(vec![
                     Value::from("ack"),
                     Value::Str(sid.to_string()),
                     first.clone(),
-                ];
+                ]);
                 now.push(AckEvent::Reply(AckReply::new(
                     Some(*sid),
-                    Ok(Payload::from_values(answer)),
+                    Ok(Payload::from_values(vec![answer])),
                 )));
             } else {
                 silent += 1;
