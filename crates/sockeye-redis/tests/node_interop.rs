@@ -695,3 +695,185 @@ async fn emitters_reach_both_servers() {
     })
     .await;
 }
+
+// --- the adapters' messages ----------------------------------------------------------------------
+
+/// `haystack` with every `from` replaced by `to` (the same length: ids).
+fn replace_bytes(haystack: &[u8], from: &str, to: &str) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let mut out = haystack.to_vec();
+    let mut i = 0;
+    while i + from.len() <= out.len() {
+        if &out[i..i + from.len()] == from.as_bytes() {
+            out[i..i + from.len()].copy_from_slice(to.as_bytes());
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The uid and request id of a message of either adapter.
+fn ids(bytes: &[u8]) -> (Option<String>, Option<String>) {
+    let v = decode(bytes);
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    match &v {
+        Value::Array(a) => (text(a.first()), None),
+        _ => (
+            text(v.get("uid")),
+            text(
+                v.get("requestId")
+                    .or_else(|| v.get("data").and_then(|d| d.get("requestId"))),
+            ),
+        ),
+    }
+}
+
+/// The Node adapter and ours, doing the same operation, publish the same bytes (but for the
+/// ids each makes).
+async fn adapter_messages_match_node(sharded: bool) {
+    let redis = Redis::start();
+    let mut builder =
+        RedisAdapter::builder(redis.url()).requests_timeout(Duration::from_millis(800));
+    if sharded {
+        builder = builder.subscription_mode(SubscriptionMode::Dynamic);
+    }
+    let r = Server::start(builder, "/", "rust").await;
+    let mut node = Peer::start(&redis, if sharded { &["--sharded"] } else { &[] });
+    let channels = ["socket.io#/#", "socket.io#/#red#", "socket.io-request#/#"];
+    let mut sub = if sharded {
+        RawSub::new(&redis.url(), &[], &channels[..2]).await
+    } else {
+        RawSub::new(&redis.url(), &channels, &[]).await
+    };
+    let bin = Value::Bin(Bytes::from_static(&[1, 255]));
+    type Ours<'a> = BoxFuture<'a, ()>;
+    let a = &r.adapter;
+    let cases: Vec<(Json, Ours<'_>)> = vec![
+        (
+            json!({"cmd": "emit", "rooms": ["red"], "event": "m", "args": [1, "x", {"$bin": "01ff"}, 2.5]}),
+            Box::pin(async move {
+                let args = vec![Value::Int(1), "x".into(), bin, Value::Float(2.5)];
+                a.broadcast(packet("/", "m", args), opts(&["red"], &[]))
+                    .await
+                    .unwrap();
+            }),
+        ),
+        (
+            json!({"cmd": "emit", "except": ["red"], "volatile": true, "event": "v"}),
+            Box::pin(async move {
+                let mut o = opts(&[], &["red"]);
+                o.flags.volatile = true;
+                a.broadcast(packet("/", "v", vec![]), o).await.unwrap();
+            }),
+        ),
+        (
+            json!({"cmd": "join", "rooms": ["red"], "target": "t"}),
+            Box::pin(async move {
+                a.add_sockets(opts(&["red"], &[]), vec![Room::from("t")])
+                    .await
+                    .unwrap()
+            }),
+        ),
+        (
+            json!({"cmd": "leave", "target": "t"}),
+            Box::pin(async move {
+                a.del_sockets(BroadcastOptions::new(), vec![Room::from("t")])
+                    .await
+                    .unwrap()
+            }),
+        ),
+        (
+            json!({"cmd": "disconnect", "rooms": ["red"], "close": true}),
+            Box::pin(async move {
+                a.disconnect_sockets(opts(&["red"], &[]), true)
+                    .await
+                    .unwrap()
+            }),
+        ),
+        (
+            json!({"cmd": "sse", "event": "s", "args": [1, {"k": null}]}),
+            Box::pin(async move {
+                let args = Payload::from_values(vec![Value::Int(1), json(r#"{"k":null}"#)]);
+                a.server_side_emit("s".into(), args).await.unwrap();
+            }),
+        ),
+        (
+            json!({"cmd": "fetch", "rooms": ["red"], "nowait": true}),
+            Box::pin(async move {
+                let _ = a.fetch_sockets(opts(&["red"], &[])).await;
+            }),
+        ),
+        (
+            json!({"cmd": "emitWithAck", "rooms": ["red"], "event": "q", "args": [7], "timeout": 800, "nowait": true}),
+            Box::pin(async move {
+                let stream = a
+                    .broadcast_with_ack(
+                        packet("/", "q", vec![Value::Int(7)]),
+                        opts(&["red"], &[]),
+                        Duration::from_millis(800),
+                    )
+                    .await
+                    .unwrap();
+                collect_acks(stream).await;
+            }),
+        ),
+        (
+            json!({"cmd": "sseAck", "event": "sq", "args": ["x"], "nowait": true}),
+            Box::pin(async move {
+                let _ = a
+                    .server_side_emit_with_ack(
+                        "sq".into(),
+                        Payload::from_values(vec!["x".into()]),
+                        Duration::from_millis(800),
+                    )
+                    .await;
+            }),
+        ),
+    ];
+    for (node_cmd, ours) in cases {
+        node.run(node_cmd.clone()).await;
+        let theirs = sub
+            .next(3000)
+            .await
+            .unwrap_or_else(|| panic!("Node published nothing for {node_cmd}"));
+        // Node's answers to our requests, and ours to its, come on other channels.
+        ours.await;
+        let mine = loop {
+            let m = sub
+                .next(3000)
+                .await
+                .unwrap_or_else(|| panic!("we published nothing for {node_cmd}"));
+            if ids(&m.1).0 != ids(&theirs.1).0 {
+                break m;
+            }
+        };
+        assert_eq!(mine.0, theirs.0, "channel of {node_cmd}");
+        let (their_uid, their_rid) = ids(&theirs.1);
+        let (my_uid, my_rid) = ids(&mine.1);
+        let mut normalized = replace_bytes(&theirs.1, &their_uid.unwrap(), &my_uid.unwrap());
+        if let (Some(t), Some(m)) = (their_rid, my_rid) {
+            normalized = replace_bytes(&normalized, &t, &m);
+        }
+        assert_eq!(
+            mine.1,
+            normalized,
+            "bytes of {node_cmd}:\n ours {:?}\n Node {:?}",
+            String::from_utf8_lossy(&mine.1),
+            String::from_utf8_lossy(&theirs.1)
+        );
+        // Whatever else either side published (answers) is not compared.
+        sub.drain(300).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classic_messages_match_node() {
+    adapter_messages_match_node(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_messages_match_node() {
+    adapter_messages_match_node(true).await;
+}

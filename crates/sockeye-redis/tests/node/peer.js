@@ -202,7 +202,8 @@ async function main() {
       cmd = JSON.parse(line);
       const f = commands[cmd.cmd];
       if (!f) throw new Error(`unknown command ${cmd.cmd}`);
-      const result = await f(cmd);
+      // "nowait": start it and answer at once (the test watches what it publishes).
+      const result = cmd.nowait ? (f(cmd).catch(() => {}), {}) : await f(cmd);
       process.stdout.write(JSON.stringify({ id: cmd.id, ok: true, ...result }) + "\n");
     } catch (err) {
       process.stdout.write(JSON.stringify({ id: cmd && cmd.id, ok: false, error: String(err && err.stack) }) + "\n");
