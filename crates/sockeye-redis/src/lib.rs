@@ -53,7 +53,8 @@
 //! Cluster connection), a subscriber client that tracks its channels, patterns and shard
 //! channels and subscribes again after a reconnection, a reconnection policy with
 //! exponential backoff, and per-command options to fail at once while disconnected and to
-//! time out. Its minimum Rust version (1.75) is below the workspace's.
+//! time out. fred's own minimum Rust version is 1.75; what it pulls in (`url`, whose `idna`
+//! uses ICU4X 2.4) needs 1.88, the workspace's.
 //!
 //! A server has two connections whatever its number of namespaces: one publishes and runs
 //! commands, one receives every subscribed channel; a dispatcher task hands each message to
