@@ -27,6 +27,7 @@ need=()
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || need+=(chromium)
 # sockeye-redis's tests start their own redis-server (Debian's) on free ports.
 command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || need+=(redis-server)
+command -v openssl >/dev/null || need+=(openssl) # its TLS test makes a CA and a certificate
 if [ "${#need[@]}" -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -99,6 +99,25 @@ impl Redis {
         Redis::start_with(&[])
     }
 
+    /// A Redis that serves TLS only (on [`Redis::port`]), with this certificate and key.
+    pub fn start_tls(cert: &std::path::Path, key: &std::path::Path, extra: &[&str]) -> Redis {
+        let mut args = vec![
+            "--tls-cert-file".to_owned(),
+            cert.display().to_string(),
+            "--tls-key-file".to_owned(),
+            key.display().to_string(),
+            "--tls-auth-clients".to_owned(),
+            "no".to_owned(),
+            "--tls-port".to_owned(),
+            "TLS_PORT".to_owned(),
+            "--port".to_owned(),
+            "0".to_owned(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Redis::start_with(&args)
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
@@ -120,7 +139,13 @@ impl Redis {
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&self.dir)
-            .args(&self.args)
+            .args(self.args.iter().map(|a| {
+                if a == "TLS_PORT" {
+                    self.port.to_string()
+                } else {
+                    a.clone()
+                }
+            }))
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let mut child = cmd.spawn().expect("start redis-server");
@@ -131,6 +156,15 @@ impl Redis {
             }
             // Ours when it runs in our directory (the port may be someone else's).
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                if self.args.iter().any(|a| a == "--tls-port") {
+                    // No plain connection to ask: ours if it is still running a moment later.
+                    std::thread::sleep(Duration::from_millis(200));
+                    if let Ok(Some(_)) = child.try_wait() {
+                        return false;
+                    }
+                    self.child = Some(child);
+                    return true;
+                }
                 self.child = Some(child);
                 let dir = self.dir.to_string_lossy().into_owned();
                 let reply = self.command_authed(&[b"CONFIG", b"GET", b"dir"]);
