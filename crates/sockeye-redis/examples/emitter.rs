@@ -121,7 +121,8 @@ async fn run(emitter: &Emitter, cmd: &Json) -> Result<(), String> {
             op.disconnect_sockets(close).await
         }
         Some("server-side-emit") => base.server_side_emit(event()?, &args(cmd)?).await,
-        other => return Err(format!("unknown op {other:?}")),
+        Some(other) => return Err(format!("unknown op {other:?}")),
+        None => return Err("no op".to_owned()),
     };
     result.map_err(|e| e.to_string())
 }
