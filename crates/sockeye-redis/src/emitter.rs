@@ -110,12 +110,24 @@ pub struct EmitterBuilder {
 
 impl EmitterBuilder {
     /// The prefix of the cluster's channels (the emitter's `key`). Default: `socket.io`.
+    ///
+    /// # Examples
+    /// ```
+    /// let b = sockeye_redis::Emitter::builder("redis://127.0.0.1").key("myapp");
+    /// # let _ = b;
+    /// ```
     pub fn key(mut self, key: impl Into<String>) -> Self {
         self.settings.key = key.into();
         self
     }
 
     /// How long connecting and each publish may take. Default: 5 s.
+    ///
+    /// # Examples
+    /// ```
+    /// let b = sockeye_redis::Emitter::builder("redis://127.0.0.1").timeout(std::time::Duration::from_secs(1));
+    /// # let _ = b;
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.settings.requests_timeout = timeout;
         self
@@ -123,6 +135,14 @@ impl EmitterBuilder {
 
     /// The reconnection backoff (see [`crate::RedisAdapterBuilder::reconnect_backoff`]).
     /// Default: 100 ms to 5 s.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let b = sockeye_redis::Emitter::builder("redis://127.0.0.1")
+    ///     .reconnect_backoff(Duration::from_millis(50), Duration::from_secs(2));
+    /// # let _ = b;
+    /// ```
     pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
         self.settings.reconnect_min = min;
         self.settings.reconnect_max = max.max(min);
@@ -199,6 +219,13 @@ impl Emitter {
 
     /// The emitter of another namespace (`/` is added in front when missing), with no rooms
     /// or flags.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn f(emitter: sockeye_redis::Emitter) -> Result<(), sockeye_redis::Error> {
+    /// emitter.of("/admin").emit("notice", &"maintenance at 2").await?;
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn of(&self, nsp: &str) -> Emitter {
         let nsp = if nsp.starts_with('/') {
@@ -216,6 +243,13 @@ impl Emitter {
     }
 
     /// Selects the sockets in `rooms` (added to the rooms already selected).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn f(emitter: sockeye_redis::Emitter) -> Result<(), sockeye_redis::Error> {
+    /// emitter.to("ACME").to(["GLOBEX", "INITECH"]).emit("price", &12.5).await?;
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn to(&self, rooms: impl IntoRooms) -> Emitter {
         let mut e = self.clone();
@@ -228,12 +262,26 @@ impl Emitter {
     }
 
     /// The same as [`Emitter::to`] (Node's `in`).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn f(emitter: sockeye_redis::Emitter) -> Result<(), sockeye_redis::Error> {
+    /// emitter.in_("lobby").emit("hello", &()).await?;
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn in_(&self, rooms: impl IntoRooms) -> Emitter {
         self.to(rooms)
     }
 
     /// Leaves out the sockets in `rooms`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn f(emitter: sockeye_redis::Emitter) -> Result<(), sockeye_redis::Error> {
+    /// emitter.except("muted").emit("news", &"…").await?;
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn except(&self, rooms: impl IntoRooms) -> Emitter {
         let mut e = self.clone();
@@ -246,12 +294,26 @@ impl Emitter {
     }
 
     /// The event may be dropped for a client that is not ready to receive it.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn f(emitter: sockeye_redis::Emitter) -> Result<(), sockeye_redis::Error> {
+    /// emitter.volatile().emit("tick", &1).await?;
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn volatile(&self) -> Emitter {
         self.with_flag("volatile", Value::Bool(true))
     }
 
     /// Whether the event may be compressed.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn f(emitter: sockeye_redis::Emitter) -> Result<(), sockeye_redis::Error> {
+    /// emitter.compress(false).emit("blob", &bytes::Bytes::from_static(b"\x00\x01")).await?;
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn compress(&self, compress: bool) -> Emitter {
         self.with_flag("compress", Value::Bool(compress))
@@ -272,6 +334,13 @@ impl Emitter {
     /// # Errors
     /// [`Error::ReservedEvent`], [`Error::Encode`], or [`Error::Cluster`] when Redis is
     /// unreachable or does not answer within the timeout.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn f(emitter: sockeye_redis::Emitter) -> Result<(), sockeye_redis::Error> {
+    /// emitter.emit("quote", &serde_json::json!({"symbol": "ACME", "price": 12.5})).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), Error> {
         let arg = to_value(data).map_err(|e| Error::Encode(e.to_string()))?;
         self.emit_values(event, vec![arg]).await
@@ -281,6 +350,13 @@ impl Emitter {
     ///
     /// # Errors
     /// As [`Emitter::emit`]; [`Error::Encode`] when `args` is not a sequence.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn f(emitter: sockeye_redis::Emitter) -> Result<(), sockeye_redis::Error> {
+    /// emitter.emit_args("quote", &("ACME", 12.5)).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn emit_args<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -297,6 +373,14 @@ impl Emitter {
     ///
     /// # Errors
     /// As [`Emitter::emit`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn f(emitter: sockeye_redis::Emitter) -> Result<(), sockeye_redis::Error> {
+    /// let args = sockeye_core::Payload::from_values(vec!["ACME".into(), 12.5.into()]);
+    /// emitter.emit_payload("quote", &args).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), Error> {
         let args = payload
             .to_values()
@@ -343,6 +427,13 @@ impl Emitter {
     ///
     /// # Errors
     /// [`Error::Cluster`] when publishing fails.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn f(emitter: sockeye_redis::Emitter) -> Result<(), sockeye_redis::Error> {
+    /// emitter.to("user:42").sockets_join("premium").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn sockets_join(&self, rooms: impl IntoRooms) -> Result<(), Error> {
         self.change(2, Some(rooms.into_rooms()), false).await
     }
@@ -351,6 +442,13 @@ impl Emitter {
     ///
     /// # Errors
     /// [`Error::Cluster`] when publishing fails.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn f(emitter: sockeye_redis::Emitter) -> Result<(), sockeye_redis::Error> {
+    /// emitter.sockets_leave(["beta", "alpha"]).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn sockets_leave(&self, rooms: impl IntoRooms) -> Result<(), Error> {
         self.change(3, Some(rooms.into_rooms()), false).await
     }
@@ -360,6 +458,13 @@ impl Emitter {
     ///
     /// # Errors
     /// [`Error::Cluster`] when publishing fails.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn f(emitter: sockeye_redis::Emitter) -> Result<(), sockeye_redis::Error> {
+    /// emitter.to("banned").disconnect_sockets(true).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn disconnect_sockets(&self, close: bool) -> Result<(), Error> {
         self.change(4, None, close).await
     }
@@ -390,6 +495,13 @@ impl Emitter {
     /// # Errors
     /// [`Error::Encode`] when `args` is not a sequence, [`Error::Cluster`] when publishing
     /// fails.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn f(emitter: sockeye_redis::Emitter) -> Result<(), sockeye_redis::Error> {
+    /// emitter.server_side_emit("reload", &("config", 3)).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn server_side_emit<T: Serialize + ?Sized>(
         &self,
         event: &str,

@@ -71,6 +71,8 @@
 //!   subscribes again, and the cluster heals by itself. Each reconnection is logged
 //!   (`tracing`, target `sockeye_redis`) and counted ([`Metrics::reconnects`]).
 //! - Messages published while a server was away are lost for it, as with Node's adapter.
+//! - A namespace whose adapter starts while Redis is unreachable: `init` returns the error,
+//!   and the adapter keeps subscribing in the background until it works.
 //!
 //! ## Untrusted bytes
 //! Anything on the cluster's channels may come from anyone who can publish to Redis. A
@@ -274,6 +276,12 @@ pub struct RedisAdapterBuilder {
 impl RedisAdapterBuilder {
     /// The prefix of every channel (Node's `key`, or `channelPrefix` of the sharded adapter).
     /// Default: `socket.io`.
+    ///
+    /// # Examples
+    /// ```
+    /// let b = sockeye_redis::RedisAdapter::builder("redis://127.0.0.1").key("myapp");
+    /// # let _ = b;
+    /// ```
     pub fn key(mut self, key: impl Into<String>) -> Self {
         self.settings.key = key.into();
         self
@@ -281,6 +289,13 @@ impl RedisAdapterBuilder {
 
     /// How long a request to the other servers waits for their answers, and a Redis command
     /// for Redis (Node's `requestsTimeout`). Default: 5 s.
+    ///
+    /// # Examples
+    /// ```
+    /// let b = sockeye_redis::RedisAdapter::builder("redis://127.0.0.1")
+    ///     .requests_timeout(std::time::Duration::from_secs(2));
+    /// # let _ = b;
+    /// ```
     pub fn requests_timeout(mut self, timeout: Duration) -> Self {
         self.settings.requests_timeout = timeout;
         self
@@ -290,6 +305,13 @@ impl RedisAdapterBuilder {
     /// (`key-response#nsp#uid#`) instead of the shared one (Node's
     /// `publishOnSpecificResponseChannel`). Default: `false`. Not used by the sharded
     /// adapter, which always answers on the requester's channel.
+    ///
+    /// # Examples
+    /// ```
+    /// let b = sockeye_redis::RedisAdapter::builder("redis://127.0.0.1")
+    ///     .publish_on_specific_response_channel(true);
+    /// # let _ = b;
+    /// ```
     pub fn publish_on_specific_response_channel(mut self, yes: bool) -> Self {
         self.settings.publish_on_specific_response_channel = yes;
         self
@@ -297,6 +319,12 @@ impl RedisAdapterBuilder {
 
     /// Uses sharded Pub/Sub (Redis 7 `SSUBSCRIBE`/`SPUBLISH`), as Node's
     /// `createShardedAdapter`, instead of `createAdapter`'s Pub/Sub. Default: `false`.
+    ///
+    /// # Examples
+    /// ```
+    /// let b = sockeye_redis::RedisAdapter::builder("redis://127.0.0.1").sharded(true);
+    /// # let _ = b;
+    /// ```
     pub fn sharded(mut self, yes: bool) -> Self {
         self.settings.sharded = yes.then_some(self.settings.sharded.unwrap_or_default());
         self
@@ -304,6 +332,13 @@ impl RedisAdapterBuilder {
 
     /// The sharded adapter's subscription mode (implies [`RedisAdapterBuilder::sharded`]).
     /// Default: [`SubscriptionMode::Dynamic`].
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye_redis::{RedisAdapter, SubscriptionMode};
+    /// let b = RedisAdapter::builder("redis://127.0.0.1").subscription_mode(SubscriptionMode::Static);
+    /// # let _ = b;
+    /// ```
     pub fn subscription_mode(mut self, mode: SubscriptionMode) -> Self {
         self.settings.sharded = Some(mode);
         self
@@ -311,6 +346,12 @@ impl RedisAdapterBuilder {
 
     /// Messages from Redis larger than this are dropped (and counted as malformed).
     /// Default: 4 MiB. Raise it when the cluster's broadcasts carry more.
+    ///
+    /// # Examples
+    /// ```
+    /// let b = sockeye_redis::RedisAdapter::builder("redis://127.0.0.1").max_message_size(16 << 20);
+    /// # let _ = b;
+    /// ```
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.settings.max_message_size = bytes;
         self
@@ -318,6 +359,12 @@ impl RedisAdapterBuilder {
 
     /// Requests waiting for other servers' answers, per namespace; past this a request fails
     /// at once. Default: 1024.
+    ///
+    /// # Examples
+    /// ```
+    /// let b = sockeye_redis::RedisAdapter::builder("redis://127.0.0.1").max_pending_requests(4096);
+    /// # let _ = b;
+    /// ```
     pub fn max_pending_requests(mut self, n: usize) -> Self {
         self.settings.max_pending_requests = n.max(1);
         self
@@ -325,6 +372,12 @@ impl RedisAdapterBuilder {
 
     /// Sockets a `fetch_sockets` takes from other servers; past this it fails. Default:
     /// 100 000.
+    ///
+    /// # Examples
+    /// ```
+    /// let b = sockeye_redis::RedisAdapter::builder("redis://127.0.0.1").max_fetched_sockets(1_000_000);
+    /// # let _ = b;
+    /// ```
     pub fn max_fetched_sockets(mut self, n: usize) -> Self {
         self.settings.max_fetched_sockets = n;
         self
@@ -332,6 +385,14 @@ impl RedisAdapterBuilder {
 
     /// The reconnection backoff: the first delay, doubled after each failed attempt up to
     /// `max`. Default: 100 ms to 5 s.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let b = sockeye_redis::RedisAdapter::builder("redis://127.0.0.1")
+    ///     .reconnect_backoff(Duration::from_millis(50), Duration::from_secs(2));
+    /// # let _ = b;
+    /// ```
     pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
         self.settings.reconnect_min = min;
         self.settings.reconnect_max = max.max(min);
