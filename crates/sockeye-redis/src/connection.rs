@@ -532,7 +532,13 @@ impl Connection {
 
     /// Subscribes again to everything (after the subscriber reconnected).
     async fn resubscribe(&self) {
-        let subs = self.routes.read().all();
+        let subs = {
+            let mut routes = self.routes.write();
+            // Adapters dropped without being closed: their channels are not wanted any more.
+            routes.exact.retain(|_, (r, _)| r.strong_count() > 0);
+            routes.prefixes.retain(|(_, r)| r.strong_count() > 0);
+            routes.all()
+        };
         match self.try_subscribe(&subs).await {
             Ok(()) => tracing::info!(
                 channels = subs.channels.len() + subs.shard_channels.len(),
