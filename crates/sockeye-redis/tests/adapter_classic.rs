@@ -837,3 +837,52 @@ async fn passwords_in_urls() {
         Err(sockeye_redis::Error::InvalidUrl(_))
     ));
 }
+
+#[tokio::test]
+async fn bounds_on_what_other_servers_send() {
+    let redis = Redis::start();
+    let a = Server::start(
+        RedisAdapter::builder(redis.url())
+            .max_fetched_sockets(2)
+            .max_pending_requests(1),
+        "/",
+        "a",
+    )
+    .await;
+    let b = Server::start(RedisAdapter::builder(redis.url()), "/", "b").await;
+    b.ns.connect(&["few"]);
+    for _ in 0..3 {
+        b.ns.connect(&[]);
+    }
+    assert_eq!(
+        a.adapter
+            .fetch_sockets(opts(&["few"], &[]))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let err = a
+        .adapter
+        .fetch_sockets(BroadcastOptions::new())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("more than 2 sockets"), "{err}");
+    // One request in flight at most: a second one fails at once.
+    let _mute = RawSub::new(&redis.url(), &["socket.io-request#/#"], &[]).await;
+    let first = {
+        let adapter = a.adapter.clone();
+        tokio::spawn(async move { adapter.rooms().await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = a
+        .adapter
+        .fetch_sockets(BroadcastOptions::new())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("in flight"), "{err}");
+    assert!(matches!(
+        first.await.unwrap(),
+        Err(AdapterError::Timeout(_))
+    ));
+}
