@@ -844,7 +844,8 @@ async fn bounds_on_what_other_servers_send() {
     let a = Server::start(
         RedisAdapter::builder(redis.url())
             .max_fetched_sockets(2)
-            .max_pending_requests(1),
+            .max_pending_requests(1)
+            .requests_timeout(Duration::from_millis(800)),
         "/",
         "a",
     )
