@@ -33,7 +33,17 @@ if [ "${#need[@]}" -gt 0 ]; then
   [ "$(id -u)" = 0 ] || SUDO="sudo"
   log "apt-get install ${need[*]}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  # No package service is wanted (redis-server's tests start their own): a policy-rc.d that
+  # refuses every start, for the time of the install, where none exists (as e2e/cluster/run.sh).
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod +x "$policy"
+  fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null ||
+    { [ -z "$policy" ] || $SUDO rm -f "$policy"; exit 1; }
+  [ -z "$policy" ] || $SUDO rm -f "$policy"
 fi
 
 passed=0
