@@ -543,13 +543,15 @@ impl Adapter for ClassicAdapter {
                 .with("opts", wire::opts_rooms(&opts))
                 .build();
             c.request(request).await?;
-            let complete = requests::wait(done, c.timeout()).await;
+            // The options' timeout, or the adapter's.
+            let timeout = opts.flags.timeout.unwrap_or_else(|| c.timeout());
+            let complete = requests::wait(done, timeout).await;
             c.check_open()?;
             let Some(Pending::Fetch(collect)) = guard.take() else {
                 return Err(AdapterError::Closed);
             };
             if !complete {
-                return Err(AdapterError::Timeout(c.timeout()));
+                return Err(AdapterError::Timeout(timeout));
             }
             if collect.acc.overflow {
                 return Err(AdapterError::Other(format!(

@@ -673,13 +673,15 @@ impl ShardedAdapter {
             .with("requestId", id.as_str())
             .build();
         c.publish(&c.channel, kind::FETCH_SOCKETS, data).await?;
-        let complete = requests::wait(done, c.timeout()).await;
+        // The options' timeout, or the adapter's (Node's cluster adapter: 5 s).
+        let timeout = opts.flags.timeout.unwrap_or_else(|| c.timeout());
+        let complete = requests::wait(done, timeout).await;
         c.check_open()?;
         let Some(Pending::Fetch(collect)) = guard.take() else {
             return Err(AdapterError::Closed);
         };
         if !complete {
-            return Err(AdapterError::Timeout(c.timeout()));
+            return Err(AdapterError::Timeout(timeout));
         }
         if collect.acc.overflow {
             return Err(AdapterError::Other(format!(

@@ -169,8 +169,9 @@ pub(crate) fn room_list(rooms: &[Room]) -> Value {
 }
 
 /// Broadcast flags as Node's `BroadcastOperator` sets them: only those that differ from the
-/// default, and the ack timeout in milliseconds.
+/// default, and the timeout in milliseconds (`timeout`, or the options' own).
 pub(crate) fn flags(opts: &BroadcastOptions, timeout: Option<Duration>) -> Value {
+    let timeout = timeout.or(opts.flags.timeout);
     let mut f = Obj::new();
     if opts.flags.volatile {
         f = f.with("volatile", true);

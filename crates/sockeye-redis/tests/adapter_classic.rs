@@ -887,3 +887,28 @@ async fn bounds_on_what_other_servers_send() {
         Err(AdapterError::Timeout(_))
     ));
 }
+
+#[tokio::test]
+async fn the_options_timeout_wins_over_the_adapters() {
+    let redis = Redis::start();
+    let a = Server::start(
+        RedisAdapter::builder(redis.url()).requests_timeout(Duration::from_secs(5)),
+        "/",
+        "a",
+    )
+    .await;
+    let _mute = RawSub::new(&redis.url(), &["socket.io-request#/#"], &[]).await;
+    let mut o = BroadcastOptions::new();
+    o.flags.timeout = Some(Duration::from_millis(300));
+    let started = Instant::now();
+    let err = a.adapter.fetch_sockets(o).await.unwrap_err();
+    assert!(
+        matches!(err, AdapterError::Timeout(t) if t == Duration::from_millis(300)),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
