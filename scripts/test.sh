@@ -4,7 +4,8 @@
 #
 #   bash scripts/test.sh
 #
-# 1. Debian packages the tests need (chromium for the browser tests), when missing.
+# 1. Debian packages the tests need (chromium for the browser tests, redis-server for
+#    sockeye-redis's), when missing.
 # 2. cargo fmt --check, clippy and cargo doc with warnings denied.
 # 3. cargo test --workspace (unit, property, integration and doc tests).
 # 4. e2e/run.sh: the interop suite with the real socket.io-client (npm ci from the lock file)
@@ -24,12 +25,25 @@ log() { echo "[test] $*" >&2; }
 # --- 1. system packages -------------------------------------------------------------------
 need=()
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || need+=(chromium)
+# sockeye-redis's tests start their own redis-server (Debian's) on free ports.
+command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || need+=(redis-server)
+command -v openssl >/dev/null || need+=(openssl) # its TLS test makes a CA and a certificate
 if [ "${#need[@]}" -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO="sudo"
   log "apt-get install ${need[*]}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  # No package service is wanted (redis-server's tests start their own): a policy-rc.d that
+  # refuses every start, for the time of the install, where none exists (as e2e/cluster/run.sh).
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod +x "$policy"
+  fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null ||
+    { [ -z "$policy" ] || $SUDO rm -f "$policy"; exit 1; }
+  [ -z "$policy" ] || $SUDO rm -f "$policy"
 fi
 
 passed=0
@@ -42,7 +56,7 @@ if cargo fmt --all --check; then add 1 0; else add 0 1; log "cargo fmt: unformat
 log "cargo clippy"
 if cargo clippy --workspace --all-targets --quiet -- -D warnings; then add 1 0; else add 0 1; fi
 log "cargo doc (warnings denied)"
-if RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet -p sockeye -p sockeye-engineio; then
+if RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet -p sockeye -p sockeye-engineio -p sockeye-core -p sockeye-redis; then
   add 1 0
 else
   add 0 1

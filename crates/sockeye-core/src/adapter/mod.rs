@@ -311,6 +311,21 @@ pub trait Adapter: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(1)))
     }
 
+    /// Called by the namespace when `room` gets its first member on this server, the room of
+    /// a socket's own id included (Node's `create-room` event). An adapter that listens to
+    /// other servers room by room (the sharded Redis adapter's dynamic mode) subscribes here.
+    /// It may be called with the namespace's room index locked: it must return at once and
+    /// must not call back into the [`LocalHandle`].
+    fn room_created(&self, room: &str) {
+        let _ = room;
+    }
+
+    /// Called by the namespace when the last member of `room` on this server leaves it (Node's
+    /// `delete-room` event); see [`Adapter::room_created`].
+    fn room_deleted(&self, room: &str) {
+        let _ = room;
+    }
+
     /// Delivers `packet` to the sockets `opts` selects on every server (Node's
     /// `broadcast`). The packet crosses to other servers once, not once per socket.
     fn broadcast(
