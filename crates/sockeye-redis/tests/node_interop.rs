@@ -637,7 +637,7 @@ async fn both_emitters_publish_the_same_bytes() {
             json!({"op": "sse", "event": "s", "args": [1, {"k": "v"}]}),
             Box::new(|e| {
                 Box::pin(async move {
-                    e.server_side_emit("s", &(1, json!({"k": "v"})))
+                    e.server_side_emit_args("s", &(1, json!({"k": "v"})))
                         .await
                         .unwrap()
                 })

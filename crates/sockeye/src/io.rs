@@ -163,7 +163,9 @@ impl SocketIo {
         SocketIoBuilder::new().build_svc()
     }
 
-    /// Declares a namespace and its connect handler.
+    /// Declares a namespace and its connect handler. Declaring it again replaces its handler
+    /// (and starts its middlewares and server-side event handlers afresh); its sockets, rooms
+    /// and adapter stay.
     ///
     /// # Examples
     /// ```
@@ -176,19 +178,27 @@ impl SocketIo {
     /// ```
     pub fn ns<H: ConnectHandler<M>, M>(&self, path: impl Into<String>, handler: H) -> NsHandle {
         let name = normalize(path.into());
-        let ns = Namespace::new(
-            name.clone(),
-            self.inner.clone(),
-            box_connect(handler),
-            Arc::new(RwLock::new(Vec::new())),
-            ServerHandlers::default(),
-            false,
-        );
-        let old = self.inner.nsps.write().insert(name, ns.clone());
-        if let Some(old) = old {
-            // Declared again: the new declaration replaces the old one and its adapter.
-            crate::handler::run(async move { old.close_adapter().await });
-        }
+        let mut nsps = self.inner.nsps.write();
+        let ns = match nsps.get(&name) {
+            // Declared again (`/` is declared by the builder): the new handler replaces the
+            // old; the namespace, its sockets and its adapter stay.
+            Some(ns) => {
+                ns.redeclare(box_connect(handler));
+                ns.clone()
+            }
+            None => {
+                let ns = Namespace::new(
+                    name.clone(),
+                    self.inner.clone(),
+                    box_connect(handler),
+                    Arc::new(RwLock::new(Vec::new())),
+                    ServerHandlers::default(),
+                    false,
+                );
+                nsps.insert(name, ns.clone());
+                ns
+            }
+        };
         NsHandle {
             target: NsTarget::Static(ns),
         }
