@@ -689,7 +689,7 @@ async fn emitters_reach_both_servers() {
         r.ns.inbox(rs)[1].1,
         vec![Value::Int(2), Value::Bin(Bytes::from_static(b"\x08"))]
     );
-    ours.server_side_emit("sse", &("hi",)).await.unwrap();
+    ours.server_side_emit("sse", &"hi").await.unwrap();
     node.until("the Node handler", json!({"cmd": "serverEvents"}), |r| {
         r["events"] == json!([["sse", "hi", false]])
     })
