@@ -12,56 +12,8 @@ use crate::config::OverflowPolicy;
 use crate::errors::SendError;
 use crate::packet::ProtocolVersion;
 use crate::payload::Outgoing;
+pub use crate::session::{DisconnectReason, TransportKind};
 use crate::sid::Sid;
-
-/// Why a session ended. The text forms are Node's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum DisconnectReason {
-    /// The client closed the connection or sent a close packet.
-    TransportClose,
-    /// The connection failed, or the client was too slow to read (see
-    /// [`crate::config::OverflowPolicy`]).
-    TransportError,
-    /// The client did not answer a ping in time.
-    PingTimeout,
-    /// The client sent something that is not valid Engine.IO or Socket.IO.
-    ParseError,
-    /// The server closed the session.
-    ForcedClose,
-    /// The server is shutting down.
-    ServerShutdown,
-}
-
-impl DisconnectReason {
-    /// Node's name for the reason, e.g. `"ping timeout"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DisconnectReason::TransportClose => "transport close",
-            DisconnectReason::TransportError => "transport error",
-            DisconnectReason::PingTimeout => "ping timeout",
-            DisconnectReason::ParseError => "parse error",
-            DisconnectReason::ForcedClose => "forced close",
-            DisconnectReason::ServerShutdown => "server shutting down",
-        }
-    }
-}
-
-impl std::fmt::Display for DisconnectReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The transport a session currently uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TransportKind {
-    /// HTTP long-polling.
-    Polling,
-    /// WebSocket.
-    Websocket,
-}
 
 /// What the HTTP handshake request carried, kept for the application.
 ///
