@@ -1,0 +1,167 @@
+// Engine.IO session behaviour that clients and proxies notice, each compared with Node's
+// engine.io on the same raw requests (issue 16): heartbeat deadlines to the millisecond.
+// The contract's timing: pingInterval 400 ms, pingTimeout 800 ms, upgradeTimeout 1000 ms.
+import { describe, it, after, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import { SETUPS, connect, ask, closeAll, sleep } from "./helpers.mjs";
+import {
+  eioUrl,
+  pollOpen,
+  pollGet,
+  pollPost,
+  packets,
+  UNKNOWN_SID,
+  RawWs,
+} from "./raw.mjs";
+
+const PING_INTERVAL = 400;
+const PING_TIMEOUT = 800;
+// How late a deadline may be seen by the client: the server's timer, the HTTP round trip and
+// the test's own event loop. A heartbeat that acts on periodic wake-ups is late by up to its
+// period (tens of milliseconds at these settings), so the median of many deadlines must be
+// within MEDIAN_LATE_MS; any one may be later by the machine's load, but not beyond MAX_LATE_MS.
+const MEDIAN_LATE_MS = 15;
+const MAX_LATE_MS = 200;
+// Sessions opened 37 ms apart: their deadlines fall at every phase of a periodic wake-up, and
+// over a third of a second, so that one stall of a loaded machine delays only a few of them.
+const STAGGER = Array.from({ length: 10 }, (_, i) => i * 37);
+
+after(closeAll);
+
+/** After each case a fresh client still connects and echoes, over polling and WebSocket. */
+async function assertHealthy() {
+  for (const setup of [SETUPS[0], SETUPS[1]]) {
+    const { socket } = await connect(setup);
+    assert.equal(await ask(socket, "echo-ack", `fresh ${setup.name}`), `fresh ${setup.name}`);
+    socket.disconnect();
+  }
+}
+
+/** A polling handshake, with the times it was sent and answered. */
+async function timedOpen() {
+  const sent = Date.now();
+  const { sid } = await pollOpen();
+  return { sid, sent, answered: Date.now() };
+}
+
+/**
+ * Asserts that deadlines came on time: each `at` at least `due` ms after `sent` (never
+ * early), and the lateness after `answered` within the bounds above (the median, and each).
+ */
+function assertOnTime(what, samples) {
+  const late = [];
+  for (const { at, sent, answered, due } of samples) {
+    assert.ok(at - sent >= due - 2, `${what} came early: ${at - sent} ms after the request (due at ${due})`);
+    late.push(at - answered - due);
+  }
+  late.sort((a, b) => a - b);
+  const median = late[Math.floor(late.length / 2)];
+  const all = `lateness of each, in ms: ${late.join(", ")}`;
+  assert.ok(median <= MEDIAN_LATE_MS, `${what}: median ${median} ms late; ${all}`);
+  assert.ok(late[late.length - 1] <= MAX_LATE_MS, `${what}: one came ${late[late.length - 1]} ms late; ${all}`);
+}
+
+/**
+ * Waits for the next ping (a GET waits for it) and answers it; resolves when the pong was
+ * sent and when it was answered.
+ */
+async function pingPong(sid) {
+  for (let i = 0; i < 5; i++) {
+    const g = await pollGet(sid);
+    assert.equal(g.status, 200);
+    if (packets(g.body).includes("2")) {
+      const sent = Date.now();
+      assert.equal((await pollPost(sid, "3")).body, "ok");
+      return { sent, answered: Date.now() };
+    }
+  }
+  throw new Error("no ping");
+}
+
+describe("session: heartbeat deadlines", () => {
+  afterEach(assertHealthy);
+
+  it("polling: pings leave at pingInterval and a silent client is closed at pingInterval + pingTimeout", async () => {
+    const runs = await Promise.all(
+      STAGGER.map(async (delay) => {
+        await sleep(delay);
+        const open = await timedOpen();
+        const ping = await pollGet(open.sid);
+        const pingAt = Date.now();
+        const close = await pollGet(open.sid); // no pong: it waits for the close
+        const closeAt = Date.now();
+        const after = await pollGet(open.sid);
+        return { open, ping, pingAt, close, closeAt, after };
+      }),
+    );
+    for (const { ping, close, after } of runs) {
+      assert.deepEqual([ping.status, ping.body], [200, "2"]);
+      assert.deepEqual([close.status, close.body], [200, "1"], "the waiting poll ends with a close");
+      assert.deepEqual([after.status, after.body], [400, UNKNOWN_SID]);
+    }
+    assertOnTime(
+      "pings",
+      runs.map((r) => ({ at: r.pingAt, ...r.open, due: PING_INTERVAL })),
+    );
+    assertOnTime(
+      "ping timeouts",
+      runs.map((r) => ({ at: r.closeAt, ...r.open, due: PING_INTERVAL + PING_TIMEOUT })),
+    );
+  });
+
+  it("polling: a session nobody polls is gone at pingInterval + pingTimeout, not before", async () => {
+    const early = await timedOpen();
+    const late = await timedOpen();
+    const life = PING_INTERVAL + PING_TIMEOUT;
+    await sleep(early.sent + life - 200 - Date.now());
+    const before = await pollGet(early.sid);
+    assert.deepEqual([before.status, before.body], [200, "2"], "alive before its deadline");
+    await sleep(late.answered + life + 100 - Date.now());
+    const gone = await pollGet(late.sid);
+    assert.deepEqual([gone.status, gone.body], [400, UNKNOWN_SID], "gone after its deadline");
+  });
+
+  it("polling: after a pong the next ping leaves a pingInterval later", async () => {
+    const { sid } = await pollOpen();
+    // Joined to `/`, so that the connect timeout does not end it first.
+    assert.equal((await pollPost(sid, "40")).body, "ok");
+    const samples = [];
+    for (let i = 0; i < 5; i++) {
+      const pong = await pingPong(sid);
+      const g = await pollGet(sid);
+      assert.deepEqual([g.status, g.body], [200, "2"]);
+      samples.push({ at: Date.now(), ...pong, due: PING_INTERVAL });
+      assert.equal((await pollPost(sid, "3")).body, "ok");
+    }
+    assertOnTime("pings after a pong", samples);
+    assert.equal((await pollPost(sid, "1")).body, "ok");
+  });
+
+  it("websocket: the ping at pingInterval, the close at pingInterval + pingTimeout", async () => {
+    const runs = await Promise.all(
+      STAGGER.map(async (delay) => {
+        await sleep(delay);
+        const sent = Date.now();
+        const ws = new RawWs(eioUrl({ EIO: "4", transport: "websocket" }, { ws: true }));
+        const first = await ws.next();
+        const open = { sent, answered: Date.now() };
+        const ping = await ws.next(2000);
+        const pingAt = Date.now();
+        const { at } = await ws.waitClosed(2000, false);
+        return { first, open, ping, pingAt, closeAt: at };
+      }),
+    );
+    for (const { first, ping } of runs) {
+      assert.match(first, /^0\{/);
+      assert.equal(ping, "2");
+    }
+    assertOnTime(
+      "pings",
+      runs.map((r) => ({ at: r.pingAt, ...r.open, due: PING_INTERVAL })),
+    );
+    assertOnTime(
+      "ping timeouts",
+      runs.map((r) => ({ at: r.closeAt, ...r.open, due: PING_INTERVAL + PING_TIMEOUT })),
+    );
+  });
+});
