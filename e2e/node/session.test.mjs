@@ -1,5 +1,6 @@
 // Engine.IO session behaviour that clients and proxies notice, each compared with Node's
-// engine.io on the same raw requests (issue 16): heartbeat deadlines to the millisecond.
+// engine.io on the same raw requests (issue 16): heartbeat deadlines to the millisecond and a
+// client's close while a poll waits.
 // The contract's timing: pingInterval 400 ms, pingTimeout 800 ms, upgradeTimeout 1000 ms.
 import { describe, it, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
@@ -163,5 +164,23 @@ describe("session: heartbeat deadlines", () => {
       "ping timeouts",
       runs.map((r) => ({ at: r.closeAt, ...r.open, due: PING_INTERVAL + PING_TIMEOUT })),
     );
+  });
+});
+
+describe("session: a client's close over polling while a poll waits", () => {
+  afterEach(assertHealthy);
+
+  it("the waiting GET is answered with a noop (6), then requests get 400", async () => {
+    const { sid } = await pollOpen();
+    const waiting = pollGet(sid);
+    await sleep(100); // let the server park the GET
+    const p = await pollPost(sid, "1");
+    assert.deepEqual([p.status, p.body], [200, "ok"]);
+    const g = await waiting;
+    assert.deepEqual([g.status, g.body], [200, "6"], "Node sends `1` only when the server closes");
+    const next = await pollGet(sid);
+    assert.deepEqual([next.status, next.body], [400, UNKNOWN_SID]);
+    const post = await pollPost(sid, '42["echo","late"]');
+    assert.deepEqual([post.status, post.body], [400, UNKNOWN_SID]);
   });
 });

@@ -208,7 +208,8 @@ pub(crate) enum PollAnswer {
         /// How many packets at the head of the queue may go in this answer.
         end: usize,
     },
-    /// `6`: the poll ends without packets (the session moved to WebSocket).
+    /// `6`: the poll ends without packets (the session moved to WebSocket, or the client
+    /// closed it).
     Noop,
     /// `1`: the session is closed.
     Close,
@@ -513,6 +514,8 @@ impl Session {
             return PollAnswer::Packets { end };
         }
         match self.closed {
+            // Node ends the poll with a noop when the client itself closed the session.
+            Some(DisconnectReason::TransportClose) => PollAnswer::Noop,
             Some(_) => PollAnswer::Close,
             None => PollAnswer::Wait,
         }

@@ -434,7 +434,7 @@ fn server_close_over_websocket_is_forgotten_at_once_and_bounded_by_ping_timeout(
 }
 
 #[test]
-fn client_close_while_a_poll_waits_ends_it() {
+fn client_close_while_a_poll_waits_answers_noop() {
     for v in [ProtocolVersion::V3, ProtocolVersion::V4] {
         let mut sim = polling(v);
         sim.s.poll_begin(sim.now, &sim.t).expect("GET");
@@ -444,7 +444,7 @@ fn client_close_while_a_poll_waits_ends_it() {
         sim.packet(Via::Polling, Packet::Close);
         sim.s.post_end();
         assert_eq!(sim.wakes, wakes + 1, "the waiting GET is woken");
-        assert_eq!(sim.s.poll_answer(), PollAnswer::Close);
+        assert_eq!(sim.s.poll_answer(), PollAnswer::Noop);
         assert_eq!(
             sim.events(),
             vec![
