@@ -1,6 +1,6 @@
 // Engine.IO session behaviour that clients and proxies notice, each compared with Node's
-// engine.io on the same raw requests (issue 16): heartbeat deadlines to the millisecond and a
-// client's close while a poll waits.
+// engine.io on the same raw requests (issue 16): heartbeat deadlines to the millisecond, a
+// client's close while a poll waits and a second WebSocket for an upgraded session.
 // The contract's timing: pingInterval 400 ms, pingTimeout 800 ms, upgradeTimeout 1000 ms.
 import { describe, it, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
@@ -26,6 +26,7 @@ const MAX_LATE_MS = 200;
 // Sessions opened 37 ms apart: their deadlines fall at every phase of a periodic wake-up, and
 // over a third of a second, so that one stall of a loaded machine delays only a few of them.
 const STAGGER = Array.from({ length: 10 }, (_, i) => i * 37);
+const BAD_REQUEST = JSON.stringify({ code: 3, message: "Bad request" });
 
 after(closeAll);
 
@@ -182,5 +183,72 @@ describe("session: a client's close over polling while a poll waits", () => {
     assert.deepEqual([next.status, next.body], [400, UNKNOWN_SID]);
     const post = await pollPost(sid, '42["echo","late"]');
     assert.deepEqual([post.status, post.body], [400, UNKNOWN_SID]);
+  });
+});
+
+/** Opens a WebSocket for `sid` and runs the probe; resolves the RawWs. */
+async function probe(sid) {
+  const ws = new RawWs(eioUrl({ EIO: "4", transport: "websocket", sid }, { ws: true }));
+  await ws.opened;
+  ws.send("2probe");
+  assert.equal(await ws.next(), "3probe");
+  return ws;
+}
+
+/** Resolves whether a WebSocket for `sid` opened, and how it closed. */
+async function secondWebSocket(sid) {
+  const ws = new RawWs(eioUrl({ EIO: "4", transport: "websocket", sid }, { ws: true }));
+  const errors = [];
+  ws.ws.on("error", (e) => errors.push(e.message));
+  const opened = await ws.opened.then(
+    () => true,
+    (e) => `refused: ${e.status ?? ""} ${e.message}`,
+  );
+  const { code } = await ws.waitClosed();
+  return { opened, code, errors, messages: ws.queue };
+}
+
+describe("session: a second WebSocket for a session", () => {
+  afterEach(assertHealthy);
+
+  it("after the upgrade: it opens (101) and is closed at once; the session is untouched", async () => {
+    const { sid } = await pollOpen();
+    await pingPong(sid);
+    const ws = await probe(sid);
+    try {
+      ws.send("5");
+      ws.send("40");
+      assert.match(await ws.nextNonPing(), /^40\{/);
+      assert.match(await ws.nextNonPing(), /^42\["welcome"/);
+      const second = await secondWebSocket(sid);
+      assert.equal(second.opened, true, "the handshake is completed, as Node does");
+      assert.equal(second.code, 1005, "closed without a status code");
+      assert.deepEqual(second.errors, [], "no error event on the client");
+      assert.deepEqual(second.messages, [], "nothing of the session reached it");
+      ws.send('42["echo","still the first"]');
+      assert.equal(await ws.nextNonPing(), '42["echo","still the first"]');
+    } finally {
+      ws.terminate();
+    }
+  });
+
+  it("during the upgrade: it opens and is closed at once; the first one still upgrades", async () => {
+    const { sid } = await pollOpen();
+    await pingPong(sid);
+    const ws = new RawWs(eioUrl({ EIO: "4", transport: "websocket", sid }, { ws: true }));
+    try {
+      await ws.opened;
+      const second = await secondWebSocket(sid);
+      assert.equal(second.opened, true);
+      assert.equal(second.code, 1005);
+      assert.deepEqual(second.errors, []);
+      ws.send("2probe");
+      assert.equal(await ws.next(), "3probe");
+      ws.send("5");
+      ws.send("40");
+      assert.match(await ws.nextNonPing(), /^40\{/);
+    } finally {
+      ws.terminate();
+    }
   });
 });

@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 
-use self::conn::{Conn, Stream};
+use self::conn::{encode_close, Conn, Stream};
 use self::eio::{Eio, Phase};
 use crate::config::EngineConfig;
 use crate::core::Shared;
@@ -32,6 +32,8 @@ enum Then<D> {
     },
     /// The probe of an upgrade of a polling session (the upgrade's number).
     Probe(Arc<Socket<D>>, u32),
+    /// Close it at once (the session upgraded or is upgrading already), as Node does.
+    Close,
 }
 
 /// Validates an upgrade request, answers 101 and spawns the connection's task.
@@ -63,7 +65,7 @@ pub(crate) fn accept<H: Handler, B>(
         },
         Some(socket) => match socket.upgrade_request(&shared.timing) {
             UpgradeDecision::Probe(id) => Then::Probe(socket, id),
-            UpgradeDecision::Close => return Err(HttpError::BadRequest),
+            UpgradeDecision::Close => Then::Close,
         },
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
@@ -107,8 +109,9 @@ async fn task<H: Handler>(
     };
     let (info, version, b64) = match then {
         Then::Open { info, version, b64 } => (info, version, b64),
-        // Boxed: the rare path should not grow every connection's task.
+        // Boxed: the rare paths should not grow every connection's task.
         Then::Probe(socket, id) => return Box::pin(probe(shared, stream, socket, id)).await,
+        Then::Close => return Box::pin(refuse(stream)).await,
     };
     let socket = shared.create_session(info, version, TransportKind::Websocket);
     socket.b64.store(b64, std::sync::atomic::Ordering::Relaxed);
@@ -142,4 +145,15 @@ async fn probe<H: Handler>(
     let decoder = decoder(&shared.config);
     let mut conn = Conn::new(Eio::new(shared, socket, Phase::Probe(id)), stream, decoder);
     conn.run().await;
+}
+
+/// A WebSocket this session cannot take: completed, then closed without a status code.
+async fn refuse((mut io, _): (Stream, Bytes)) {
+    std::future::poll_fn(|cx| {
+        let mut wbuf = BytesMut::new();
+        encode_close(None, b"", &mut wbuf);
+        io.close_now(cx, &mut wbuf);
+        std::task::Poll::Ready(())
+    })
+    .await;
 }
