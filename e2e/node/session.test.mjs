@@ -1,6 +1,7 @@
 // Engine.IO session behaviour that clients and proxies notice, each compared with Node's
 // engine.io on the same raw requests (issue 16): heartbeat deadlines to the millisecond, a
-// client's close while a poll waits and a second WebSocket for an upgraded session.
+// client's close while a poll waits, a second WebSocket for an upgraded session and polls
+// during an upgrade.
 // The contract's timing: pingInterval 400 ms, pingTimeout 800 ms, upgradeTimeout 1000 ms.
 import { describe, it, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
@@ -245,6 +246,39 @@ describe("session: a second WebSocket for a session", () => {
       ws.send("2probe");
       assert.equal(await ws.next(), "3probe");
       ws.send("5");
+      ws.send("40");
+      assert.match(await ws.nextNonPing(), /^40\{/);
+    } finally {
+      ws.terminate();
+    }
+  });
+});
+
+describe("session: polls during an upgrade", () => {
+  afterEach(assertHealthy);
+
+  it("after 2probe/3probe every GET ends at once with a noop, until 5", async () => {
+    const { sid } = await pollOpen();
+    // Right after a pong, so that the next ping is a pingInterval away.
+    await pingPong(sid);
+    const ws = await probe(sid);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const started = Date.now();
+        const g = await pollGet(sid);
+        const took = Date.now() - started;
+        assert.equal(g.status, 200);
+        // Node's engine.io ends them on its 100 ms upgrade check; a held poll would wait for
+        // the next ping (400 ms) or the end of the upgrade.
+        assert.ok(took < 250, `GET ${i + 1} during the upgrade took ${took} ms (${JSON.stringify(g.body)})`);
+        const ps = packets(g.body);
+        assert.ok(ps.includes("6") || ps.includes("2"), `GET ${i + 1}: ${JSON.stringify(g.body)}`);
+        if (ps.includes("2")) assert.equal((await pollPost(sid, "3")).body, "ok");
+      }
+      ws.send("5");
+      await sleep(50);
+      const g = await pollGet(sid);
+      assert.deepEqual([g.status, g.body], [400, BAD_REQUEST], "polling is over after 5");
       ws.send("40");
       assert.match(await ws.nextNonPing(), /^40\{/);
     } finally {

@@ -208,8 +208,8 @@ pub(crate) enum PollAnswer {
         /// How many packets at the head of the queue may go in this answer.
         end: usize,
     },
-    /// `6`: the poll ends without packets (the session moved to WebSocket, or the client
-    /// closed it).
+    /// `6`: the poll ends without packets (an upgrade is under way or done, or the client
+    /// closed the session).
     Noop,
     /// `1`: the session is closed.
     Close,
@@ -253,7 +253,7 @@ enum Upgrade {
     None,
     /// A WebSocket was accepted for the session; `2probe` not seen yet.
     Requested,
-    /// `2probe` was answered; waiting for `5`.
+    /// `2probe` was answered; waiting for `5`. Polls are answered at once.
     Probed,
     /// The session moved to WebSocket.
     Done,
@@ -517,6 +517,8 @@ impl Session {
             // Node ends the poll with a noop when the client itself closed the session.
             Some(DisconnectReason::TransportClose) => PollAnswer::Noop,
             Some(_) => PollAnswer::Close,
+            // After the probe, polls end at once so the client can pause its polling.
+            None if self.upgrade == Upgrade::Probed => PollAnswer::Noop,
             None => PollAnswer::Wait,
         }
     }
@@ -577,8 +579,7 @@ impl Session {
         match packet {
             Packet::Ping(data) if &data[..] == b"probe" => {
                 self.upgrade = Upgrade::Probed;
-                // A poll that waits ends with `6`, so the client can finish its upgrade.
-                self.outbox.push(Outgoing::Noop);
+                // A poll that waits answers `6` now.
                 let out = Output {
                     wake: true,
                     ..Output::default()
@@ -589,13 +590,6 @@ impl Session {
                 self.upgrade = Upgrade::Done;
                 self.transport = TransportKind::Websocket;
                 self.other_at = Time::NEVER;
-                // Noops were for the polling transport only.
-                let before = self.outbox.queue.len();
-                self.outbox.queue.retain(|p| *p != Outgoing::Noop);
-                self.outbox.bytes = self
-                    .outbox
-                    .bytes
-                    .saturating_sub(before - self.outbox.queue.len());
                 // The waiting poll (if any) answers `6`, and the queue is the WebSocket's.
                 let out = Output {
                     wake: true,
