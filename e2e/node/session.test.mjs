@@ -1,13 +1,14 @@
 // Engine.IO session behaviour that clients and proxies notice, each compared with Node's
 // engine.io on the same raw requests (issue 16): heartbeat deadlines to the millisecond, a
-// client's close while a poll waits, a second WebSocket for an upgraded session and polls
-// during an upgrade.
+// client's close while a poll waits, a second WebSocket for an upgraded session, polls during
+// an upgrade and percent-encoded query values.
 // The contract's timing: pingInterval 400 ms, pingTimeout 800 ms, upgradeTimeout 1000 ms.
 import { describe, it, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { SETUPS, connect, ask, closeAll, sleep } from "./helpers.mjs";
 import {
   eioUrl,
+  http,
   pollOpen,
   pollGet,
   pollPost,
@@ -284,5 +285,25 @@ describe("session: polls during an upgrade", () => {
     } finally {
       ws.terminate();
     }
+  });
+});
+
+describe("session: percent-encoded query values", () => {
+  afterEach(assertHealthy);
+
+  const encodeAll = (s) => [...s].map((c) => "%" + c.charCodeAt(0).toString(16).padStart(2, "0")).join("");
+
+  it("EIO=%34 is version 4, transport=%70olling is polling, and an encoded sid is the sid", async () => {
+    const r = await http(eioUrl({}).replace(/\?.*$/, "") + "?EIO=%34&transport=%70olling");
+    assert.equal(r.status, 200);
+    assert.match(r.body, /^0\{"sid":"/, "a v4 open packet (a v3 one has a length prefix)");
+    const { sid } = JSON.parse(r.body.slice(1));
+    const url = (extra) => eioUrl({}).replace(/\?.*$/, "") + `?EIO=4&transport=polling&sid=${encodeAll(sid)}${extra}`;
+    const p = await http(url(""), { method: "POST", body: "40", headers: { "content-type": "text/plain" } });
+    assert.deepEqual([p.status, p.body], [200, "ok"]);
+    const g = await http(url(""));
+    assert.equal(g.status, 200);
+    assert.match(packets(g.body)[0], /^40\{"sid":/);
+    assert.equal((await pollPost(sid, "1")).body, "ok");
   });
 });

@@ -1,6 +1,7 @@
 //! The engine: the public handle, and the routing of each HTTP request to the transport
 //! that answers it.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::{header, Method, Request, Response, StatusCode};
@@ -177,14 +178,14 @@ impl<H: Handler> Engine<H> {
             return Ok(res);
         }
         let query = Query::parse(req.uri().query().unwrap_or(""))?;
-        let version = match query.eio {
+        let version = match query.eio.as_deref() {
             Some("4") => ProtocolVersion::V4,
             // Like Node with `allowEIO3`, any other value (or none) means v3.
             _ if config.allow_eio3 => ProtocolVersion::V3,
             _ => return Err(HttpError::UnsupportedProtocolVersion),
         };
         // JSONP (`j=N`) is a v3 polling mode; the index is digits only, as Node keeps it.
-        let jsonp = match query.jsonp {
+        let jsonp = match query.jsonp.as_deref() {
             Some(j) if version == ProtocolVersion::V3 => {
                 let digits: String = j.chars().filter(char::is_ascii_digit).take(9).collect();
                 Some(digits.parse::<u32>().unwrap_or(0))
@@ -192,7 +193,7 @@ impl<H: Handler> Engine<H> {
             Some(_) => return Err(HttpError::BadRequest),
             None => None,
         };
-        let transport = match query.transport {
+        let transport = match query.transport.as_deref() {
             Some("polling") if config.polling => TransportKind::Polling,
             Some("websocket") if config.websocket => TransportKind::Websocket,
             _ => return Err(HttpError::UnknownTransport),
@@ -281,15 +282,16 @@ impl<H: Handler> Engine<H> {
     }
 }
 
-/// The engine's query parameters; the first occurrence of a key wins.
+/// The engine's query parameters, percent-decoded as Node's `querystring` does; the first
+/// occurrence of a key wins.
 struct Query<'a> {
-    eio: Option<&'a str>,
-    transport: Option<&'a str>,
-    sid: Option<&'a str>,
+    eio: Option<Cow<'a, str>>,
+    transport: Option<Cow<'a, str>>,
+    sid: Option<Cow<'a, str>>,
     /// `b64=1` or `b64=true`: a v3 client that cannot take binary payloads.
     b64: bool,
     /// `j=N`: JSONP polling (v3 only).
-    jsonp: Option<&'a str>,
+    jsonp: Option<Cow<'a, str>>,
 }
 
 impl<'a> Query<'a> {
@@ -306,7 +308,8 @@ impl<'a> Query<'a> {
                 return Err(HttpError::BadRequest);
             }
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let slot = match k {
+            let (k, v) = (percent_decode(k), percent_decode(v));
+            let slot = match &*k {
                 "EIO" => &mut out.eio,
                 "transport" => &mut out.transport,
                 "sid" => &mut out.sid,
@@ -327,5 +330,64 @@ impl<'a> Query<'a> {
             }
         }
         Ok(out)
+    }
+}
+
+/// Decodes a query component like Node's `querystring.unescape`: `+` is a space, `%XX` a
+/// byte; a `%` not followed by two hex digits stays as it is; bytes that are not UTF-8
+/// become U+FFFD. Borrows when there is nothing to decode.
+fn percent_decode(s: &str) -> Cow<'_, str> {
+    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+        return Cow::Borrowed(s);
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let hex = |j: usize| b.get(j).and_then(|&h| (h as char).to_digit(16));
+        match c {
+            b'+' => out.push(b' '),
+            b'%' => match (hex(i + 1), hex(i + 2)) {
+                (Some(hi), Some(lo)) => {
+                    out.push((hi * 16 + lo) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    match String::from_utf8(out) {
+        Ok(s) => Cow::Owned(s),
+        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_and_keys_are_percent_decoded() {
+        let q = Query::parse("EIO=%34&%74ransport=%70olling&sid=a%2Bb+c&b64=%31").expect("query");
+        assert_eq!(q.eio.as_deref(), Some("4"));
+        assert_eq!(q.transport.as_deref(), Some("polling"));
+        assert_eq!(q.sid.as_deref(), Some("a+b c"));
+        assert!(q.b64);
+        // Duplicates compare decoded.
+        assert!(Query::parse("EIO=4&EIO=%34").is_ok());
+        assert!(Query::parse("EIO=4&EIO=3").is_err());
+    }
+
+    #[test]
+    fn percent_decoding_is_lenient_like_node() {
+        assert!(matches!(percent_decode("plain"), Cow::Borrowed("plain")));
+        assert_eq!(percent_decode("%"), "%");
+        assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(percent_decode("%zz%41"), "%zzA");
+        assert_eq!(percent_decode("%F0%9D%95%8A"), "𝕊");
+        assert_eq!(percent_decode("%FF"), "\u{FFFD}");
+        assert_eq!(percent_decode("a+b"), "a b");
     }
 }
