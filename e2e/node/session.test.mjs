@@ -1,7 +1,7 @@
 // Engine.IO session behaviour that clients and proxies notice, each compared with Node's
 // engine.io on the same raw requests (issue 16): heartbeat deadlines to the millisecond, a
 // client's close while a poll waits, a second WebSocket for an upgraded session, polls during
-// an upgrade and percent-encoded query values.
+// an upgrade, percent-encoded query values, and the WebSocket close handshake.
 // The contract's timing: pingInterval 400 ms, pingTimeout 800 ms, upgradeTimeout 1000 ms.
 import { describe, it, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
@@ -15,6 +15,7 @@ import {
   packets,
   UNKNOWN_SID,
   RawWs,
+  FrameWs,
 } from "./raw.mjs";
 
 const PING_INTERVAL = 400;
@@ -305,5 +306,55 @@ describe("session: percent-encoded query values", () => {
     assert.equal(g.status, 200);
     assert.match(packets(g.body)[0], /^40\{"sid":/);
     assert.equal((await pollPost(sid, "1")).body, "ok");
+  });
+});
+
+describe("session: the WebSocket close handshake", () => {
+  afterEach(assertHealthy);
+
+  const closeCode = (f) => (f.payload.length >= 2 ? f.payload.readUInt16BE(0) : null);
+
+  it("a close frame whose reason is not UTF-8 is answered with 1007", async () => {
+    const ws = await FrameWs.open("EIO=4&transport=websocket");
+    try {
+      assert.match((await ws.next()).payload.toString(), /^0\{/);
+      ws.send(8, Buffer.from([0x03, 0xe8, 0xff, 0xfe]));
+      assert.equal(closeCode(await ws.nextClose()), 1007);
+    } finally {
+      ws.destroy();
+    }
+  });
+
+  it("the peer's close code and reason are echoed", async () => {
+    for (const [code, reason] of [
+      [4001, "bye"],
+      [1000, ""],
+      [1001, "going away"],
+    ]) {
+      const ws = await FrameWs.open("EIO=4&transport=websocket");
+      try {
+        await ws.next();
+        const payload = Buffer.alloc(2 + Buffer.byteLength(reason));
+        payload.writeUInt16BE(code, 0);
+        payload.write(reason, 2);
+        ws.send(8, payload);
+        const f = await ws.nextClose();
+        assert.equal(closeCode(f), code);
+        assert.equal(f.payload.subarray(2).toString(), reason);
+      } finally {
+        ws.destroy();
+      }
+    }
+  });
+
+  it("a close frame without a code is answered without one", async () => {
+    const ws = await FrameWs.open("EIO=4&transport=websocket");
+    try {
+      await ws.next();
+      ws.send(8, Buffer.alloc(0));
+      assert.equal((await ws.nextClose()).payload.length, 0);
+    } finally {
+      ws.destroy();
+    }
   });
 });

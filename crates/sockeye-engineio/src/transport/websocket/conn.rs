@@ -50,7 +50,8 @@ pub(crate) enum Exit {
     /// The upper layer is done with the connection: close with this code (`None`: a close
     /// frame without one).
     Done(Option<u16>),
-    /// The peer sent a close frame; the answer is already in the write buffer.
+    /// The peer sent a close frame; its echo (its code and reason, as RFC 6455 asks) is
+    /// already in the write buffer.
     PeerClosed,
     /// EOF or an I/O error: no close frame.
     Io,
@@ -477,8 +478,11 @@ impl<U: Upper> Conn<U> {
             match msg {
                 Message::Ping(p) => ws::encode_frame(OpCode::Pong, &p, &mut self.wbuf),
                 Message::Pong(_) => {}
-                Message::Close(_) => {
-                    encode_close(Some(1000), b"", &mut self.wbuf);
+                Message::Close(frame) => {
+                    match frame {
+                        Some(f) => encode_close(Some(f.code), &f.reason, &mut self.wbuf),
+                        None => encode_close(None, b"", &mut self.wbuf),
+                    }
                     return Some(Exit::PeerClosed);
                 }
                 data => {
