@@ -10,7 +10,9 @@
 # 4. e2e/run.sh: the interop suite with the real socket.io-client (npm ci from the lock file)
 #    and python-socketio (a venv from pinned requirements) against the e2e server.
 # 5. e2e/browser: the `sockeye` binary's page in headless Chromium, driven by playwright-core.
-# 6. scripts/fuzz.sh: every decoder's fuzz target for a few seconds under AddressSanitizer.
+# 6. e2e/autobahn/run.sh: the Autobahn test suite's fuzzingclient (Python 2.7, in a virtualenv
+#    of its own) against the engine's WebSocket code; every case as in expected-results.json.
+# 7. scripts/fuzz.sh: every decoder's fuzz target for a few seconds under AddressSanitizer.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -90,7 +92,21 @@ bf="$({ grep -E '^# fail [0-9]+$' "$ART/browser.tap" || true; } | tail -1 | awk 
 if [ -z "$bp" ] || [ -z "$bf" ]; then add 0 1; else add "$bp" "$bf"; fi
 if [ "$br_rc" != 0 ] && [ "${bf:-0}" = 0 ]; then add 0 1; fi
 
-# --- 6. fuzzing ---------------------------------------------------------------------------
+# --- 6. WebSocket conformance (Autobahn) --------------------------------------------------
+log "e2e/autobahn/run.sh (the Autobahn fuzzingclient, permessage-deflate cases left out)"
+set +e
+bash e2e/autobahn/run.sh 2>&1 | tee "$ART/autobahn.txt"
+ab_rc="${PIPESTATUS[0]}"
+set -e
+line="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$ART/autobahn.txt" | tail -1 || true)"
+if [ -n "$line" ]; then
+  add "$(echo "$line" | awk '{print $1}')" "$(echo "$line" | awk '{print $3}')"
+else
+  add 0 1
+fi
+if [ "$ab_rc" != 0 ] && [ -n "$line" ] && [ "$(echo "$line" | awk '{print $3}')" = 0 ]; then add 0 1; fi
+
+# --- 7. fuzzing ---------------------------------------------------------------------------
 log "scripts/fuzz.sh ${FUZZ_SECONDS:-10} (every decoder, AddressSanitizer)"
 if bash scripts/fuzz.sh "${FUZZ_SECONDS:-10}" >"$ART/fuzz.txt" 2>&1; then
   add 1 0

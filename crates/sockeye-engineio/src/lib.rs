@@ -66,6 +66,7 @@ mod response;
 mod session;
 mod sid;
 mod socket;
+pub mod testing;
 mod timer;
 mod transport;
 pub mod ws;

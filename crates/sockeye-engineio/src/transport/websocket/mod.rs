@@ -2,6 +2,7 @@
 //! (`conn.rs`) carrying an Engine.IO session (`eio.rs`).
 
 mod conn;
+pub(crate) mod echo;
 mod eio;
 
 use std::sync::Arc;
