@@ -24,8 +24,8 @@ async fn e1_client_ping_closes() {
     srv.assert_healthy_no_leak().await;
 }
 
-/// E2: unsolicited pongs are ignored and never counted as a heartbeat; the session lives on
-/// as long as real pings are answered.
+/// E2: unsolicited pongs do not end the session (like Node, each one postpones the next ping
+/// by the interval); the session lives on as long as real pings are answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2_unsolicited_pongs_are_ignored() {
     let srv = start().await;
