@@ -14,7 +14,9 @@
 # 6. e2e/cluster/run.sh: the cluster suite (redis-server, nginx and haproxy installed by it) on
 #    a cluster of four Node nodes (the reference), on three Sockeye nodes beside a Node node,
 #    and with the Rust emitter (E2E_CLUSTER_NODES / E2E_CLUSTER_EMITTER override it: one run).
-# 7. scripts/fuzz.sh: every decoder's fuzz target for a few seconds under AddressSanitizer.
+# 7. e2e/autobahn/run.sh: the Autobahn test suite's fuzzingclient (Python 2.7, in a virtualenv
+#    of its own) against the engine's WebSocket code; every case as in expected-results.json.
+# 8. scripts/fuzz.sh: every decoder's fuzz target for a few seconds under AddressSanitizer.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -137,7 +139,21 @@ else
   cluster_run rust-emitter "sockeye sockeye sockeye node" sockeye e2e/cluster/classic.test.mjs
 fi
 
-# --- 7. fuzzing ---------------------------------------------------------------------------
+# --- 7. WebSocket conformance (Autobahn) --------------------------------------------------
+log "e2e/autobahn/run.sh (the Autobahn fuzzingclient, permessage-deflate cases left out)"
+set +e
+bash e2e/autobahn/run.sh 2>&1 | tee "$ART/autobahn.txt"
+ab_rc="${PIPESTATUS[0]}"
+set -e
+line="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$ART/autobahn.txt" | tail -1 || true)"
+if [ -n "$line" ]; then
+  add "$(echo "$line" | awk '{print $1}')" "$(echo "$line" | awk '{print $3}')"
+else
+  add 0 1
+fi
+if [ "$ab_rc" != 0 ] && [ -n "$line" ] && [ "$(echo "$line" | awk '{print $3}')" = 0 ]; then add 0 1; fi
+
+# --- 8. fuzzing ---------------------------------------------------------------------------
 log "scripts/fuzz.sh ${FUZZ_SECONDS:-10} (every decoder, AddressSanitizer)"
 if bash scripts/fuzz.sh "${FUZZ_SECONDS:-10}" >"$ART/fuzz.txt" 2>&1; then
   add 1 0
