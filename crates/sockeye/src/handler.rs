@@ -139,6 +139,10 @@ impl MessageParts {
     pub fn is_last_extractor(&self) -> bool {
         self.last
     }
+
+    pub(crate) fn set_last(&mut self, last: bool) {
+        self.last = last;
+    }
 }
 
 /// What a connect handler or middleware is called with.
@@ -387,7 +391,10 @@ pub trait DisconnectHandler<M>: Send + std::marker::Sync + 'static {
     fn call(&self, s: SocketRef, reason: DisconnectReason);
 }
 
-/// Why a connect middleware refused a client: sent to it as `{"message":..,"data":..}`.
+/// Why a middleware refused. A connect middleware's refusal is sent to the client as its
+/// `connect_error` (`{"message":..,"data":..}`); a packet middleware's (see
+/// [`crate::Socket::use_middleware`]) goes to the socket's
+/// [`on_error`](crate::Socket::on_error) handler and nothing is sent, as in Node.
 ///
 /// # Examples
 /// ```
@@ -652,6 +659,8 @@ pub(crate) fn box_middleware<H: Middleware<M>, M>(h: H) -> BoxedMiddleware {
 #[repr(C)]
 pub(crate) struct HandlerTable {
     many: Option<Box<crate::fast_hash::FastMap<Cow<'static, str>, BoxedMessageHandler>>>,
+    /// Catch-all listeners, packet middlewares and their error handler, when any was set.
+    pub(crate) hooks: Option<Arc<crate::hooks::Hooks>>,
     few: smallvec::SmallVec<[(Cow<'static, str>, BoxedMessageHandler); 4]>,
 }
 
@@ -691,10 +700,11 @@ impl HandlerTable {
         }
     }
 
-    /// Forgets every handler.
+    /// Forgets every handler (and hook).
     pub(crate) fn clear(&mut self) {
         self.few = smallvec::SmallVec::new();
         self.many = None;
+        self.hooks = None;
     }
 }
 

@@ -11,15 +11,17 @@ use sockeye_engineio::{Cors, Engine, EngineConfig, OverflowPolicy};
 use sockeye_core::adapter::{AckReply, AckStream, Adapter, LocalAdapter, LocalHandle};
 use sockeye_core::{AdapterError, IntoRooms, Payload};
 
-use crate::client::IoHandler;
+use bytes::Bytes;
+
+use crate::client::{Conn, IoHandler};
 use crate::errors::{EmitError, ServerAckError};
-use crate::handler::{
-    box_connect, BoxedConnectHandler, BoxedMiddleware, ConnectHandler, Middleware,
-};
+use crate::handler::{box_connect, BoxedConnectHandler, ConnectHandler, Middleware};
 use crate::ns::Namespace;
 use crate::operators::{BroadcastOperator, RemoteSocket};
+use crate::parent::{box_handshake_matcher, NsMatcher, Parent, ParentNamespace};
 use crate::server_event::{ServerEvent, ServerHandlers};
 use crate::service::{NotFound, SocketIoLayer, SocketIoService};
+use crate::socket::Handshake;
 use crate::socket::SocketRef;
 use crate::static_files::ClientBundle;
 
@@ -37,19 +39,16 @@ pub(crate) struct SocketIoConfig {
     pub(crate) max_namespaces: usize,
 }
 
-struct DynNs {
-    matcher: Arc<dyn Fn(&str) -> bool + Send + Sync>,
-    handler: BoxedConnectHandler,
-    middlewares: Arc<RwLock<Vec<BoxedMiddleware>>>,
-    server_handlers: ServerHandlers,
-}
+/// A listener of `new_namespace`.
+type NewNsListener = Arc<dyn Fn(&Arc<Namespace>) + Send + Sync>;
 
 pub(crate) struct IoInner {
     pub(crate) config: SocketIoConfig,
     pub(crate) state: http::Extensions,
     pub(crate) adapter_factory: AdapterFactory,
     nsps: RwLock<HashMap<String, Arc<Namespace>>>,
-    dyn_nsps: RwLock<Vec<DynNs>>,
+    dyn_nsps: RwLock<Vec<Arc<Parent>>>,
+    new_ns_listeners: RwLock<Vec<NewNsListener>>,
     engine: OnceLock<Engine<IoHandler>>,
     self_ref: std::sync::Weak<IoInner>,
 }
@@ -60,32 +59,112 @@ impl IoInner {
         self.self_ref.upgrade().unwrap_or_else(|| unreachable!())
     }
 
-    pub(crate) fn get_or_create_ns(&self, name: &str) -> Option<Arc<Namespace>> {
-        if let Some(ns) = self.nsps.read().get(name) {
-            return Some(ns.clone());
-        }
+    /// A namespace that exists: declared, or a dynamic one's child already created.
+    pub(crate) fn get_ns(&self, name: &str) -> Option<Arc<Namespace>> {
+        self.nsps.read().get(name).cloned()
+    }
+
+    /// A client asks to join `name`, which does not exist: the dynamic namespaces are asked
+    /// in the order they were declared, and the first that claims it creates it (Node's
+    /// `_checkNamespace`); the client gets `Invalid namespace` when none does.
+    pub(crate) fn connect_dynamic(&self, conn: &Arc<Conn>, name: String, auth: Option<Bytes>) {
+        let parents: Vec<Arc<Parent>> = self.dyn_nsps.read().clone();
         if name.len() > 256 {
-            return None;
+            return invalid_namespace(conn, &name);
         }
-        let dyns = self.dyn_nsps.read();
-        let d = dyns.iter().find(|d| (d.matcher)(name))?;
-        let (handler, middlewares) = (d.handler.clone(), d.middlewares.clone());
-        let server_handlers = d.server_handlers.clone();
-        drop(dyns);
-        let mut nsps = self.nsps.write();
-        if let Some(ns) = nsps.get(name) {
-            return Some(ns.clone());
+        for (i, p) in parents.iter().enumerate() {
+            match &p.matcher {
+                NsMatcher::Name(matches) => {
+                    if matches(&name) {
+                        return self.create_child(p, &name).connect(conn, auth);
+                    }
+                }
+                NsMatcher::Handshake(_) => {
+                    let rest = parents[i..].to_vec();
+                    return self.connect_dynamic_async(conn, name, auth, rest);
+                }
+            }
         }
-        let ns = Namespace::new(
-            name.to_owned(),
-            self.arc(),
-            handler,
-            middlewares,
-            server_handlers,
-            true,
-        );
-        nsps.insert(name.to_owned(), ns.clone());
-        Some(ns)
+        invalid_namespace(conn, &name)
+    }
+
+    /// [`IoInner::connect_dynamic`] past the first matcher that may wait: the namespace
+    /// counts as being joined meanwhile (a second CONNECT to it is refused, and the wait
+    /// ends with the connection).
+    fn connect_dynamic_async(
+        &self,
+        conn: &Arc<Conn>,
+        name: String,
+        auth: Option<Bytes>,
+        parents: Vec<Arc<Parent>>,
+    ) {
+        let closed = conn.data().add_pending(&name);
+        if conn.is_closed() {
+            conn.data().remove_pending(&name);
+            return;
+        }
+        let handshake = Handshake::new(conn, auth.as_ref());
+        let io = self.arc();
+        let conn = conn.clone();
+        crate::handler::run(async move {
+            let search = async {
+                for p in parents {
+                    let claimed = match &p.matcher {
+                        NsMatcher::Name(matches) => matches(&name),
+                        NsMatcher::Handshake(matches) => {
+                            matches(name.clone(), handshake.clone()).await
+                        }
+                    };
+                    if claimed {
+                        return Some(p);
+                    }
+                }
+                None
+            };
+            let outcome = tokio::select! {
+                found = search => Some(found),
+                _ = closed => None,
+            };
+            conn.data().remove_pending(&name);
+            match outcome {
+                Some(Some(p)) if !conn.is_closed() => {
+                    io.create_child(&p, &name).connect(&conn, auth)
+                }
+                Some(None) => invalid_namespace(&conn, &name),
+                _ => {}
+            }
+        });
+    }
+
+    /// The child `name` of `parent` (created now unless it exists).
+    fn create_child(&self, parent: &Arc<Parent>, name: &str) -> Arc<Namespace> {
+        let created = {
+            let mut nsps = self.nsps.write();
+            if let Some(ns) = nsps.get(name) {
+                return ns.clone();
+            }
+            let ns = Namespace::new(
+                name.to_owned(),
+                self.arc(),
+                parent.handler.clone(),
+                parent.middlewares.clone(),
+                parent.server_handlers.clone(),
+                true,
+            );
+            nsps.insert(name.to_owned(), ns.clone());
+            ns
+        };
+        parent.add_child(&created);
+        self.announce(&created);
+        created
+    }
+
+    /// Calls the `new_namespace` listeners.
+    fn announce(&self, ns: &Arc<Namespace>) {
+        let listeners = self.new_ns_listeners.read().clone();
+        for l in listeners {
+            crate::handler::run_sync(|| l(ns));
+        }
     }
 
     pub(crate) fn remove_child_ns(&self, name: &str) {
@@ -97,6 +176,9 @@ impl IoInner {
             }
         };
         if let Some(ns) = removed {
+            for p in self.dyn_nsps.read().iter() {
+                p.remove_child(&ns);
+            }
             crate::handler::run(async move { ns.close_adapter().await });
         }
     }
@@ -160,7 +242,8 @@ impl SocketIo {
         SocketIoBuilder::new().build_svc()
     }
 
-    /// Declares a namespace and its connect handler.
+    /// Declares a namespace and its connect handler (Node's `io.of(name).on("connection")`).
+    /// Declaring a name again replaces the namespace.
     ///
     /// # Examples
     /// ```
@@ -182,17 +265,22 @@ impl SocketIo {
             false,
         );
         let old = self.inner.nsps.write().insert(name, ns.clone());
-        if let Some(old) = old {
+        match old {
             // Declared again: the new declaration replaces the old one and its adapter.
-            crate::handler::run(async move { old.close_adapter().await });
+            Some(old) => crate::handler::run(async move { old.close_adapter().await }),
+            None if ns.name() != "/" => self.inner.announce(&ns),
+            None => {}
         }
-        NsHandle {
-            target: NsTarget::Static(ns),
-        }
+        NsHandle { ns }
     }
 
-    /// Declares dynamic namespaces: every name `matcher` accepts is created on first connect,
-    /// with this handler, and removed when its last socket leaves.
+    /// Declares dynamic namespaces (Node's `io.of(regex)`): every name `matcher` accepts is
+    /// created when a client first asks for it, with this handler, and removed when its last
+    /// socket leaves (Node's `cleanupEmptyChildNamespaces`). Dynamic namespaces are asked in
+    /// the order they were declared; a declared namespace of the same name comes first.
+    ///
+    /// The returned [`ParentNamespace`] adds middlewares to every child and broadcasts to
+    /// all of them.
     ///
     /// # Examples
     /// ```
@@ -207,21 +295,72 @@ impl SocketIo {
         &self,
         matcher: impl Fn(&str) -> bool + Send + Sync + 'static,
         handler: H,
-    ) -> NsHandle {
-        let middlewares = Arc::new(RwLock::new(Vec::new()));
-        let server_handlers = ServerHandlers::default();
-        self.inner.dyn_nsps.write().push(DynNs {
-            matcher: Arc::new(matcher),
-            handler: box_connect(handler),
-            middlewares: middlewares.clone(),
-            server_handlers: server_handlers.clone(),
-        });
-        NsHandle {
-            target: NsTarget::Dynamic(middlewares, server_handlers),
-        }
+    ) -> ParentNamespace {
+        self.add_parent(NsMatcher::Name(Box::new(matcher)), box_connect(handler))
     }
 
-    /// A namespace by name.
+    /// Declares dynamic namespaces matched by a function of the name and the client's
+    /// [`Handshake`] (the namespace's auth payload included) that may wait, as Node's
+    /// `io.of((name, auth, next) => ...)`: a name it accepts is created for that client. The
+    /// function only decides creation: once the namespace exists, other clients join it
+    /// without asking (use [`ParentNamespace::with`] to check each client). While it waits,
+    /// the connection counts the namespace as being joined; if the connection closes first,
+    /// the answer is dropped.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(io: sockeye::SocketIo) {
+    /// use sockeye::SocketRef;
+    /// // `/tenant-acme` exists for a client whose auth says `{"tenant": "acme"}`.
+    /// io.dyn_ns_async(
+    ///     |name, handshake| async move {
+    ///         let tenant = handshake.auth["tenant"].as_str().unwrap_or_default().to_owned();
+    ///         name.strip_prefix("/tenant-") == Some(tenant.as_str())
+    ///     },
+    ///     |socket: SocketRef| println!("{} in {}", socket.id(), socket.ns().name()),
+    /// );
+    /// # }
+    /// ```
+    pub fn dyn_ns_async<H, M, F, Fut>(&self, matcher: F, handler: H) -> ParentNamespace
+    where
+        H: ConnectHandler<M>,
+        F: Fn(String, Handshake) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = bool> + Send + 'static,
+    {
+        self.add_parent(box_handshake_matcher(matcher), box_connect(handler))
+    }
+
+    fn add_parent(&self, matcher: NsMatcher, handler: BoxedConnectHandler) -> ParentNamespace {
+        let parent = Arc::new(Parent::new(matcher, handler));
+        self.inner.dyn_nsps.write().push(parent.clone());
+        ParentNamespace::new(parent)
+    }
+
+    /// Adds a listener of namespace creation (Node's `io.on("new_namespace")`): it is
+    /// called with each namespace declared after it (but `/`) and each child of a dynamic
+    /// namespace when it is created.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(io: sockeye::SocketIo) {
+    /// io.on_new_namespace(|ns| println!("namespace {} created", ns.name()));
+    /// # }
+    /// ```
+    pub fn on_new_namespace(&self, listener: impl Fn(&Arc<Namespace>) + Send + Sync + 'static) {
+        self.inner.new_ns_listeners.write().push(Arc::new(listener));
+    }
+
+    /// An operator over every socket of an existing namespace (declared, or a dynamic
+    /// namespace's child that exists now).
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// if let Some(admin) = io.of("/admin") {
+    ///     admin.emit("notice", &"restarting").await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn of(&self, path: &str) -> Option<BroadcastOperator> {
         let ns = self.inner.nsps.read().get(path).cloned()?;
         Some(ns.operator())
@@ -230,7 +369,7 @@ impl SocketIo {
     fn root(&self) -> BroadcastOperator {
         match self.of("/") {
             Some(op) => op,
-            None => self.ns("/", || {}).operator(),
+            None => self.ns("/", || {}).ns().operator(),
         }
     }
 
@@ -447,6 +586,13 @@ impl SocketIo {
     }
 }
 
+/// Answers a CONNECT to a namespace that does not exist.
+fn invalid_namespace(conn: &Arc<Conn>, name: &str) {
+    // An object in both protocols, as Node sends it.
+    let packet = sockeye_core::parser::encode_connect_error(name, "Invalid namespace", None);
+    let _ = conn.send_text(packet);
+}
+
 fn normalize(mut name: String) -> String {
     if !name.starts_with('/') {
         name.insert(0, '/');
@@ -454,14 +600,9 @@ fn normalize(mut name: String) -> String {
     name
 }
 
-enum NsTarget {
-    Static(Arc<Namespace>),
-    Dynamic(Arc<RwLock<Vec<BoxedMiddleware>>>, ServerHandlers),
-}
-
 /// A declared namespace, to add connect middlewares to.
 pub struct NsHandle {
-    target: NsTarget,
+    ns: Arc<Namespace>,
 }
 
 impl std::fmt::Debug for NsHandle {
@@ -484,12 +625,7 @@ impl NsHandle {
     /// # }
     /// ```
     pub fn with<M: Middleware<T>, T>(self, middleware: M) -> NsHandle {
-        match &self.target {
-            NsTarget::Static(ns) => ns.add_middleware(middleware),
-            NsTarget::Dynamic(list, _) => list
-                .write()
-                .push(crate::handler::box_middleware(middleware)),
-        }
+        self.ns.add_middleware(middleware);
         self
     }
 
@@ -510,19 +646,25 @@ impl NsHandle {
         event: impl Into<String>,
         handler: impl Fn(ServerEvent) + Send + Sync + 'static,
     ) -> NsHandle {
-        let handlers = match &self.target {
-            NsTarget::Static(ns) => ns.server_handlers().clone(),
-            NsTarget::Dynamic(_, h) => h.clone(),
-        };
-        handlers.write().insert(event.into(), Arc::new(handler));
+        self.ns
+            .server_handlers()
+            .write()
+            .insert(event.into(), Arc::new(handler));
         self
     }
 
-    fn operator(&self) -> BroadcastOperator {
-        match &self.target {
-            NsTarget::Static(ns) => ns.operator(),
-            NsTarget::Dynamic(..) => unreachable!("only static namespaces have an operator"),
-        }
+    /// The namespace.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// use sockeye::SocketRef;
+    /// let chat = io.ns("/chat", |_: SocketRef| {});
+    /// chat.ns().operator().emit("topic", &"welcome").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn ns(&self) -> &Arc<Namespace> {
+        &self.ns
     }
 }
 
@@ -755,6 +897,7 @@ impl SocketIoBuilder {
             adapter_factory: self.adapter_factory,
             nsps: RwLock::new(HashMap::new()),
             dyn_nsps: RwLock::new(Vec::new()),
+            new_ns_listeners: RwLock::new(Vec::new()),
             engine: OnceLock::new(),
             self_ref: w.clone(),
         });

@@ -384,6 +384,7 @@ fn send_each(sockets: &[SocketRef], packet: &BroadcastPacket, volatile: bool) ->
         if let Some(ahead) = sockets.get(i + PREFETCH_AHEAD) {
             ahead.conn.prefetch();
         }
+        s.notify_broadcast(packet);
         if volatile && s.conn.queued_bytes() > 0 {
             crate::metrics::VOLATILE_DROPS.fetch_add(1, Ordering::Relaxed);
             continue;
@@ -424,7 +425,11 @@ impl LocalNamespace for Namespace {
     ) -> AckStream {
         let id = self.next_ack_id();
         let encoded = packet.encoded_with_id(id);
-        Box::pin(LocalAcks::send(self.select(opts), &encoded, id, timeout))
+        let sockets = self.select(opts);
+        for s in &sockets {
+            s.notify_broadcast(packet);
+        }
+        Box::pin(LocalAcks::send(sockets, &encoded, id, timeout))
     }
 
     fn fetch_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketInfo> {

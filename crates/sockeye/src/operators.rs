@@ -86,6 +86,21 @@ impl BroadcastOperator {
         self
     }
 
+    /// Whether the packet may be compressed (Node's `compress(bool)`; default true). Sockeye
+    /// compresses nothing today, so the flag only travels to the adapter
+    /// ([`BroadcastFlags::compress`](crate::adapter::BroadcastFlags::compress)).
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.to("ACME").compress(false).emit("price", &12.5).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn compress(mut self, compress: bool) -> BroadcastOperator {
+        self.opts.flags.compress = compress;
+        self
+    }
+
     /// The timeout of [`BroadcastOperator::emit_with_ack`]. Default: the builder's
     /// `ack_timeout`.
     pub fn timeout(mut self, timeout: Duration) -> BroadcastOperator {
