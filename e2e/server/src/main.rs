@@ -223,7 +223,12 @@ fn on_api(socket: SocketRef) {
     });
     socket.on("emit-self", |s: SocketRef, p: Payload| async move {
         let _ = s.emit_payload("self", &p);
-        let _ = s.ns().operator().to(s.id()).emit_payload("via-room", &p).await;
+        let _ = s
+            .ns()
+            .operator()
+            .to(s.id())
+            .emit_payload("via-room", &p)
+            .await;
     });
     socket.on(
         "join",
@@ -242,7 +247,11 @@ fn on_api(socket: SocketRef) {
     socket.on("volatile-seq", |s: SocketRef, p: Payload| async move {
         let (target, n) = (text(&p, 0), arg(&p, 1));
         let op = s.ns().operator();
-        let _ = op.clone().to(target.clone()).emit_args("seq", &(&n, 1)).await;
+        let _ = op
+            .clone()
+            .to(target.clone())
+            .emit_args("seq", &(&n, 1))
+            .await;
         let volatile = op.clone().to(target.clone()).volatile();
         let _ = volatile.emit_args("seq", &(&n, 2)).await;
         let _ = op.to(target).emit_args("seq", &(&n, 3)).await;
@@ -262,7 +271,10 @@ fn on_api(socket: SocketRef) {
         let _ = s.ns().operator().local().emit_payload("local", &p).await;
     });
     socket.on("socket-to", |s: SocketRef, p: Payload| async move {
-        let _ = s.to(text(&p, 0)).emit_payload("socket-to", &p.skip(1)).await;
+        let _ = s
+            .to(text(&p, 0))
+            .emit_payload("socket-to", &p.skip(1))
+            .await;
     });
     socket.on("socket-except", |s: SocketRef, p: Payload| async move {
         let op = s.except(text(&p, 0));
@@ -284,11 +296,14 @@ fn on_api(socket: SocketRef) {
             let _ = ack.send(&true);
         },
     );
-    socket.on("disconnect-sockets", |s: SocketRef, p: Payload| async move {
-        let close = p.arg::<bool>(1).unwrap_or(false);
-        let op = s.ns().operator().to(text(&p, 0));
-        let _ = op.disconnect_sockets(close).await;
-    });
+    socket.on(
+        "disconnect-sockets",
+        |s: SocketRef, p: Payload| async move {
+            let close = p.arg::<bool>(1).unwrap_or(false);
+            let op = s.ns().operator().to(text(&p, 0));
+            let _ = op.disconnect_sockets(close).await;
+        },
+    );
     socket.on(
         "fetch-ids",
         |s: SocketRef, Data(room): Data<String>, ack: AckSender| async move {
@@ -399,7 +414,10 @@ fn on_api(socket: SocketRef) {
         "parent-to",
         |p: Payload, State(st): State<ApiState>| async move {
             if let Some(parent) = st.dyn_parent.get() {
-                let _ = parent.to(text(&p, 0)).emit_payload("parent-to", &p.skip(1)).await;
+                let _ = parent
+                    .to(text(&p, 0))
+                    .emit_payload("parent-to", &p.skip(1))
+                    .await;
             }
         },
     );
