@@ -378,24 +378,126 @@ impl SocketIo {
         self.root().to(rooms)
     }
 
+    /// Same as [`SocketIo::to`] (Node's `io.in(room)`; `in` is a Rust keyword).
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.within("lobby").emit("news", &"hello").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn within(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.root().to(rooms)
+    }
+
     /// Selects the sockets of `/` not in `rooms`.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.except("muted").emit("news", &"hello").await?;
+    /// # Ok(()) }
+    /// ```
     pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.root().except(rooms)
     }
 
     /// Only this server's sockets of `/`.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.local().emit("news", &"this server only").await?;
+    /// # Ok(()) }
+    /// ```
     pub fn local(&self) -> BroadcastOperator {
         self.root().local()
     }
 
-    /// Volatile emits to `/`.
+    /// Volatile emits to `/` (see [`BroadcastOperator::volatile`]).
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.volatile().emit("tick", &1).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn volatile(&self) -> BroadcastOperator {
         self.root().volatile()
     }
 
+    /// Whether emits to `/` may be compressed (see [`BroadcastOperator::compress`]).
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.compress(false).emit("tick", &1).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn compress(&self, compress: bool) -> BroadcastOperator {
+        self.root().compress(compress)
+    }
+
     /// A timeout for an emit with ack to `/`.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// use std::time::Duration;
+    /// let answers = io.timeout(Duration::from_secs(1)).emit_with_ack("poll", &()).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn timeout(&self, timeout: Duration) -> BroadcastOperator {
         self.root().timeout(timeout)
+    }
+
+    /// Emits to every socket of `/` an event whose arguments are the items of `args`.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.emit_args("score", &("home", 2)).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`BroadcastOperator::emit_args`].
+    pub async fn emit_args<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> Result<(), EmitError> {
+        self.root().emit_args(event, args).await
+    }
+
+    /// Emits a received payload to every socket of `/`.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo, p: sockeye::Payload) -> Result<(), sockeye::EmitError> {
+    /// io.emit_payload("relay", &p).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`BroadcastOperator::emit_payload`].
+    pub async fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
+        self.root().emit_payload(event, payload).await
+    }
+
+    /// The ids of the sockets of `/` on every server (Node's `io.allSockets()`).
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// println!("{} clients", io.fetch_ids().await?.len());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// When the adapter cannot reach the other servers.
+    pub async fn fetch_ids(&self) -> Result<Vec<sockeye_core::Sid>, EmitError> {
+        self.root().fetch_ids().await
     }
 
     /// Emits to every socket of `/`.

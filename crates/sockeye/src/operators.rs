@@ -382,6 +382,24 @@ impl RemoteSocket {
         self.ns.operator().to(self.info.id)
     }
 
+    /// An operator that emits with ack to it, waiting at most `timeout` (Node's
+    /// `remoteSocket.timeout(ms).emit(..., cb)`): its [`BroadcastOperator::emit_with_ack`]
+    /// has one answer, or one failure.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// use std::time::Duration;
+    /// for s in io.fetch_sockets().await? {
+    ///     let answers = s.timeout(Duration::from_secs(1)).emit_with_ack("ping", &()).await?;
+    ///     println!("{}: {:?}", s.id(), answers.first().map(|a| &a.result));
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn timeout(&self, timeout: Duration) -> BroadcastOperator {
+        self.operator().timeout(timeout)
+    }
+
     /// Emits an event to it.
     ///
     /// # Errors
