@@ -228,16 +228,41 @@ impl SocketIo {
     }
 
     /// A builder with the default options.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let (layer, io) = sockeye::SocketIo::builder()
+    ///     .ping_interval(Duration::from_secs(10))
+    ///     .build_layer();
+    /// # let _ = (layer, io);
+    /// ```
     pub fn builder() -> SocketIoBuilder {
         SocketIoBuilder::new()
     }
 
     /// A layer with the default options, and its handle.
+    ///
+    /// # Examples
+    /// ```
+    /// let (layer, io) = sockeye::SocketIo::new_layer();
+    /// let app: axum::Router = axum::Router::new().layer(layer);
+    /// # let _ = (app, io);
+    /// ```
     pub fn new_layer() -> (SocketIoLayer, SocketIo) {
         SocketIoBuilder::new().build_layer()
     }
 
     /// A standalone service (404 for other paths) with the default options, and its handle.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f() -> std::io::Result<()> {
+    /// let (svc, io) = sockeye::SocketIo::new_svc();
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    /// sockeye::serve(listener, svc, std::future::pending()).await;
+    /// # let _ = io; Ok(()) }
+    /// ```
     pub fn new_svc() -> (SocketIoService<NotFound>, SocketIo) {
         SocketIoBuilder::new().build_svc()
     }
@@ -374,6 +399,13 @@ impl SocketIo {
     }
 
     /// Selects the sockets of `/` in `rooms`.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.to("lobby").emit("news", &"hello").await?;
+    /// # Ok(()) }
+    /// ```
     pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.root().to(rooms)
     }
@@ -502,6 +534,13 @@ impl SocketIo {
 
     /// Emits to every socket of `/`.
     ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.emit("news", &serde_json::json!({"title": "hello"})).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// As [`BroadcastOperator::emit`].
     pub async fn emit<T: Serialize + ?Sized>(
@@ -514,6 +553,15 @@ impl SocketIo {
 
     /// Emits to every socket of `/`, on every server, and collects their acks (see
     /// [`BroadcastOperator::emit_with_ack`]).
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// for answer in io.emit_with_ack("poll", &"ready?").await? {
+    ///     println!("{:?}", answer.result);
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`BroadcastOperator::emit_with_ack`].
@@ -528,6 +576,17 @@ impl SocketIo {
     /// Emits to every socket of `/`, on every server, and streams their acks (see
     /// [`BroadcastOperator::emit_with_ack_stream`]).
     ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// use futures_util::StreamExt;
+    /// let mut acks = io.emit_with_ack_stream("poll", &"ready?").await?;
+    /// while let Some(ev) = acks.next().await {
+    ///     println!("{ev:?}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// As [`BroadcastOperator::emit_with_ack`].
     pub async fn emit_with_ack_stream<T: Serialize + ?Sized>(
@@ -539,11 +598,29 @@ impl SocketIo {
     }
 
     /// The sockets of `/` on this server.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(io: sockeye::SocketIo) {
+    /// for s in io.sockets() {
+    ///     let _ = s.emit("hello", &());
+    /// }
+    /// # }
+    /// ```
     pub fn sockets(&self) -> Vec<SocketRef> {
         self.root().sockets()
     }
 
     /// The sockets of `/` on every server (see [`BroadcastOperator::fetch_sockets`]).
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// for s in io.fetch_sockets().await? {
+    ///     println!("{} in {:?}", s.id(), s.rooms());
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// When the adapter cannot reach the other servers.
@@ -553,6 +630,13 @@ impl SocketIo {
 
     /// Makes every socket of `/`, on every server, join `rooms` (Node's `socketsJoin`).
     ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.sockets_join("everyone").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// When the adapter cannot reach the other servers.
     pub async fn sockets_join(&self, rooms: impl IntoRooms) -> Result<(), EmitError> {
@@ -560,6 +644,13 @@ impl SocketIo {
     }
 
     /// Makes every socket of `/`, on every server, leave `rooms` (Node's `socketsLeave`).
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.sockets_leave("lobby").await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// When the adapter cannot reach the other servers.
@@ -569,6 +660,13 @@ impl SocketIo {
 
     /// Disconnects every socket of `/`, on every server (Node's `disconnectSockets`).
     ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.disconnect_sockets(true).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// When the adapter cannot reach the other servers.
     pub async fn disconnect_sockets(&self, close: bool) -> Result<(), EmitError> {
@@ -577,6 +675,13 @@ impl SocketIo {
 
     /// Sends an event to the handlers of `/` on every other server (see
     /// [`Namespace::server_side_emit`]).
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.server_side_emit("cache:invalidate", &"user:42").await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`Namespace::server_side_emit`].
@@ -590,6 +695,14 @@ impl SocketIo {
 
     /// Sends an event to the handlers of `/` on every other server and collects their answers
     /// (see [`Namespace::server_side_emit_with_ack`]).
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) {
+    /// use std::time::Duration;
+    /// let answers = io.server_side_emit_with_ack("uptime", &(), Duration::from_secs(1)).await;
+    /// # }
+    /// ```
     ///
     /// # Errors
     /// As [`Namespace::server_side_emit_with_ack`].
@@ -630,6 +743,13 @@ impl SocketIo {
 
     /// How many servers serve `/` (this one included; 1 without a cluster adapter).
     ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::AdapterError> {
+    /// println!("{} servers", io.server_count().await?);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// When the adapter cannot reach the other servers.
     pub async fn server_count(&self) -> Result<usize, AdapterError> {
@@ -638,6 +758,13 @@ impl SocketIo {
 
     /// Waits until the adapter of every namespace declared so far has started (a cluster
     /// adapter has subscribed to the other servers); the first error, if any.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::AdapterError> {
+    /// io.ready().await?; // the cluster adapter has subscribed
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// The first adapter's that could not start.
@@ -649,12 +776,26 @@ impl SocketIo {
     }
 
     /// How many Engine.IO connections are open.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(io: sockeye::SocketIo) {
+    /// println!("{} connections", io.connection_count());
+    /// # }
+    /// ```
     pub fn connection_count(&self) -> usize {
         self.inner.engine.get().map_or(0, |e| e.session_count())
     }
 
     /// Closes every connection (reason `server shutting down`): clients get a clean close;
     /// the adapters are closed in the background. See [`SocketIo::shutdown`] to wait for it.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(io: sockeye::SocketIo) {
+    /// io.close();
+    /// # }
+    /// ```
     pub fn close(&self) {
         if let Some(e) = self.inner.engine.get() {
             e.close_all();
@@ -703,6 +844,15 @@ fn normalize(mut name: String) -> String {
 }
 
 /// A declared namespace, to add connect middlewares to.
+///
+/// # Examples
+/// ```
+/// # fn f(io: sockeye::SocketIo) {
+/// use sockeye::{SocketRef, extract::Refusal};
+/// let admin = io.ns("/admin", |_: SocketRef| {});
+/// admin.with(|| async { Err::<(), _>(Refusal::new("closed for now")) });
+/// # }
+/// ```
 pub struct NsHandle {
     ns: Arc<Namespace>,
 }
@@ -799,6 +949,12 @@ impl Default for SocketIoBuilder {
 
 impl SocketIoBuilder {
     /// The defaults (those of Node's socket.io).
+    ///
+    /// # Examples
+    /// ```
+    /// let builder = sockeye::SocketIoBuilder::new().max_payload(100_000);
+    /// # let _ = builder;
+    /// ```
     pub fn new() -> SocketIoBuilder {
         SocketIoBuilder {
             engine: EngineConfig::default(),
@@ -818,6 +974,12 @@ impl SocketIoBuilder {
     }
 
     /// The endpoint path. Default `/socket.io/`.
+    ///
+    /// # Examples
+    /// ```
+    /// let (layer, io) = sockeye::SocketIo::builder().path("/realtime/").build_layer();
+    /// # let _ = (layer, io);
+    /// ```
     pub fn path(mut self, path: impl Into<String>) -> Self {
         let mut p = path.into();
         if !p.ends_with('/') {
@@ -828,6 +990,13 @@ impl SocketIoBuilder {
     }
 
     /// How often the server pings. Default 25 s.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let b = sockeye::SocketIo::builder().ping_interval(Duration::from_secs(10));
+    /// # let _ = b;
+    /// ```
     pub fn ping_interval(mut self, d: Duration) -> Self {
         self.engine.ping_interval = d;
         self
@@ -836,18 +1005,39 @@ impl SocketIoBuilder {
     /// How long a client has to answer a ping. Default 20 s. Also how long a closed
     /// session's WebSocket connection waits for its client to read what is left to write
     /// (a client that stopped reading), before it ends without it.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let b = sockeye::SocketIo::builder().ping_timeout(Duration::from_secs(5));
+    /// # let _ = b;
+    /// ```
     pub fn ping_timeout(mut self, d: Duration) -> Self {
         self.engine.ping_timeout = d;
         self
     }
 
     /// How long a WebSocket upgrade may take. Default 10 s.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let b = sockeye::SocketIo::builder().upgrade_timeout(Duration::from_secs(5));
+    /// # let _ = b;
+    /// ```
     pub fn upgrade_timeout(mut self, d: Duration) -> Self {
         self.engine.upgrade_timeout = d;
         self
     }
 
     /// How long a client has to join a namespace after connecting. Default 45 s.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let b = sockeye::SocketIo::builder().connect_timeout(Duration::from_secs(10));
+    /// # let _ = b;
+    /// ```
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.config.connect_timeout = d;
         self.config.partial_timeout = d;
@@ -886,6 +1076,13 @@ impl SocketIoBuilder {
     }
 
     /// The default timeout of emits with ack. Default 5 s.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let b = sockeye::SocketIo::builder().ack_timeout(Duration::from_secs(2));
+    /// # let _ = b;
+    /// ```
     pub fn ack_timeout(mut self, d: Duration) -> Self {
         self.config.ack_timeout = d;
         self
@@ -893,6 +1090,12 @@ impl SocketIoBuilder {
 
     /// The largest message a client may send, in bytes (Node's `maxHttpBufferSize`): a
     /// polling body or a WebSocket message. Default 1,000,000.
+    ///
+    /// # Examples
+    /// ```
+    /// let b = sockeye::SocketIo::builder().max_payload(64 * 1024);
+    /// # let _ = b;
+    /// ```
     pub fn max_payload(mut self, bytes: usize) -> Self {
         self.engine.max_payload = bytes;
         self.config.max_attachment_bytes = bytes.saturating_mul(10);
@@ -900,24 +1103,48 @@ impl SocketIoBuilder {
     }
 
     /// The most binary attachments one packet may have. Default 10.
+    ///
+    /// # Examples
+    /// ```
+    /// let b = sockeye::SocketIo::builder().max_attachments(2);
+    /// # let _ = b;
+    /// ```
     pub fn max_attachments(mut self, n: usize) -> Self {
         self.config.max_attachments = n;
         self
     }
 
     /// The most bytes queued for one client. Default 8 MiB.
+    ///
+    /// # Examples
+    /// ```
+    /// let b = sockeye::SocketIo::builder().max_queued_bytes(1 << 20);
+    /// # let _ = b;
+    /// ```
     pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
         self.engine.max_queued_bytes = bytes;
         self
     }
 
     /// What to do with a client whose queue is full. Default: disconnect it.
+    ///
+    /// # Examples
+    /// ```
+    /// let b = sockeye::SocketIo::builder().overflow(sockeye::OverflowPolicy::Drop);
+    /// # let _ = b;
+    /// ```
     pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
         self.engine.overflow = policy;
         self
     }
 
     /// The most open connections; further handshakes get HTTP 403. Default: no limit.
+    ///
+    /// # Examples
+    /// ```
+    /// let b = sockeye::SocketIo::builder().max_connections(10_000);
+    /// # let _ = b;
+    /// ```
     pub fn max_connections(mut self, n: usize) -> Self {
         self.engine.max_connections = Some(n);
         self
@@ -925,12 +1152,25 @@ impl SocketIoBuilder {
 
     /// Whether Engine.IO v3 / Socket.IO v4-protocol clients (socket.io-client 1.x and 2.x,
     /// python-socketio 4.x) are served, like Node's `allowEIO3`. Default false.
+    ///
+    /// # Examples
+    /// ```
+    /// let b = sockeye::SocketIo::builder().allow_eio3(true);
+    /// # let _ = b;
+    /// ```
     pub fn allow_eio3(mut self, on: bool) -> Self {
         self.engine.allow_eio3 = on;
         self
     }
 
     /// Which transports are offered. Default: both.
+    ///
+    /// # Examples
+    /// ```
+    /// // WebSocket only, as Node's `transports: ["websocket"]`.
+    /// let b = sockeye::SocketIo::builder().transports(false, true);
+    /// # let _ = b;
+    /// ```
     pub fn transports(mut self, polling: bool, websocket: bool) -> Self {
         self.engine.polling = polling;
         self.engine.websocket = websocket;
@@ -938,12 +1178,27 @@ impl SocketIoBuilder {
     }
 
     /// Cross-origin rules. Default: no CORS headers (same-origin pages only).
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye::Cors;
+    /// let b = sockeye::SocketIo::builder()
+    ///     .cors(Cors::origins(["https://app.example"]).credentials(true));
+    /// # let _ = b;
+    /// ```
     pub fn cors(mut self, cors: Cors) -> Self {
         self.engine.cors = cors;
         self
     }
 
     /// A hook that accepts (true) or refuses (false, HTTP 403) each handshake.
+    ///
+    /// # Examples
+    /// ```
+    /// let b = sockeye::SocketIo::builder()
+    ///     .allow_request(|req| req.headers.contains_key("x-api-key"));
+    /// # let _ = b;
+    /// ```
     pub fn allow_request(
         mut self,
         f: impl Fn(&http::request::Parts) -> bool + Send + Sync + 'static,
@@ -953,6 +1208,14 @@ impl SocketIoBuilder {
     }
 
     /// Shared state for the [`crate::extract::State`] extractor.
+    ///
+    /// # Examples
+    /// ```
+    /// #[derive(Clone)]
+    /// struct Db;
+    /// let b = sockeye::SocketIo::builder().with_state(Db);
+    /// # let _ = b;
+    /// ```
     pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, state: T) -> Self {
         self.state.insert(state);
         self
@@ -981,12 +1244,29 @@ impl SocketIoBuilder {
     /// Serves the official client bundle (`socket.io.js`, `socket.io.min.js` and their
     /// source maps) from `dir` under the endpoint path, like Node's `serveClient`.
     /// Default: not served.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f() -> std::io::Result<()> {
+    /// use sockeye::ClientBundle;
+    /// let bundle = ClientBundle::from_dir("node_modules/socket.io-client/dist")?;
+    /// let (layer, io) = sockeye::SocketIo::builder().serve_client(bundle).build_layer();
+    /// # let _ = (layer, io); Ok(()) }
+    /// ```
     pub fn serve_client(mut self, bundle: ClientBundle) -> Self {
         self.bundle = Some(bundle);
         self
     }
 
     /// Sets the whole Engine.IO configuration at once.
+    ///
+    /// # Examples
+    /// ```
+    /// let mut config = sockeye_engineio::EngineConfig::default();
+    /// config.max_packets_per_payload = 100;
+    /// let b = sockeye::SocketIo::builder().engine_config(config);
+    /// # let _ = b;
+    /// ```
     pub fn engine_config(mut self, config: EngineConfig) -> Self {
         self.engine = config;
         self
@@ -1012,12 +1292,25 @@ impl SocketIoBuilder {
     }
 
     /// A layer (to wrap an axum router or any tower service) and the handle.
+    ///
+    /// # Examples
+    /// ```
+    /// let (layer, io) = sockeye::SocketIo::builder().build_layer();
+    /// let app: axum::Router = axum::Router::new().layer(layer);
+    /// # let _ = (app, io);
+    /// ```
     pub fn build_layer(self) -> (SocketIoLayer, SocketIo) {
         let (engine, io, bundle) = self.build();
         (SocketIoLayer::new(engine, bundle), io)
     }
 
     /// A standalone service (404 for other paths) and the handle.
+    ///
+    /// # Examples
+    /// ```
+    /// let (svc, io) = sockeye::SocketIo::builder().build_svc();
+    /// # let _ = (svc, io);
+    /// ```
     pub fn build_svc(self) -> (SocketIoService<NotFound>, SocketIo) {
         let (engine, io, bundle) = self.build();
         (SocketIoService::new(engine, bundle, NotFound), io)

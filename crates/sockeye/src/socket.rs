@@ -33,9 +33,29 @@ use crate::ns::Namespace;
 use crate::operators::BroadcastOperator;
 
 /// A shared handle to a [`Socket`]: what handlers receive.
+///
+/// # Examples
+/// ```
+/// use sockeye::SocketRef;
+/// fn on_connect(socket: SocketRef) {
+///     println!("{} connected", socket.id());
+/// }
+/// # let _ = on_connect;
+/// ```
 pub type SocketRef = Arc<Socket>;
 
 /// Why a socket left its namespace. The text forms are Node's.
+///
+/// # Examples
+/// ```
+/// # fn f(socket: sockeye::SocketRef) {
+/// use sockeye::{DisconnectReason, SocketRef};
+/// socket.on_disconnect(|s: SocketRef, reason: DisconnectReason| match reason {
+///     DisconnectReason::PingTimeout => println!("{} went quiet", s.id()),
+///     other => println!("{} left: {other}", s.id()),
+/// });
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DisconnectReason {
@@ -59,6 +79,12 @@ pub enum DisconnectReason {
 
 impl DisconnectReason {
     /// Node's name for the reason, e.g. `"client namespace disconnect"`.
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye::DisconnectReason;
+    /// assert_eq!(DisconnectReason::PingTimeout.as_str(), "ping timeout");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             DisconnectReason::TransportClose => "transport close",
@@ -118,6 +144,14 @@ impl From<sockeye_engineio::DisconnectReason> for DisconnectReason {
 }
 
 /// What the client's handshake carried.
+///
+/// # Examples
+/// ```
+/// # fn f(socket: sockeye::SocketRef) {
+/// let hs = socket.handshake();
+/// println!("auth {} from {:?}", hs.auth, hs.address());
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Handshake {
     /// The auth payload of the namespace connect (`{}` when none was sent).
@@ -138,32 +172,79 @@ impl Handshake {
     }
 
     /// The handshake request's headers (rebuilt on each call; see [`Handshake::header`]).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(h: &sockeye::Handshake) {
+    /// if let Some(agent) = h.headers().get("user-agent") {
+    ///     println!("{agent:?}");
+    /// }
+    /// # }
+    /// ```
     pub fn headers(&self) -> http::HeaderMap {
         self.req.headers()
     }
 
     /// The first value of one header of the handshake request, when it is text.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(h: &sockeye::Handshake) {
+    /// let token = h.header("x-token").unwrap_or("none");
+    /// # }
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.req.header(name)
     }
 
     /// The handshake request's URI; its query has the client's `query` option.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(h: &sockeye::Handshake) {
+    /// println!("query: {:?}", h.uri().query());
+    /// # }
+    /// ```
     pub fn uri(&self) -> http::Uri {
         self.req.uri()
     }
 
     /// The peer address, when the server put a [`std::net::SocketAddr`] in the request's
     /// extensions ([`crate::serve`] does).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(h: &sockeye::Handshake) {
+    /// if let Some(peer) = h.address() {
+    ///     println!("from {}", peer.ip());
+    /// }
+    /// # }
+    /// ```
     pub fn address(&self) -> Option<std::net::SocketAddr> {
         self.req.remote_addr
     }
 
     /// When the connection was opened.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(h: &sockeye::Handshake) {
+    /// let age = h.time().elapsed().unwrap_or_default();
+    /// # }
+    /// ```
     pub fn time(&self) -> std::time::SystemTime {
         self.req.time
     }
 
     /// The handshake as it crosses the cluster (the fields of Node's `socket.handshake`).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(h: &sockeye::Handshake) {
+    /// let info = h.info();
+    /// println!("{} {}", info.url, info.address);
+    /// # }
+    /// ```
     pub fn info(&self) -> HandshakeInfo {
         let mut headers: Vec<(String, Value)> = Vec::new();
         for (name, value) in self.headers().iter() {
@@ -266,6 +347,17 @@ pub(crate) fn percent_decode(s: &str) -> String {
 // The fields every event touches (the reference count before them, the namespace to find
 // the socket, the handlers, the connection to answer on) come first, in as few cache lines
 // as the layout allows: with many connections they are cold each time.
+///
+/// # Examples
+/// ```
+/// # fn f(socket: sockeye::SocketRef) {
+/// use sockeye::{SocketRef, extract::Data};
+/// socket.join("lobby");
+/// socket.on("chat", |s: SocketRef, Data(text): Data<String>| async move {
+///     let _ = s.to("lobby").emit("chat", &text).await;
+/// });
+/// # }
+/// ```
 #[repr(C)]
 pub struct Socket {
     ns: Arc<Namespace>,
@@ -322,6 +414,13 @@ impl Socket {
     }
 
     /// The socket's id (per namespace; not the connection's engine id).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// let _ = socket.emit("your-id", &socket.id());
+    /// # }
+    /// ```
     pub fn id(&self) -> Sid {
         self.id
     }
@@ -346,6 +445,13 @@ impl Socket {
     }
 
     /// The namespace.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// println!("in {}, with {} others", socket.ns().name(), socket.ns().socket_count() - 1);
+    /// # }
+    /// ```
     pub fn ns(&self) -> &Arc<Namespace> {
         &self.ns
     }
@@ -355,11 +461,28 @@ impl Socket {
     }
 
     /// What the handshake carried.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// let room = socket.handshake().query("room").unwrap_or_else(|| "lobby".into());
+    /// socket.join(room);
+    /// # }
+    /// ```
     pub fn handshake(&self) -> &Handshake {
         &self.handshake
     }
 
     /// Whether the socket is still connected.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// if socket.connected() {
+    ///     let _ = socket.emit("still-here", &());
+    /// }
+    /// # }
+    /// ```
     pub fn connected(&self) -> bool {
         self.connected.load(Ordering::Acquire)
     }
@@ -373,11 +496,25 @@ impl Socket {
     }
 
     /// The server handle.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(socket: sockeye::SocketRef) -> Result<(), sockeye::EmitError> {
+    /// socket.io().emit("joined", &socket.id()).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn io(&self) -> SocketIo {
         SocketIo::from_inner(self.io_inner().clone())
     }
 
     /// The engine id of the connection under this socket.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// println!("socket {} on connection {}", socket.id(), socket.engine_id());
+    /// # }
+    /// ```
     pub fn engine_id(&self) -> Sid {
         self.conn.sid()
     }
@@ -411,6 +548,16 @@ impl Socket {
 
     /// Registers a handler for every event that has no handler of its own (use the
     /// [`crate::extract::Event`] extractor for the name).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// use sockeye::{SocketRef, extract::Event};
+    /// socket.on_fallback(|s: SocketRef, Event(name): Event| {
+    ///     let _ = s.emit("unknown-event", &name);
+    /// });
+    /// # }
+    /// ```
     pub fn on_fallback<H: MessageHandler<M>, M>(&self, handler: H) {
         *self.fallback.write() = Some(box_message(handler));
     }
@@ -431,6 +578,19 @@ impl Socket {
     }
 
     /// Registers the disconnecting handler (called while the socket is still in its rooms).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// use sockeye::{DisconnectReason, SocketRef};
+    /// socket.on_disconnecting(|s: SocketRef, reason: DisconnectReason| async move {
+    ///     // Still in its rooms: tell them.
+    ///     for room in s.rooms() {
+    ///         let _ = s.to(room).emit("left", &s.id()).await;
+    ///     }
+    /// });
+    /// # }
+    /// ```
     pub fn on_disconnecting<H: DisconnectHandler<M>, M>(&self, handler: H) {
         *self.on_disconnecting.lock() = Some(box_disconnect(handler));
     }
@@ -1046,6 +1206,14 @@ impl Socket {
     }
 
     /// Leaves rooms.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// socket.leave("lobby");
+    /// socket.leave(["news", "sport"]);
+    /// # }
+    /// ```
     pub fn leave(&self, rooms: impl IntoRooms) {
         for r in rooms.into_rooms() {
             self.ns.rooms_index().del(self.id, &r);
@@ -1053,6 +1221,15 @@ impl Socket {
     }
 
     /// Leaves every room (but its own).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// socket.join(["a", "b"]);
+    /// socket.leave_all();
+    /// assert_eq!(socket.rooms().len(), 1); // its own room
+    /// # }
+    /// ```
     pub fn leave_all(&self) {
         let own = self.id.to_string();
         for r in self.rooms() {
@@ -1063,6 +1240,15 @@ impl Socket {
     }
 
     /// The rooms this socket is in (its own id among them).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// for room in socket.rooms() {
+    ///     println!("in {room}");
+    /// }
+    /// # }
+    /// ```
     pub fn rooms(&self) -> Vec<Room> {
         let mut rooms = self.ns.rooms_index().socket_rooms(self.id);
         let own = self.id.to_string();
@@ -1151,11 +1337,33 @@ impl Socket {
     }
 
     /// A clone of a typed extension.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// #[derive(Clone)]
+    /// struct UserId(u64);
+    /// if let Some(UserId(id)) = socket.extension::<UserId>() {
+    ///     println!("user {id}");
+    /// }
+    /// # }
+    /// ```
     pub fn extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
         self.extensions.lock().get::<T>().cloned()
     }
 
     /// Removes a typed extension.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// #[derive(Clone)]
+    /// struct Token(String);
+    /// socket.insert_extension(Token("t".into()));
+    /// assert!(socket.remove_extension::<Token>().is_some());
+    /// assert!(socket.extension::<Token>().is_none());
+    /// # }
+    /// ```
     pub fn remove_extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
         self.extensions.lock().remove::<T>()
     }
@@ -1183,6 +1391,17 @@ impl Socket {
 
     /// The application's data on this socket, as a `T` (an empty object when none was set,
     /// as Node's `socket.data` starts).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) -> Result<(), serde_json::Error> {
+    /// #[derive(serde::Deserialize)]
+    /// struct User { name: String }
+    /// socket.set_data(&serde_json::json!({"name": "ada"}))?;
+    /// let user: User = socket.data()?;
+    /// assert_eq!(user.name, "ada");
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// When the data does not deserialize as a `T`.
