@@ -673,6 +673,10 @@ impl Socket {
 
     /// Changes the socket's hooks (copied on write: readers keep the version they took).
     fn edit_hooks<R>(&self, f: impl FnOnce(&mut Hooks) -> R) -> R {
+        if !self.connected() && !self.ns.is_pending(self.id) {
+            // A socket that left keeps nothing (a hook holding it would keep it alive).
+            return f(&mut Hooks::default());
+        }
         let mut table = self.handlers.write();
         let mut hooks = table.hooks.as_deref().cloned().unwrap_or_default();
         let out = f(&mut hooks);
