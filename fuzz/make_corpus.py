@@ -163,6 +163,31 @@ SIO_PACKET = [
     "51-/admin,12[\"m\",{\"a\":[{\"_placeholder\":true,\"num\":0}]}]",
 ]
 
+# ---------------------------------------------------------------- msgpack values (M, X1, X2)
+# Messages of Node's Redis adapter and emitter as notepack.io writes them, and the msgpack rows
+# of the catalogue at value level (depth scaled down, declared lengths past the end).
+VALUE_MSGPACK = [
+    bytes.fromhex("93a6416231324364" "83a47479706502a46461746193a57072696365" "cb4029000000000000"
+                  "c402dead" "a36e7370a12f" "83a5726f6f6d7391a441434d45a6657863657074"
+                  "91a56d75746564a5666c61677381a8766f6c6174696c65c3"),
+    bytes.fromhex("85a3756964a6416231324364a9726571756573744964a678593977513101a474797065"
+                  "07a67061636b657483a47479706502a46461746192a4706f6c6c01a36e7370a62f61646d696e"
+                  "a46f70747383a5726f6f6d7390a6657863657074" "90a5666c61677381a774696d656f7574cd07d0"),
+    b"\xc0", b"\xc2", b"\xc3", b"\x7f", b"\xe0", b"\xcb\x3f\xf8\0\0\0\0\0\0",
+    b"\xca\x3f\xc0\0\0", b"\xcf" + b"\xff" * 8, b"\xd3" + b"\x80" + b"\0" * 7,
+    b"\xd4\x00\x00", b"\xd6\xff\x5f\x5e\x10\x00", b"\xd7\xff" + b"\xff" * 8,
+    b"\xc7\x0c\xff" + b"\0" * 12, b"\xc7\x03\x00\x01\x02\x03", b"\xd8\x05" + b"\x11" * 16,
+    b"\x83\xa1a\x01\xa1b\x02\xa1a\x03", b"\x81\x01\xa1a", b"\x81\xcb\x3f\xf8\0\0\0\0\0\0\xa1a",
+    b"\xa3\xff\x61\x62",
+    b"\x91" * 200 + b"\xc0",  # M1 scaled
+    b"\xdb\xff\xff\xff\xff", b"\xda\xff\xff\x61", b"\xd9\xff\x61", b"\xc6\xff\xff\xff\xff",
+    b"\xc9\xff\xff\xff\xff", b"\xdd\xff\xff\xff\xff",  # M2
+    b"\x81\xa2id",  # M3
+    b"\xdf\xff\xff\xff\xff" + b"\0" * 10,  # M10
+    b"\xde\x00\x20" + b"".join(bytes([0xa2, 0x6b, 0x30 + i % 10]) + b"\xc0" for i in range(32)),
+    b"\xc1", b"\xc0\xc0", b"",
+]
+
 TARGETS = {
     "eio_packet": EIO_PACKET,
     "eio_payload_v4": EIO_PAYLOAD_V4,
@@ -170,6 +195,7 @@ TARGETS = {
     "ws_frames": WS_FRAMES,
     "ws_handshake": WS_HANDSHAKE,
     "sio_packet": SIO_PACKET,
+    "value_msgpack": VALUE_MSGPACK,
 }
 
 

@@ -4,14 +4,17 @@
 #
 #   bash scripts/test.sh
 #
-# 1. Debian packages the tests need (chromium for the browser tests), when missing.
+# 1. Debian packages the tests need (chromium for the browser tests, redis-server for
+#    sockeye-redis's), when missing.
 # 2. cargo fmt --check, clippy and cargo doc with warnings denied; examples/ and the README's
 #    library code (scripts/readme-check.sh) compiled.
 # 3. cargo test --workspace (unit, property, integration and doc tests).
 # 4. e2e/run.sh: the interop suite with the real socket.io-client (npm ci from the lock file)
 #    and python-socketio (a venv from pinned requirements) against the e2e server.
 # 5. e2e/browser: the `sockeye` binary's page in headless Chromium, driven by playwright-core.
-# 6. scripts/fuzz.sh: every decoder's fuzz target for a few seconds under AddressSanitizer.
+# 6. e2e/cluster/run.sh: the cluster suite (redis-server, nginx and haproxy installed by it) on
+#    a cluster of four Node nodes, the reference (E2E_CLUSTER_NODES overrides it).
+# 7. scripts/fuzz.sh: every decoder's fuzz target for a few seconds under AddressSanitizer.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,12 +26,25 @@ log() { echo "[test] $*" >&2; }
 # --- 1. system packages -------------------------------------------------------------------
 need=()
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || need+=(chromium)
+# sockeye-redis's tests start their own redis-server (Debian's) on free ports.
+command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || need+=(redis-server)
+command -v openssl >/dev/null || need+=(openssl) # its TLS test makes a CA and a certificate
 if [ "${#need[@]}" -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO="sudo"
   log "apt-get install ${need[*]}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  # No package service is wanted (redis-server's tests start their own): a policy-rc.d that
+  # refuses every start, for the time of the install, where none exists (as e2e/cluster/run.sh).
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod +x "$policy"
+  fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null ||
+    { [ -z "$policy" ] || $SUDO rm -f "$policy"; exit 1; }
+  [ -z "$policy" ] || $SUDO rm -f "$policy"
 fi
 
 passed=0
@@ -41,7 +57,7 @@ if cargo fmt --all --check; then add 1 0; else add 0 1; log "cargo fmt: unformat
 log "cargo clippy"
 if cargo clippy --workspace --all-targets --quiet -- -D warnings; then add 1 0; else add 0 1; fi
 log "cargo doc (warnings denied)"
-if RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet -p sockeye -p sockeye-engineio; then
+if RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet -p sockeye -p sockeye-engineio -p sockeye-core -p sockeye-redis; then
   add 1 0
 else
   add 0 1
@@ -94,7 +110,21 @@ bf="$({ grep -E '^# fail [0-9]+$' "$ART/browser.tap" || true; } | tail -1 | awk 
 if [ -z "$bp" ] || [ -z "$bf" ]; then add 0 1; else add "$bp" "$bf"; fi
 if [ "$br_rc" != 0 ] && [ "${bf:-0}" = 0 ]; then add 0 1; fi
 
-# --- 6. fuzzing ---------------------------------------------------------------------------
+# --- 6. cluster ---------------------------------------------------------------------------
+log "e2e/cluster/run.sh (nodes: ${E2E_CLUSTER_NODES:-node node node node})"
+set +e
+E2E_CLUSTER_NODES="${E2E_CLUSTER_NODES:-node node node node}" bash e2e/cluster/run.sh 2>&1 | tee "$ART/cluster.txt"
+cl_rc="${PIPESTATUS[0]}"
+set -e
+line="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$ART/cluster.txt" | tail -1 || true)"
+if [ -n "$line" ]; then
+  add "$(echo "$line" | awk '{print $1}')" "$(echo "$line" | awk '{print $3}')"
+else
+  add 0 1
+fi
+if [ "$cl_rc" != 0 ] && [ -n "$line" ] && [ "$(echo "$line" | awk '{print $3}')" = 0 ]; then add 0 1; fi
+
+# --- 7. fuzzing ---------------------------------------------------------------------------
 log "scripts/fuzz.sh ${FUZZ_SECONDS:-10} (every decoder, AddressSanitizer)"
 if bash scripts/fuzz.sh "${FUZZ_SECONDS:-10}" >"$ART/fuzz.txt" 2>&1; then
   add 1 0

@@ -325,6 +325,105 @@ custom.on("connection", (socket) => {
   });
 });
 
+// --- the recovery servers (connectionStateRecovery) --------------------------
+// Recovery is a server-wide option: two more servers share the HTTP server, each on its own
+// path, with the same engine options and connection state recovery on.
+const RECOVERY_WINDOW_MS = 3000;
+const recoveryDisconnects = [];
+function recoveryServer(path, skipMiddlewares) {
+  const server = new Server(httpServer, {
+    path,
+    pingInterval: 400,
+    pingTimeout: 800,
+    upgradeTimeout: 1000,
+    connectTimeout: 1500,
+    maxHttpBufferSize: 100000,
+    connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_WINDOW_MS, skipMiddlewares },
+  });
+  function deny(socket, next) {
+    if (socket.handshake.auth && socket.handshake.auth.deny === true) {
+      return next(new Error("denied"));
+    }
+    next();
+  }
+  function onConnection(socket) {
+    const nsp = socket.nsp;
+    socket.on("disconnect", (reason) => {
+      recoveryDisconnects.push({ id: socket.id, path, reason });
+    });
+    socket.on("state", (ack) => {
+      if (typeof ack !== "function") return;
+      ack({
+        id: socket.id,
+        recovered: socket.recovered,
+        rooms: sortedRooms(socket),
+        data: socket.data.value === undefined ? null : socket.data.value,
+      });
+    });
+    socket.on("join", (room, ack) => {
+      socket.join(room);
+      if (typeof ack === "function") ack(sortedRooms(socket));
+    });
+    socket.on("set-data", (value, ack) => {
+      // Replaced, not changed in place: a recovered socket shares its data object with the
+      // session the adapter keeps, so a change in place would show in a later recovery.
+      socket.data = { value };
+      if (typeof ack === "function") ack();
+    });
+    socket.on("to-room", (room, event, ...args) => {
+      const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
+      nsp.to(room).emit(event, ...args);
+      if (ack) ack();
+    });
+    socket.on("burst", (room, event, count, ack) => {
+      for (let i = 0; i < count; i++) nsp.to(room).emit(event, i);
+      if (typeof ack === "function") ack();
+    });
+    socket.on("emit-all", (data, ack) => {
+      nsp.emit("all", data);
+      if (typeof ack === "function") ack();
+    });
+    socket.on("volatile-all", (data, ack) => {
+      nsp.volatile.emit("all", data);
+      if (typeof ack === "function") ack();
+    });
+    socket.on("local-all", (data, ack) => {
+      nsp.local.emit("all", data);
+      if (typeof ack === "function") ack();
+    });
+    socket.on("broadcast", (data, ack) => {
+      socket.broadcast.emit("broadcast", data);
+      if (typeof ack === "function") ack();
+    });
+    socket.on("emit-self", (data, ack) => {
+      socket.emit("self", data);
+      if (typeof ack === "function") ack();
+    });
+    socket.on("ask-self", (data, ack) => {
+      socket.timeout(1000).emit("question", data, (err, answer) => {
+        if (typeof ack === "function") ack(err ? { error: "timeout" } : { answer });
+      });
+    });
+    socket.on("ask-all", (data, ack) => {
+      nsp.timeout(1000).emit("question", data, () => {});
+      if (typeof ack === "function") ack();
+    });
+    socket.on("server-disconnect", () => {
+      socket.disconnect();
+    });
+    socket.on("disconnect-reasons", (ack) => {
+      if (typeof ack === "function") ack(recoveryDisconnects);
+    });
+  }
+  for (const nsp of [server.of("/"), server.of(/^\/dyn-\d+$/)]) {
+    nsp.use(deny);
+    nsp.on("connection", onConnection);
+  }
+  return server;
+}
+const recovery = recoveryServer("/recovery/", true);
+const recoveryMw = recoveryServer("/recovery-mw/", false);
+
 httpServer.listen(port, "127.0.0.1", () => {
   console.log(`listening on ${httpServer.address().port}`);
 });
@@ -332,6 +431,8 @@ httpServer.listen(port, "127.0.0.1", () => {
 function shutdown() {
   custom.close();
   io.close();
+  recovery.close();
+  recoveryMw.close();
   process.exit(0);
 }
 process.on("SIGTERM", shutdown);

@@ -511,22 +511,48 @@ pub fn encode_event<T: Serialize + ?Sized>(
 /// Encodes an EVENT packet from a received [`Payload`] (its arguments and attachments as
 /// they came).
 pub fn encode_event_payload(ns: &str, event: &str, payload: &Payload, id: Option<u64>) -> Encoded {
-    encode_from_payload(PacketType::Event, ns, Some(event), payload, id)
+    encode_from_payload(PacketType::Event, ns, Some(event), payload, id, None)
+}
+
+/// Encodes an EVENT packet from a [`Payload`] with `offset` as one more (last) argument: how
+/// a broadcast that a reconnecting client may ask for again travels when connection state
+/// recovery is on (the client keeps the last string argument of each event as its offset).
+///
+/// # Examples
+/// ```
+/// use sockeye_core::{parser, Payload};
+/// let args = Payload::from_args(&["ACME"], vec![]).unwrap();
+/// let e = parser::encode_event_with_offset("/", "price", &args, "MsR7a3l");
+/// assert_eq!(&e.text[..], br#"2["price","ACME","MsR7a3l"]"#);
+/// ```
+pub fn encode_event_with_offset(ns: &str, event: &str, payload: &Payload, offset: &str) -> Encoded {
+    encode_from_payload(
+        PacketType::Event,
+        ns,
+        Some(event),
+        payload,
+        None,
+        Some(offset),
+    )
 }
 
 /// An EVENT (with its name first) or an ACK made of a payload's arguments, as a binary packet
 /// when the payload has attachments.
+/// `tail`, when given, is one more string argument after the payload's (a recovery offset).
 fn encode_from_payload(
     ty: PacketType,
     ns: &str,
     event: Option<&str>,
     payload: &Payload,
     id: Option<u64>,
+    tail: Option<&str>,
 ) -> Encoded {
     if let Some(values) = payload.values() {
-        return encode_values(ty, ns, event, values, id);
+        return encode_values(ty, ns, event, values, id, tail);
     }
-    if payload.bins().is_empty() {
+    // A packet with a tail (an offset: connection state recovery) takes the general path,
+    // which keeps the usual one as lean as it was.
+    if payload.bins().is_empty() && tail.is_none() {
         if let Some(text) = encode_plain(ty, ns, event, payload, id) {
             return Encoded {
                 text,
@@ -534,7 +560,7 @@ fn encode_from_payload(
             };
         }
     }
-    encode_from_payload_general(ty, ns, event, payload, id)
+    encode_from_payload_general(ty, ns, event, payload, id, tail)
 }
 
 /// An EVENT or an ACK made of structured arguments, their binary values as attachments.
@@ -544,6 +570,7 @@ fn encode_values(
     event: Option<&str>,
     values: &[crate::value::Value],
     id: Option<u64>,
+    tail: Option<&str>,
 ) -> Encoded {
     with_scratch(|out| {
         header(out, ty, ns, id);
@@ -561,6 +588,7 @@ fn encode_values(
             first = false;
             crate::value::json::write(out, v, &mut bins);
         }
+        write_tail(out, tail, first);
         out.push(b']');
         let binary_ty = match ty {
             PacketType::Ack => PacketType::BinaryAck,
@@ -577,6 +605,7 @@ fn encode_from_payload_general(
     event: Option<&str>,
     payload: &Payload,
     id: Option<u64>,
+    tail: Option<&str>,
 ) -> Encoded {
     let binary = !payload.bins().is_empty();
     let ty = match (ty, binary) {
@@ -604,6 +633,7 @@ fn encode_from_payload_general(
             first = false;
             out.extend_from_slice(payload.src().get(r.clone()).unwrap_or(b"null"));
         }
+        write_tail(out, tail, first);
         out.push(b']');
         Bytes::copy_from_slice(out)
     });
@@ -660,6 +690,17 @@ fn encode_plain(
     Some(Bytes::from(out))
 }
 
+/// Writes `tail` as one more string element of the array being built (`first`: whether
+/// nothing was written in it yet).
+fn write_tail(out: &mut Vec<u8>, tail: Option<&str>, first: bool) {
+    if let Some(t) = tail {
+        if !first {
+            out.push(b',');
+        }
+        crate::value::json::write_str(out, t);
+    }
+}
+
 fn header_rest(out: &mut Vec<u8>, ns: &str, id: Option<u64>) {
     if ns != "/" {
         out.extend_from_slice(ns.as_bytes());
@@ -688,16 +729,33 @@ pub fn encode_ack<T: Serialize + ?Sized>(
 
 /// Encodes an ACK packet from a received [`Payload`].
 pub fn encode_ack_payload(ns: &str, id: u64, payload: &Payload) -> Encoded {
-    encode_from_payload(PacketType::Ack, ns, None, payload, Some(id))
+    encode_from_payload(PacketType::Ack, ns, None, payload, Some(id), None)
 }
 
 /// `0[/ns,]{"sid":"..."}`
 pub fn encode_connect(ns: &str, sid: &str) -> Bytes {
-    let mut out = Vec::with_capacity(40 + ns.len());
+    encode_connect_with_pid(ns, sid, None)
+}
+
+/// `0[/ns,]{"sid":"...","pid":"..."}`: the CONNECT acknowledgement with the private session
+/// id that a client sends back to recover its session (connection state recovery).
+///
+/// # Examples
+/// ```
+/// use sockeye_core::parser::encode_connect_with_pid;
+/// let p = encode_connect_with_pid("/chat", "hUvDDmXSf-TMuMvIAAAB", Some("oSO0OpakmZUVoxUiAAAC"));
+/// assert_eq!(&p[..], br#"0/chat,{"sid":"hUvDDmXSf-TMuMvIAAAB","pid":"oSO0OpakmZUVoxUiAAAC"}"#);
+/// ```
+pub fn encode_connect_with_pid(ns: &str, sid: &str, pid: Option<&str>) -> Bytes {
+    let mut out = Vec::with_capacity(64 + ns.len());
     header(&mut out, PacketType::Connect, ns, None);
-    out.extend_from_slice(b"{\"sid\":\"");
-    out.extend_from_slice(sid.as_bytes());
-    out.extend_from_slice(b"\"}");
+    out.extend_from_slice(b"{\"sid\":");
+    crate::value::json::write_str(&mut out, sid);
+    if let Some(pid) = pid {
+        out.extend_from_slice(b",\"pid\":");
+        crate::value::json::write_str(&mut out, pid);
+    }
+    out.push(b'}');
     Bytes::from(out)
 }
 
@@ -949,6 +1007,19 @@ mod tests {
         let e = encode_ack("/x", 3, &"ok", ArgsMode::One).unwrap();
         assert_eq!(&e.text[..], b"3/x,3[\"ok\"]");
         assert_eq!(&encode_connect("/", "abc")[..], b"0{\"sid\":\"abc\"}");
+        assert_eq!(
+            &encode_connect_with_pid("/", "abc", Some("xyz"))[..],
+            b"0{\"sid\":\"abc\",\"pid\":\"xyz\"}"
+        );
+        // A binary event keeps its offset after the placeholders' arguments.
+        let bin = Payload::from_values(vec![crate::value::Value::Bin(Bytes::from_static(b"\x01"))]);
+        let e = encode_event_with_offset("/", "b", &bin, "off");
+        assert_eq!(
+            &e.text[..],
+            b"51-[\"b\",{\"_placeholder\":true,\"num\":0},\"off\"]"
+        );
+        let e = encode_event_with_offset("/", "none", &Payload::default(), "off");
+        assert_eq!(&e.text[..], b"2[\"none\",\"off\"]");
         assert_eq!(&encode_disconnect("/a")[..], b"1/a,");
         assert_eq!(
             &encode_connect_error("/a", "Invalid namespace", None)[..],
@@ -963,17 +1034,36 @@ mod tests {
         }
 
         #[test]
-        fn plain_encoding_matches_the_general_one(event in "[a-z\"\\\\\u{e9}]{0,6}", args: Vec<String>, id in proptest::option::of(0u64..MAX_ACK_ID), ns in "(/|/[a-z]{1,5})", ack: bool) {
+        fn plain_encoding_matches_the_general_one(event in "[a-z\"\\\\\u{e9}]{0,6}", args: Vec<String>, id in proptest::option::of(0u64..MAX_ACK_ID), ns in "(/|/[a-z]{1,5})", ack: bool, tail in proptest::option::of("[a-zA-Z0-9\"._-]{0,9}")) {
             let e = encode_event("/", "x", &args, ArgsMode::Spread, None).unwrap();
             let Decoded::Whole(Incoming::Event { payload, .. }) = decode(e.text, LIMITS).unwrap() else {
                 panic!("not an event");
             };
             let (ty, name) = if ack { (PacketType::Ack, None) } else { (PacketType::Event, Some(event.as_str())) };
-            let general = encode_from_payload_general(ty, &ns, name, &payload, id);
-            match encode_plain(ty, &ns, name, &payload, id) {
-                Some(text) => proptest::prop_assert_eq!(text, general.text),
-                None => proptest::prop_assert!(name.is_some_and(|n| crate::json::plain_run(n.as_bytes()) != n.len())),
+            let tail = tail.as_deref();
+            let general = encode_from_payload_general(ty, &ns, name, &payload, id, tail);
+            if tail.is_none() {
+                match encode_plain(ty, &ns, name, &payload, id) {
+                    Some(text) => proptest::prop_assert_eq!(text, general.text.clone()),
+                    None => proptest::prop_assert!(name.is_some_and(|n| crate::json::plain_run(n.as_bytes()) != n.len())),
+                }
             }
+            // The structured form writes the same packet.
+            let values = payload.to_values().unwrap();
+            let structured = encode_values(ty, &ns, name, &values, id, tail);
+            proptest::prop_assert_eq!(structured.text, general.text);
+        }
+
+        #[test]
+        fn the_offset_is_the_last_argument(args: Vec<String>, offset in "[0-9A-Za-z_-]{1,11}") {
+            let payload = Payload::from_args(&args, vec![]).unwrap();
+            let e = encode_event_with_offset("/n", "ev", &payload, &offset);
+            let Decoded::Whole(Incoming::Event { payload: back, id, .. }) = decode(e.text, LIMITS).unwrap() else {
+                panic!("not an event");
+            };
+            proptest::prop_assert_eq!(id, None);
+            proptest::prop_assert_eq!(back.len(), args.len() + 1);
+            proptest::prop_assert_eq!(back.arg::<String>(args.len()).unwrap(), offset);
         }
 
         #[test]

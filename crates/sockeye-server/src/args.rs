@@ -15,6 +15,8 @@ pub struct Args {
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
     pub max_payload: usize,
+    /// Connection state recovery's window, when on.
+    pub recovery: Option<Duration>,
     pub cors: Vec<String>,
     pub workers: Option<usize>,
     pub log_level: tracing::Level,
@@ -46,6 +48,9 @@ Flags:
   --ping-interval MS     heartbeat interval in milliseconds    [default: 25000]
   --ping-timeout MS      heartbeat timeout in milliseconds     [default: 20000]
   --max-payload BYTES    largest message a client may send     [default: 1000000]
+  --recovery SECONDS     connection state recovery: a client whose connection drops
+                         and comes back within SECONDS gets its id, rooms and the
+                         messages it missed                    [default: off]
   --cors ORIGIN          allow this origin (repeatable)        [default: same origin only]
   --workers N            runtime worker threads                [default: one per core]
   --log-level LEVEL      error, warn, info, debug or trace     [default: warn]
@@ -76,6 +81,7 @@ impl Args {
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(20),
             max_payload: 1_000_000,
+            recovery: None,
             cors: Vec::new(),
             workers: None,
             log_level: tracing::Level::WARN,
@@ -118,6 +124,13 @@ impl Args {
                         Duration::from_millis(num("--ping-timeout", value("--ping-timeout")?)?)
                 }
                 "--max-payload" => a.max_payload = num("--max-payload", value("--max-payload")?)?,
+                "--recovery" => {
+                    let secs: u64 = num("--recovery", value("--recovery")?)?;
+                    if secs == 0 {
+                        return Err("--recovery must be at least 1 second".into());
+                    }
+                    a.recovery = Some(Duration::from_secs(secs));
+                }
                 "--cors" => a.cors.push(value("--cors")?),
                 "--workers" => {
                     let n: usize = num("--workers", value("--workers")?)?;
@@ -169,5 +182,12 @@ mod tests {
         assert!(parse(&["--bogus"]).is_err());
         assert!(parse(&["--port"]).is_err());
         assert!(parse(&["--workers", "0"]).is_err());
+        assert!(a.recovery.is_none(), "recovery is off by default");
+        let Ok(Parsed::Run(a)) = parse(&["--recovery", "30"]) else {
+            panic!()
+        };
+        assert_eq!(a.recovery, Some(Duration::from_secs(30)));
+        assert!(parse(&["--recovery", "0"]).is_err());
+        assert!(parse(&["--recovery", "-1"]).is_err());
     }
 }

@@ -103,6 +103,11 @@ async fn run(args: Args) -> std::io::Result<()> {
     if !args.cors.is_empty() {
         builder = builder.cors(sockeye::Cors::origins(args.cors.clone()).credentials(true));
     }
+    if let Some(window) = args.recovery {
+        builder = builder.connection_state_recovery(
+            sockeye::ConnectionStateRecovery::new().max_disconnection_duration(window),
+        );
+    }
     let bundle_note = if args.no_client {
         "client bundle not served (--no-client): the page loads it from the CDN".to_owned()
     } else {

@@ -8,7 +8,9 @@ use parking_lot::RwLock;
 use serde::Serialize;
 use sockeye_engineio::{Cors, Engine, EngineConfig, OverflowPolicy};
 
-use sockeye_core::adapter::{AckReply, AckStream, Adapter, LocalAdapter, LocalHandle};
+use sockeye_core::adapter::{
+    AckReply, AckStream, Adapter, ConnectionStateRecovery, LocalAdapter, LocalHandle,
+};
 use sockeye_core::{AdapterError, IntoRooms, Payload};
 
 use bytes::Bytes;
@@ -37,6 +39,7 @@ pub(crate) struct SocketIoConfig {
     pub(crate) partial_timeout: Duration,
     pub(crate) max_waiting_handlers: usize,
     pub(crate) max_namespaces: usize,
+    pub(crate) recovery: Option<ConnectionStateRecovery>,
 }
 
 /// A listener of `new_namespace`.
@@ -301,7 +304,9 @@ impl SocketIo {
 
     /// Declares dynamic namespaces (Node's `io.of(regex)`): every name `matcher` accepts is
     /// created when a client first asks for it, with this handler, and removed when its last
-    /// socket leaves (Node's `cleanupEmptyChildNamespaces`). Dynamic namespaces are asked in
+    /// socket leaves (Node's `cleanupEmptyChildNamespaces`; with connection state recovery
+    /// on, `max_disconnection_duration` later if it is still empty then, so that its adapter
+    /// keeps the sessions of the clients that may come back). Dynamic namespaces are asked in
     /// the order they were declared; a declared namespace of the same name comes first.
     ///
     /// The returned [`ParentNamespace`] adds middlewares to every child and broadcasts to
@@ -966,6 +971,7 @@ impl SocketIoBuilder {
                 partial_timeout: Duration::from_secs(45),
                 max_waiting_handlers: 256,
                 max_namespaces: 64,
+                recovery: None,
             },
             state: http::Extensions::new(),
             adapter_factory: Arc::new(|local| Arc::new(LocalAdapter::new(local))),
@@ -1072,6 +1078,46 @@ impl SocketIoBuilder {
     /// ```
     pub fn max_namespaces_per_connection(mut self, n: usize) -> Self {
         self.config.max_namespaces = n.max(1);
+        self
+    }
+
+    /// Turns on connection state recovery (Node's `connectionStateRecovery`; off by default,
+    /// as in Node): a client whose connection drops and that comes back within
+    /// `max_disconnection_duration` (default 2 minutes) gets its socket id, rooms and data
+    /// back, and every broadcast it missed meanwhile, in order and once, before its
+    /// `connect` event; [`Socket::recovered`](crate::Socket::recovered) is then true, and
+    /// the connect middlewares are skipped unless `skip_middlewares` is false.
+    ///
+    /// It changes what clients receive, as in Node: the CONNECT acknowledgement carries a
+    /// private session id (`pid`), and every emit that may be asked for again (a broadcast or
+    /// an emit to one socket, not volatile, without ack) carries an offset as its last
+    /// argument (socket.io-client takes it off; other clients see one more string argument).
+    /// Those packets are kept by the namespace's adapter for the window, within the bounds of
+    /// [`ConnectionStateRecovery`] (per namespace: 10,000 sessions, 10,000 packets, 16 MiB by
+    /// default; past them the oldest go, and their clients get a new session). A session is
+    /// kept only when the connection dropped (transport closed or failed, ping timeout,
+    /// forced close, server shutdown), not when the client or the server left the namespace.
+    /// The missed packets go into the client's outbound queue like any others: a client that
+    /// missed more than `max_queued_bytes` is handled by the overflow policy (disconnected,
+    /// by default).
+    ///
+    /// The default adapter, [`LocalAdapter`], keeps sessions and packets in memory; an adapter
+    /// that does not implement [`Adapter::persist_session`] and [`Adapter::restore_session`]
+    /// keeps none (see [`crate::adapter`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use sockeye::{ConnectionStateRecovery, SocketIo};
+    /// let (layer, io) = SocketIo::builder()
+    ///     .connection_state_recovery(
+    ///         ConnectionStateRecovery::new().max_disconnection_duration(Duration::from_secs(30)),
+    ///     )
+    ///     .build_layer();
+    /// # let _ = (layer, io);
+    /// ```
+    pub fn connection_state_recovery(mut self, config: ConnectionStateRecovery) -> Self {
+        self.config.recovery = Some(config);
         self
     }
 

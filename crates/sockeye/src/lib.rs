@@ -33,6 +33,7 @@ pub use service::{NotFound, ResponseFuture, SioBody, SocketIoLayer, SocketIoServ
 pub use socket::{DisconnectReason, Handshake, Socket, SocketEmitter, SocketRef};
 pub use static_files::{ClientBundle, StaticDir};
 
+pub use sockeye_core::adapter::ConnectionStateRecovery;
 pub use sockeye_core::parser::Encoded;
 pub use sockeye_core::{value, IntoRooms, Payload, Room};
 pub use sockeye_engineio::{Cors, OverflowPolicy, Sid};

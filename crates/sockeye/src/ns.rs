@@ -1,16 +1,18 @@
 //! Namespaces.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use sockeye_core::adapter::{
-    AckStream, Adapter, BroadcastOptions, BroadcastPacket, LocalHandle, LocalNamespace, ServerAck,
-    SocketInfo,
+    AckStream, Adapter, BroadcastOptions, BroadcastPacket, ConnectionStateRecovery, DeliveryGuard,
+    LocalHandle, LocalNamespace, RestoredSession, ServerAck, SocketInfo,
 };
 use sockeye_core::{AdapterError, Payload, Room, Sid};
 
@@ -72,6 +74,10 @@ pub struct Namespace {
     rooms: RoomIndex,
     pending: Mutex<HashSet<Sid>>,
     adapter: Arc<dyn Adapter>,
+    /// This side as the adapter sees it (its delivery lock orders session restores).
+    local: LocalHandle,
+    /// The server's connection state recovery, when on.
+    recovery: Option<ConnectionStateRecovery>,
     /// The outcome of the adapter's `init`, once it finished.
     ready: tokio::sync::OnceCell<Result<(), AdapterError>>,
     handler: BoxedConnectHandler,
@@ -101,8 +107,13 @@ impl Namespace {
         dynamic: bool,
     ) -> Arc<Namespace> {
         let ns = Arc::new_cyclic(|me: &Weak<Namespace>| {
-            let local: Weak<dyn LocalNamespace> = me.clone();
-            let adapter = (io.adapter_factory)(LocalHandle::new(local, &name));
+            let weak: Weak<dyn LocalNamespace> = me.clone();
+            let recovery = io.config.recovery.clone();
+            let mut local = LocalHandle::new(weak, &name);
+            if let Some(r) = &recovery {
+                local = local.with_recovery(r.clone());
+            }
+            let adapter = (io.adapter_factory)(local.clone());
             Namespace {
                 name,
                 io,
@@ -110,6 +121,8 @@ impl Namespace {
                 rooms: RoomIndex::default(),
                 pending: Mutex::new(HashSet::new()),
                 adapter,
+                local,
+                recovery,
                 ready: tokio::sync::OnceCell::new(),
                 handler,
                 middlewares,
@@ -276,6 +289,11 @@ impl Namespace {
         &self.rooms
     }
 
+    /// The server's connection state recovery, when on.
+    pub(crate) fn recovery(&self) -> Option<&ConnectionStateRecovery> {
+        self.recovery.as_ref()
+    }
+
     pub(crate) fn next_ack_id(&self) -> u64 {
         self.ack_ids.fetch_add(1, Ordering::Relaxed)
     }
@@ -318,6 +336,51 @@ impl Namespace {
         Ok(())
     }
 
+    /// [`Namespace::server_side_emit`] with the arguments of a payload.
+    ///
+    /// # Errors
+    /// When the adapter cannot reach the other servers.
+    pub async fn server_side_emit_payload(
+        &self,
+        event: &str,
+        args: Payload,
+    ) -> Result<(), EmitError> {
+        self.adapter
+            .server_side_emit(event.to_owned(), args)
+            .await?;
+        Ok(())
+    }
+
+    /// [`Namespace::server_side_emit_with_ack`] with the arguments of a payload.
+    ///
+    /// # Errors
+    /// As [`Namespace::server_side_emit_with_ack`].
+    pub async fn server_side_emit_payload_with_ack(
+        &self,
+        event: &str,
+        args: Payload,
+        timeout: Duration,
+    ) -> Result<Vec<Payload>, ServerAckError> {
+        self.server_side_request(event, args, timeout).await
+    }
+
+    /// [`Namespace::server_side_emit`] with the items of `args` (a tuple, array or `Vec`) as
+    /// the event's arguments.
+    ///
+    /// # Errors
+    /// As [`Namespace::server_side_emit`], or when `args` does not serialize to an array.
+    pub async fn server_side_emit_args<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> Result<(), EmitError> {
+        let args = crate::operators::spread(args)?;
+        self.adapter
+            .server_side_emit(event.to_owned(), args)
+            .await?;
+        Ok(())
+    }
+
     /// [`Namespace::server_side_emit`], waiting at most `timeout` for one answer from each
     /// other server.
     ///
@@ -342,7 +405,32 @@ impl Namespace {
         timeout: Duration,
     ) -> Result<Vec<Payload>, ServerAckError> {
         let value = sockeye_core::value::to_value(data).map_err(EmitError::from)?;
-        let args = Payload::from_values(vec![value]);
+        self.server_side_request(event, Payload::from_values(vec![value]), timeout)
+            .await
+    }
+
+    /// [`Namespace::server_side_emit_with_ack`] with the items of `args` (a tuple, array or
+    /// `Vec`) as the event's arguments.
+    ///
+    /// # Errors
+    /// As [`Namespace::server_side_emit_with_ack`], or when `args` does not serialize to an
+    /// array.
+    pub async fn server_side_emit_args_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+        timeout: Duration,
+    ) -> Result<Vec<Payload>, ServerAckError> {
+        let args = crate::operators::spread(args)?;
+        self.server_side_request(event, args, timeout).await
+    }
+
+    async fn server_side_request(
+        &self,
+        event: &str,
+        args: Payload,
+        timeout: Duration,
+    ) -> Result<Vec<Payload>, ServerAckError> {
         let acks = self
             .adapter
             .server_side_emit_with_ack(event.to_owned(), args, timeout)
@@ -358,23 +446,138 @@ impl Namespace {
         }
     }
 
-    pub(crate) fn remove_socket(&self, sid: Sid) {
+    pub(crate) fn remove_socket(self: &Arc<Self>, sid: Sid) {
         self.sockets.write().remove(sid);
         self.rooms.del_all(sid);
-        if self.dynamic && self.sockets.read().is_empty() && self.pending.lock().is_empty() {
-            self.io.remove_child_ns(&self.name);
+        self.remove_if_unused();
+    }
+
+    /// A client asks to join: recovers its session when it asks for it, runs the
+    /// middlewares, then connects the socket.
+    pub(crate) fn connect(self: &Arc<Self>, conn: &Arc<Conn>, auth: Option<Bytes>) {
+        // A v4-protocol client (socket.io-client 2.x) never got a pid to send back.
+        let claim = match &self.recovery {
+            Some(_) if conn.protocol() != sockeye_engineio::ProtocolVersion::V3 => {
+                recovery_claim(auth.as_deref())
+            }
+            _ => None,
+        };
+        match claim {
+            Some((pid, offset)) => self.connect_recovering(conn, auth, pid, offset),
+            None => self.connect_with(conn, auth, None, None),
         }
     }
 
-    /// A client asks to join: runs the middlewares, then connects the socket.
-    pub(crate) fn connect(self: &Arc<Self>, conn: &Arc<Conn>, auth: Option<Bytes>) {
-        let socket = Arc::new(Socket::new(self.clone(), conn.clone(), auth.as_ref()));
+    /// Asks the adapter for the session `pid` and what its client missed after `offset`.
+    fn connect_recovering(
+        self: &Arc<Self>,
+        conn: &Arc<Conn>,
+        auth: Option<Bytes>,
+        pid: Sid,
+        offset: String,
+    ) {
+        // Held until the restored socket is live, so that no kept broadcast falls between its
+        // missed packets and its live ones (see `Adapter::restore_session`).
+        let order = self.local.delivery_lock();
+        let adapter = self.adapter.clone();
+        let mut restore = Box::pin(async move { adapter.restore_session(pid, offset).await });
+        if let Poll::Ready(found) = restore
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            let restored = self.check_restored(found);
+            return self.connect_with(conn, auth, restored, Some(order));
+        }
+        drop(order);
+        // The adapter has to ask elsewhere: the client waits, counted as joining, and
+        // broadcasts made meanwhile may reach it only as missed packets or not at all (as
+        // with Node's cluster adapters).
+        let closed = conn.data().add_pending(&self.name);
+        self.pending.lock().insert(pid);
+        let (ns, conn) = (self.clone(), conn.clone());
+        crate::handler::run(async move {
+            let found = tokio::select! {
+                found = restore => Some(found),
+                _ = closed => None,
+            };
+            ns.pending.lock().remove(&pid);
+            conn.data().remove_pending(&ns.name);
+            match found {
+                Some(found) => {
+                    let restored = ns.check_restored(found);
+                    ns.connect_with(&conn, auth, restored, None);
+                }
+                None => ns.remove_if_unused(),
+            }
+        });
+    }
+
+    /// The restored session, unless the adapter failed or its socket id is in use here.
+    fn check_restored(
+        &self,
+        found: Result<Option<RestoredSession>, AdapterError>,
+    ) -> Option<RestoredSession> {
+        match found {
+            Ok(Some(r)) => {
+                let sid = r.session.sid;
+                // Its socket is here already (recovered before, and its client came back
+                // again before this server saw the connection drop) or is being connected:
+                // Node would make a second socket with the same id; this client gets a new
+                // session instead.
+                let in_use = self.get_socket(sid).is_some() || self.is_pending(sid);
+                (!in_use).then_some(r)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(ns = %self.name, "restoring a session: {e}");
+                None
+            }
+        }
+    }
+
+    /// Makes the socket (restored, or new), runs the middlewares (unless they are skipped for
+    /// a restored one), then connects it.
+    fn connect_with(
+        self: &Arc<Self>,
+        conn: &Arc<Conn>,
+        auth: Option<Bytes>,
+        restored: Option<RestoredSession>,
+        order: Option<DeliveryGuard<'_>>,
+    ) {
+        let session = restored.as_ref().map(|r| &r.session);
+        let socket = Arc::new(Socket::new(
+            self.clone(),
+            conn.clone(),
+            auth.as_ref(),
+            session,
+        ));
+        let mut skip_middlewares = false;
+        if let Some(RestoredSession {
+            session, missed, ..
+        }) = restored
+        {
+            let sid = socket.id();
+            let own = sid.to_string();
+            let rooms: Vec<Room> = session.rooms.into_iter().filter(|r| *r != *own).collect();
+            self.rooms.add_all(sid, &rooms);
+            // Before the CONNECT acknowledgement, as Node sends them: the client hands them to
+            // its listeners just before its `connect` event.
+            for p in &missed {
+                socket.send_unconnected(p.encoded());
+            }
+            skip_middlewares = self.recovery.as_ref().is_some_and(|r| r.skip_middlewares);
+        }
         let parts = ConnectParts { auth };
-        let middlewares = self.middlewares.read().clone();
+        let middlewares = if skip_middlewares {
+            Vec::new()
+        } else {
+            self.middlewares.read().clone()
+        };
         if middlewares.is_empty() {
-            self.finish_connect(socket, parts);
+            self.finish_connect(socket, parts, order);
             return;
         }
+        drop(order);
         let sid = socket.id();
         self.pending.lock().insert(sid);
         let closed = conn.data().add_pending(&self.name);
@@ -399,7 +602,7 @@ impl Namespace {
             ns.pending.lock().remove(&sid);
             conn.data().remove_pending(&ns.name);
             match outcome {
-                Some(Ok(())) => return ns.finish_connect(socket, parts),
+                Some(Ok(())) => return ns.finish_connect(socket, parts, None),
                 Some(Err(refusal)) => {
                     ns.rooms.del_all(sid);
                     let packet = crate::client::connect_error(
@@ -413,14 +616,43 @@ impl Namespace {
                 None => ns.rooms.del_all(sid),
             }
             drop(socket);
-            if ns.dynamic && ns.sockets.read().is_empty() && ns.pending.lock().is_empty() {
-                ns.io.remove_child_ns(&ns.name);
-            }
+            ns.remove_if_unused();
         };
         crate::handler::run(fut);
     }
 
-    fn finish_connect(self: &Arc<Self>, socket: SocketRef, parts: ConnectParts) {
+    /// A dynamic namespace with no socket, connected or joining, goes away: at once, or with
+    /// connection state recovery on, once the sessions its adapter keeps have expired (if it
+    /// is still unused then), so that a client whose connection dropped can come back to it.
+    fn remove_if_unused(self: &Arc<Self>) {
+        if !(self.dynamic && self.is_unused()) {
+            return;
+        }
+        let Some(recovery) = &self.recovery else {
+            return self.io.remove_child_ns(&self.name);
+        };
+        let ns = Arc::downgrade(self);
+        let window = recovery.max_disconnection_duration;
+        tokio::spawn(async move {
+            tokio::time::sleep(window).await;
+            if let Some(ns) = ns.upgrade().filter(|ns| ns.is_unused()) {
+                ns.io.remove_child_ns(&ns.name);
+            }
+        });
+    }
+
+    fn is_unused(&self) -> bool {
+        self.sockets.read().is_empty() && self.pending.lock().is_empty()
+    }
+
+    /// Makes the socket live (`order`, when held, is released once it is, before the connect
+    /// handler runs), sends the CONNECT acknowledgement and runs the connect handler.
+    fn finish_connect(
+        self: &Arc<Self>,
+        socket: SocketRef,
+        parts: ConnectParts,
+        order: Option<DeliveryGuard<'_>>,
+    ) {
         let conn = socket.conn.clone();
         if conn.is_closed() {
             self.rooms.del_all(socket.id());
@@ -433,11 +665,31 @@ impl Namespace {
             sockeye_engineio::ProtocolVersion::V3 => {
                 sockeye_core::parser::encode_connect_v4(&self.name)
             }
-            _ => sockeye_core::parser::encode_connect(&self.name, socket.id().as_str()),
+            _ => sockeye_core::parser::encode_connect_with_pid(
+                &self.name,
+                socket.id().as_str(),
+                socket.pid().map(|p| p.as_str()),
+            ),
         };
         let _ = conn.send_text(ack);
+        drop(order);
         (self.handler)(socket, parts);
     }
+}
+
+/// The `{pid, offset}` a reconnecting client puts in its auth payload (both strings, as Node
+/// requires; a client that never got an offset sends none and gets a new session).
+fn recovery_claim(auth: Option<&[u8]>) -> Option<(Sid, String)> {
+    #[derive(serde::Deserialize)]
+    struct Claim<'a> {
+        #[serde(borrow)]
+        pid: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        offset: Option<std::borrow::Cow<'a, str>>,
+    }
+    let claim: Claim<'_> = serde_json::from_slice(auth?).ok()?;
+    let pid = claim.pid?.parse().ok()?;
+    Some((pid, claim.offset?.into_owned()))
 }
 
 /// Sends a broadcast's packet to each of `sockets`; returns how many were sent it.

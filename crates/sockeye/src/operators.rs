@@ -8,7 +8,8 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sockeye_core::adapter::{
-    AckEvent, AckReply, AckStream, BroadcastOptions, BroadcastPacket, HandshakeInfo, SocketInfo,
+    AckEvent, AckFailure, AckReply, AckStream, BroadcastOptions, BroadcastPacket, HandshakeInfo,
+    SocketInfo,
 };
 use sockeye_core::value::{self, Value};
 use sockeye_core::{IntoRooms, Payload, Room, Sid};
@@ -35,7 +36,6 @@ use crate::socket::SocketRef;
 pub struct BroadcastOperator {
     ns: Arc<Namespace>,
     opts: BroadcastOptions,
-    timeout: Option<Duration>,
 }
 
 impl BroadcastOperator {
@@ -43,7 +43,6 @@ impl BroadcastOperator {
         BroadcastOperator {
             ns,
             opts: BroadcastOptions::default(),
-            timeout: None,
         }
     }
 
@@ -136,8 +135,9 @@ impl BroadcastOperator {
         self
     }
 
-    /// The timeout of [`BroadcastOperator::emit_with_ack`]. Default: the builder's
-    /// `ack_timeout`.
+    /// How long to wait for answers: the acks of [`BroadcastOperator::emit_with_ack`]
+    /// (default: the builder's `ack_timeout`), and other servers' answers to
+    /// [`BroadcastOperator::fetch_sockets`] (default: the adapter's request timeout).
     ///
     /// # Examples
     /// ```
@@ -147,7 +147,7 @@ impl BroadcastOperator {
     /// # Ok(()) }
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> BroadcastOperator {
-        self.timeout = Some(timeout);
+        self.opts.flags.timeout = Some(timeout);
         self
     }
 
@@ -275,6 +275,26 @@ impl BroadcastOperator {
         Ok(out)
     }
 
+    /// [`BroadcastOperator::emit_with_ack`] with the arguments (and attachments) of a
+    /// payload.
+    ///
+    /// # Errors
+    /// When the adapter cannot reach the other servers.
+    pub async fn emit_payload_with_ack(
+        &self,
+        event: &str,
+        payload: &Payload,
+    ) -> Result<Vec<AckReply>, EmitError> {
+        let mut stream = self.ack_stream(event, payload.clone()).await?;
+        let mut out = Vec::new();
+        while let Some(ev) = stream.next().await {
+            if let AckEvent::Reply(r) = ev {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
     /// [`BroadcastOperator::emit_with_ack`], as a stream: how many answers to expect (one
     /// [`AckEvent::Expected`] per server), then each answer as it comes; it ends once all
     /// came, or at the timeout (after a timeout failure for each answer still expected).
@@ -300,10 +320,16 @@ impl BroadcastOperator {
         event: &str,
         data: &T,
     ) -> Result<AckStream, EmitError> {
+        let args = Payload::from_values(vec![value::to_value(data)?]);
+        self.ack_stream(event, args).await
+    }
+
+    async fn ack_stream(&self, event: &str, args: Payload) -> Result<AckStream, EmitError> {
         let timeout = self
+            .opts
+            .flags
             .timeout
             .unwrap_or(self.ns.io_inner().config.ack_timeout);
-        let args = Payload::from_values(vec![value::to_value(data)?]);
         let packet = BroadcastPacket::new(self.ns.name(), event, args);
         Ok(self
             .ns
@@ -490,6 +516,11 @@ impl RemoteSocket {
         &self.info.handshake
     }
 
+    /// What was fetched of it.
+    pub fn info(&self) -> &SocketInfo {
+        &self.info
+    }
+
     /// Its rooms when fetched (its own id among them).
     ///
     /// # Examples
@@ -552,24 +583,6 @@ impl RemoteSocket {
         self.ns.operator().to(self.info.id)
     }
 
-    /// An operator that emits with ack to it, waiting at most `timeout` (Node's
-    /// `remoteSocket.timeout(ms).emit(..., cb)`): its [`BroadcastOperator::emit_with_ack`]
-    /// has one answer, or one failure.
-    ///
-    /// # Examples
-    /// ```
-    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
-    /// use std::time::Duration;
-    /// for s in io.fetch_sockets().await? {
-    ///     let answers = s.timeout(Duration::from_secs(1)).emit_with_ack("ping", &()).await?;
-    ///     println!("{}: {:?}", s.id(), answers.first().map(|a| &a.result));
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub fn timeout(&self, timeout: Duration) -> BroadcastOperator {
-        self.operator().timeout(timeout)
-    }
-
     /// Emits an event to it.
     ///
     /// # Examples
@@ -589,6 +602,51 @@ impl RemoteSocket {
         data: &T,
     ) -> Result<(), EmitError> {
         self.operator().emit(event, data).await
+    }
+
+    /// Emits an event with the arguments (and attachments) of a payload to it.
+    ///
+    /// # Errors
+    /// As [`BroadcastOperator::emit_payload`].
+    pub async fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
+        self.operator().emit_payload(event, payload).await
+    }
+
+    /// Emits an event to it and waits at most `timeout` for its ack (Node's
+    /// `remoteSocket.timeout(ms).emitWithAck`).
+    ///
+    /// # Errors
+    /// As [`BroadcastOperator::emit`]; the ack's own failure (no answer in time, the socket
+    /// gone) is the inner `Err`.
+    pub async fn emit_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> Result<Result<Payload, AckFailure>, EmitError> {
+        let args = Payload::from_values(vec![value::to_value(data)?]);
+        self.emit_payload_with_ack(event, &args, timeout).await
+    }
+
+    /// [`RemoteSocket::emit_with_ack`] with the arguments (and attachments) of a payload.
+    ///
+    /// # Errors
+    /// As [`RemoteSocket::emit_with_ack`].
+    pub async fn emit_payload_with_ack(
+        &self,
+        event: &str,
+        payload: &Payload,
+        timeout: Duration,
+    ) -> Result<Result<Payload, AckFailure>, EmitError> {
+        let replies = self
+            .operator()
+            .timeout(timeout)
+            .emit_payload_with_ack(event, payload)
+            .await?;
+        Ok(replies
+            .into_iter()
+            .next()
+            .map_or(Err(AckFailure::Disconnected), |r| r.result))
     }
 
     /// Makes it join `rooms`.

@@ -15,7 +15,9 @@ use sockeye_engineio::{SendError, Sid};
 use tokio::sync::oneshot;
 
 use serde::de::DeserializeOwned;
-use sockeye_core::adapter::{BroadcastPacket, HandshakeInfo, SocketInfo};
+use sockeye_core::adapter::{
+    BroadcastOptions, BroadcastPacket, HandshakeInfo, Session, SocketInfo,
+};
 use sockeye_core::parser::{self, ArgsMode, Encoded, EventName};
 use sockeye_core::value::{self, Value};
 use sockeye_core::{IntoRooms, Payload, Room};
@@ -78,6 +80,27 @@ pub enum DisconnectReason {
 }
 
 impl DisconnectReason {
+    /// Whether a socket that left for this reason keeps its session, when connection state
+    /// recovery is on: the connection dropped (Node's `RECOVERABLE_DISCONNECT_REASONS`), as
+    /// opposed to the client or the server leaving on purpose, or a protocol error.
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye::DisconnectReason;
+    /// assert!(DisconnectReason::PingTimeout.is_recoverable());
+    /// assert!(!DisconnectReason::ClientNamespaceDisconnect.is_recoverable());
+    /// ```
+    pub fn is_recoverable(self) -> bool {
+        matches!(
+            self,
+            DisconnectReason::TransportClose
+                | DisconnectReason::TransportError
+                | DisconnectReason::PingTimeout
+                | DisconnectReason::ForcedClose
+                | DisconnectReason::ServerShutdown
+        )
+    }
+
     /// Node's name for the reason, e.g. `"client namespace disconnect"`.
     ///
     /// # Examples
@@ -363,8 +386,10 @@ pub struct Socket {
     ns: Arc<Namespace>,
     pub(crate) conn: Arc<Conn>,
     connected: AtomicBool,
+    /// Whether the socket is a recovered one (in what would be padding after `connected`).
+    recovered: bool,
     /// Whether outgoing catch-all listeners are set (read by every broadcast, beside
-    /// `connected`, so a socket without them costs nothing more).
+    /// `connected`, in the same padding, so a socket without them costs nothing more).
     listened: AtomicBool,
     handlers: RwLock<HandlerTable>,
     id: Sid,
@@ -376,6 +401,9 @@ pub struct Socket {
     extensions: Mutex<http::Extensions>,
     /// The application's data that crosses the cluster (boxed: most sockets have none).
     data: Mutex<Option<Box<Value>>>,
+    /// The private session id a client sends back to recover this socket (boxed: only with
+    /// connection state recovery on).
+    pid: Option<Box<Sid>>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -389,12 +417,28 @@ impl std::fmt::Debug for Socket {
 }
 
 impl Socket {
-    pub(crate) fn new(ns: Arc<Namespace>, conn: Arc<Conn>, auth: Option<&Bytes>) -> Socket {
+    /// A socket for `conn`: a new one, or the one `restored` describes (connection state
+    /// recovery).
+    pub(crate) fn new(
+        ns: Arc<Namespace>,
+        conn: Arc<Conn>,
+        auth: Option<&Bytes>,
+        restored: Option<&Session>,
+    ) -> Socket {
         let handshake = Handshake::new(&conn, auth);
-        // A v4-protocol client (socket.io-client 2.x) knows its socket by the engine's id.
-        let id = match conn.protocol() {
-            sockeye_engineio::ProtocolVersion::V3 => conn.sid(),
-            _ => Sid::new(),
+        let v3 = conn.protocol() == sockeye_engineio::ProtocolVersion::V3;
+        let (id, pid, data) = match restored {
+            Some(s) => {
+                let data = (s.data != Value::Null).then(|| Box::new(s.data.clone()));
+                (s.sid, Some(Box::new(s.pid)), data)
+            }
+            // A v4-protocol client (socket.io-client 2.x) knows its socket by the engine's id,
+            // and cannot recover it (its CONNECT acknowledgement carries no pid).
+            None if v3 => (conn.sid(), None, None),
+            None => {
+                let pid = ns.recovery().map(|_| Box::new(Sid::new()));
+                (Sid::new(), pid, None)
+            }
         };
         Socket {
             id,
@@ -409,7 +453,9 @@ impl Socket {
             on_disconnecting: Mutex::new(None),
             acks: Mutex::new(FastMap::default()),
             extensions: Mutex::new(http::Extensions::new()),
-            data: Mutex::new(None),
+            data: Mutex::new(data),
+            pid,
+            recovered: restored.is_some(),
         }
     }
 
@@ -471,6 +517,33 @@ impl Socket {
     /// ```
     pub fn handshake(&self) -> &Handshake {
         &self.handshake
+    }
+
+    /// Whether this socket was recovered after a temporary disconnection (Node's
+    /// `socket.recovered`; see
+    /// [`SocketIoBuilder::connection_state_recovery`](crate::SocketIoBuilder::connection_state_recovery)):
+    /// its id, rooms and data are those it had before, and the broadcasts it missed were sent
+    /// to its client before the CONNECT acknowledgement. Always false without recovery.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(io: sockeye::SocketIo) {
+    /// use sockeye::SocketRef;
+    /// io.ns("/", |socket: SocketRef| {
+    ///     if !socket.recovered() {
+    ///         // A new session: set up what a recovered one already has.
+    ///         socket.join("lobby");
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub fn recovered(&self) -> bool {
+        self.recovered
+    }
+
+    /// The private session id, with connection state recovery on.
+    pub(crate) fn pid(&self) -> Option<&Sid> {
+        self.pid.as_deref()
     }
 
     /// Whether the socket is still connected.
@@ -912,7 +985,10 @@ impl Socket {
     /// ```
     ///
     /// # Errors
-    /// When `data` does not serialize, the socket is disconnected, or its queue is full.
+    /// When `data` does not serialize, the socket is disconnected, or its queue is full. With
+    /// connection state recovery on, the emit goes through the adapter, as a broadcast to the
+    /// socket (as in Node), and a full queue is handled as for a broadcast (by the overflow
+    /// policy), not reported here.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         self.emit_as(event, data, ArgsMode::One, false)
     }
@@ -957,6 +1033,13 @@ impl Socket {
         mode: ArgsMode,
         volatile: bool,
     ) -> Result<(), EmitError> {
+        if self.ns.recovery().is_some() {
+            let args = match mode {
+                ArgsMode::One => Payload::from_values(vec![value::to_value(data)?]),
+                ArgsMode::Spread => crate::operators::spread(data)?,
+            };
+            return self.emit_kept(event, args, volatile);
+        }
         self.notify_outgoing(event, || args_payload(data, mode));
         if volatile && self.drops_volatile() {
             return Ok(());
@@ -971,6 +1054,9 @@ impl Socket {
         payload: &Payload,
         volatile: bool,
     ) -> Result<(), EmitError> {
+        if self.ns.recovery().is_some() {
+            return self.emit_kept(event, payload.clone(), volatile);
+        }
         self.notify_outgoing(event, || Some(payload.clone()));
         if volatile && self.drops_volatile() {
             return Ok(());
@@ -987,6 +1073,46 @@ impl Socket {
             crate::metrics::VOLATILE_DROPS.fetch_add(1, Ordering::Relaxed);
         }
         drop
+    }
+
+    /// An emit with connection state recovery on: as in Node, it goes through the adapter as
+    /// a broadcast to this socket's own room, so that it gets an offset and is kept for the
+    /// client, should its connection drop before it read it (unless it is volatile: then,
+    /// as in Node, it may be dropped and is not kept). The outgoing catch-all listeners see
+    /// it there, as any broadcast. Failures to queue are not reported (as for any
+    /// broadcast): a client over its queue is disconnected, and gets the packet when it
+    /// recovers.
+    #[inline(never)]
+    fn emit_kept(&self, event: &str, args: Payload, volatile: bool) -> Result<(), EmitError> {
+        if !self.connected() {
+            return Err(EmitError::Disconnected);
+        }
+        let packet = BroadcastPacket::new(self.ns_name(), event, args);
+        let mut opts = BroadcastOptions::default();
+        opts.rooms.push(Room::Owned(self.id.to_string()));
+        opts.flags.volatile = volatile;
+        let adapter = self.ns.adapter().clone();
+        crate::handler::run(async move {
+            if let Err(e) = adapter.broadcast(packet, opts).await {
+                tracing::debug!("an emit to one socket did not reach the adapter: {e}");
+            }
+        });
+        Ok(())
+    }
+
+    /// Queues a packet for the client of a socket not connected yet (the missed packets of a
+    /// restored one).
+    pub(crate) fn send_unconnected(&self, encoded: &Encoded) {
+        let res = if encoded.bins.is_empty() {
+            self.conn.send_text(encoded.text.clone())
+        } else {
+            let bins = encoded.bins.iter().cloned().map(Outgoing::Binary);
+            self.conn
+                .send_many(std::iter::once(Outgoing::Message(encoded.text.clone())).chain(bins))
+        };
+        if let Err(e) = res {
+            tracing::debug!(sid = %self.id, "a missed packet could not be queued: {e:?}");
+        }
     }
 
     /// Emits an event and waits for the client's ack (default timeout: the builder's
@@ -1466,14 +1592,20 @@ impl Socket {
 
     /// The socket leaves its namespace for `reason`: the disconnecting handler runs while it
     /// is still in its rooms, then it leaves them, its pending acks fail, and the disconnect
-    /// handler runs. Sends nothing: the callers ([`Socket::disconnect`], the connection's
-    /// end, the client's own disconnect) have sent what they need.
+    /// handler runs; with connection state recovery on, a dropped connection's session is
+    /// kept for the client's return. Sends nothing: the callers ([`Socket::disconnect`], the
+    /// connection's end, the client's own disconnect) have sent what they need.
     pub(crate) fn close(self: &Arc<Self>, reason: DisconnectReason) {
         if !self.connected.swap(false, Ordering::AcqRel) {
             return;
         }
         if let Some(h) = self.on_disconnecting.lock().clone() {
             h(self.clone(), reason);
+        }
+        if let Some(pid) = self.pid() {
+            if reason.is_recoverable() {
+                self.persist_session(*pid);
+            }
         }
         self.ns.remove_socket(self.id);
         self.conn.data().remove_socket(self.ns_name());
@@ -1487,6 +1619,20 @@ impl Socket {
         if let Some(h) = h {
             h(self.clone(), reason);
         }
+    }
+
+    /// Has the adapter keep this socket's session (its connection dropped): id, rooms (as
+    /// they are after the disconnecting handler) and data.
+    fn persist_session(&self, pid: Sid) {
+        let rooms = self.ns.rooms_index().socket_rooms(self.id);
+        let session = Session::new(self.id, pid, rooms, self.data_value());
+        let adapter = self.ns.adapter().clone();
+        let ns = self.ns_name().to_owned();
+        crate::handler::run(async move {
+            if let Err(e) = adapter.persist_session(session).await {
+                tracing::warn!(%ns, "keeping a session: {e}");
+            }
+        });
     }
 
     /// Disconnects every socket of this client's connection (each client socket sees `io

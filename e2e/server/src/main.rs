@@ -7,7 +7,8 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 use sockeye::extract::{Data, Event, Refusal, State};
 use sockeye::{
-    AckSender, Cors, DisconnectReason, ListenerId, ParentNamespace, Payload, SocketIo, SocketRef,
+    AckSender, ConnectionStateRecovery, Cors, DisconnectReason, ListenerId, NotFound,
+    ParentNamespace, Payload, SocketIo, SocketIoService, SocketRef,
 };
 
 type Reasons = Arc<Mutex<Vec<Value>>>;
@@ -158,6 +159,179 @@ fn on_root(socket: SocketRef) {
         println!("message {} {}", s.id_string(), data);
         let _ = s.emit_payload("message", &p);
     });
+}
+
+/// An ack without arguments.
+const NO_ARGS: [u8; 0] = [];
+
+/// How long the recovery servers keep sessions and packets (see CONTRACT.md).
+const RECOVERY_WINDOW: Duration = Duration::from_millis(3000);
+
+/// One of the recovery servers of the contract: connection state recovery on, at `path`.
+fn recovery_server(
+    path: &'static str,
+    skip_middlewares: bool,
+    reasons: Reasons,
+) -> SocketIoService<NotFound> {
+    let (svc, io) = SocketIo::builder()
+        .path(path)
+        .ping_interval(Duration::from_millis(400))
+        .ping_timeout(Duration::from_millis(800))
+        .upgrade_timeout(Duration::from_millis(1000))
+        .connect_timeout(Duration::from_millis(1500))
+        .max_payload(100_000)
+        .connection_state_recovery(
+            ConnectionStateRecovery::new()
+                .max_disconnection_duration(RECOVERY_WINDOW)
+                .skip_middlewares(skip_middlewares),
+        )
+        .with_state(reasons)
+        .build_svc();
+    io.ns("/", move |socket: SocketRef| on_recovery(socket, path))
+        .with(deny);
+    io.dyn_ns(is_dyn, move |socket: SocketRef| on_recovery(socket, path))
+        .with(deny);
+    svc
+}
+
+/// The recovery servers' middleware: refuses `auth.deny === true`.
+async fn deny(s: SocketRef) -> Result<(), Refusal> {
+    if s.handshake().auth.get("deny") == Some(&Value::Bool(true)) {
+        Err(Refusal::new("denied"))
+    } else {
+        Ok(())
+    }
+}
+
+/// `^/dyn-\d+$`
+fn is_dyn(name: &str) -> bool {
+    name.strip_prefix("/dyn-")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The handlers of the recovery servers' namespaces; every emit is to the socket's own
+/// namespace.
+fn on_recovery(socket: SocketRef, path: &'static str) {
+    socket.on_disconnect(
+        move |s: SocketRef, reason: DisconnectReason, State(r): State<Reasons>| {
+            r.lock()
+                .push(json!({"id": s.id_string(), "path": path, "reason": reason.as_str()}));
+        },
+    );
+    socket.on("state", |s: SocketRef, ack: AckSender| {
+        let data = s.data::<Value>().unwrap_or(Value::Null);
+        let _ = ack.send(&json!({
+            "id": s.id_string(),
+            "recovered": s.recovered(),
+            "rooms": sorted_rooms(&s),
+            "data": data.get("value").cloned().unwrap_or(Value::Null),
+        }));
+    });
+    socket.on(
+        "join",
+        |s: SocketRef, Data(room): Data<String>, ack: AckSender| {
+            s.join(room);
+            let _ = ack.send(&sorted_rooms(&s));
+        },
+    );
+    socket.on(
+        "set-data",
+        |s: SocketRef, Data(value): Data<Value>, ack: AckSender| {
+            let _ = s.set_data(&json!({ "value": value }));
+            let _ = ack.send_args(&NO_ARGS);
+        },
+    );
+    socket.on(
+        "to-room",
+        |s: SocketRef, p: Payload, ack: AckSender| async move {
+            let (Ok(room), Ok(event)) = (p.arg::<String>(0), p.arg::<String>(1)) else {
+                return;
+            };
+            let op = s.ns().operator().to(room);
+            let _ = op.emit_payload(&event, &p.skip(2)).await;
+            let _ = ack.send_args(&NO_ARGS);
+        },
+    );
+    socket.on(
+        "burst",
+        |s: SocketRef, p: Payload, ack: AckSender| async move {
+            let (Ok(room), Ok(event), Ok(count)) =
+                (p.arg::<String>(0), p.arg::<String>(1), p.arg::<u32>(2))
+            else {
+                return;
+            };
+            for i in 0..count {
+                let _ = s.ns().operator().to(room.clone()).emit(&event, &i).await;
+            }
+            let _ = ack.send_args(&NO_ARGS);
+        },
+    );
+    socket.on(
+        "emit-all",
+        |s: SocketRef, p: Payload, ack: AckSender| async move {
+            let _ = s.ns().operator().emit_payload("all", &p).await;
+            let _ = ack.send_args(&NO_ARGS);
+        },
+    );
+    socket.on(
+        "volatile-all",
+        |s: SocketRef, p: Payload, ack: AckSender| async move {
+            let _ = s.ns().operator().volatile().emit_payload("all", &p).await;
+            let _ = ack.send_args(&NO_ARGS);
+        },
+    );
+    socket.on(
+        "local-all",
+        |s: SocketRef, p: Payload, ack: AckSender| async move {
+            let _ = s.ns().operator().local().emit_payload("all", &p).await;
+            let _ = ack.send_args(&NO_ARGS);
+        },
+    );
+    socket.on(
+        "broadcast",
+        |s: SocketRef, p: Payload, ack: AckSender| async move {
+            let _ = s.broadcast().emit_payload("broadcast", &p).await;
+            let _ = ack.send_args(&NO_ARGS);
+        },
+    );
+    socket.on("emit-self", |s: SocketRef, p: Payload, ack: AckSender| {
+        let _ = s.emit_payload("self", &p);
+        let _ = ack.send_args(&NO_ARGS);
+    });
+    socket.on(
+        "ask-self",
+        |s: SocketRef, p: Payload, ack: AckSender| async move {
+            let answer = s
+                .timeout(Duration::from_millis(1000))
+                .emit_payload_with_ack("question", &p)
+                .await;
+            let reply = match answer {
+                Ok(a) => json!({"answer": a.arg::<Value>(0).unwrap_or(Value::Null)}),
+                Err(_) => json!({"error": "timeout"}),
+            };
+            let _ = ack.send(&reply);
+        },
+    );
+    socket.on(
+        "ask-all",
+        |s: SocketRef, p: Payload, ack: AckSender| async move {
+            let question = p.arg::<Value>(0).unwrap_or(Value::Null);
+            let op = s.ns().operator().timeout(Duration::from_millis(1000));
+            // Answered at once: the answers are not awaited (as in the reference).
+            tokio::spawn(async move {
+                let _ = op.emit_with_ack("question", &question).await;
+            });
+            let _ = ack.send_args(&NO_ARGS);
+        },
+    );
+    socket.on("server-disconnect", |s: SocketRef| s.disconnect());
+    socket.on(
+        "disconnect-reasons",
+        |ack: AckSender, State(r): State<Reasons>| {
+            let list = r.lock().clone();
+            let _ = ack.send(&list);
+        },
+    );
 }
 
 fn arg(p: &Payload, i: usize) -> Value {
@@ -466,6 +640,10 @@ async fn main() -> std::io::Result<()> {
         let names = api_state.new_namespaces.clone();
         io.on_new_namespace(move |ns| names.lock().push(ns.name().to_owned()));
     }
+    // The recovery servers answer on their own paths and hand everything else on.
+    let recovery_reasons: Reasons = Arc::new(Mutex::new(Vec::new()));
+    let svc = recovery_server("/recovery/", true, recovery_reasons.clone())
+        .with_inner(recovery_server("/recovery-mw/", false, recovery_reasons).with_inner(svc));
 
     io.ns("/", on_root).with(|s: SocketRef| async move {
         if credential(&s, "token").as_deref() == Some("bad") {
@@ -487,25 +665,19 @@ async fn main() -> std::io::Result<()> {
             Err(Refusal::new("forbidden"))
         }
     });
-    let dyn_parent = io.dyn_ns(
-        |name| {
-            name.strip_prefix("/dyn-")
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        },
-        |socket: SocketRef| {
-            record(&socket);
-            socket.on("name", |s: SocketRef, ack: AckSender| {
-                let _ = ack.send(s.ns().name());
-            });
-            socket.on(
-                "join",
-                |s: SocketRef, Data(room): Data<String>, ack: AckSender| {
-                    s.join(room);
-                    let _ = ack.send(&true);
-                },
-            );
-        },
-    );
+    let dyn_parent = io.dyn_ns(is_dyn, |socket: SocketRef| {
+        record(&socket);
+        socket.on("name", |s: SocketRef, ack: AckSender| {
+            let _ = ack.send(s.ns().name());
+        });
+        socket.on(
+            "join",
+            |s: SocketRef, Data(room): Data<String>, ack: AckSender| {
+                s.join(room);
+                let _ = ack.send(&true);
+            },
+        );
+    });
     let _ = api_state.dyn_parent.set(dyn_parent);
     io.dyn_ns_async(tenant_matches, |socket: SocketRef| {
         record(&socket);

@@ -1,19 +1,31 @@
 //! The adapter of a single process.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use super::recovery::SessionStore;
 use super::{
-    AckStream, Adapter, BoxFuture, BroadcastOptions, BroadcastPacket, LocalHandle, ServerAcks,
-    SocketInfo,
+    AckStream, Adapter, BoxFuture, BroadcastOptions, BroadcastPacket, LocalHandle, RestoredSession,
+    ServerAcks, Session, SocketInfo,
 };
 use crate::errors::AdapterError;
 use crate::payload::Payload;
 use crate::room::Room;
+use crate::Sid;
 
 /// The adapter of a server that runs alone: every operation is this server's alone, done
 /// through its [`LocalHandle`]. The default of `SocketIoBuilder`.
 ///
 /// A cluster adapter can hold one to do the local part of each operation.
+///
+/// When the handle's server has connection state recovery on
+/// ([`LocalHandle::recovery`]), it is also Node's `SessionAwareAdapter`: it gives every
+/// broadcast that is not volatile an offset and keeps it, and keeps the sessions of sockets
+/// whose connection dropped, in memory, within the bounds of the
+/// [`ConnectionStateRecovery`](super::ConnectionStateRecovery) (per namespace). Broadcasts of
+/// the namespace are then delivered one at a time (under [`LocalHandle::delivery_lock`]), so
+/// that each client gets them in the order they are kept. Without recovery it keeps nothing
+/// and broadcasts cost nothing more.
 ///
 /// # Examples
 /// ```
@@ -22,15 +34,30 @@ use crate::room::Room;
 /// let factory = |local: LocalHandle| -> Arc<dyn Adapter> { Arc::new(LocalAdapter::new(local)) };
 /// # let _ = factory;
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LocalAdapter {
     local: LocalHandle,
+    /// The sessions and packets kept, when recovery is on.
+    sessions: Option<Arc<SessionStore>>,
+}
+
+impl std::fmt::Debug for LocalAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalAdapter")
+            .field("local", &self.local)
+            .field("recovery", &self.sessions.is_some())
+            .finish()
+    }
 }
 
 impl LocalAdapter {
-    /// The adapter of the namespace `local` stands for.
+    /// The adapter of the namespace `local` stands for (keeping sessions when `local`'s
+    /// server has connection state recovery on).
     pub fn new(local: LocalHandle) -> LocalAdapter {
-        LocalAdapter { local }
+        let sessions = local
+            .recovery()
+            .map(|config| Arc::new(SessionStore::new(config.clone())));
+        LocalAdapter { local, sessions }
     }
 
     /// The namespace's local side.
@@ -49,7 +76,21 @@ impl Adapter for LocalAdapter {
         packet: BroadcastPacket,
         opts: BroadcastOptions,
     ) -> BoxFuture<'_, Result<(), AdapterError>> {
-        self.local.broadcast(&packet, &opts);
+        match &self.sessions {
+            // A volatile packet may be dropped anyway: Node neither numbers nor keeps it.
+            // (A broadcast with ack never comes here: its ack could not be answered after a
+            // reconnection.)
+            Some(store) if !opts.flags.volatile => {
+                let _order = self.local.delivery_lock();
+                let (id, offset) = store.next_offset();
+                let packet = packet.with_offset(offset);
+                self.local.broadcast(&packet, &opts);
+                store.keep(id, packet, opts, Instant::now());
+            }
+            _ => {
+                self.local.broadcast(&packet, &opts);
+            }
+        }
         ready(Ok(()))
     }
 
@@ -116,5 +157,26 @@ impl Adapter for LocalAdapter {
         _timeout: Duration,
     ) -> BoxFuture<'_, Result<ServerAcks, AdapterError>> {
         ready(Ok(ServerAcks::default()))
+    }
+
+    fn persist_session(&self, session: Session) -> BoxFuture<'_, Result<(), AdapterError>> {
+        if let Some(store) = &self.sessions {
+            store.persist(session, Instant::now());
+        }
+        ready(Ok(()))
+    }
+
+    fn restore_session(
+        &self,
+        pid: Sid,
+        offset: String,
+    ) -> BoxFuture<'_, Result<Option<RestoredSession>, AdapterError>> {
+        // Done now, not when polled: the future is ready at once, as the namespace's
+        // in-order restore needs (see `Adapter::restore_session`).
+        let restored = self
+            .sessions
+            .as_ref()
+            .and_then(|store| store.restore(pid, &offset, Instant::now()));
+        ready(Ok(restored))
     }
 }

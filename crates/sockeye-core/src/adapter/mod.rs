@@ -23,6 +23,24 @@
 //! Room membership is local state (each server knows the rooms of its own sockets) and lives
 //! behind the handle; only what must reach other servers is the adapter's business.
 //!
+//! # Connection state recovery
+//! With [`ConnectionStateRecovery`] on, the adapter also holds the sessions of clients whose
+//! connection dropped and the broadcasts they may have missed, as Node's adapters do:
+//! [`Adapter::persist_session`] keeps a socket's session when its connection drops,
+//! [`Adapter::restore_session`] gives it back, with the packets broadcast since the client's
+//! offset, when the client reconnects. An adapter that keeps packets gives each broadcast
+//! without ack and not volatile an offset ([`BroadcastPacket::with_offset`]) before it
+//! delivers it. Both methods do nothing by default, so an adapter that does not implement
+//! them turns recovery off (its clients always get a new session). [`LocalAdapter`] implements
+//! them in memory, within the bounds of the configuration. Of Node's cluster adapters,
+//! `@socket.io/redis-adapter` (classic and sharded) implements neither: with it a client never
+//! recovers its session. `@socket.io/redis-streams-adapter` keeps each session in Redis under
+//! `sio:session:<pid>` with an expiry of `maxDisconnectionDuration`, uses the id of each
+//! broadcast's entry in its Redis stream as the offset, and restores by taking the session
+//! (`GETDEL`) and reading the stream after the offset (`XRANGE`), which works whichever server
+//! the client comes back to, as long as the stream (trimmed at `maxLen`, 10,000 entries by
+//! default) still holds the offset.
+//!
 //! # Implementing an adapter
 //! Every method has the semantics of the method of the same name on Node's socket.io
 //! adapters (`socket.io-adapter`), described on each. Bytes from other servers are untrusted:
@@ -66,6 +84,13 @@
 //!     fn server_side_emit_with_ack(&self, event: String, args: Payload, timeout: Duration) -> BoxFuture<'_, Result<ServerAcks, AdapterError>> {
 //!         self.0.server_side_emit_with_ack(event, args, timeout)
 //!     }
+//!     // Without these two, connection state recovery would be off with this adapter.
+//!     fn persist_session(&self, session: Session) -> BoxFuture<'_, Result<(), AdapterError>> {
+//!         self.0.persist_session(session)
+//!     }
+//!     fn restore_session(&self, pid: sockeye_core::Sid, offset: String) -> BoxFuture<'_, Result<Option<RestoredSession>, AdapterError>> {
+//!         self.0.restore_session(pid, offset)
+//!     }
 //! }
 //!
 //! // Installed with `SocketIo::builder().adapter(|local| Arc::new(Logged(LocalAdapter::new(local))))`.
@@ -75,6 +100,7 @@
 
 mod local;
 mod packet;
+mod recovery;
 mod socket_info;
 
 use std::future::Future;
@@ -92,6 +118,7 @@ use crate::Sid;
 
 pub use local::LocalAdapter;
 pub use packet::BroadcastPacket;
+pub use recovery::{ConnectionStateRecovery, RestoredSession, Session};
 pub use socket_info::{HandshakeInfo, SocketInfo};
 
 /// A boxed future, as adapter methods return.
@@ -147,6 +174,9 @@ pub struct BroadcastFlags {
     pub local: bool,
     /// The packet may be compressed (WebSocket `permessage-deflate`, when negotiated).
     pub compress: bool,
+    /// How long to wait for answers: acks of a broadcast with acks, other servers' answers
+    /// to a request such as `fetch_sockets` (the adapter's own timeout when `None`).
+    pub timeout: Option<Duration>,
 }
 
 impl Default for BroadcastFlags {
@@ -155,6 +185,7 @@ impl Default for BroadcastFlags {
             volatile: false,
             local: false,
             compress: true,
+            timeout: None,
         }
     }
 }
@@ -280,6 +311,21 @@ pub trait Adapter: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(1)))
     }
 
+    /// Called by the namespace when `room` gets its first member on this server, the room of
+    /// a socket's own id included (Node's `create-room` event). An adapter that listens to
+    /// other servers room by room (the sharded Redis adapter's dynamic mode) subscribes here.
+    /// It may be called with the namespace's room index locked: it must return at once and
+    /// must not call back into the [`LocalHandle`].
+    fn room_created(&self, room: &str) {
+        let _ = room;
+    }
+
+    /// Called by the namespace when the last member of `room` on this server leaves it (Node's
+    /// `delete-room` event); see [`Adapter::room_created`].
+    fn room_deleted(&self, room: &str) {
+        let _ = room;
+    }
+
     /// Delivers `packet` to the sockets `opts` selects on every server (Node's
     /// `broadcast`). The packet crosses to other servers once, not once per socket.
     fn broadcast(
@@ -345,6 +391,74 @@ pub trait Adapter: Send + Sync + 'static {
         args: Payload,
         timeout: Duration,
     ) -> BoxFuture<'_, Result<ServerAcks, AdapterError>>;
+
+    /// Keeps the session of a socket whose connection dropped, for at most the
+    /// [`ConnectionStateRecovery::max_disconnection_duration`] of the [`LocalHandle`] (Node's
+    /// `persistSession`). Called only when recovery is on, and only for the reasons that allow
+    /// it (the transport closed or failed, a ping timeout, a forced close, the server shutting
+    /// down); a session with the same pid is replaced. By default nothing is kept.
+    ///
+    /// An adapter that keeps sessions elsewhere implements both this and
+    /// [`Adapter::restore_session`]; one that wraps another forwards both (see the [module
+    /// docs](self)).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use sockeye_core::adapter::{Adapter, LocalAdapter, Session};
+    /// use sockeye_core::{value::Value, Sid};
+    /// # async fn f(adapter: Arc<LocalAdapter>) {
+    /// let sid = Sid::new();
+    /// let session = Session::new(sid, Sid::new(), vec![sid.to_string().into()], Value::Null);
+    /// adapter.persist_session(session).await.unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// When the session cannot be stored (the namespace logs it; the client will get a new
+    /// session).
+    fn persist_session(&self, session: Session) -> BoxFuture<'_, Result<(), AdapterError>> {
+        let _ = session;
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Gives back the session `pid` and the packets broadcast after `offset` (the last offset
+    /// its client got) that its rooms select, oldest first (Node's `restoreSession`); `None`
+    /// when there is no such session, it expired, or `offset` is unknown (too old, or not an
+    /// offset of this adapter), and the client then gets a new session. `offset` is text the
+    /// client sent: check it. By default nothing is found.
+    ///
+    /// Each missed packet goes to the client once and in order, then live broadcasts follow:
+    /// the namespace holds [`LocalHandle::delivery_lock`] from this call until the restored
+    /// socket receives live broadcasts, provided the returned future is ready when first
+    /// polled (it is for [`LocalAdapter`]); an adapter that keeps packets holds the same lock
+    /// from the moment it gives a packet its offset until it kept it.
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye_core::adapter::Adapter;
+    /// use sockeye_core::Sid;
+    /// # async fn f(adapter: &dyn Adapter, pid: Sid) {
+    /// // `pid` and the offset as a reconnecting client sends them in its auth payload.
+    /// match adapter.restore_session(pid, "MsR7a3l".into()).await {
+    ///     Ok(Some(r)) => println!("{} is back, {} packets missed", r.session.sid, r.missed.len()),
+    ///     Ok(None) => println!("a new session"),
+    ///     Err(e) => println!("{e}"),
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// When the store cannot be reached (the namespace logs it; the client gets a new
+    /// session).
+    fn restore_session(
+        &self,
+        pid: Sid,
+        offset: String,
+    ) -> BoxFuture<'_, Result<Option<RestoredSession>, AdapterError>> {
+        let _ = (pid, offset);
+        Box::pin(std::future::ready(Ok(None)))
+    }
 }
 
 /// This server's side of a namespace, as its adapter sees it: the operations of
@@ -400,6 +514,39 @@ pub trait LocalNamespace: Send + Sync + 'static {
 pub struct LocalHandle {
     ns: Weak<dyn LocalNamespace>,
     name: Arc<str>,
+    shared: Arc<HandleShared>,
+}
+
+/// What the namespace and its adapter share besides the namespace itself.
+#[derive(Default)]
+struct HandleShared {
+    recovery: Option<ConnectionStateRecovery>,
+    /// Orders kept broadcasts with session restores (see [`LocalHandle::delivery_lock`]).
+    /// Reentrant: delivering can run application code (a disconnect handler of a client
+    /// whose queue overflowed) that broadcasts on the same thread.
+    delivery: parking_lot::ReentrantMutex<()>,
+}
+
+/// The guard of [`LocalHandle::delivery_lock`]: the lock is held until it is dropped.
+///
+/// # Examples
+/// ```
+/// # fn f(local: &sockeye_core::adapter::LocalHandle) {
+/// {
+///     let _order = local.delivery_lock();
+///     // number, deliver and keep a packet here
+/// } // released
+/// # }
+/// ```
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct DeliveryGuard<'a> {
+    _guard: parking_lot::ReentrantMutexGuard<'a, ()>,
+}
+
+impl std::fmt::Debug for DeliveryGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeliveryGuard")
+    }
 }
 
 impl std::fmt::Debug for LocalHandle {
@@ -416,6 +563,63 @@ impl LocalHandle {
         LocalHandle {
             ns,
             name: name.into(),
+            shared: Arc::default(),
+        }
+    }
+
+    /// The same handle, for a namespace whose server has connection state recovery on (the
+    /// namespace makes its handle this way, before its adapter).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::{Arc, Weak};
+    /// use sockeye_core::adapter::{ConnectionStateRecovery, LocalHandle, LocalNamespace};
+    /// fn handle(ns: Weak<dyn LocalNamespace>) -> LocalHandle {
+    ///     LocalHandle::new(ns, "/").with_recovery(ConnectionStateRecovery::new())
+    /// }
+    /// ```
+    pub fn with_recovery(mut self, config: ConnectionStateRecovery) -> LocalHandle {
+        self.shared = Arc::new(HandleShared {
+            recovery: Some(config),
+            delivery: parking_lot::ReentrantMutex::new(()),
+        });
+        self
+    }
+
+    /// The connection state recovery of the namespace's server, when it is on: an adapter
+    /// that keeps sessions reads its bounds and window here.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(local: &sockeye_core::adapter::LocalHandle) {
+    /// if let Some(r) = local.recovery() {
+    ///     println!("sessions kept for {:?}", r.max_disconnection_duration);
+    /// }
+    /// # }
+    /// ```
+    pub fn recovery(&self) -> Option<&ConnectionStateRecovery> {
+        self.shared.recovery.as_ref()
+    }
+
+    /// Locks the order of this namespace's kept broadcasts against session restores: an
+    /// adapter holds it from giving a packet its offset until it has delivered and kept it,
+    /// and the namespace holds it from asking for a session until the restored socket is
+    /// live, so that a restored client gets each packet once (among the missed ones or live)
+    /// and in order. It is reentrant (the same thread may take it again) and must not be held
+    /// across an `.await`.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(local: &sockeye_core::adapter::LocalHandle, packet: sockeye_core::adapter::BroadcastPacket, opts: sockeye_core::adapter::BroadcastOptions) {
+    /// let _order = local.delivery_lock();
+    /// let packet = packet.with_offset("MsR7a3l");
+    /// local.broadcast(&packet, &opts);
+    /// // ... keep `packet` while still holding the lock
+    /// # }
+    /// ```
+    pub fn delivery_lock(&self) -> DeliveryGuard<'_> {
+        DeliveryGuard {
+            _guard: self.shared.delivery.lock(),
         }
     }
 

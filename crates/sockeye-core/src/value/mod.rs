@@ -6,10 +6,14 @@
 //! clients and for other servers without going through text first.
 //!
 //! [`to_value`] and [`from_value`] convert from and to any serde type: `bytes::Bytes`,
-//! `serde_bytes` and other values serialized as bytes become [`Value::Bin`].
+//! `serde_bytes` and other values serialized as bytes become [`Value::Bin`]. With the
+//! `msgpack` feature, the `msgpack` module reads and writes values as MessagePack, as Node's cluster
+//! adapters do.
 
 mod de;
 pub(crate) mod json;
+#[cfg(feature = "msgpack")]
+pub mod msgpack;
 mod ser;
 
 use bytes::Bytes;
