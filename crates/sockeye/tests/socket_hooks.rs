@@ -281,3 +281,35 @@ async fn a_middleware_still_running_when_the_socket_leaves_does_not_call_the_han
     ws.text("1").await;
     server.assert_no_leak().await;
 }
+
+#[tokio::test]
+async fn with_recovery_on_an_emit_goes_through_the_adapter_and_is_seen_once() {
+    let sockets: Arc<Mutex<Vec<SocketRef>>> = Arc::default();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let (sk, sn) = (sockets.clone(), seen.clone());
+    // No ping meanwhile: a queued one would make the volatile packet go.
+    let b = builder()
+        .ping_interval(Duration::from_secs(10))
+        .connection_state_recovery(sockeye::ConnectionStateRecovery::new());
+    let server = start_with(b, move |io: &SocketIo, _| {
+        io.ns("/r", move |s: SocketRef| {
+            let sn = sn.clone();
+            s.on_any_outgoing(move |Event(name): Event| {
+                assert_eq!(name, "x");
+                sn.fetch_add(1, Ordering::SeqCst);
+            });
+            sk.lock().push(s);
+        });
+    })
+    .await;
+    let mut ws = Ws::connect_ns(server.addr, "/r").await;
+    let s = sockets.lock()[0].clone();
+    s.emit("x", &1).unwrap();
+    // Kept for the client: the packet carries its offset, as Node's.
+    let kept = ws.recv_text().await;
+    assert!(kept.starts_with(r#"42/r,["x",1,""#), "{kept}");
+    // A volatile one is neither numbered nor kept.
+    s.volatile().emit("x", &2).unwrap();
+    assert_eq!(ws.recv_text().await, r#"42/r,["x",2]"#);
+    assert_eq!(seen.load(Ordering::SeqCst), 2);
+}
