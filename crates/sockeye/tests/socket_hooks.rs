@@ -179,7 +179,9 @@ async fn outgoing_listeners_see_every_emit_and_broadcast_but_not_acks() {
 async fn a_volatile_emit_is_dropped_while_the_client_has_not_read_the_previous_one() {
     let sockets: Arc<Mutex<Vec<SocketRef>>> = Arc::default();
     let sk = sockets.clone();
-    let server = start_with(builder(), move |io: &SocketIo, _| {
+    // No ping meanwhile: a queued one would drop a volatile packet the test expects.
+    let b = builder().ping_interval(Duration::from_secs(10));
+    let server = start_with(b, move |io: &SocketIo, _| {
         io.ns("/v", move |s: SocketRef| sk.lock().push(s));
     })
     .await;
