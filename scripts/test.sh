@@ -13,8 +13,11 @@
 #    and python-socketio (a venv from pinned requirements) against the e2e server.
 # 5. e2e/browser: the `sockeye` binary's page in headless Chromium, driven by playwright-core.
 # 6. e2e/cluster/run.sh: the cluster suite (redis-server, nginx and haproxy installed by it) on
-#    a cluster of four Node nodes, the reference (E2E_CLUSTER_NODES overrides it).
-# 7. scripts/fuzz.sh: every decoder's fuzz target for a few seconds under AddressSanitizer.
+#    a cluster of four Node nodes (the reference), on three Sockeye nodes beside a Node node,
+#    and with the Rust emitter (E2E_CLUSTER_NODES / E2E_CLUSTER_EMITTER override it: one run).
+# 7. e2e/autobahn/run.sh: the Autobahn test suite's fuzzingclient (Python 2.7, in a virtualenv
+#    of its own) against the engine's WebSocket code; every case as in expected-results.json.
+# 8. scripts/fuzz.sh: every decoder's fuzz target for a few seconds under AddressSanitizer.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -111,20 +114,50 @@ if [ -z "$bp" ] || [ -z "$bf" ]; then add 0 1; else add "$bp" "$bf"; fi
 if [ "$br_rc" != 0 ] && [ "${bf:-0}" = 0 ]; then add 0 1; fi
 
 # --- 6. cluster ---------------------------------------------------------------------------
-log "e2e/cluster/run.sh (nodes: ${E2E_CLUSTER_NODES:-node node node node})"
+# Three runs: Node's cluster (the reference: it proves the tests assert Node's behaviour),
+# three Sockeye nodes beside a Node node (Rust -> Node, Node -> Rust, Rust -> Rust, with
+# Node's emitter), and the Rust emitter into that mixed cluster (the emitter cases only).
+cluster_run() { # cluster_run NAME NODES EMITTER [FILES...]
+  local name="$1" nodes="$2" emitter="$3"
+  shift 3
+  log "e2e/cluster/run.sh: $name (nodes: $nodes; emitter: $emitter)"
+  set +e
+  E2E_CLUSTER_NODES="$nodes" E2E_CLUSTER_EMITTER="$emitter" bash e2e/cluster/run.sh "$@" 2>&1 |
+    tee "$ART/cluster-$name.txt"
+  local rc="${PIPESTATUS[0]}"
+  set -e
+  local line
+  line="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$ART/cluster-$name.txt" | tail -1 || true)"
+  if [ -n "$line" ]; then
+    add "$(echo "$line" | awk '{print $1}')" "$(echo "$line" | awk '{print $3}')"
+  else
+    add 0 1
+  fi
+  if [ "$rc" != 0 ] && [ -n "$line" ] && [ "$(echo "$line" | awk '{print $3}')" = 0 ]; then add 0 1; fi
+}
+if [ -n "${E2E_CLUSTER_NODES:-}" ]; then
+  cluster_run custom "$E2E_CLUSTER_NODES" "${E2E_CLUSTER_EMITTER:-node}"
+else
+  cluster_run node "node node node node" node
+  cluster_run mixed "sockeye sockeye sockeye node" node
+  cluster_run rust-emitter "sockeye sockeye sockeye node" sockeye e2e/cluster/classic.test.mjs
+fi
+
+# --- 7. WebSocket conformance (Autobahn) --------------------------------------------------
+log "e2e/autobahn/run.sh (the Autobahn fuzzingclient, permessage-deflate cases left out)"
 set +e
-E2E_CLUSTER_NODES="${E2E_CLUSTER_NODES:-node node node node}" bash e2e/cluster/run.sh 2>&1 | tee "$ART/cluster.txt"
-cl_rc="${PIPESTATUS[0]}"
+bash e2e/autobahn/run.sh 2>&1 | tee "$ART/autobahn.txt"
+ab_rc="${PIPESTATUS[0]}"
 set -e
-line="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$ART/cluster.txt" | tail -1 || true)"
+line="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$ART/autobahn.txt" | tail -1 || true)"
 if [ -n "$line" ]; then
   add "$(echo "$line" | awk '{print $1}')" "$(echo "$line" | awk '{print $3}')"
 else
   add 0 1
 fi
-if [ "$cl_rc" != 0 ] && [ -n "$line" ] && [ "$(echo "$line" | awk '{print $3}')" = 0 ]; then add 0 1; fi
+if [ "$ab_rc" != 0 ] && [ -n "$line" ] && [ "$(echo "$line" | awk '{print $3}')" = 0 ]; then add 0 1; fi
 
-# --- 7. fuzzing ---------------------------------------------------------------------------
+# --- 8. fuzzing ---------------------------------------------------------------------------
 log "scripts/fuzz.sh ${FUZZ_SECONDS:-10} (every decoder, AddressSanitizer)"
 if bash scripts/fuzz.sh "${FUZZ_SECONDS:-10}" >"$ART/fuzz.txt" 2>&1; then
   add 1 0

@@ -92,18 +92,6 @@ case " $KINDS " in
   *" sockeye "*) case "${E2E_CLUSTER_SOCKEYE_CMD:-target/}" in *target/*) build=1 ;; esac ;;
 esac
 case "$EMITTER" in sockeye | *target/*) build=1 ;; esac
-if [ "$build" = 1 ]; then
-  log "cargo build -p sockeye-e2e-server"
-  (cd "$ROOT" && cargo build --quiet -p sockeye-e2e-server) || fail_early "cargo build failed"
-fi
-
-# --- (d) the tests -----------------------------------------------------------------------------
-rm -rf "$LOGS"
-mkdir -p "$LOGS"
-export E2E_CLUSTER_LOGS="$LOGS"
-TAP="$ART/cluster.tap"
-: >"$TAP"
-
 if [ "$#" -gt 0 ]; then
   FILES=()
   for f in "$@"; do FILES+=("$(realpath "$f")"); done
@@ -111,6 +99,26 @@ else
   FILES=()
   for f in "$CLUSTER"/*.test.mjs; do FILES+=("$f"); done
 fi
+if [ "$build" = 1 ]; then
+  log "cargo build -p sockeye-e2e-server"
+  (cd "$ROOT" && cargo build --quiet -p sockeye-e2e-server) || fail_early "cargo build failed"
+fi
+# binary.test.mjs drives the `sockeye` binary (E2E_SOCKEYE_BIN, default target/debug/sockeye).
+case " ${FILES[*]} " in
+  *"/binary.test.mjs "*)
+    if [ -z "${E2E_SOCKEYE_BIN:-}" ]; then
+      log "cargo build -p sockeye-server"
+      (cd "$ROOT" && cargo build --quiet -p sockeye-server) || fail_early "cargo build failed"
+    fi
+    ;;
+esac
+
+# --- (d) the tests -----------------------------------------------------------------------------
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
+export E2E_CLUSTER_LOGS="$LOGS"
+TAP="$ART/cluster.tap"
+: >"$TAP"
 
 log "nodes: $KINDS; emitter: $EMITTER"
 log "node --test ${FILES[*]#"$E2E/"}"

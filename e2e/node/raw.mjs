@@ -1,6 +1,8 @@
 // Raw Engine.IO / Socket.IO peers for protocol tests: HTTP long-polling through fetch and
 // WebSocket through the `ws` package. Every wait is bounded.
 import WebSocket from "ws";
+import net from "node:net";
+import { randomBytes } from "node:crypto";
 import { BASE, WS_BASE, EIO_PATH, STEP_MS, withTimeout } from "./helpers.mjs";
 
 export const SEP = "\x1e"; // Engine.IO v4 payload separator
@@ -219,4 +221,113 @@ export async function wsConnect(auth) {
   const reply = await ws.nextNonPing();
   if (!reply.startsWith("40{")) throw new Error(`no CONNECT answer: ${reply}`);
   return { ws, open, id: JSON.parse(reply.slice(2)).sid };
+}
+
+/**
+ * A WebSocket at the frame level, over a plain TCP socket, for what the `ws` package will not
+ * send (a close frame whose reason is not UTF-8) or hides (the exact close frame received).
+ * `open(query)` resolves once the server answered 101; `next()` resolves the next frame
+ * { op, payload } (op 8 = close), or { op: "eof" } when the server ended the connection.
+ */
+export class FrameWs {
+  static async open(query) {
+    const url = new URL(BASE);
+    const ws = new FrameWs();
+    ws.socket = net.connect(Number(url.port), url.hostname);
+    ws.buf = Buffer.alloc(0);
+    ws.frames = [];
+    ws.waiters = [];
+    const key = randomBytes(16).toString("base64");
+    const head = withTimeout(
+      new Promise((resolve, reject) => {
+        ws.socket.once("error", reject);
+        ws.socket.on("data", (d) => {
+          ws.buf = Buffer.concat([ws.buf, d]);
+          if (ws.status === undefined) {
+            const end = ws.buf.indexOf("\r\n\r\n");
+            if (end < 0) return;
+            const statusLine = ws.buf.subarray(0, end).toString().split("\r\n")[0];
+            ws.status = Number(statusLine.split(" ")[1]);
+            ws.buf = ws.buf.subarray(end + 4);
+            resolve(ws.status);
+          }
+          ws.parse();
+        });
+        ws.socket.on("close", () => {
+          ws.frames.push({ op: "eof" });
+          ws.wake();
+        });
+      }),
+      STEP_MS,
+      "WebSocket handshake",
+    );
+    ws.socket.write(
+      `GET ${EIO_PATH}?${query} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\n` +
+        `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    const status = await head;
+    if (status !== 101) throw new Error(`WebSocket handshake answered ${status}`);
+    return ws;
+  }
+
+  parse() {
+    for (let i = 0; i < 1000 && this.buf.length >= 2; i++) {
+      let len = this.buf[1] & 127;
+      let off = 2;
+      if (len === 126) {
+        if (this.buf.length < 4) return;
+        len = this.buf.readUInt16BE(2);
+        off = 4;
+      } else if (len === 127) {
+        if (this.buf.length < 10) return;
+        len = Number(this.buf.readBigUInt64BE(2));
+        off = 10;
+      }
+      if (this.buf.length < off + len) return;
+      this.frames.push({ op: this.buf[0] & 15, payload: Buffer.from(this.buf.subarray(off, off + len)) });
+      this.buf = this.buf.subarray(off + len);
+      this.wake();
+    }
+  }
+
+  wake() {
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w();
+  }
+
+  /** Sends one masked frame (FIN set) with `op` and `payload` (a Buffer of at most 125 bytes). */
+  send(op, payload) {
+    const mask = randomBytes(4);
+    const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]));
+    this.socket.write(Buffer.concat([Buffer.from([0x80 | op, 0x80 | payload.length]), mask, masked]));
+  }
+
+  /** The next frame, within `ms`. */
+  async next(ms = STEP_MS) {
+    const deadline = Date.now() + ms;
+    for (let i = 0; i < 10000; i++) {
+      if (this.frames.length) return this.frames.shift();
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no WebSocket frame within ${ms} ms`);
+      await withTimeout(new Promise((resolve) => this.waiters.push(resolve)), left, "WebSocket frame").catch(() => {});
+    }
+    throw new Error("frame wait loop exhausted");
+  }
+
+  /** The next close frame, skipping other frames (answering Engine.IO pings), within `ms`. */
+  async nextClose(ms = STEP_MS) {
+    const deadline = Date.now() + ms;
+    for (let i = 0; i < 1000; i++) {
+      const f = await this.next(Math.max(1, deadline - Date.now()));
+      if (f.op === "eof") throw new Error("the connection ended without a close frame");
+      if (f.op === 8) return f;
+      if (f.op === 1 && f.payload.toString() === "2") this.send(1, Buffer.from("3"));
+    }
+    throw new Error("too many frames");
+  }
+
+  destroy() {
+    this.socket.destroy();
+  }
 }

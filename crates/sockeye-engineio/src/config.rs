@@ -34,10 +34,13 @@ pub enum OverflowPolicy {
 pub struct EngineConfig {
     /// The path the engine answers on, matched exactly. Default `/socket.io/`.
     pub path: String,
-    /// How often the server pings each client. Default 25 s.
+    /// How long after the session opened, and after each pong, the server pings the client
+    /// (v4; a v3 client pings by itself and must do so within `ping_interval +
+    /// ping_timeout`). Default 25 s. Pings leave at their due time, to the millisecond.
     pub ping_interval: Duration,
-    /// How long a client has to answer a ping. Default 20 s. Also how long a closed
-    /// session's WebSocket connection waits for its client to read what is left to write,
+    /// How long a client has to answer a ping; the session closes at that deadline, to the
+    /// millisecond. Default 20 s. Also how long a closed session waits for its client to
+    /// take what is left to write (a WebSocket connection, a polling client's last poll),
     /// before it ends without it.
     pub ping_timeout: Duration,
     /// How long a WebSocket upgrade may take. Default 10 s.

@@ -6,7 +6,12 @@
 //! binary messages to a [`Handler`].
 //!
 //! The codecs ([`packet`], [`payload`], [`ws`]) are sans-IO: bytes in, values out, no sockets
-//! or clocks, so they are tested and fuzzed alone. The [`Engine`] drives them.
+//! or clocks, so they are tested and fuzzed alone. So is each session's logic (heartbeat,
+//! upgrade probe, polling hand-over, close): a state machine that takes events and the time
+//! and returns what to wake and its next deadline, tested under a simulated clock. The
+//! transports are thin drivers around it, and one timer per [`Engine`] (a heap of deadlines,
+//! one task) runs every session's deadlines: pings leave, and silent clients are closed, at
+//! their due time to the millisecond, with no task or timer per session.
 //!
 //! Most users want the `sockeye` crate, which puts Socket.IO on top of this one.
 //!
@@ -46,26 +51,36 @@
 //! # let _ = engine;
 //! ```
 
+mod clock;
 mod config;
+mod core;
 mod cors;
 mod engine;
 mod errors;
+mod handler;
 pub mod metrics;
 pub mod packet;
 pub mod payload;
 pub mod payload_v3;
-mod socket;
+mod response;
+mod session;
 /// Ids are shared with the Socket.IO layer and its adapters.
 mod sid {
     pub(crate) use sockeye_core::Sid;
 }
+mod socket;
+pub mod testing;
+mod timer;
 mod transport;
 pub mod ws;
 
 pub use config::{AllowRequest, EngineConfig, OverflowPolicy};
 pub use cors::Cors;
-pub use engine::{Engine, EngineBody, Handler};
+pub use engine::Engine;
 pub use errors::{HttpError, PacketError, SendError};
+pub use handler::Handler;
 pub use packet::ProtocolVersion;
-pub use socket::{prefetch, DisconnectReason, RequestInfo, Socket, TransportKind};
+pub use response::EngineBody;
+pub use session::{DisconnectReason, TransportKind};
+pub use socket::{prefetch, RequestInfo, Socket};
 pub use sockeye_core::{InvalidSid, Sid};

@@ -1,67 +1,20 @@
-//! One Engine.IO session, whatever its transport.
+//! One Engine.IO session, whatever its transport: the handle the application and the
+//! drivers share. Its state is the session machine (`session`), under a lock.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
 
 use bytes::Bytes;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::config::OverflowPolicy;
 use crate::errors::SendError;
-use crate::packet::ProtocolVersion;
+use crate::packet::{Packet, ProtocolVersion};
 use crate::payload::Outgoing;
+pub use crate::session::{DisconnectReason, TransportKind};
+use crate::session::{Output, ProbeStep, Session, Time, Timing, UpgradeDecision, Via};
 use crate::sid::Sid;
-
-/// Why a session ended. The text forms are Node's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum DisconnectReason {
-    /// The client closed the connection or sent a close packet.
-    TransportClose,
-    /// The connection failed, or the client was too slow to read (see
-    /// [`crate::config::OverflowPolicy`]).
-    TransportError,
-    /// The client did not answer a ping in time.
-    PingTimeout,
-    /// The client sent something that is not valid Engine.IO or Socket.IO.
-    ParseError,
-    /// The server closed the session.
-    ForcedClose,
-    /// The server is shutting down.
-    ServerShutdown,
-}
-
-impl DisconnectReason {
-    /// Node's name for the reason, e.g. `"ping timeout"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DisconnectReason::TransportClose => "transport close",
-            DisconnectReason::TransportError => "transport error",
-            DisconnectReason::PingTimeout => "ping timeout",
-            DisconnectReason::ParseError => "parse error",
-            DisconnectReason::ForcedClose => "forced close",
-            DisconnectReason::ServerShutdown => "server shutting down",
-        }
-    }
-}
-
-impl std::fmt::Display for DisconnectReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The transport a session currently uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TransportKind {
-    /// HTTP long-polling.
-    Polling,
-    /// WebSocket.
-    Websocket,
-}
 
 /// What the HTTP handshake request carried, kept for the application.
 ///
@@ -151,13 +104,19 @@ impl RequestInfo {
     }
 }
 
-/// Called by a socket when it closes: the engine forgets it and tells the handler.
-pub(crate) trait Closer<D>: Send + Sync {
-    fn on_close(&self, socket: &Arc<Socket<D>>, reason: DisconnectReason);
+/// What a session needs from its engine: the timing settings, the shared timer, and to be
+/// forgotten (and its handler told) when it closes.
+pub(crate) trait Hub<D>: Send + Sync {
+    fn timing(&self) -> &Timing;
+    /// The session closed: forget it when `forget`, and tell the handler.
+    fn on_close(&self, socket: &Arc<Socket<D>>, reason: DisconnectReason, forget: bool);
+    /// Forgets a closed session (drained, or given up on).
+    fn forget(&self, sid: Sid);
+    /// Hands a deadline of `socket` to the shared timer.
+    fn schedule(&self, at: Time, socket: &Arc<Socket<D>>);
 }
 
-/// A session's outbound queue: one packet (the usual reply) fits without an allocation.
-pub(crate) type Queue = smallvec::SmallVec<[Outgoing; 1]>;
+pub(crate) use crate::session::Queue;
 
 thread_local! {
     /// The session whose WebSocket task is running its handlers on this thread: what they
@@ -185,22 +144,17 @@ impl Drop for RunningGuard {
     }
 }
 
-/// The fields a message touches come first (see [`Socket`]).
+/// The fields a message touches come first (see [`Socket`]): the waker, then the session's
+/// outbox.
 #[repr(C)]
 pub(crate) struct State {
-    pub(crate) queue: Queue,
-    pub(crate) queued_bytes: usize,
+    /// Who waits for the queue: the waiting poll, or the WebSocket task.
     pub(crate) waker: Option<Waker>,
-    pub(crate) opened: Instant,
-    pub(crate) closed_at: Option<Instant>,
-    pub(crate) poll_active: bool,
-    pub(crate) post_active: bool,
-    pub(crate) upgrading: bool,
-    pub(crate) upgraded: bool,
+    pub(crate) session: Session,
     /// Whoever waits for reading to resume (see [`Socket::pause_reading`]).
     pub(crate) resume: Option<Waker>,
-    pub(crate) awaiting_pong: bool,
-    pub(crate) ping_sent: Option<Instant>,
+    /// The WebSocket task of an upgrade under way (woken when the upgrade is aborted).
+    pub(crate) probe: Option<Waker>,
 }
 
 /// An Engine.IO session. `D` is the data the handler keeps per session.
@@ -228,7 +182,7 @@ pub struct Socket<D> {
     pub(crate) state: Mutex<State>,
     sid: Sid,
     req: Arc<RequestInfo>,
-    closer: Weak<dyn Closer<D>>,
+    hub: Weak<dyn Hub<D>>,
 }
 
 impl<D> std::fmt::Debug for Socket<D> {
@@ -271,43 +225,33 @@ pub fn prefetch<T>(p: *const T) {
 }
 
 impl<D> Socket<D> {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         sid: Sid,
-        version: ProtocolVersion,
-        transport: TransportKind,
+        session: Session,
         req: Arc<RequestInfo>,
         max_queued: usize,
         overflow: OverflowPolicy,
-        closer: Weak<dyn Closer<D>>,
+        hub: Weak<dyn Hub<D>>,
         data: D,
     ) -> Self {
         Socket {
             sid,
-            version,
-            transport: AtomicU8::new(transport as u8),
+            version: session.version(),
+            transport: AtomicU8::new(session.transport() as u8),
             closed: AtomicBool::new(false),
             paused: AtomicBool::new(false),
             b64: AtomicBool::new(false),
             readable: AtomicBool::new(false),
             state: Mutex::new(State {
-                queue: Queue::new(),
-                queued_bytes: 0,
                 waker: None,
-                opened: Instant::now(),
-                closed_at: None,
-                poll_active: false,
-                post_active: false,
-                upgrading: false,
-                upgraded: false,
+                session,
                 resume: None,
-                awaiting_pong: false,
-                ping_sent: None,
+                probe: None,
             }),
             req,
             max_queued,
             overflow,
-            closer,
+            hub,
             data,
         }
     }
@@ -374,12 +318,17 @@ impl<D> Socket<D> {
 
     /// How many bytes are queued for the client and not yet taken by its transport.
     pub fn queued_bytes(&self) -> usize {
-        self.state.lock().queued_bytes
+        self.state.lock().session.outbox.bytes
     }
 
     /// Whether the session has closed.
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Whether the session closed and has nothing left for its client.
+    pub(crate) fn is_drained(&self) -> bool {
+        self.state.lock().session.is_drained()
     }
 
     /// Queues a text message (the bytes must be UTF-8).
@@ -414,12 +363,13 @@ impl<D> Socket<D> {
             if self.is_closed() {
                 return Err(SendError::Closed);
             }
-            if st.queued_bytes + len > self.max_queued && !st.queue.is_empty() {
+            let outbox = &mut st.session.outbox;
+            if outbox.bytes + len > self.max_queued && !outbox.is_empty() {
                 drop(st);
                 return self.overflowed();
             }
-            st.queue.extend(packets);
-            st.queued_bytes += len;
+            outbox.queue.extend(packets);
+            outbox.bytes += len;
             self.waker_to_wake(&mut st)
         };
         if let Some(w) = waker {
@@ -436,12 +386,13 @@ impl<D> Socket<D> {
             if self.is_closed() {
                 return Err(SendError::Closed);
             }
-            if st.queued_bytes + len > self.max_queued && !st.queue.is_empty() {
+            let outbox = &mut st.session.outbox;
+            if outbox.bytes + len > self.max_queued && !outbox.is_empty() {
                 drop(st);
                 return self.overflowed();
             }
-            st.queue.push(packet);
-            st.queued_bytes += len;
+            outbox.queue.push(packet);
+            outbox.bytes += len;
             self.waker_to_wake(&mut st)
         };
         if let Some(w) = waker {
@@ -466,15 +417,16 @@ impl<D> Socket<D> {
         if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             st.waker = Some(cx.waker().clone());
         }
-        if st.queue.is_empty() {
+        let outbox = &mut st.session.outbox;
+        if outbox.queue.is_empty() {
             return Poll::Pending;
         }
         if out.is_empty() {
-            std::mem::swap(out, &mut st.queue);
+            std::mem::swap(out, &mut outbox.queue);
         } else {
-            out.append(&mut st.queue);
+            out.append(&mut outbox.queue);
         }
-        st.queued_bytes = 0;
+        outbox.bytes = 0;
         Poll::Ready(())
     }
 
@@ -486,14 +438,6 @@ impl<D> Socket<D> {
             None
         } else {
             st.waker.take()
-        }
-    }
-
-    /// Wakes whoever waits on the queue (the poll request or the WebSocket task).
-    pub(crate) fn wake(&self) {
-        let w = self.state.lock().waker.take();
-        if let Some(w) = w {
-            w.wake();
         }
     }
 
@@ -546,22 +490,11 @@ impl<D> Socket<D> {
         Poll::Pending
     }
 
-    /// Answers a v3 client's ping (over polling; WebSocket answers it directly) and records it.
-    pub(crate) fn on_client_ping(self: &Arc<Self>, answer: bool) {
-        self.state.lock().ping_sent = Some(Instant::now());
-        if answer {
-            let _ = self.send(Outgoing::Pong);
-        }
-    }
-
-    /// Records a pong from the client.
-    pub(crate) fn on_pong(&self) {
-        let mut st = self.state.lock();
-        st.awaiting_pong = false;
-    }
-
-    /// Closes the session: the transport flushes what is queued, then closes; the handler's
-    /// disconnect callback runs once, now.
+    /// Closes the session; the handler's disconnect callback runs once, now. What is queued
+    /// is still delivered over WebSocket, and over polling when the reason is the server's
+    /// ([`DisconnectReason::ForcedClose`], [`DisconnectReason::ServerShutdown`]: the next
+    /// poll takes it, then a close packet), for at most `ping_timeout`; over polling any other
+    /// reason drops it, as Node does. A second close does nothing.
     ///
     /// # Examples
     /// ```no_run
@@ -570,24 +503,113 @@ impl<D> Socket<D> {
     /// # }
     /// ```
     pub fn close(self: &Arc<Self>, reason: DisconnectReason) {
-        if self.closed.swap(true, Ordering::AcqRel) {
+        if self.is_closed() {
             return;
         }
-        let resume = {
-            let mut st = self.state.lock();
-            st.closed_at = Some(Instant::now());
-            if self.transport() == TransportKind::Polling && !st.upgraded {
-                st.queue.push(Outgoing::Close);
-                st.queued_bytes += 1;
-            }
-            st.resume.take()
+        let timing = self
+            .hub
+            .upgrade()
+            .map_or_else(Timing::default, |h| *h.timing());
+        let mut st = self.state.lock();
+        let out = st.session.close(crate::clock::now(), reason, &timing);
+        self.apply(st, out);
+    }
+
+    /// A packet other than a message arrived on the session's transport. Returns the reason
+    /// when it closed the session.
+    pub(crate) fn on_packet(
+        self: &Arc<Self>,
+        via: Via,
+        packet: &Packet,
+        timing: &Timing,
+    ) -> Option<DisconnectReason> {
+        let mut st = self.state.lock();
+        let out = st
+            .session
+            .on_packet(crate::clock::now(), via, packet, timing);
+        let closed = out.closed;
+        self.apply(st, out);
+        closed
+    }
+
+    /// A packet arrived on the WebSocket of upgrade `id`.
+    pub(crate) fn on_probe_packet(self: &Arc<Self>, id: u32, packet: &Packet) -> ProbeStep {
+        let mut st = self.state.lock();
+        let (step, out) = st.session.on_probe_packet(id, packet);
+        if step == ProbeStep::Upgraded {
+            self.set_transport(TransportKind::Websocket);
+        }
+        self.apply(st, out);
+        step
+    }
+
+    /// A WebSocket request arrived for this session.
+    pub(crate) fn upgrade_request(self: &Arc<Self>, timing: &Timing) -> UpgradeDecision {
+        let mut st = self.state.lock();
+        let (decision, out) = st.session.upgrade_request(crate::clock::now(), timing);
+        self.apply(st, out);
+        decision
+    }
+
+    /// The WebSocket of upgrade `id` went away before `5`.
+    pub(crate) fn upgrade_ended(self: &Arc<Self>, id: u32) {
+        let mut st = self.state.lock();
+        let out = st.session.upgrade_ended(id);
+        self.apply(st, out);
+    }
+
+    /// The shared timer reached `fired` for this session; returns its next deadline, for the
+    /// timer (handed back, not scheduled, so the timer can take many at once).
+    pub(crate) fn on_timer(
+        self: &Arc<Self>,
+        now: Time,
+        fired: Time,
+        timing: &Timing,
+    ) -> Option<Time> {
+        let mut st = self.state.lock();
+        let mut out = st.session.on_timer(now, fired, timing);
+        let arm = out.arm.take();
+        self.apply(st, out);
+        arm
+    }
+
+    /// Carries out what the session machine asked for: wakes its waiters (after the lock is
+    /// released), and tells the engine of a close, a deadline or a session to forget.
+    pub(crate) fn apply(self: &Arc<Self>, mut st: MutexGuard<'_, State>, out: Output) {
+        let wake = if out.wake {
+            self.waker_to_wake(&mut st)
+        } else {
+            None
         };
-        if let Some(w) = resume {
+        let probe = if out.wake_probe {
+            st.probe.take()
+        } else {
+            None
+        };
+        let resume = if out.closed.is_some() {
+            // Under the lock, so that no send queues after the machine closed.
+            self.closed.store(true, Ordering::Release);
+            st.resume.take()
+        } else {
+            None
+        };
+        drop(st);
+        for w in [wake, probe, resume].into_iter().flatten() {
             w.wake();
         }
-        self.wake();
-        if let Some(closer) = self.closer.upgrade() {
-            closer.on_close(self, reason);
+        if out.arm.is_none() && out.closed.is_none() && !out.forget {
+            return;
+        }
+        let Some(hub) = self.hub.upgrade() else {
+            return;
+        };
+        if let Some(at) = out.arm {
+            hub.schedule(at, self);
+        }
+        match out.closed {
+            Some(reason) => hub.on_close(self, reason, out.forget),
+            None if out.forget => hub.forget(self.sid),
+            None => {}
         }
     }
 }

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sockeye_core::adapter::{
-    AckStream, Adapter, BoxFuture, BroadcastOptions, BroadcastPacket, LocalHandle, ServerAck,
-    ServerAcks, SocketInfo,
+    with_unreachable, AckStream, Adapter, BoxFuture, BroadcastOptions, BroadcastPacket,
+    LocalHandle, ServerAck, ServerAcks, SocketInfo,
 };
 use sockeye_core::value::{msgpack, Value};
 use sockeye_core::{AdapterError, Payload, Room};
@@ -458,7 +458,8 @@ impl Adapter for ClassicAdapter {
                 return Ok(());
             }
             c.requests.clear();
-            c.conn.unsubscribe(&c.subscriptions()).await
+            let weak: Weak<dyn Receiver> = Arc::downgrade(&self.core) as Weak<dyn Receiver>;
+            c.conn.unsubscribe(&c.subscriptions(), &weak).await
         })
     }
 
@@ -502,20 +503,32 @@ impl Adapter for ClassicAdapter {
             if opts.flags.local {
                 return Ok(local);
             }
-            let servers = c.server_count().await?.saturating_sub(1);
-            let (tx, rx) = mpsc::channel(requests::ACK_QUEUE);
-            let id = wire::uid6();
-            let guard = c.requests.insert(&id, Pending::Ack(tx))?;
-            let request = Obj::new()
-                .with("uid", c.uid.as_str())
-                .with("requestId", id.as_str())
-                .with("type", Value::Int(kind::BROADCAST as i64))
-                .with("packet", wire::packet(&packet, true)?)
-                .with("opts", wire::opts_full(&opts, Some(timeout)))
-                .build();
-            c.publish(&c.request_channel, msgpack::encode(&request))
-                .await?;
-            Ok(Box::pin(ClusterAcks::new(local, rx, servers, timeout, guard)) as AckStream)
+            let asked = async {
+                let servers = c.server_count().await?.saturating_sub(1);
+                let (tx, rx) = mpsc::channel(requests::ACK_QUEUE);
+                let id = wire::uid6();
+                let guard = c.requests.insert(&id, Pending::Ack(tx))?;
+                let request = Obj::new()
+                    .with("uid", c.uid.as_str())
+                    .with("requestId", id.as_str())
+                    .with("type", Value::Int(kind::BROADCAST as i64))
+                    .with("packet", wire::packet(&packet, true)?)
+                    .with("opts", wire::opts_full(&opts, Some(timeout)))
+                    .build();
+                c.publish(&c.request_channel, msgpack::encode(&request))
+                    .await?;
+                Ok::<_, AdapterError>((rx, servers, guard))
+            };
+            match asked.await {
+                Ok((rx, servers, guard)) => {
+                    Ok(Box::pin(ClusterAcks::new(local, rx, servers, timeout, guard)) as AckStream)
+                }
+                // This server's sockets were sent it: their answers still come.
+                Err(e) => {
+                    tracing::debug!(error = %e, "sockeye-redis: a broadcast with acks stayed local");
+                    Ok(with_unreachable(local))
+                }
+            }
         })
     }
 

@@ -75,11 +75,16 @@ pub(crate) struct Subscriptions {
 }
 
 /// Who receives what; also what to subscribe to again after a reconnection.
+///
+/// Several receivers may share a channel (two adapters of one namespace for a moment: a
+/// dynamic namespace removed and made again while the old adapter closes); the channel is
+/// unsubscribed when its last receiver leaves.
 #[derive(Default)]
 struct Routes {
-    /// Channels subscribed with SUBSCRIBE (`false`) or SSUBSCRIBE (`true`).
-    exact: HashMap<String, (Weak<dyn Receiver>, bool)>,
-    /// Channel prefixes subscribed with PSUBSCRIBE (`<prefix>*`).
+    /// Channels subscribed with SUBSCRIBE (`false`) or SSUBSCRIBE (`true`), and their
+    /// receivers.
+    exact: HashMap<String, (Vec<Weak<dyn Receiver>>, bool)>,
+    /// Channel prefixes subscribed with PSUBSCRIBE (`<prefix>*`), one entry per receiver.
     prefixes: Vec<(String, Weak<dyn Receiver>)>,
 }
 
@@ -93,8 +98,54 @@ impl Routes {
                 subs.channels.push(c.clone());
             }
         }
-        subs.prefixes = self.prefixes.iter().map(|(p, _)| p.clone()).collect();
+        for (p, _) in &self.prefixes {
+            if !subs.prefixes.contains(p) {
+                subs.prefixes.push(p.clone());
+            }
+        }
         subs
+    }
+
+    /// Adds `receiver` to `channel`.
+    fn add(&mut self, channel: &str, receiver: &Weak<dyn Receiver>, shard: bool) {
+        let (list, _) = self
+            .exact
+            .entry(channel.to_owned())
+            .or_insert_with(|| (Vec::new(), shard));
+        if !list.iter().any(|r| r.ptr_eq(receiver)) {
+            list.push(receiver.clone());
+        }
+    }
+
+    /// Removes `receiver` (and receivers that are gone) from `channel`; whether no receiver
+    /// is left (the channel is then forgotten).
+    fn remove(&mut self, channel: &str, receiver: &Weak<dyn Receiver>) -> bool {
+        let Some((list, _)) = self.exact.get_mut(channel) else {
+            return false;
+        };
+        list.retain(|r| !r.ptr_eq(receiver) && r.strong_count() > 0);
+        if list.is_empty() {
+            self.exact.remove(channel);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Removes `receiver`'s entry for `prefix`; whether no receiver of it is left.
+    fn remove_prefix(&mut self, prefix: &str, receiver: &Weak<dyn Receiver>) -> bool {
+        self.prefixes
+            .retain(|(p, r)| !(p == prefix && r.ptr_eq(receiver)) && r.strong_count() > 0);
+        !self.prefixes.iter().any(|(p, _)| p == prefix)
+    }
+
+    /// Forgets receivers that are gone (adapters dropped without being closed).
+    fn prune(&mut self) {
+        self.exact.retain(|_, (list, _)| {
+            list.retain(|r| r.strong_count() > 0);
+            !list.is_empty()
+        });
+        self.prefixes.retain(|(_, r)| r.strong_count() > 0);
     }
 }
 
@@ -467,13 +518,19 @@ impl Connection {
         {
             let mut routes = self.routes.write();
             for c in &subs.channels {
-                routes.exact.insert(c.clone(), (receiver.clone(), false));
+                routes.add(c, &receiver, false);
             }
             for c in &subs.shard_channels {
-                routes.exact.insert(c.clone(), (receiver.clone(), true));
+                routes.add(c, &receiver, true);
             }
             for p in &subs.prefixes {
-                routes.prefixes.push((p.clone(), receiver.clone()));
+                let known = routes
+                    .prefixes
+                    .iter()
+                    .any(|(q, r)| q == p && r.ptr_eq(&receiver));
+                if !known {
+                    routes.prefixes.push((p.clone(), receiver.clone()));
+                }
             }
         }
         let Err(first) = self.try_subscribe(&subs).await else {
@@ -535,8 +592,7 @@ impl Connection {
         let subs = {
             let mut routes = self.routes.write();
             // Adapters dropped without being closed: their channels are not wanted any more.
-            routes.exact.retain(|_, (r, _)| r.strong_count() > 0);
-            routes.prefixes.retain(|(_, r)| r.strong_count() > 0);
+            routes.prune();
             routes.all()
         };
         match self.try_subscribe(&subs).await {
@@ -557,41 +613,61 @@ impl Connection {
         channel: &str,
         receiver: Weak<dyn Receiver>,
     ) -> Result<(), AdapterError> {
-        self.routes
-            .write()
-            .exact
-            .insert(channel.to_owned(), (receiver, true));
+        self.routes.write().add(channel, &receiver, true);
         self.timed(self.subscriber.ssubscribe(channel)).await
     }
 
-    /// Unsubscribes from a shard channel (a room's, in the dynamic modes).
-    pub(crate) async fn sunsubscribe(&self, channel: &str) -> Result<(), AdapterError> {
-        self.routes.write().exact.remove(channel);
+    /// Unsubscribes `receiver` from a shard channel (a room's, in the dynamic modes); Redis
+    /// is told when no other receiver wants it.
+    pub(crate) async fn sunsubscribe(
+        &self,
+        channel: &str,
+        receiver: &Weak<dyn Receiver>,
+    ) -> Result<(), AdapterError> {
+        if !self.routes.write().remove(channel, receiver) {
+            return Ok(());
+        }
         self.timed(self.subscriber.sunsubscribe(channel)).await
     }
 
-    /// Unsubscribes from `subs`.
-    pub(crate) async fn unsubscribe(&self, subs: &Subscriptions) -> Result<(), AdapterError> {
-        {
+    /// Unsubscribes `receiver` from `subs`; Redis is told of each channel and pattern no
+    /// other receiver wants.
+    pub(crate) async fn unsubscribe(
+        &self,
+        subs: &Subscriptions,
+        receiver: &Weak<dyn Receiver>,
+    ) -> Result<(), AdapterError> {
+        let (channels, prefixes, shard_channels) = {
             let mut routes = self.routes.write();
-            for c in subs.channels.iter().chain(&subs.shard_channels) {
-                routes.exact.remove(c);
-            }
-            routes.prefixes.retain(|(p, _)| !subs.prefixes.contains(p));
-        }
+            let mut left = |list: &[String]| -> Vec<String> {
+                list.iter()
+                    .filter(|c| routes.remove(c, receiver))
+                    .cloned()
+                    .collect()
+            };
+            let channels = left(&subs.channels);
+            let shard_channels = left(&subs.shard_channels);
+            let prefixes: Vec<String> = subs
+                .prefixes
+                .iter()
+                .filter(|p| routes.remove_prefix(p, receiver))
+                .cloned()
+                .collect();
+            (channels, prefixes, shard_channels)
+        };
         if self.closed.load(Ordering::Acquire) {
             return Ok(());
         }
         // One at a time: node-redis had a bug unsubscribing several at once, and shard
         // channels in one command must share a hash slot.
-        for c in &subs.channels {
+        for c in &channels {
             self.timed(self.subscriber.unsubscribe(c.as_str())).await?;
         }
-        for p in &subs.prefixes {
+        for p in &prefixes {
             self.timed(self.subscriber.punsubscribe(glob_prefix(p)))
                 .await?;
         }
-        for c in &subs.shard_channels {
+        for c in &shard_channels {
             self.timed(self.subscriber.sunsubscribe(c.as_str())).await?;
         }
         Ok(())
@@ -615,9 +691,8 @@ impl Connection {
                 MessageKind::Message | MessageKind::SMessage => routes
                     .exact
                     .get(channel)
-                    .and_then(|(r, _)| r.upgrade())
-                    .into_iter()
-                    .collect(),
+                    .map(|(list, _)| list.iter().filter_map(Weak::upgrade).collect())
+                    .unwrap_or_default(),
             }
         };
         for r in receivers {

@@ -488,31 +488,79 @@ impl Emitter {
             .await
     }
 
-    /// Sends `event` with the items of `args` (a tuple, array or `Vec`) as its arguments to
-    /// the handlers of every server of the namespace (Node's `serverSideEmit`; rooms and
-    /// flags do not apply, and no answer comes back).
+    /// Sends `event` with `data` as its single argument to the handlers of every server of
+    /// the namespace (Node's `serverSideEmit`; rooms and flags do not apply, and no answer
+    /// comes back).
     ///
     /// # Errors
-    /// [`Error::Encode`] when `args` is not a sequence, [`Error::Cluster`] when publishing
+    /// [`Error::Encode`] when `data` does not serialize, [`Error::Cluster`] when publishing
     /// fails.
     ///
     /// # Examples
     /// ```no_run
     /// # async fn f(emitter: sockeye_redis::Emitter) -> Result<(), sockeye_redis::Error> {
-    /// emitter.server_side_emit("reload", &("config", 3)).await?;
+    /// emitter.server_side_emit("reload", &"config").await?;
     /// # Ok(()) }
     /// ```
     pub async fn server_side_emit<T: Serialize + ?Sized>(
         &self,
         event: &str,
+        data: &T,
+    ) -> Result<(), Error> {
+        let arg = to_value(data).map_err(|e| Error::Encode(e.to_string()))?;
+        self.server_side_values(event, vec![arg]).await
+    }
+
+    /// [`Emitter::server_side_emit`] with the items of `args` (a tuple, array or `Vec`) as
+    /// the event's arguments.
+    ///
+    /// # Errors
+    /// As [`Emitter::server_side_emit`]; [`Error::Encode`] when `args` is not a sequence.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn f(emitter: sockeye_redis::Emitter) -> Result<(), sockeye_redis::Error> {
+    /// emitter.server_side_emit_args("reload", &("config", 3)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn server_side_emit_args<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
         args: &T,
     ) -> Result<(), Error> {
-        let mut data = vec![Value::Str(event.to_owned())];
         match to_value(args).map_err(|e| Error::Encode(e.to_string()))? {
-            Value::Array(items) => data.extend(items),
-            Value::Null => {}
-            _ => return Err(Error::Encode("the arguments must be a sequence".into())),
+            Value::Array(items) => self.server_side_values(event, items).await,
+            Value::Null => self.server_side_values(event, Vec::new()).await,
+            _ => Err(Error::Encode("the arguments must be a sequence".into())),
         }
+    }
+
+    /// [`Emitter::server_side_emit`] with the arguments of `payload`.
+    ///
+    /// # Errors
+    /// As [`Emitter::server_side_emit`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn f(emitter: sockeye_redis::Emitter) -> Result<(), sockeye_redis::Error> {
+    /// let args = sockeye_core::Payload::from_values(vec!["config".into()]);
+    /// emitter.server_side_emit_payload("reload", &args).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn server_side_emit_payload(
+        &self,
+        event: &str,
+        payload: &Payload,
+    ) -> Result<(), Error> {
+        let args = payload
+            .to_values()
+            .map_err(|e| Error::Encode(e.to_string()))?;
+        self.server_side_values(event, args).await
+    }
+
+    async fn server_side_values(&self, event: &str, args: Vec<Value>) -> Result<(), Error> {
+        let mut data = vec![Value::Str(event.to_owned())];
+        data.extend(args);
         let request = Obj::new()
             .with("uid", UID)
             .with("type", Value::Int(6))

@@ -16,8 +16,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use sockeye_core::adapter::{
-    AckStream, Adapter, BoxFuture, BroadcastOptions, BroadcastPacket, LocalHandle, ServerAck,
-    ServerAcks, SocketInfo,
+    with_unreachable, AckStream, Adapter, BoxFuture, BroadcastOptions, BroadcastPacket,
+    LocalHandle, ServerAck, ServerAcks, SocketInfo,
 };
 use sockeye_core::value::{msgpack, Value};
 use sockeye_core::{AdapterError, Payload, Room};
@@ -352,17 +352,21 @@ impl Core {
         loop {
             let notified = changed.notified();
             let Some(c) = core.upgrade() else { return };
+            let weak: Weak<dyn Receiver> = Arc::downgrade(&c) as Weak<dyn Receiver>;
             if c.closed.load(Ordering::Acquire) {
                 for room in subscribed {
-                    let _ = c.conn.sunsubscribe(&c.dynamic_channel(&room)).await;
+                    let _ = c.conn.sunsubscribe(&c.dynamic_channel(&room), &weak).await;
                 }
                 return;
             }
             let wanted = c.rooms_wanted.lock().clone();
             let mut failed = false;
             for room in wanted.difference(&subscribed).cloned().collect::<Vec<_>>() {
-                let weak: Weak<dyn Receiver> = Arc::downgrade(&c) as Weak<dyn Receiver>;
-                match c.conn.ssubscribe(&c.dynamic_channel(&room), weak).await {
+                match c
+                    .conn
+                    .ssubscribe(&c.dynamic_channel(&room), weak.clone())
+                    .await
+                {
                     Ok(()) => {
                         subscribed.insert(room);
                     }
@@ -370,7 +374,7 @@ impl Core {
                 }
             }
             for room in subscribed.difference(&wanted).cloned().collect::<Vec<_>>() {
-                match c.conn.sunsubscribe(&c.dynamic_channel(&room)).await {
+                match c.conn.sunsubscribe(&c.dynamic_channel(&room), &weak).await {
                     Ok(()) => {
                         subscribed.remove(&room);
                     }
@@ -444,11 +448,15 @@ impl Adapter for ShardedAdapter {
             }
             c.requests.clear();
             c.rooms_changed.notify_one();
+            let weak: Weak<dyn Receiver> = Arc::downgrade(&self.core) as Weak<dyn Receiver>;
             c.conn
-                .unsubscribe(&Subscriptions {
-                    shard_channels: vec![c.channel.clone(), c.response_channel.clone()],
-                    ..Subscriptions::default()
-                })
+                .unsubscribe(
+                    &Subscriptions {
+                        shard_channels: vec![c.channel.clone(), c.response_channel.clone()],
+                        ..Subscriptions::default()
+                    },
+                    &weak,
+                )
                 .await
         })
     }
@@ -506,19 +514,31 @@ impl Adapter for ShardedAdapter {
             if opts.flags.local {
                 return Ok(local);
             }
-            let servers = c.server_count().await?.saturating_sub(1);
-            let (tx, rx) = mpsc::channel(requests::ACK_QUEUE);
-            let id = wire::hex16();
-            let guard = c.requests.insert(&id, Pending::Ack(tx))?;
-            // Always the main channel: the server count covers every server, not only
-            // those with a member in the room.
-            let data = Obj::new()
-                .with("packet", wire::packet(&packet, false)?)
-                .with("requestId", id.as_str())
-                .with("opts", wire::opts_full(&opts, Some(timeout)))
-                .build();
-            c.publish(&c.channel, kind::BROADCAST, data).await?;
-            Ok(Box::pin(ClusterAcks::new(local, rx, servers, timeout, guard)) as AckStream)
+            let asked = async {
+                let servers = c.server_count().await?.saturating_sub(1);
+                let (tx, rx) = mpsc::channel(requests::ACK_QUEUE);
+                let id = wire::hex16();
+                let guard = c.requests.insert(&id, Pending::Ack(tx))?;
+                // Always the main channel: the server count covers every server, not only
+                // those with a member in the room.
+                let data = Obj::new()
+                    .with("packet", wire::packet(&packet, false)?)
+                    .with("requestId", id.as_str())
+                    .with("opts", wire::opts_full(&opts, Some(timeout)))
+                    .build();
+                c.publish(&c.channel, kind::BROADCAST, data).await?;
+                Ok::<_, AdapterError>((rx, servers, guard))
+            };
+            match asked.await {
+                Ok((rx, servers, guard)) => {
+                    Ok(Box::pin(ClusterAcks::new(local, rx, servers, timeout, guard)) as AckStream)
+                }
+                // This server's sockets were sent it: their answers still come.
+                Err(e) => {
+                    tracing::debug!(error = %e, "sockeye-redis: a broadcast with acks stayed local");
+                    Ok(with_unreachable(local))
+                }
+            }
         })
     }
 

@@ -68,7 +68,7 @@ async fn reaches_every_server() {
     emitter.sockets_leave(["joined", "blue"]).await.unwrap();
     eventually("left", || !b.ns.rooms_of(both_b).contains("blue")).await;
     emitter
-        .server_side_emit("sse", &("hello", 2))
+        .server_side_emit_args("sse", &("hello", 2))
         .await
         .unwrap();
     eventually("server events", || {
@@ -160,7 +160,7 @@ async fn publishes_the_node_emitter_messages() {
         r#"{"type":4,"opts":{"rooms":["a"],"except":["b"]},"close":false}"#
     );
     emitter
-        .server_side_emit("hey", &("a", Bytes::from_static(b"\x05")))
+        .server_side_emit_args("hey", &("a", Bytes::from_static(b"\x05")))
         .await
         .unwrap();
     assert_eq!(

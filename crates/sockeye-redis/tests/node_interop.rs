@@ -637,7 +637,7 @@ async fn both_emitters_publish_the_same_bytes() {
             json!({"op": "sse", "event": "s", "args": [1, {"k": "v"}]}),
             Box::new(|e| {
                 Box::pin(async move {
-                    e.server_side_emit("s", &(1, json!({"k": "v"})))
+                    e.server_side_emit_args("s", &(1, json!({"k": "v"})))
                         .await
                         .unwrap()
                 })
@@ -689,7 +689,7 @@ async fn emitters_reach_both_servers() {
         r.ns.inbox(rs)[1].1,
         vec![Value::Int(2), Value::Bin(Bytes::from_static(b"\x08"))]
     );
-    ours.server_side_emit("sse", &("hi",)).await.unwrap();
+    ours.server_side_emit("sse", &"hi").await.unwrap();
     node.until("the Node handler", json!({"cmd": "serverEvents"}), |r| {
         r["events"] == json!([["sse", "hi", false]])
     })

@@ -18,13 +18,17 @@ pub struct Args {
     /// Connection state recovery's window, when on.
     pub recovery: Option<Duration>,
     pub cors: Vec<String>,
+    /// The Redis server of the cluster, when joining one.
+    pub redis: Option<String>,
+    /// The channel prefix of the cluster's Redis messages.
+    pub redis_key: Option<String>,
     pub workers: Option<usize>,
     pub log_level: tracing::Level,
 }
 
 /// What to do.
 pub enum Parsed {
-    Run(Args),
+    Run(Box<Args>),
     Exit(String),
 }
 
@@ -52,6 +56,12 @@ Flags:
                          and comes back within SECONDS gets its id, rooms and the
                          messages it missed                    [default: off]
   --cors ORIGIN          allow this origin (repeatable)        [default: same origin only]
+  --redis URL            join a cluster through this Redis server (also env SOCKEYE_REDIS):
+                         redis://[:password@]host[:port][/db], or rediss:// for TLS; Node
+                         socket.io nodes with @socket.io/redis-adapter may share it
+                                                               [default: no cluster]
+  --redis-key KEY        the prefix of the cluster's Redis channels (Node's `key`)
+                                                               [default: socket.io]
   --workers N            runtime worker threads                [default: one per core]
   --log-level LEVEL      error, warn, info, debug or trace     [default: warn]
   -h, --help             print this help
@@ -63,9 +73,18 @@ already set; set it, even empty, to keep the default allocator settings.
 ";
 
 impl Args {
-    /// Parses the flags (without the program name).
-    pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Parsed, String> {
-        let port = match std::env::var("PORT") {
+    /// Parses the flags (without the program name), with `PORT` and `SOCKEYE_REDIS` from the
+    /// environment.
+    pub fn parse(it: impl Iterator<Item = String>) -> Result<Parsed, String> {
+        Args::parse_with(it, |name| std::env::var(name).ok())
+    }
+
+    /// Parses the flags, reading the environment through `env`.
+    fn parse_with(
+        mut it: impl Iterator<Item = String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Parsed, String> {
+        let port = match env("PORT").ok_or(()) {
             Ok(p) => p
                 .parse()
                 .map_err(|_| format!("PORT={p} is not a port number"))?,
@@ -83,6 +102,8 @@ impl Args {
             max_payload: 1_000_000,
             recovery: None,
             cors: Vec::new(),
+            redis: env("SOCKEYE_REDIS").filter(|u| !u.is_empty()),
+            redis_key: None,
             workers: None,
             log_level: tracing::Level::WARN,
         };
@@ -132,6 +153,8 @@ impl Args {
                     a.recovery = Some(Duration::from_secs(secs));
                 }
                 "--cors" => a.cors.push(value("--cors")?),
+                "--redis" => a.redis = Some(value("--redis")?),
+                "--redis-key" => a.redis_key = Some(value("--redis-key")?),
                 "--workers" => {
                     let n: usize = num("--workers", value("--workers")?)?;
                     if n == 0 {
@@ -147,12 +170,15 @@ impl Args {
                 other => return Err(format!("unknown flag `{other}`")),
             }
         }
+        if a.redis_key.is_some() && a.redis.is_none() {
+            return Err("--redis-key needs --redis URL (or SOCKEYE_REDIS)".into());
+        }
         if let Some(dir) = &a.static_dir {
             if !dir.is_dir() {
                 return Err(format!("--static: {} is not a folder", dir.display()));
             }
         }
-        Ok(Parsed::Run(a))
+        Ok(Parsed::Run(Box::new(a)))
     }
 }
 
@@ -161,7 +187,7 @@ mod tests {
     use super::*;
 
     fn parse(v: &[&str]) -> Result<Parsed, String> {
-        Args::parse(v.iter().map(|s| s.to_string()))
+        Args::parse_with(v.iter().map(|s| s.to_string()), |_| None)
     }
 
     #[test]
@@ -189,5 +215,19 @@ mod tests {
         assert_eq!(a.recovery, Some(Duration::from_secs(30)));
         assert!(parse(&["--recovery", "0"]).is_err());
         assert!(parse(&["--recovery", "-1"]).is_err());
+        let Ok(Parsed::Run(a)) = parse(&["--redis", "redis://127.0.0.1:6379", "--redis-key=k"])
+        else {
+            panic!()
+        };
+        assert_eq!(a.redis.as_deref(), Some("redis://127.0.0.1:6379"));
+        assert_eq!(a.redis_key.as_deref(), Some("k"));
+        assert!(parse(&["--redis-key", "k"]).is_err());
+        let env = |name: &str| (name == "SOCKEYE_REDIS").then(|| "redis://h:1".to_owned());
+        let Ok(Parsed::Run(a)) =
+            Args::parse_with(["--redis-key", "k"].map(String::from).into_iter(), env)
+        else {
+            panic!()
+        };
+        assert_eq!(a.redis.as_deref(), Some("redis://h:1"));
     }
 }

@@ -127,10 +127,33 @@ async fn run(args: Args) -> std::io::Result<()> {
             }
         }
     };
+    let cluster = match &args.redis {
+        Some(url) => {
+            let mut redis = sockeye_redis::RedisAdapter::builder(url.clone());
+            if let Some(key) = &args.redis_key {
+                redis = redis.key(key.clone());
+            }
+            let redis = redis
+                .build()
+                .await
+                .map_err(|e| std::io::Error::other(format!("--redis {}: {e}", redact(url))))?;
+            builder = builder.adapter(redis.factory());
+            Some(redis)
+        }
+        None => None,
+    };
     let (layer, io) = builder.build_layer();
     io.ns("/", |socket: SocketRef| {
         socket.on("message", on_message);
     });
+    if let Some(redis) = &cluster {
+        // Subscribed before the first client: what other nodes send is heard from then on.
+        if let Err(e) = io.ready().await {
+            eprintln!("the cluster is not reachable yet ({e}); retrying in the background");
+        }
+        let nodes = io.server_count().await.unwrap_or(1);
+        println!("joined the cluster on {} ({nodes} nodes)", redis.key());
+    }
 
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
         .await
@@ -146,6 +169,9 @@ async fn run(args: Args) -> std::io::Result<()> {
         println!("shutting down");
         if !io.shutdown(Duration::from_secs(3)).await {
             eprintln!("some connections did not close in time");
+        }
+        if let Some(redis) = cluster {
+            redis.close().await;
         }
     };
     match &args.static_dir {
@@ -185,13 +211,23 @@ fn bind_error(args: &Args, e: std::io::Error) -> std::io::Error {
     std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}; {hint}"))
 }
 
+/// A Redis URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
 fn tower_layer_apply<S>(layer: &sockeye::SocketIoLayer, svc: S) -> sockeye::SocketIoService<S> {
     sockeye::tower_layer::Layer::layer(layer, svc)
 }
 
 fn main() {
     let args = match Args::parse(std::env::args().skip(1)) {
-        Ok(args::Parsed::Run(a)) => a,
+        Ok(args::Parsed::Run(a)) => *a,
         Ok(args::Parsed::Exit(text)) => {
             print!("{text}");
             return;

@@ -271,7 +271,8 @@ impl SocketIo {
     }
 
     /// Declares a namespace and its connect handler (Node's `io.of(name).on("connection")`).
-    /// Declaring a name again replaces the namespace.
+    /// Declaring it again replaces its handler (and starts its middlewares and server-side
+    /// event handlers afresh); its sockets, rooms and adapter stay.
     ///
     /// # Examples
     /// ```
@@ -284,20 +285,30 @@ impl SocketIo {
     /// ```
     pub fn ns<H: ConnectHandler<M>, M>(&self, path: impl Into<String>, handler: H) -> NsHandle {
         let name = normalize(path.into());
-        let ns = Namespace::new(
-            name.clone(),
-            self.inner.clone(),
-            box_connect(handler),
-            Arc::new(RwLock::new(Vec::new())),
-            ServerHandlers::default(),
-            false,
-        );
-        let old = self.inner.nsps.write().insert(name, ns.clone());
-        match old {
-            // Declared again: the new declaration replaces the old one and its adapter.
-            Some(old) => crate::handler::run(async move { old.close_adapter().await }),
-            None if ns.name() != "/" => self.inner.announce(&ns),
-            None => {}
+        let mut nsps = self.inner.nsps.write();
+        let (ns, created) = match nsps.get(&name) {
+            // Declared again (`/` is declared by the builder): the new handler replaces the
+            // old; the namespace, its sockets and its adapter stay.
+            Some(ns) => {
+                ns.redeclare(box_connect(handler));
+                (ns.clone(), false)
+            }
+            None => {
+                let ns = Namespace::new(
+                    name.clone(),
+                    self.inner.clone(),
+                    box_connect(handler),
+                    Arc::new(RwLock::new(Vec::new())),
+                    ServerHandlers::default(),
+                    false,
+                );
+                nsps.insert(name, ns.clone());
+                (ns, true)
+            }
+        };
+        drop(nsps);
+        if created && ns.name() != "/" {
+            self.inner.announce(&ns);
         }
         NsHandle { ns }
     }

@@ -80,7 +80,8 @@ pub struct Namespace {
     recovery: Option<ConnectionStateRecovery>,
     /// The outcome of the adapter's `init`, once it finished.
     ready: tokio::sync::OnceCell<Result<(), AdapterError>>,
-    handler: BoxedConnectHandler,
+    /// The connect handler (replaced when the namespace is declared again).
+    handler: RwLock<BoxedConnectHandler>,
     middlewares: Arc<RwLock<Vec<BoxedMiddleware>>>,
     server_handlers: ServerHandlers,
     ack_ids: AtomicU64,
@@ -124,7 +125,7 @@ impl Namespace {
                 local,
                 recovery,
                 ready: tokio::sync::OnceCell::new(),
-                handler,
+                handler: RwLock::new(handler),
                 middlewares,
                 server_handlers,
                 ack_ids: AtomicU64::new(0),
@@ -289,6 +290,23 @@ impl Namespace {
         &self.rooms
     }
 
+    /// Adds a local socket to rooms, telling the adapter of each room that gets its first
+    /// member here.
+    pub(crate) fn join_rooms(&self, sid: Sid, rooms: &[Room]) {
+        self.rooms
+            .add_all(sid, rooms, |r| self.adapter.room_created(r));
+    }
+
+    /// Removes a local socket from a room, telling the adapter when it was the last member.
+    pub(crate) fn leave_room(&self, sid: Sid, room: &str) {
+        self.rooms.del(sid, room, |r| self.adapter.room_deleted(r));
+    }
+
+    /// Removes a local socket from every room, telling the adapter of each room left empty.
+    pub(crate) fn leave_all_rooms(&self, sid: Sid) {
+        self.rooms.del_all(sid, |r| self.adapter.room_deleted(r));
+    }
+
     /// The server's connection state recovery, when on.
     pub(crate) fn recovery(&self) -> Option<&ConnectionStateRecovery> {
         self.recovery.as_ref()
@@ -309,6 +327,15 @@ impl Namespace {
 
     pub(crate) fn server_handlers(&self) -> &ServerHandlers {
         &self.server_handlers
+    }
+
+    /// A declaration of this (static) namespace again: its new connect handler replaces the
+    /// old one, its middlewares and server-side event handlers start empty; its sockets,
+    /// rooms and adapter stay.
+    pub(crate) fn redeclare(&self, handler: BoxedConnectHandler) {
+        *self.handler.write() = handler;
+        self.middlewares.write().clear();
+        self.server_handlers.write().clear();
     }
 
     /// Sends an event to this namespace's handlers on every *other* server of the cluster
@@ -448,7 +475,9 @@ impl Namespace {
 
     pub(crate) fn remove_socket(self: &Arc<Self>, sid: Sid) {
         self.sockets.write().remove(sid);
-        self.rooms.del_all(sid);
+        self.leave_all_rooms(sid);
+        // Every socket is in the room of its own id (without an entry in the index).
+        self.adapter.room_deleted(sid.as_str());
         self.remove_if_unused();
     }
 
@@ -559,7 +588,7 @@ impl Namespace {
             let sid = socket.id();
             let own = sid.to_string();
             let rooms: Vec<Room> = session.rooms.into_iter().filter(|r| *r != *own).collect();
-            self.rooms.add_all(sid, &rooms);
+            self.join_rooms(sid, &rooms);
             // Before the CONNECT acknowledgement, as Node sends them: the client hands them to
             // its listeners just before its `connect` event.
             for p in &missed {
@@ -604,7 +633,7 @@ impl Namespace {
             match outcome {
                 Some(Ok(())) => return ns.finish_connect(socket, parts, None),
                 Some(Err(refusal)) => {
-                    ns.rooms.del_all(sid);
+                    ns.leave_all_rooms(sid);
                     let packet = crate::client::connect_error(
                         &conn,
                         &ns.name,
@@ -613,7 +642,7 @@ impl Namespace {
                     );
                     let _ = conn.send_text(packet);
                 }
-                None => ns.rooms.del_all(sid),
+                None => ns.leave_all_rooms(sid),
             }
             drop(socket);
             ns.remove_if_unused();
@@ -655,10 +684,11 @@ impl Namespace {
     ) {
         let conn = socket.conn.clone();
         if conn.is_closed() {
-            self.rooms.del_all(socket.id());
+            self.leave_all_rooms(socket.id());
             return;
         }
         socket.set_connected();
+        self.adapter.room_created(socket.id().as_str());
         self.sockets.write().insert(socket.clone());
         conn.data().add_socket(socket.clone());
         let ack = match conn.protocol() {
@@ -673,7 +703,8 @@ impl Namespace {
         };
         let _ = conn.send_text(ack);
         drop(order);
-        (self.handler)(socket, parts);
+        let handler = self.handler.read().clone();
+        handler(socket, parts);
     }
 }
 
@@ -777,14 +808,14 @@ impl LocalNamespace for Namespace {
 
     fn add_sockets(&self, opts: &BroadcastOptions, rooms: &[Room]) {
         for s in self.select(opts) {
-            self.rooms.add_all(s.id(), rooms);
+            self.join_rooms(s.id(), rooms);
         }
     }
 
     fn del_sockets(&self, opts: &BroadcastOptions, rooms: &[Room]) {
         for s in self.select(opts) {
             for r in rooms {
-                self.rooms.del(s.id(), r);
+                self.leave_room(s.id(), r);
             }
         }
     }

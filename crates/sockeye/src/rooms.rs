@@ -82,22 +82,29 @@ impl RoomIndex {
         Selection::Some(sids)
     }
 
-    /// Adds a socket to rooms.
-    pub(crate) fn add_all(&self, sid: Sid, rooms: &[Room]) {
+    /// Adds a socket to rooms; `created` is called (under the lock) with each room that had
+    /// no member before.
+    pub(crate) fn add_all(&self, sid: Sid, rooms: &[Room], mut created: impl FnMut(&str)) {
         let mut st = self.state.write();
         for r in rooms {
-            st.rooms.entry(r.clone()).or_default().insert(sid);
+            let members = st.rooms.entry(r.clone()).or_default();
+            if members.is_empty() {
+                created(r);
+            }
+            members.insert(sid);
             st.sids.entry(sid).or_default().insert(r.clone());
         }
     }
 
-    /// Removes a socket from a room.
-    pub(crate) fn del(&self, sid: Sid, room: &str) {
+    /// Removes a socket from a room; `deleted` is called (under the lock) when it was the
+    /// room's last member.
+    pub(crate) fn del(&self, sid: Sid, room: &str, mut deleted: impl FnMut(&str)) {
         let mut st = self.state.write();
         if let Some(m) = st.rooms.get_mut(room) {
             m.remove(&sid);
             if m.is_empty() {
                 st.rooms.remove(room);
+                deleted(room);
             }
         }
         if let Some(rs) = st.sids.get_mut(&sid) {
@@ -108,8 +115,9 @@ impl RoomIndex {
         }
     }
 
-    /// Removes a socket from every room.
-    pub(crate) fn del_all(&self, sid: Sid) {
+    /// Removes a socket from every room; `deleted` is called (under the lock) with each room
+    /// it was the last member of.
+    pub(crate) fn del_all(&self, sid: Sid, mut deleted: impl FnMut(&str)) {
         let mut st = self.state.write();
         let Some(rooms) = st.sids.remove(&sid) else {
             return;
@@ -119,6 +127,7 @@ impl RoomIndex {
                 m.remove(&sid);
                 if m.is_empty() {
                     st.rooms.remove(&r);
+                    deleted(&r);
                 }
             }
         }
@@ -166,9 +175,12 @@ mod tests {
     fn selects_rooms_minus_exceptions_and_own_rooms() {
         let idx = RoomIndex::default();
         let (a, b, c) = (Sid::new(), Sid::new(), Sid::new());
-        idx.add_all(a, &["x".into(), "y".into()]);
-        idx.add_all(b, &["x".into()]);
-        idx.add_all(c, &["y".into()]);
+        let mut created = Vec::new();
+        idx.add_all(a, &["x".into(), "y".into()], |r| created.push(r.to_owned()));
+        idx.add_all(b, &["x".into()], |r| created.push(r.to_owned()));
+        idx.add_all(c, &["y".into()], |r| created.push(r.to_owned()));
+        created.sort();
+        assert_eq!(created, ["x", "y"]);
         assert_eq!(some(idx.select("/", &opts(&["x"], &[]))), [a, b].into());
         assert_eq!(
             some(idx.select("/", &opts(&["x", "y"], &["x"]))),
@@ -183,8 +195,11 @@ mod tests {
             _ => panic!(),
         }
         assert!(matches!(idx.select("/", &opts(&[], &[])), Selection::All));
-        idx.del_all(a);
-        idx.del(b, "x");
+        let mut deleted = Vec::new();
+        idx.del_all(a, |r| deleted.push(r.to_owned()));
+        assert!(deleted.is_empty());
+        idx.del(b, "x", |r| deleted.push(r.to_owned()));
+        assert_eq!(deleted, ["x"]);
         assert_eq!(idx.rooms(), vec![Room::from("y")]);
         assert_eq!(idx.socket_rooms(c).len(), 2);
     }

@@ -1332,7 +1332,7 @@ impl Socket {
         if !self.connected() && !self.ns.is_pending(self.id) {
             return;
         }
-        self.ns.rooms_index().add_all(self.id, &rooms.into_rooms());
+        self.ns.join_rooms(self.id, &rooms.into_rooms());
     }
 
     /// Leaves rooms.
@@ -1346,7 +1346,7 @@ impl Socket {
     /// ```
     pub fn leave(&self, rooms: impl IntoRooms) {
         for r in rooms.into_rooms() {
-            self.ns.rooms_index().del(self.id, &r);
+            self.ns.leave_room(self.id, &r);
         }
     }
 
@@ -1364,7 +1364,7 @@ impl Socket {
         let own = self.id.to_string();
         for r in self.rooms() {
             if r != own.as_str() {
-                self.ns.rooms_index().del(self.id, &r);
+                self.ns.leave_room(self.id, &r);
             }
         }
     }

@@ -24,8 +24,8 @@ async fn e1_client_ping_closes() {
     srv.assert_healthy_no_leak().await;
 }
 
-/// E2: unsolicited pongs are ignored and never counted as a heartbeat; the session lives on
-/// as long as real pings are answered.
+/// E2: unsolicited pongs do not end the session (like Node, each one postpones the next ping
+/// by the interval); the session lives on as long as real pings are answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2_unsolicited_pongs_are_ignored() {
     let srv = start().await;
@@ -209,8 +209,8 @@ async fn u3_two_concurrent_upgrades() {
     srv.assert_healthy_no_leak().await;
 }
 
-/// U4: a WebSocket with the sid of a session already upgraded to WebSocket is refused; the
-/// existing socket is untouched.
+/// U4: a WebSocket with the sid of a session already upgraded to WebSocket is completed and
+/// closed at once (no status code), as Node does; the existing socket is untouched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn u4_websocket_with_upgraded_sid() {
     let srv = start().await;
@@ -222,10 +222,14 @@ async fn u4_websocket_with_upgraded_sid() {
     assert_eq!(ws.recv_text().await, "3probe");
     ws.text("5").await;
     ws.assert_echo("upgraded").await;
-    let res = Ws::upgrade_with(srv.addr, &upgrade_query(&p.sid), &[]).await;
-    assert!(
-        res.is_err(),
-        "a second WebSocket on an upgraded sid must be refused"
+    let mut second = Ws::upgrade_with(srv.addr, &upgrade_query(&p.sid), &[])
+        .await
+        .expect("completed, then closed");
+    second.text("2probe").await;
+    assert_eq!(
+        second.recv_within(Duration::from_secs(2)).await,
+        Some(Frame::Close(None)),
+        "closed at once, without taking the session"
     );
     ws.assert_echo("untouched").await;
     ws.text("1").await;
@@ -234,28 +238,31 @@ async fn u4_websocket_with_upgraded_sid() {
 }
 
 /// U4 (direct WebSocket): a WebSocket with the sid of a session opened directly on
-/// WebSocket is refused; the existing socket keeps its queue (no hijack via a probe).
+/// WebSocket is completed and closed at once; the existing socket keeps its queue (no hijack
+/// via a probe).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn u4_websocket_with_direct_websocket_sid() {
     let srv = start().await;
     let (mut ws, sid) = Ws::connect_eio(srv.addr).await;
     ws.text("40").await;
     assert!(ws.recv_text().await.starts_with("40{"));
-    let second = Ws::upgrade_with(srv.addr, &upgrade_query(&sid), &[]).await;
-    if let Ok(mut hijack) = second {
-        // If the HTTP upgrade was accepted, the probe must not take the session over.
-        hijack.text("2probe").await;
-        let _ = hijack.recv_within(Duration::from_millis(300)).await;
-        hijack.text("5").await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        ws.text(r#"42["echo","mine"]"#).await;
-        let got = hijack.recv_within(Duration::from_millis(500)).await;
-        assert!(
-            !matches!(&got, Some(Frame::Text(t)) if t.contains("mine")),
-            "a second WebSocket with a known sid received the session's packets"
-        );
-        panic!("a WebSocket with the sid of a WebSocket session was accepted (101)");
-    }
+    let mut hijack = Ws::upgrade_with(srv.addr, &upgrade_query(&sid), &[])
+        .await
+        .expect("completed, then closed");
+    hijack.text("2probe").await;
+    hijack.text("5").await;
+    assert_eq!(
+        hijack.recv_within(Duration::from_secs(2)).await,
+        Some(Frame::Close(None)),
+        "closed at once"
+    );
+    ws.text(r#"42["echo","mine"]"#).await;
+    assert_eq!(ws.recv_text().await, r#"42["echo","mine"]"#);
+    let got = hijack.recv_within(Duration::from_millis(300)).await;
+    assert!(
+        matches!(got, None | Some(Frame::Eof)),
+        "the closed WebSocket received {got:?}"
+    );
     ws.assert_echo("untouched").await;
     ws.text("1").await;
     ws.expect_close().await;

@@ -571,9 +571,16 @@ async fn reads_go_on_between_server_pushes() {
         }
         tokio::time::sleep(Duration::from_millis(3)).await;
     }
+    // Reading goes on while the pusher finishes: the heartbeat's pings (300 ms / 400 ms
+    // here, on time to the millisecond) must be answered meanwhile.
+    let mut left = Vec::new();
+    while !pusher.is_finished() {
+        left.extend(drain(&mut ws, Duration::from_millis(50)).await);
+    }
     pusher.await.expect("pusher");
     // The pushes still on their way.
-    for t in drain(&mut ws, Duration::from_millis(300)).await {
+    left.extend(drain(&mut ws, Duration::from_millis(300)).await);
+    for t in left {
         let n = t
             .strip_prefix(r#"42["push","#)
             .expect("only pushes are left");

@@ -80,11 +80,14 @@ process.on("exit", () => {
 });
 
 /** Starts `argv`, its output appended to LOG_DIR/<label>.log; resolves once `ready` printed. */
-function startProcess(label, argv, { ready, readyMs = 20000 } = {}) {
+export function startProcess(label, argv, { ready, readyMs = 20000, env } = {}) {
   const logPath = path.join(LOG_DIR, `${label}.log`);
   const out = createWriteStream(logPath, { flags: "a" });
   out.write(`--- ${new Date().toISOString()} ${argv.join(" ")}\n`);
-  const child = spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(argv[0], argv.slice(1), {
+    stdio: ["pipe", "pipe", "pipe"],
+    ...(env ? { env: { ...process.env, ...env } } : {}),
+  });
   children.add(child);
   let output = "";
   const exited = new Promise((resolve) => {

@@ -1,4 +1,9 @@
-//! The e2e test server: the handlers of `e2e/CONTRACT.md` on Sockeye.
+//! The e2e test server: the handlers of `e2e/CONTRACT.md` on Sockeye; with `--cluster`, a
+//! cluster test node of `e2e/cluster/CONTRACT.md`, and with `--emitter`, the cluster suite's
+//! emitter.
+
+mod cluster;
+mod emitter;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -615,6 +620,13 @@ fn port() -> u16 {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--cluster") {
+        return cluster::run(&args).await;
+    }
+    if args.iter().any(|a| a == "--emitter") {
+        return emitter::run_cli(&args).await;
+    }
     let reasons: Reasons = Arc::new(Mutex::new(Vec::new()));
     let api_state = ApiState::default();
     let (svc, io) = SocketIo::builder()

@@ -232,6 +232,55 @@ pub enum AckFailure {
     /// The packet could not be queued for that socket (its queue is full).
     #[error("the packet could not be sent")]
     NotSent,
+    /// Other servers could not be reached: how many of their sockets would have answered is
+    /// unknown. Yielded once, by [`with_unreachable`], after this server's answers.
+    #[error("other servers could not be reached")]
+    Unreachable,
+}
+
+/// This server's answers (`local`), then one [`AckFailure::Unreachable`] reply: what a
+/// cluster adapter returns from [`Adapter::broadcast_with_ack`] when it could not ask the
+/// other servers (the local part was delivered, and its answers still count).
+///
+/// # Examples
+/// ```
+/// use sockeye_core::adapter::{with_unreachable, AckStream};
+/// fn redis_down(local: AckStream) -> AckStream {
+///     with_unreachable(local)
+/// }
+/// # let _ = redis_down;
+/// ```
+pub fn with_unreachable(local: AckStream) -> AckStream {
+    Box::pin(Unreachable {
+        local: Some(local),
+        done: false,
+    })
+}
+
+struct Unreachable {
+    local: Option<AckStream>,
+    done: bool,
+}
+
+impl Stream for Unreachable {
+    type Item = AckEvent;
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<AckEvent>> {
+        if let Some(local) = &mut self.local {
+            match local.as_mut().poll_next(cx) {
+                std::task::Poll::Ready(None) => self.local = None,
+                other => return other,
+            }
+        }
+        if self.done {
+            return std::task::Poll::Ready(None);
+        }
+        self.done = true;
+        let reply = AckReply::new(None, Err(AckFailure::Unreachable));
+        std::task::Poll::Ready(Some(AckEvent::Reply(reply)))
+    }
 }
 
 /// The other servers' answers to [`Adapter::server_side_emit_with_ack`].

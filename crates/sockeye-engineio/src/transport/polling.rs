@@ -1,4 +1,8 @@
 //! HTTP long-polling: a GET waits for queued packets, a POST delivers the client's packets.
+//!
+//! The driver of the session machine over HTTP: what a poll answers, and when overlapping
+//! requests or packets close the session, is the machine's (`session`); this file reads and
+//! writes the requests.
 
 use std::future::poll_fn;
 use std::sync::Arc;
@@ -8,23 +12,49 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 
-use crate::engine::{error_response, Engine, EngineBody, Handler};
+use crate::clock;
+use crate::core::Shared;
 use crate::errors::HttpError;
+use crate::handler::Handler;
 use crate::packet::{Packet, ProtocolVersion};
-use crate::payload::{self, Outgoing};
+use crate::payload;
 use crate::payload_v3;
-use crate::socket::{DisconnectReason, Socket};
+use crate::response::{self, EngineBody};
+use crate::session::{PollAnswer, Via};
+use crate::socket::{DisconnectReason, Hub, RequestInfo, Socket, TransportKind};
 
-pub(crate) fn text_response(body: Vec<u8>) -> Response<EngineBody> {
-    let mut res = Response::new(Full::new(Bytes::from(body)));
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=UTF-8"),
-    );
-    res
+/// The handshake over polling: a new session, answered with its open packet.
+pub(crate) fn open<H: Handler, B>(
+    shared: &Arc<Shared<H>>,
+    req: Request<B>,
+    version: ProtocolVersion,
+    b64: bool,
+    jsonp: Option<u32>,
+) -> Response<EngineBody> {
+    let info = Arc::new(RequestInfo::from_request(&req));
+    let socket = shared.create_session(info, version, TransportKind::Polling);
+    // A JSONP client cannot take binary payloads either.
+    socket
+        .b64
+        .store(b64 || jsonp.is_some(), std::sync::atomic::Ordering::Relaxed);
+    let mut open = b"0".to_vec();
+    open.extend_from_slice(&shared.open_packet(socket.sid(), TransportKind::Polling));
+    shared.handler.on_connect(&socket);
+    shared.refuse_if_closing(&socket);
+    // What the handler queued (a v3 client's automatic connect to `/`) waits for the next
+    // poll, as in Node: the handshake response is the open packet alone.
+    let body = match version {
+        ProtocolVersion::V3 => {
+            let mut body = format!("{}:", open.len()).into_bytes();
+            body.extend_from_slice(&open);
+            body
+        }
+        _ => open,
+    };
+    response::text(wrap_jsonp(body, jsonp))
 }
 
-/// Clears a request-in-flight flag when the request ends, however it ends.
+/// Tells the session that a request ended, however it ends.
 struct Active<'a, D> {
     socket: &'a Socket<D>,
     post: bool,
@@ -34,96 +64,94 @@ impl<D> Drop for Active<'_, D> {
     fn drop(&mut self) {
         let mut st = self.socket.state.lock();
         if self.post {
-            st.post_active = false;
+            st.session.post_end();
         } else {
-            st.poll_active = false;
-            st.waker = None;
+            st.session.poll_end();
+            // After an upgrade the waker is the WebSocket task's.
+            if st.session.transport() == TransportKind::Polling {
+                st.waker = None;
+            }
         }
     }
 }
 
 /// A GET: answers with what is queued, waiting for something when the queue is empty.
 pub(crate) async fn poll<H: Handler>(
-    engine: &Engine<H>,
+    shared: &Arc<Shared<H>>,
     socket: Arc<Socket<H::Data>>,
     jsonp: Option<u32>,
 ) -> Response<EngineBody> {
     {
         let mut st = socket.state.lock();
-        if st.poll_active {
-            drop(st);
-            socket.close(DisconnectReason::TransportError);
-            return error_response(HttpError::BadRequest);
+        if let Err(out) = st.session.poll_begin(clock::now(), &shared.timing) {
+            socket.apply(st, out);
+            return response::error(HttpError::BadRequest);
         }
-        st.poll_active = true;
     }
     let _active = Active {
         socket: &*socket,
         post: false,
     };
-    let max = engine.config().max_payload;
-    let body = poll_fn(|cx| {
+    let max = shared.config.max_payload;
+    let version = socket.protocol();
+    let (body, binary) = poll_fn(|cx| {
         let mut st = socket.state.lock();
-        if st.upgraded {
-            let noop = match socket.protocol() {
-                ProtocolVersion::V3 => b"1:6".to_vec(),
-                _ => b"6".to_vec(),
-            };
-            return Poll::Ready((noop, false));
-        }
-        if !st.queue.is_empty() {
-            // The close packet travels alone, in the poll after the last messages: clients
-            // handle a close at once but the packets of a payload a tick later.
-            let end = match st.queue.iter().position(|p| *p == Outgoing::Close) {
-                Some(0) | None => st.queue.len(),
-                Some(i) => i,
-            };
-            let (body, binary, n) = match socket.protocol() {
-                ProtocolVersion::V3 => {
-                    let binary = !socket.b64.load(std::sync::atomic::Ordering::Relaxed);
-                    payload_v3::encode(&st.queue[..end], binary, max)
+        let answer = match st.session.poll_answer() {
+            PollAnswer::Wait => {
+                if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    st.waker = Some(cx.waker().clone());
                 }
-                _ => {
-                    let (body, n) = payload::encode_v4(&st.queue[..end], max);
-                    (body, false, n)
-                }
-            };
-            let taken: usize = st.queue.drain(..n).map(|p| p.queue_len()).sum();
-            st.queued_bytes = st.queued_bytes.saturating_sub(taken);
-            return Poll::Ready((body, binary));
-        }
-        if socket.is_closed() {
-            let close = match socket.protocol() {
-                ProtocolVersion::V3 => b"1:1".to_vec(),
-                _ => b"1".to_vec(),
-            };
-            return Poll::Ready((close, false));
-        }
-        st.waker = Some(cx.waker().clone());
-        Poll::Pending
+                return Poll::Pending;
+            }
+            PollAnswer::Noop => (single(version, b'6'), false),
+            PollAnswer::Close => (single(version, b'1'), false),
+            PollAnswer::Packets { end } => {
+                let queue = &st.session.outbox.queue[..end];
+                let (body, binary, n) = match version {
+                    ProtocolVersion::V3 => {
+                        let binary = !socket.b64.load(std::sync::atomic::Ordering::Relaxed);
+                        payload_v3::encode(queue, binary, max)
+                    }
+                    _ => {
+                        let (body, n) = payload::encode_v4(queue, max);
+                        (body, false, n)
+                    }
+                };
+                st.session.taken(n);
+                (body, binary)
+            }
+        };
+        Poll::Ready(answer)
     })
     .await;
-    if socket.is_closed() && socket.state.lock().queue.is_empty() {
-        engine.forget(socket.sid());
+    if socket.is_closed() && socket.is_drained() {
+        shared.forget(socket.sid());
     }
-    let (body, binary) = body;
     if jsonp.is_some() {
-        return text_response(wrap_jsonp(body, jsonp));
+        return response::text(wrap_jsonp(body, jsonp));
     }
     if binary {
-        let mut res = text_response(body);
+        let mut res = response::text(body);
         res.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/octet-stream"),
         );
         return res;
     }
-    text_response(body)
+    response::text(body)
+}
+
+/// A payload of one packet without data (`6`, `1`).
+fn single(version: ProtocolVersion, packet: u8) -> Vec<u8> {
+    match version {
+        ProtocolVersion::V3 => vec![b'1', b':', packet],
+        _ => vec![packet],
+    }
 }
 
 /// A POST: decodes the packets in the body and hands them to the session.
 pub(crate) async fn post<H, B>(
-    engine: &Engine<H>,
+    shared: &Arc<Shared<H>>,
     socket: Arc<Socket<H::Data>>,
     req: Request<B>,
     jsonp: Option<u32>,
@@ -136,18 +164,16 @@ where
 {
     {
         let mut st = socket.state.lock();
-        if st.post_active {
-            drop(st);
-            socket.close(DisconnectReason::TransportError);
-            return error_response(HttpError::BadRequest);
+        if let Err(out) = st.session.post_begin(clock::now(), &shared.timing) {
+            socket.apply(st, out);
+            return response::error(HttpError::BadRequest);
         }
-        st.post_active = true;
     }
     let _active = Active {
         socket: &*socket,
         post: true,
     };
-    let config = engine.config();
+    let config = &shared.config;
     let max = config.max_payload;
     let binary_body = req
         .headers()
@@ -157,7 +183,7 @@ where
     if binary_body && !v3 {
         // v4 polling is text only.
         socket.close(DisconnectReason::ParseError);
-        return error_response(HttpError::BadRequest);
+        return response::error(HttpError::BadRequest);
     }
     let declared = req
         .headers()
@@ -174,7 +200,7 @@ where
         Ok(Err(BodyError::TooLarge)) => return too_large(),
         Ok(Err(BodyError::Io)) | Err(_) => {
             socket.close(DisconnectReason::TransportError);
-            return error_response(HttpError::BadRequest);
+            return response::error(HttpError::BadRequest);
         }
     };
     let body = match jsonp {
@@ -202,7 +228,7 @@ where
             return ok_response();
         }
     };
-    let handler = engine.handler();
+    let handler = &shared.handler;
     // The packets not yet handed on: if the request is dropped while it waits for reading to
     // resume, the client has lost them, and the session ends rather than skip them silently.
     let mut undelivered = Undelivered {
@@ -220,20 +246,9 @@ where
         match p {
             Packet::Message(m) => handler.on_message(&socket, m),
             Packet::Binary(b) => handler.on_binary(&socket, b),
-            Packet::Pong(_) if !v3 => socket.on_pong(),
-            Packet::Ping(_) if v3 => socket.on_client_ping(true),
-            // Node's reason for a v3 client's pong.
-            Packet::Pong(_) => {
-                socket.close(DisconnectReason::TransportError);
-                return ok_response();
-            }
-            Packet::Close => socket.close(DisconnectReason::TransportClose),
-            Packet::Noop => {}
-            // A v4 client never pings, a v3 client never pongs, and upgrades never travel
-            // over polling.
-            _ => {
-                socket.close(DisconnectReason::ParseError);
-                return ok_response();
+            // The machine's: heartbeats, a close, and what it refuses.
+            other => {
+                socket.on_packet(Via::Polling, &other, &shared.timing);
             }
         }
     }
@@ -361,17 +376,4 @@ where
         }
     }
     Ok(first.unwrap_or_else(|| buf.freeze()))
-}
-
-/// Queues `6` for a pending poll so the client can finish its upgrade.
-pub(crate) fn send_noop<D>(socket: &Arc<Socket<D>>) {
-    let waker = {
-        let mut st = socket.state.lock();
-        st.queue.push(Outgoing::Noop);
-        st.queued_bytes += 1;
-        st.waker.take()
-    };
-    if let Some(w) = waker {
-        w.wake();
-    }
 }

@@ -142,7 +142,7 @@ impl ProtocolError {
     const fn invalid_utf8() -> Self {
         Self {
             code: CLOSE_INVALID_PAYLOAD,
-            reason: "invalid UTF-8 in text message",
+            reason: "invalid UTF-8 in a text message or close reason",
         }
     }
 
@@ -541,7 +541,7 @@ fn parse_close(mut payload: BytesMut) -> Result<Message, ProtocolError> {
     }
     let reason = payload.split_off(2);
     if std::str::from_utf8(&reason).is_err() {
-        return Err(ProtocolError::protocol("close reason is not valid UTF-8"));
+        return Err(ProtocolError::invalid_utf8());
     }
     Ok(Message::Close(Some(CloseFrame {
         code,
@@ -1277,8 +1277,9 @@ mod tests {
         ] {
             assert_eq!(err_code(&frame(0x88, &code.to_be_bytes())), 1002, "{code}");
         }
-        assert_eq!(err_code(&frame(0x88, &[0x03, 0xE8, 0xC0, 0xAF])), 1002);
-        assert_eq!(err_code(&frame(0x88, &[0x03, 0xE8, b'a', 0xFF])), 1002);
+        // A reason that is not UTF-8 is invalid data (1007), as for a text message.
+        assert_eq!(err_code(&frame(0x88, &[0x03, 0xE8, 0xC0, 0xAF])), 1007);
+        assert_eq!(err_code(&frame(0x88, &[0x03, 0xE8, b'a', 0xFF])), 1007);
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! The emitter as a command a test harness drives (the interface of
-//! `e2e/cluster/emitter.js`, the same on Node's `@socket.io/redis-emitter`):
+//! `e2e-server --emitter`: the cluster suite's emitter (`e2e/cluster/CONTRACT.md`, section 5)
+//! on the emitter of `sockeye-redis`, the same interface as `e2e/cluster/emitter.js` on Node's
+//! `@socket.io/redis-emitter`:
 //!
 //! ```text
-//! cargo run -p sockeye-redis --example emitter -- --redis URL [--key K]
+//! e2e-server --emitter --redis URL [--key K]
 //! ```
 //!
 //! Prints `ready` once connected, then reads one JSON command a line on stdin and answers
@@ -19,12 +20,13 @@
 
 use base64::Engine as _;
 use serde_json::{json, Value as Json};
-use sockeye_core::value::Value;
+use sockeye::value::Value;
+use sockeye::Payload;
 use sockeye_redis::Emitter;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 fn usage(msg: &str) -> ! {
-    eprintln!("emitter: {msg}\nusage: emitter --redis URL [--key K]");
+    eprintln!("emitter: {msg}\nusage: e2e-server --emitter --redis URL [--key K]");
     std::process::exit(2)
 }
 
@@ -111,7 +113,7 @@ async fn run(emitter: &Emitter, cmd: &Json) -> Result<(), String> {
             if let Some(c) = cmd.get("compress").and_then(Json::as_bool) {
                 op = op.compress(c);
             }
-            let payload = sockeye_core::Payload::from_values(args(cmd)?);
+            let payload = Payload::from_values(args(cmd)?);
             op.emit_payload(event()?, &payload).await
         }
         Some("sockets-join") => op.sockets_join(list(cmd.get("targets"))?).await,
@@ -120,24 +122,28 @@ async fn run(emitter: &Emitter, cmd: &Json) -> Result<(), String> {
             let close = cmd.get("close").and_then(Json::as_bool).unwrap_or(false);
             op.disconnect_sockets(close).await
         }
-        Some("server-side-emit") => base.server_side_emit(event()?, &args(cmd)?).await,
+        Some("server-side-emit") => {
+            let payload = Payload::from_values(args(cmd)?);
+            base.server_side_emit_payload(event()?, &payload).await
+        }
         Some(other) => return Err(format!("unknown op {other:?}")),
         None => return Err("no op".to_owned()),
     };
     result.map_err(|e| e.to_string())
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
+/// Runs the emitter until stdin closes.
+pub(crate) async fn run_cli(args: &[String]) -> std::io::Result<()> {
     let mut redis = None;
     let mut key = None;
-    let mut argv = std::env::args().skip(1);
+    let mut argv = args.iter().cloned();
     while let Some(a) = argv.next() {
         let mut value = || {
             argv.next()
                 .unwrap_or_else(|| usage(&format!("{a} needs a value")))
         };
         match a.as_str() {
+            "--emitter" => {}
             "--redis" => redis = Some(value()),
             "--key" => key = Some(value()),
             other => usage(&format!("unknown argument {other}")),
@@ -178,4 +184,5 @@ async fn main() {
         let _ = out.write_all(format!("{reply}\n").as_bytes()).await;
         let _ = out.flush().await;
     }
+    Ok(())
 }

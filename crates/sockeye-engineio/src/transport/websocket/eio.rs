@@ -1,0 +1,273 @@
+//! The Engine.IO side of a WebSocket connection: the session machine's driver over frames.
+//!
+//! Messages go to the handler directly (they change no session state); every other packet,
+//! the probe of an upgrade, and the end of the connection go through the machine.
+
+use std::sync::Arc;
+use std::task::Context;
+
+use bytes::{BufMut, BytesMut};
+
+use super::conn::{Exit, ReadFlag, Upper};
+use crate::core::Shared;
+use crate::handler::Handler;
+use crate::packet::{Packet, ProtocolVersion};
+use crate::payload::Outgoing;
+use crate::session::{ProbeStep, Via};
+use crate::socket::{DisconnectReason, Queue, RunningGuard, Socket};
+use crate::ws::{self, Message, OpCode};
+
+impl<D: Send + Sync + 'static> ReadFlag for Socket<D> {
+    fn readable(&self) -> &std::sync::atomic::AtomicBool {
+        &self.readable
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Upgrading from polling (upgrade number `id`): only `2probe` and `5` are allowed; the
+    /// queue still belongs to the polling transport.
+    Probe(u32),
+    /// The session's transport.
+    Open,
+}
+
+/// How binary messages are framed for a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// v4: raw binary frames.
+    V4,
+    /// v3: binary frames that start with the byte 4.
+    V3,
+    /// v3 with `b64=1`: text frames `b4<base64>`.
+    V3Base64,
+}
+
+/// Frames one queued packet for the wire.
+fn frame(out: &mut BytesMut, p: &Outgoing, framing: Framing) {
+    match p {
+        Outgoing::Binary(b) if framing == Framing::V3Base64 => {
+            let mut text = b"b4".to_vec();
+            crate::packet::encode_base64(b, &mut text);
+            ws::encode_frame(OpCode::Text, &text, out);
+        }
+        Outgoing::Message(b) => {
+            ws::encode_header(OpCode::Text, b.len() + 1, true, out);
+            out.put_u8(b'4');
+            out.extend_from_slice(b);
+        }
+        Outgoing::Binary(b) => {
+            if framing == Framing::V3 {
+                ws::encode_header(OpCode::Binary, b.len() + 1, true, out);
+                out.put_u8(4);
+            } else {
+                ws::encode_header(OpCode::Binary, b.len(), true, out);
+            }
+            out.extend_from_slice(b);
+        }
+        Outgoing::Ping => ws::encode_frame(OpCode::Text, b"2", out),
+        Outgoing::Pong => ws::encode_frame(OpCode::Text, b"3", out),
+        Outgoing::Noop => ws::encode_frame(OpCode::Text, b"6", out),
+        // The WebSocket close frame ends the session instead.
+        Outgoing::Close => {}
+    }
+}
+
+// Packed into 24 bytes: every idle connection's task holds one.
+pub(crate) struct Eio<H: Handler> {
+    shared: Arc<Shared<H>>,
+    socket: Arc<Socket<H::Data>>,
+    /// The upgrade being probed (see [`Phase`]); 0 once the session runs here (upgrade
+    /// numbers start at 1).
+    probe: u32,
+    version: ProtocolVersion,
+}
+
+impl<H: Handler> Eio<H> {
+    pub(crate) fn new(shared: Arc<Shared<H>>, socket: Arc<Socket<H::Data>>, phase: Phase) -> Self {
+        Eio {
+            version: socket.protocol(),
+            shared,
+            socket,
+            probe: match phase {
+                Phase::Probe(id) => id,
+                Phase::Open => 0,
+            },
+        }
+    }
+
+    fn phase(&self) -> Phase {
+        match self.probe {
+            0 => Phase::Open,
+            id => Phase::Probe(id),
+        }
+    }
+
+    fn framing(&self) -> Framing {
+        match self.version {
+            ProtocolVersion::V3 if self.socket.b64.load(std::sync::atomic::Ordering::Relaxed) => {
+                Framing::V3Base64
+            }
+            ProtocolVersion::V3 => Framing::V3,
+            _ => Framing::V4,
+        }
+    }
+
+    #[cold]
+    fn poll_end_slow(&mut self, cx: &mut Context<'_>, unwritten: bool) -> Option<Exit> {
+        match self.phase() {
+            Phase::Probe(id) => {
+                // Ends when the upgrade is aborted (its timeout, the session's close).
+                let mut st = self.socket.state.lock();
+                if !st.session.upgrade_is(id) {
+                    return Some(Exit::Done(Some(1000)));
+                }
+                if !st.probe.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    st.probe = Some(cx.waker().clone());
+                }
+                None
+            }
+            Phase::Open => {
+                // A client that does not read what is left (its receive window stays shut)
+                // gets the machine's flush deadline to take it; then the connection ends
+                // without it.
+                let mut st = self.socket.state.lock();
+                if st.session.flush_expired() || (!unwritten && st.session.outbox.is_empty()) {
+                    return Some(Exit::Done(Some(1000)));
+                }
+                if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    st.waker = Some(cx.waker().clone());
+                }
+                None
+            }
+        }
+    }
+
+    fn on_probe_packet(&mut self, id: u32, packet: &Packet, wbuf: &mut BytesMut) -> Option<Exit> {
+        match self.socket.on_probe_packet(id, packet) {
+            ProbeStep::Answer => {
+                ws::encode_frame(OpCode::Text, b"3probe", wbuf);
+                None
+            }
+            ProbeStep::Upgraded => {
+                // The frames after `5` are the session's: handled in this same batch.
+                self.probe = 0;
+                None
+            }
+            ProbeStep::Abort => Some(Exit::Done(Some(1000))),
+        }
+    }
+}
+
+impl<H: Handler> Upper for Eio<H> {
+    type Flag = Socket<H::Data>;
+
+    #[inline]
+    fn flag(&self) -> &Arc<Self::Flag> {
+        &self.socket
+    }
+
+    #[inline]
+    fn max_unwritten(&self) -> usize {
+        self.shared.config.max_queued_bytes
+    }
+
+    #[inline]
+    fn on_message(&mut self, msg: Message, wbuf: &mut BytesMut) -> Option<Exit> {
+        let packet = match msg {
+            Message::Text(t) => Packet::decode_text(t, false),
+            Message::Binary(b) => Packet::decode_binary(b, self.version),
+            _ => return None,
+        };
+        let Ok(packet) = packet else {
+            return Some(Exit::Parse);
+        };
+        let Phase::Probe(id) = self.phase() else {
+            return match packet {
+                Packet::Message(m) => {
+                    self.shared.handler.on_message(&self.socket, m);
+                    None
+                }
+                Packet::Binary(b) => {
+                    self.shared.handler.on_binary(&self.socket, b);
+                    None
+                }
+                // A v3 pong, if any, is queued and goes out with this wake-up's write.
+                other => match self
+                    .socket
+                    .on_packet(Via::Websocket, &other, &self.shared.timing)
+                {
+                    None => None,
+                    Some(DisconnectReason::TransportClose) => Some(Exit::Done(Some(1000))),
+                    Some(_) => Some(Exit::Done(Some(1002))),
+                },
+            };
+        };
+        self.on_probe_packet(id, &packet, wbuf)
+    }
+
+    #[inline]
+    fn paused(&self) -> bool {
+        self.probe == 0 && self.socket.is_reading_paused()
+    }
+
+    #[inline]
+    fn reading_allowed(&self, cx: &mut Context<'_>) -> bool {
+        self.probe != 0 || self.socket.poll_reading(cx).is_ready()
+    }
+
+    #[inline]
+    fn running(&self) -> Option<RunningGuard> {
+        // During an upgrade the waker belongs to the waiting poll: leave it alone.
+        (self.probe == 0).then(|| RunningGuard::enter(&self.socket))
+    }
+
+    type Taken = Queue;
+
+    #[inline]
+    fn poll_take(&mut self, cx: &mut Context<'_>) -> Option<Queue> {
+        if self.probe != 0 {
+            // During an upgrade the queue is the polling transport's.
+            return None;
+        }
+        let mut taken = Queue::new();
+        self.socket
+            .poll_take(cx, &mut taken)
+            .is_ready()
+            .then_some(taken)
+    }
+
+    #[inline]
+    fn frame(&self, taken: Queue, out: &mut BytesMut) {
+        let framing = self.framing();
+        for p in &taken {
+            frame(out, p, framing);
+        }
+    }
+
+    #[inline]
+    fn poll_end(&mut self, cx: &mut Context<'_>, unwritten: bool) -> Option<Exit> {
+        // Every pass of every connection comes here: the open, live session is the one
+        // checked inline.
+        if self.probe == 0 && !self.socket.is_closed() {
+            return None;
+        }
+        self.poll_end_slow(cx, unwritten)
+    }
+
+    fn on_exit(&mut self, exit: Exit) {
+        if let Phase::Probe(id) = self.phase() {
+            // The session goes on over polling.
+            tracing::debug!(sid = %self.socket.sid(), "upgrade aborted: {exit:?}");
+            self.socket.upgrade_ended(id);
+            return;
+        }
+        let reason = match exit {
+            Exit::Done(_) => return,
+            Exit::PeerClosed | Exit::Io => DisconnectReason::TransportClose,
+            Exit::Protocol(_) => DisconnectReason::TransportError,
+            Exit::Parse => DisconnectReason::ParseError,
+        };
+        self.socket.close(reason);
+    }
+}

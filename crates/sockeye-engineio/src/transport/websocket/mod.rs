@@ -1,0 +1,160 @@
+//! The WebSocket transport: the HTTP side of the handshake, then one task per connection
+//! (`conn.rs`) carrying an Engine.IO session (`eio.rs`).
+
+mod conn;
+pub(crate) mod echo;
+mod eio;
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::Full;
+
+use self::conn::{encode_close, Conn, Stream};
+use self::eio::{Eio, Phase};
+use crate::config::EngineConfig;
+use crate::core::Shared;
+use crate::errors::HttpError;
+use crate::handler::Handler;
+use crate::packet::ProtocolVersion;
+use crate::response::EngineBody;
+use crate::session::UpgradeDecision;
+use crate::socket::{RequestInfo, Socket, TransportKind};
+use crate::ws::{self, Decoder, Limits, OpCode};
+
+/// What the connection's task does once hyper hands the stream over.
+enum Then<D> {
+    /// A new session on this WebSocket.
+    Open {
+        info: Arc<RequestInfo>,
+        version: ProtocolVersion,
+        b64: bool,
+    },
+    /// The probe of an upgrade of a polling session (the upgrade's number).
+    Probe(Arc<Socket<D>>, u32),
+    /// Close it at once (the session upgraded or is upgrading already), as Node does.
+    Close,
+}
+
+/// Validates an upgrade request, answers 101 and spawns the connection's task.
+pub(crate) fn accept<H: Handler, B>(
+    shared: &Arc<Shared<H>>,
+    mut req: Request<B>,
+    version: ProtocolVersion,
+    b64: bool,
+    existing: Option<Arc<Socket<H::Data>>>,
+) -> Result<Response<EngineBody>, HttpError> {
+    let accept = match ws::validate_upgrade(req.headers()) {
+        Ok(a) => a,
+        Err(ws::HandshakeError::UnsupportedVersion) => {
+            let mut res = Response::new(Full::default());
+            *res.status_mut() = StatusCode::UPGRADE_REQUIRED;
+            res.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+            return Ok(res);
+        }
+        Err(_) => return Err(HttpError::BadRequest),
+    };
+    let then = match existing {
+        None => Then::Open {
+            info: Arc::new(RequestInfo::from_request(&req)),
+            version,
+            b64,
+        },
+        Some(socket) => match socket.upgrade_request(&shared.timing) {
+            UpgradeDecision::Probe(id) => Then::Probe(socket, id),
+            UpgradeDecision::Close => Then::Close,
+        },
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(task(shared.clone(), on_upgrade, then));
+    Ok(switching_protocols(accept))
+}
+
+fn switching_protocols(accept: HeaderValue) -> Response<EngineBody> {
+    let mut res = Response::new(Full::default());
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = res.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    res
+}
+
+fn decoder(config: &EngineConfig) -> Decoder {
+    Decoder::new(Limits {
+        max_message_size: config.max_payload,
+        max_fragments: config.max_ws_fragments,
+    })
+}
+
+/// The connection's task: waits for hyper to hand over the stream, then runs it.
+async fn task<H: Handler>(
+    shared: Arc<Shared<H>>,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    then: Then<H::Data>,
+) {
+    let _live = shared.live_task();
+    let stream = match on_upgrade.await {
+        Ok(upgraded) => Stream::from_upgraded(upgraded),
+        Err(e) => {
+            tracing::debug!("websocket upgrade failed: {e}");
+            if let Then::Probe(socket, id) = then {
+                socket.upgrade_ended(id);
+            }
+            return;
+        }
+    };
+    let (info, version, b64) = match then {
+        Then::Open { info, version, b64 } => (info, version, b64),
+        // Boxed: the rare paths should not grow every connection's task.
+        Then::Probe(socket, id) => return Box::pin(probe(shared, stream, socket, id)).await,
+        Then::Close => return Box::pin(refuse(stream)).await,
+    };
+    let socket = shared.create_session(info, version, TransportKind::Websocket);
+    socket.b64.store(b64, std::sync::atomic::Ordering::Relaxed);
+    let mut conn = Conn::new(
+        Eio::new(shared.clone(), socket.clone(), Phase::Open),
+        stream,
+        decoder(&shared.config),
+    );
+    write_open_packet(&shared, &socket, &mut conn.wbuf);
+    shared.handler.on_connect(&socket);
+    shared.refuse_if_closing(&socket);
+    drop(socket);
+    conn.run().await;
+}
+
+// Not inline in `task`: a local there would be kept, with its heap buffer, for as long as
+// the connection lives.
+fn write_open_packet<H: Handler>(shared: &Shared<H>, socket: &Socket<H::Data>, out: &mut BytesMut) {
+    let mut open = b"0".to_vec();
+    open.extend_from_slice(&shared.open_packet(socket.sid(), TransportKind::Websocket));
+    ws::encode_frame(OpCode::Text, &open, out);
+}
+
+/// The upgrade of a polling session: the probe, then (after `5`) the session itself.
+async fn probe<H: Handler>(
+    shared: Arc<Shared<H>>,
+    stream: (Stream, Bytes),
+    socket: Arc<Socket<H::Data>>,
+    id: u32,
+) {
+    let decoder = decoder(&shared.config);
+    let mut conn = Conn::new(Eio::new(shared, socket, Phase::Probe(id)), stream, decoder);
+    conn.run().await;
+}
+
+/// A WebSocket this session cannot take: completed, then closed without a status code.
+async fn refuse((mut io, _): (Stream, Bytes)) {
+    std::future::poll_fn(|cx| {
+        let mut wbuf = BytesMut::new();
+        encode_close(None, b"", &mut wbuf);
+        io.close_now(cx, &mut wbuf);
+        std::task::Poll::Ready(())
+    })
+    .await;
+}
