@@ -6,7 +6,8 @@
 #
 # 1. Debian packages the tests need (chromium for the browser tests, redis-server for
 #    sockeye-redis's), when missing.
-# 2. cargo fmt --check, clippy and cargo doc with warnings denied.
+# 2. cargo fmt --check, clippy and cargo doc with warnings denied; examples/ and the README's
+#    library code (scripts/readme-check.sh) compiled.
 # 3. cargo test --workspace (unit, property, integration and doc tests).
 # 4. e2e/run.sh: the interop suite with the real socket.io-client (npm ci from the lock file)
 #    and python-socketio (a venv from pinned requirements) against the e2e server.
@@ -71,6 +72,9 @@ if CARGO_TARGET_DIR="$ROOT/target" cargo check --quiet --manifest-path examples/
 else
   add 0 1
 fi
+
+log "README.md's library code, compiled as pasted (scripts/readme-check.sh)"
+if bash scripts/readme-check.sh; then add 1 0; else add 0 1; fi
 
 # --- 3. cargo test ------------------------------------------------------------------------
 log "cargo test --workspace"

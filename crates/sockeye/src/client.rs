@@ -199,13 +199,9 @@ impl IoHandler {
                     (None, Some(q), ProtocolVersion::V3) => Some(query_to_json(&q)),
                     (auth, _, _) => auth,
                 };
-                match self.0.get_or_create_ns(&ns) {
+                match self.0.get_ns(&ns) {
                     Some(nsp) => nsp.connect(conn, auth),
-                    None => {
-                        // An object in both protocols, as Node sends it.
-                        let packet = parser::encode_connect_error(&ns, "Invalid namespace", None);
-                        let _ = conn.send_text(packet);
-                    }
+                    None => self.0.connect_dynamic(conn, ns.into_owned(), auth),
                 }
             }
             Incoming::Disconnect { ns } => match conn.data().socket(&ns) {
@@ -239,7 +235,7 @@ impl Handler for IoHandler {
     fn on_connect(&self, conn: &Arc<Conn>) {
         if conn.protocol() == ProtocolVersion::V3 {
             // A v4-protocol client is connected to `/` without asking, as Node does.
-            if let Some(ns) = self.0.get_or_create_ns("/") {
+            if let Some(ns) = self.0.get_ns("/") {
                 ns.connect(conn, None);
             }
         }

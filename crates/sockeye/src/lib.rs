@@ -5,12 +5,14 @@ mod client;
 mod errors;
 mod fast_hash;
 mod handler;
+mod hooks;
 pub mod huge_pages;
 mod io;
 mod js_date;
 pub mod metrics;
 mod ns;
 mod operators;
+mod parent;
 mod rooms;
 mod serve;
 mod server_event;
@@ -20,13 +22,15 @@ mod static_files;
 
 pub use ack::{AckFuture, AckSender};
 pub use errors::{AckError, AdapterError, EmitError, ParseError, ServerAckError};
+pub use hooks::ListenerId;
 pub use io::{AdapterFactory, NsHandle, SocketIo, SocketIoBuilder};
 pub use ns::Namespace;
 pub use operators::{BroadcastOperator, RemoteSocket};
+pub use parent::{ParentNamespace, ParentOperator};
 pub use serve::serve;
 pub use server_event::ServerEvent;
 pub use service::{NotFound, ResponseFuture, SioBody, SocketIoLayer, SocketIoService};
-pub use socket::{DisconnectReason, Handshake, Socket, SocketRef, TimeoutSocket};
+pub use socket::{DisconnectReason, Handshake, Socket, SocketEmitter, SocketRef};
 pub use static_files::{ClientBundle, StaticDir};
 
 pub use sockeye_core::adapter::ConnectionStateRecovery;
@@ -48,6 +52,7 @@ pub mod extract {
         FromConnectParts, FromDisconnectParts, FromMessageParts, IsAsync, IsSync, MessageHandler,
         MessageParts, Middleware, MiddlewareFuture, Refusal, State, TryData,
     };
+    pub use crate::hooks::PacketMiddleware;
 }
 
 /// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`); not a public API.
