@@ -28,6 +28,20 @@ pub enum ParseError {
     /// A reserved event name (`connect`, `disconnect`, ...).
     #[error("reserved event name")]
     ReservedEvent,
+    /// Bytes that are not valid MessagePack (truncated, a length longer than what is left,
+    /// an unknown type byte, nesting deeper than 128, bytes after the packet).
+    #[error("invalid MessagePack")]
+    InvalidMsgpack,
+    /// A text message where the parser expects binary ones (while a packet waits for its
+    /// attachments; or any text, for the msgpack parser).
+    #[error("unexpected text message")]
+    UnexpectedText,
+    /// A binary message where the parser expects none (no packet waits for attachments).
+    #[error("unexpected binary message")]
+    UnexpectedBinary,
+    /// A binary packet's attachments add up to more bytes than allowed.
+    #[error("binary attachments too large")]
+    AttachmentsTooLarge,
 }
 
 /// Why a server-wide operation failed on the way to (or back from) other servers. Local

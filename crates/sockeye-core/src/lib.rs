@@ -7,8 +7,9 @@
 //!   through (broadcasts, acks, fetching, joining, leaving and disconnecting sockets,
 //!   server-to-server events), the [`LocalNamespace`](adapter::LocalNamespace) side it
 //!   drives on each server, and the in-process [`LocalAdapter`](adapter::LocalAdapter);
-//! - [`parser`]: how a Socket.IO packet becomes bytes and back (JSON, with binary
-//!   attachments);
+//! - [`parser`]: how a Socket.IO packet becomes bytes and back: the [`Parser`](parser::Parser)
+//!   seam, the JSON parser (Node's default, binary as attachments) and, with the `msgpack`
+//!   feature, the msgpack one (`socket.io-msgpack-parser`);
 //! - [`Payload`]: the arguments of an event or ack, received or made; [`value::Value`]:
 //!   one argument with its structure, binary included, for formats other than JSON;
 //! - [`Sid`], [`Room`], [`IntoRooms`] and the shared error types.
@@ -17,11 +18,12 @@
 //!
 //! ## Example: a broadcast's packet, structured and encoded
 //! ```
-//! use sockeye_core::{adapter::BroadcastPacket, value::to_value, Payload};
+//! use sockeye_core::{adapter::BroadcastPacket, parser::JsonParser, value::to_value, Payload};
 //! let args = Payload::from_values(vec![to_value(&("ACME", 12.5)).unwrap()]);
 //! let packet = BroadcastPacket::new("/", "price", args);
 //! // What this server's clients get (made once, shared by all of them):
-//! assert_eq!(&packet.encoded().text[..], b"2[\"price\",[\"ACME\",12.5]]");
+//! let encoded = packet.encoded(&JsonParser).unwrap();
+//! assert_eq!(&encoded.message.as_bytes()[..], b"2[\"price\",[\"ACME\",12.5]]");
 //! // What an adapter sends other servers, in its own format:
 //! assert_eq!(packet.args().to_values().unwrap().len(), 1);
 //! ```
@@ -55,6 +57,22 @@ pub mod __fuzz {
             .and_then(crate::json::serde_reference);
         if std::str::from_utf8(text).is_ok() {
             assert_eq!(ours, theirs, "skimmer and serde_json disagree on {text:?}");
+        }
+    }
+
+    /// Runs the msgpack checker that the msgpack parser uses for arguments (it skips values
+    /// without making them) and the msgpack decoder on the same bytes; panics when they
+    /// disagree on whether the value is valid or where it ends.
+    #[cfg(feature = "msgpack")]
+    pub fn msgpack_skip(input: &[u8]) {
+        use crate::value::msgpack::{decode, skip_value, DecodeError};
+        let skipped = skip_value(input, 0);
+        match decode(input) {
+            Ok(_) => assert_eq!(skipped, Ok(input.len()), "{input:x?}"),
+            Err(DecodeError::TrailingBytes(n)) => {
+                assert_eq!(skipped, Ok(input.len() - n), "{input:x?}")
+            }
+            Err(_) => assert!(skipped.is_err(), "{input:x?}"),
         }
     }
 }

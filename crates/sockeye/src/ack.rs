@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_util::stream::{FuturesUnordered, Stream};
 use serde::Serialize;
 use sockeye_core::adapter::{AckEvent, AckFailure, AckReply};
-use sockeye_core::parser::{self, ArgsMode, Encoded};
+use sockeye_core::parser::{Args, ArgsMode, Encoded, Packet};
 use sockeye_core::{Payload, Sid};
 use tokio::sync::oneshot;
 
@@ -103,14 +103,17 @@ impl AckSender {
     /// # Errors
     /// When the socket cannot take it.
     pub fn send_payload(self, payload: &Payload) -> Result<(), EmitError> {
-        let Some(id) = self.id else { return Ok(()) };
-        let encoded = parser::encode_ack_payload(self.socket.ns_name(), id, payload);
-        self.socket.send_encoded(encoded)
+        self.send_encoded_args(Args::Payload(payload))
     }
 
     fn send_mode<T: Serialize + ?Sized>(self, data: &T, mode: ArgsMode) -> Result<(), EmitError> {
+        self.send_encoded_args(Args::Data(&data, mode))
+    }
+
+    fn send_encoded_args(self, args: Args<'_>) -> Result<(), EmitError> {
         let Some(id) = self.id else { return Ok(()) };
-        let encoded = parser::encode_ack(self.socket.ns_name(), id, data, mode)?;
+        let ns = self.socket.ns_name();
+        let encoded = self.socket.parser().encode(Packet::Ack { ns, id, args })?;
         self.socket.send_encoded(encoded)
     }
 }
@@ -252,7 +255,7 @@ impl LocalAcks {
     /// `timeout` from now.
     pub(crate) fn send(
         sockets: Vec<SocketRef>,
-        encoded: &Encoded,
+        encoded: Result<Encoded, serde_json::Error>,
         id: u64,
         timeout: Duration,
     ) -> LocalAcks {
@@ -261,7 +264,11 @@ impl LocalAcks {
         let mut failed = Vec::new();
         for s in sockets {
             let rx = s.register_ack(id);
-            match s.send_shared(encoded) {
+            let sent = match &encoded {
+                Ok(encoded) => s.send_shared(encoded),
+                Err(_) => Err(EmitError::Disconnected),
+            };
+            match sent {
                 Ok(()) => waiting.push(AckWait {
                     socket: s,
                     id,

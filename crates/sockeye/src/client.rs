@@ -12,17 +12,13 @@ use sockeye_engineio::{
 
 use crate::io::IoInner;
 use crate::socket::{DisconnectReason, SocketRef};
-use sockeye_core::parser::{self, DecodeLimits, Decoded, Incoming, Partial};
+use sockeye_core::parser::{self, DecodeState, Encoded, Incoming, Message, Packet};
+use sockeye_core::Payload;
+use sockeye_engineio::payload::Outgoing;
+use sockeye_engineio::SendError;
 
 /// The Engine.IO session, carrying the client's state.
 pub(crate) type Conn = EngineSocket<ClientData>;
-
-/// A binary packet being completed, with its attachments so far.
-struct Pending {
-    partial: Partial,
-    bins: Vec<Bytes>,
-    started: Instant,
-}
 
 /// A namespace being joined, and the sender whose drop stops its connect middlewares.
 type PendingNs = (String, tokio::sync::oneshot::Sender<()>);
@@ -49,8 +45,10 @@ struct ClientState {
     /// One socket per namespace; each knows its namespace's name (shared by all the
     /// namespace's sockets, so comparing with it stays in cache).
     sockets: SmallVec<[SocketRef; 2]>,
-    /// A binary packet waiting for its attachments.
-    partial: Option<Box<Pending>>,
+    /// What the parser keeps between messages (a binary packet waiting for its attachments).
+    decode: DecodeState,
+    /// Since when a packet waits for more messages.
+    waiting_since: Option<Instant>,
 }
 
 impl ClientState {
@@ -134,21 +132,53 @@ pub(crate) fn disconnect_all(conn: &Arc<Conn>) {
     conn.close(EngineReason::ForcedClose);
 }
 
-/// The connect error packet in the client's protocol.
-pub(crate) fn connect_error(
-    conn: &Conn,
+/// Queues an encoded packet (and its attachments, all or none) on a connection.
+pub(crate) fn send_encoded(conn: &Arc<Conn>, e: &Encoded) -> Result<(), SendError> {
+    match (&e.message, e.bins.is_empty()) {
+        (Message::Text(t), true) => conn.send_text(t.clone()),
+        (Message::Binary(b), true) => conn.send_binary(b.clone()),
+        (first, false) => {
+            let first = match first {
+                Message::Text(t) => Outgoing::Message(t.clone()),
+                Message::Binary(b) => Outgoing::Binary(b.clone()),
+            };
+            let bins = e.bins.iter().cloned().map(Outgoing::Binary);
+            conn.send_many(std::iter::once(first).chain(bins))
+        }
+    }
+}
+
+/// Encodes `packet` with the server's parser and queues it on `conn` (a packet that does
+/// not encode, or a connection that cannot take it, is only logged: the caller has nobody to
+/// tell).
+pub(crate) fn send_packet(io: &IoInner, conn: &Arc<Conn>, packet: Packet<'_>) {
+    let sent = match io.config.parser.encode(packet) {
+        Ok(e) => send_encoded(conn, &e).map_err(|e| format!("{e:?}")),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = sent {
+        tracing::debug!(sid = %conn.sid(), "a packet was not sent: {e}");
+    }
+}
+
+/// Sends the connect error packet in the client's protocol.
+pub(crate) fn send_connect_error(
+    io: &IoInner,
+    conn: &Arc<Conn>,
     ns: &str,
     message: &str,
     data: Option<&serde_json::Value>,
-) -> Bytes {
+) {
     match conn.protocol() {
-        ProtocolVersion::V3 => parser::encode_connect_error_v4(ns, message, data),
-        _ => parser::encode_connect_error(ns, message, data),
+        ProtocolVersion::V3 => {
+            let _ = conn.send_text(parser::json::encode_connect_error_v4(ns, message, data));
+        }
+        _ => send_packet(io, conn, Packet::ConnectError { ns, message, data }),
     }
 }
 
 /// `a=1&b=x%20y` as the JSON object `{"a":"1","b":"x y"}` (the first value of a key wins).
-fn query_to_json(q: &str) -> Bytes {
+fn query_to_json(q: &str) -> Payload {
     let mut map = serde_json::Map::new();
     for pair in q.split('&').filter(|p| !p.is_empty()).take(256) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -160,23 +190,15 @@ fn query_to_json(q: &str) -> Bytes {
             );
         }
     }
-    Bytes::from(serde_json::Value::Object(map).to_string())
+    let text = Bytes::from(serde_json::Value::Object(map).to_string());
+    let whole = 0..text.len();
+    Payload::from_json_parts(text, std::iter::once(whole).collect(), Vec::new())
 }
 
 /// The Engine.IO handler that runs Socket.IO.
 pub(crate) struct IoHandler(pub(crate) Arc<IoInner>);
 
 impl IoHandler {
-    fn limits(&self) -> DecodeLimits {
-        DecodeLimits {
-            max_attachments: self.0.config.max_attachments,
-        }
-    }
-
-    fn waiting_for_attachments(conn: &Arc<Conn>) {
-        Self::protocol_error(conn, &"text while a binary packet waits for attachments");
-    }
-
     fn protocol_error(conn: &Arc<Conn>, what: &dyn std::fmt::Display) {
         tracing::debug!(sid = %conn.sid(), "closing the connection: {what}");
         conn.close(EngineReason::ParseError);
@@ -190,9 +212,7 @@ impl IoHandler {
                     return Self::protocol_error(conn, &"duplicate connect");
                 }
                 if conn.data().namespaces() >= self.0.config.max_namespaces {
-                    let packet = parser::encode_connect_error(&ns, "Too many namespaces", None);
-                    let _ = conn.send_text(packet);
-                    return;
+                    return send_connect_error(&self.0, conn, &ns, "Too many namespaces", None);
                 }
                 // A v4-protocol client authenticates through the namespace's query string.
                 let auth = match (auth, query, conn.protocol()) {
@@ -262,7 +282,8 @@ impl Handler for IoHandler {
         drop(std::mem::take(&mut *data.pending_ns.lock()));
         let sockets = {
             let mut st = data.state.lock();
-            st.partial = None;
+            st.decode.clear();
+            st.waiting_since = None;
             std::mem::take(&mut st.sockets)
         };
         for s in sockets {
@@ -271,115 +292,79 @@ impl Handler for IoHandler {
     }
 
     fn on_message(&self, conn: &Arc<Conn>, msg: Bytes) {
-        let decoded = parser::decode(msg, self.limits());
-        // The usual packet, an event, takes one lock: no binary packet may be waiting for
-        // its attachments, and the event's socket is looked up at the same time.
-        if let Ok(Decoded::Whole(Incoming::Event {
-            ns,
-            event,
-            payload,
-            id,
-        })) = decoded
-        {
-            let socket = {
-                let st = conn.data().state.lock();
-                if st.partial.is_some() {
-                    drop(st);
-                    return Self::waiting_for_attachments(conn);
-                }
-                st.socket(&ns)
+        self.on_any_message(conn, Message::Text(msg));
+    }
+
+    fn on_binary(&self, conn: &Arc<Conn>, data: Bytes) {
+        self.on_any_message(conn, Message::Binary(data));
+    }
+}
+
+impl IoHandler {
+    /// Hands a message to the parser, then the packet it completes to its socket. The usual
+    /// packet, an event, takes one lock: the parser's state and the event's socket are
+    /// behind the same one.
+    fn on_any_message(&self, conn: &Arc<Conn>, msg: Message) {
+        let config = &self.0.config;
+        let binary = msg.is_binary();
+        let (decoded, socket, started) = {
+            let mut st = conn.data().state.lock();
+            if binary
+                && st
+                    .waiting_since
+                    .is_some_and(|t| t.elapsed() > config.partial_timeout)
+            {
+                drop(st);
+                return Self::protocol_error(conn, &"binary attachments too slow");
+            }
+            let decoded = config.parser.decode(msg, &mut st.decode, &config.limits);
+            let socket = match &decoded {
+                Ok(Some(Incoming::Event { ns, .. })) => st.socket(ns),
+                _ => None,
             };
-            return match socket {
+            let started = match (&decoded, st.decode.is_waiting()) {
+                (Ok(_), true) if st.waiting_since.is_none() => {
+                    let now = Instant::now();
+                    st.waiting_since = Some(now);
+                    Some(now)
+                }
+                (_, false) => {
+                    st.waiting_since = None;
+                    None
+                }
+                _ => None,
+            };
+            (decoded, socket, started)
+        };
+        match decoded {
+            Ok(Some(Incoming::Event {
+                event, payload, id, ..
+            })) => match socket {
                 Some(s) => s.dispatch(event, payload, id),
                 None => Self::protocol_error(conn, &"event for an unknown namespace"),
-            };
-        }
-        if conn.data().state.lock().partial.is_some() {
-            return Self::waiting_for_attachments(conn);
-        }
-        match decoded {
-            Ok(Decoded::Whole(p)) => self.dispatch(conn, p),
-            Ok(Decoded::Partial(partial)) => {
-                let started = Instant::now();
-                conn.data().state.lock().partial = Some(Box::new(Pending {
-                    partial,
-                    bins: Vec::new(),
-                    started,
-                }));
-                // A client that never sends the rest must not keep the buffers.
-                let weak = Arc::downgrade(conn);
-                let timeout = self.0.config.partial_timeout;
-                tokio::spawn(async move {
-                    tokio::time::sleep(timeout).await;
-                    let Some(conn) = weak.upgrade() else { return };
-                    let stale = conn
-                        .data()
-                        .state
-                        .lock()
-                        .partial
-                        .as_ref()
-                        .is_some_and(|p| p.started == started);
-                    if stale {
-                        Self::protocol_error(&conn, &"binary attachments did not arrive in time");
-                    }
-                });
+            },
+            Ok(Some(packet)) => self.dispatch(conn, packet),
+            Ok(None) => {
+                if let Some(started) = started {
+                    self.expire_partial(conn, started);
+                }
             }
             Err(e) => Self::protocol_error(conn, &e),
         }
     }
 
-    fn on_binary(&self, conn: &Arc<Conn>, data: Bytes) {
-        let done = {
-            let mut st = conn.data().state.lock();
-            let Some(p) = st.partial.as_mut() else {
-                drop(st);
-                return Self::protocol_error(conn, &"unexpected binary message");
-            };
-            p.partial.bytes += data.len();
-            let too_slow = p.started.elapsed() > self.0.config.partial_timeout;
-            if p.partial.bytes > self.0.config.max_attachment_bytes || too_slow {
-                drop(st);
-                return Self::protocol_error(conn, &"binary attachments too large or too slow");
+    /// A client that never sends the rest of a packet must not keep its buffers: closed
+    /// when the packet that started waiting at `started` still waits after the timeout.
+    fn expire_partial(&self, conn: &Arc<Conn>, started: Instant) {
+        let weak = Arc::downgrade(conn);
+        let timeout = self.0.config.partial_timeout;
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            let Some(conn) = weak.upgrade() else { return };
+            let stale = conn.data().state.lock().waiting_since == Some(started);
+            if stale {
+                Self::protocol_error(&conn, &"binary attachments did not arrive in time");
             }
-            p.bins.push(data);
-            if p.bins.len() == p.partial.expected {
-                st.partial.take()
-            } else {
-                None
-            }
-        };
-        let Some(pending) = done else {
-            return;
-        };
-        let Pending { partial, bins, .. } = *pending;
-        let packet = match partial.header {
-            Incoming::Event {
-                ns,
-                event,
-                payload,
-                id,
-            } => Incoming::Event {
-                ns,
-                event,
-                payload: payload.with_bins(bins),
-                id,
-            },
-            Incoming::Ack { ns, id, payload } => Incoming::Ack {
-                ns,
-                id,
-                payload: payload.with_bins(bins),
-            },
-            other => other,
-        };
-        let payload = match &packet {
-            Incoming::Event { payload, .. } | Incoming::Ack { payload, .. } => Some(payload),
-            _ => None,
-        };
-        if let Some(p) = payload {
-            if let Err(e) = parser::check_placeholders(p) {
-                return Self::protocol_error(conn, &e);
-            }
-        }
-        self.dispatch(conn, packet);
+        });
     }
 }

@@ -187,8 +187,9 @@ impl MessageParts {
 /// ```
 #[derive(Debug, Clone)]
 pub struct ConnectParts {
-    /// The auth payload (JSON text), when the client sent one.
-    pub auth: Option<Bytes>,
+    /// The auth payload (a payload of one argument, the auth object, in the parser's form),
+    /// when the client sent one.
+    pub auth: Option<Payload>,
 }
 
 /// An extractor for event handlers.
@@ -291,7 +292,9 @@ pub struct Data<T>(pub T);
 #[derive(Debug)]
 pub struct TryData<T>(pub Result<T, serde_json::Error>);
 
-/// The binary attachments of the event, in placeholder order.
+/// The binary values of the event's arguments, in order: the JSON parser's attachments
+/// (in placeholder order), or the binary values inside the arguments with another parser
+/// (depth first, the order Node's JSON parser numbers them in).
 ///
 /// # Examples
 /// ```
@@ -350,7 +353,7 @@ impl FromMessageParts for Payload {
 
 impl FromMessageParts for Bin {
     fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, ExtractError> {
-        Ok(Bin(parts.payload.bins().to_vec()))
+        Ok(Bin(parts.payload.binaries()))
     }
 }
 
@@ -372,7 +375,7 @@ impl FromMessageParts for AckSender {
 
 fn auth_value<T: DeserializeOwned>(parts: &ConnectParts) -> Result<T, serde_json::Error> {
     match &parts.auth {
-        Some(a) => serde_json::from_slice(a),
+        Some(a) => a.arg(0),
         None => serde_json::from_slice(b"{}"),
     }
 }

@@ -11,9 +11,8 @@ use sockeye_engineio::{Cors, Engine, EngineConfig, OverflowPolicy};
 use sockeye_core::adapter::{
     AckReply, AckStream, Adapter, ConnectionStateRecovery, LocalAdapter, LocalHandle,
 };
+use sockeye_core::parser::{DecodeLimits, JsonParser, Parser};
 use sockeye_core::{AdapterError, IntoRooms, Payload};
-
-use bytes::Bytes;
 
 use crate::client::{Conn, IoHandler};
 use crate::errors::{EmitError, ServerAckError};
@@ -34,8 +33,9 @@ pub use sockeye_core::adapter::AdapterFactory;
 pub(crate) struct SocketIoConfig {
     pub(crate) connect_timeout: Duration,
     pub(crate) ack_timeout: Duration,
-    pub(crate) max_attachments: usize,
-    pub(crate) max_attachment_bytes: usize,
+    /// The packet codec (one per server, as in Node) and the limits it decodes with.
+    pub(crate) parser: Arc<dyn Parser>,
+    pub(crate) limits: DecodeLimits,
     pub(crate) partial_timeout: Duration,
     pub(crate) max_waiting_handlers: usize,
     pub(crate) max_namespaces: usize,
@@ -70,10 +70,10 @@ impl IoInner {
     /// A client asks to join `name`, which does not exist: the dynamic namespaces are asked
     /// in the order they were declared, and the first that claims it creates it (Node's
     /// `_checkNamespace`); the client gets `Invalid namespace` when none does.
-    pub(crate) fn connect_dynamic(&self, conn: &Arc<Conn>, name: String, auth: Option<Bytes>) {
+    pub(crate) fn connect_dynamic(&self, conn: &Arc<Conn>, name: String, auth: Option<Payload>) {
         let parents: Vec<Arc<Parent>> = self.dyn_nsps.read().clone();
         if name.len() > 256 {
-            return invalid_namespace(conn, &name);
+            return invalid_namespace(self, conn, &name);
         }
         for (i, p) in parents.iter().enumerate() {
             match &p.matcher {
@@ -88,7 +88,7 @@ impl IoInner {
                 }
             }
         }
-        invalid_namespace(conn, &name)
+        invalid_namespace(self, conn, &name)
     }
 
     /// [`IoInner::connect_dynamic`] past the first matcher that may wait: the namespace
@@ -98,7 +98,7 @@ impl IoInner {
         &self,
         conn: &Arc<Conn>,
         name: String,
-        auth: Option<Bytes>,
+        auth: Option<Payload>,
         parents: Vec<Arc<Parent>>,
     ) {
         let closed = conn.data().add_pending(&name);
@@ -133,7 +133,7 @@ impl IoInner {
                 Some(Some(p)) if !conn.is_closed() => {
                     io.create_child(&p, &name).connect(&conn, auth)
                 }
-                Some(None) => invalid_namespace(&conn, &name),
+                Some(None) => invalid_namespace(&io, &conn, &name),
                 _ => {}
             }
         });
@@ -846,10 +846,20 @@ impl SocketIo {
 }
 
 /// Answers a CONNECT to a namespace that does not exist.
-fn invalid_namespace(conn: &Arc<Conn>, name: &str) {
+fn invalid_namespace(io: &IoInner, conn: &Arc<Conn>, name: &str) {
     // An object in both protocols, as Node sends it.
-    let packet = sockeye_core::parser::encode_connect_error(name, "Invalid namespace", None);
-    let _ = conn.send_text(packet);
+    if conn.protocol() == sockeye_engineio::ProtocolVersion::V3 {
+        let packet =
+            sockeye_core::parser::json::encode_connect_error(name, "Invalid namespace", None);
+        let _ = conn.send_text(packet);
+    } else {
+        let packet = sockeye_core::parser::Packet::ConnectError {
+            ns: name,
+            message: "Invalid namespace",
+            data: None,
+        };
+        crate::client::send_packet(io, conn, packet);
+    }
 }
 
 fn normalize(mut name: String) -> String {
@@ -977,8 +987,8 @@ impl SocketIoBuilder {
             config: SocketIoConfig {
                 connect_timeout: Duration::from_secs(45),
                 ack_timeout: Duration::from_secs(5),
-                max_attachments: 10,
-                max_attachment_bytes: 10_000_000,
+                parser: Arc::new(JsonParser),
+                limits: DecodeLimits::default(),
                 partial_timeout: Duration::from_secs(45),
                 max_waiting_handlers: 256,
                 max_namespaces: 64,
@@ -1155,7 +1165,7 @@ impl SocketIoBuilder {
     /// ```
     pub fn max_payload(mut self, bytes: usize) -> Self {
         self.engine.max_payload = bytes;
-        self.config.max_attachment_bytes = bytes.saturating_mul(10);
+        self.config.limits.max_attachment_bytes = bytes.saturating_mul(10);
         self
     }
 
@@ -1167,7 +1177,26 @@ impl SocketIoBuilder {
     /// # let _ = b;
     /// ```
     pub fn max_attachments(mut self, n: usize) -> Self {
-        self.config.max_attachments = n;
+        self.config.limits.max_attachments = n;
+        self
+    }
+
+    /// The packet codec (Node's `parser` option): [`JsonParser`](crate::parser::JsonParser)
+    /// by default (Node's `socket.io-parser`), or, with the `msgpack` feature,
+    /// `MsgpackParser` (`socket.io-msgpack-parser`: its clients need
+    /// `parser: require("socket.io-msgpack-parser")`, or the `socket.io.msgpack.min.js`
+    /// bundle). One per server, as in Node: every client must use the same. The legacy
+    /// protocol ([`SocketIoBuilder::allow_eio3`]) is served with the JSON parser only: with
+    /// another one, Engine.IO v3 clients are refused.
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye::parser::JsonParser;
+    /// let (layer, io) = sockeye::SocketIo::builder().parser(JsonParser).build_layer();
+    /// # let _ = (layer, io);
+    /// ```
+    pub fn parser(mut self, parser: impl Parser) -> Self {
+        self.config.parser = Arc::new(parser);
         self
     }
 
@@ -1329,7 +1358,13 @@ impl SocketIoBuilder {
         self
     }
 
-    fn build(self) -> (Engine<IoHandler>, SocketIo, Option<ClientBundle>) {
+    fn build(mut self) -> (Engine<IoHandler>, SocketIo, Option<ClientBundle>) {
+        let legacy = self.engine.allow_eio3;
+        if legacy && !(&*self.config.parser as &dyn std::any::Any).is::<JsonParser>() {
+            // socket.io-client 2.x speaks the v4 protocol, which Sockeye serves in JSON only.
+            tracing::warn!("allow_eio3 is ignored: the legacy protocol needs the JSON parser");
+            self.engine.allow_eio3 = false;
+        }
         let inner = Arc::new_cyclic(|w| IoInner {
             config: self.config,
             state: self.state,

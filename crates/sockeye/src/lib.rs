@@ -35,6 +35,11 @@ pub use static_files::{ClientBundle, StaticDir};
 
 pub use sockeye_core::adapter::ConnectionStateRecovery;
 pub use sockeye_core::parser::Encoded;
+
+/// The parser seam (from [`sockeye_core::parser`]): how a packet becomes bytes and back.
+/// [`parser::JsonParser`] is the default; `parser::MsgpackParser` comes with the `msgpack`
+/// feature. Chosen with [`SocketIoBuilder::parser`].
+pub use sockeye_core::parser;
 pub use sockeye_core::{value, IntoRooms, Payload, Room};
 pub use sockeye_engineio::{Cors, OverflowPolicy, Sid};
 
@@ -61,25 +66,86 @@ pub mod extract {
 pub mod __fuzz {
     use bytes::Bytes;
 
-    use sockeye_core::parser::{self, DecodeLimits, Decoded, Incoming};
+    use sockeye_core::parser::json::{self, Decoded};
+    use sockeye_core::parser::{DecodeLimits, DecodeState, Incoming, JsonParser, Message, Parser};
 
     /// Decodes one client text packet; a binary packet is completed with `attachments` made
-    /// of the input's bytes, then its placeholders are checked. `Ok` when everything is valid.
+    /// of the input's bytes (placeholders checked). `Ok` when everything is valid.
     pub fn decode(data: Bytes, max_attachments: usize) -> Result<(), ()> {
         // The engine hands the parser text messages only, checked as UTF-8.
         std::str::from_utf8(&data).map_err(|_| ())?;
-        let limits = DecodeLimits { max_attachments };
-        match parser::decode(data.clone(), limits).map_err(|_| ())? {
-            Decoded::Whole(_) => Ok(()),
-            Decoded::Partial(p) => {
-                let bins: Vec<Bytes> = (0..p.expected).map(|_| data.clone()).collect();
-                let payload = match p.header {
-                    Incoming::Event { payload, .. } | Incoming::Ack { payload, .. } => payload,
-                    _ => return Err(()),
-                };
-                parser::check_placeholders(&payload.with_bins(bins)).map_err(|_| ())
-            }
+        let limits = DecodeLimits::new(max_attachments, usize::MAX);
+        let mut state = DecodeState::default();
+        let mut got = JsonParser
+            .decode(Message::Text(data.clone()), &mut state, &limits)
+            .map_err(|_| ())?;
+        while got.is_none() {
+            got = JsonParser
+                .decode(Message::Binary(data.clone()), &mut state, &limits)
+                .map_err(|_| ())?;
         }
+        Ok(())
+    }
+
+    /// Decodes one msgpack packet as a client's binary message. When it is valid: every
+    /// argument decodes on its own, and an event re-encoded from its payload carries the
+    /// same arguments. Panics on a mismatch; `Ok` when the packet was valid.
+    #[cfg(feature = "msgpack")]
+    pub fn decode_msgpack(data: Bytes) -> Result<(), ()> {
+        use sockeye_core::parser::{msgpack, Args, Incoming, Packet, Parser};
+        let packet = msgpack::decode(data).map_err(|_| ())?;
+        let (ns, event, payload, id) = match packet {
+            Incoming::Event {
+                ns,
+                event,
+                payload,
+                id,
+            } => {
+                let name = event.into_string(payload.src());
+                (ns, name, payload, id)
+            }
+            Incoming::Ack { payload, .. } => {
+                payload.to_values().expect("a checked argument decodes");
+                return Ok(());
+            }
+            Incoming::Connect { auth, .. } => {
+                if let Some(auth) = auth {
+                    auth.to_values().expect("a checked auth decodes");
+                }
+                return Ok(());
+            }
+            Incoming::Disconnect { .. } => return Ok(()),
+        };
+        let values = payload.to_values().expect("a checked argument decodes");
+        let again = sockeye_core::parser::MsgpackParser
+            .encode(Packet::Event {
+                ns: &ns,
+                event: &event,
+                args: Args::Payload(&payload),
+                id,
+                offset: None,
+            })
+            .expect("a received payload encodes");
+        match msgpack::decode(again.message.as_bytes().clone()) {
+            Ok(Incoming::Event {
+                ns: n2,
+                event: e2,
+                payload: p2,
+                id: i2,
+            }) => {
+                assert_eq!((&ns, event.as_bytes(), id), (&n2, e2.bytes(p2.src()), i2));
+                assert_eq!(values, p2.to_values().expect("decodes again"));
+            }
+            other => panic!("re-encoded event does not decode: {other:?}"),
+        }
+        Ok(())
+    }
+
+    /// Runs the msgpack value checker and decoder on the same bytes; panics when they
+    /// disagree.
+    #[cfg(feature = "msgpack")]
+    pub fn msgpack_skip(input: &[u8]) {
+        sockeye_core::__fuzz::msgpack_skip(input);
     }
 
     /// Runs the JSON array skimmer and `serde_json` on the same text; panics when they
@@ -91,9 +157,7 @@ pub mod __fuzz {
     /// Decodes an event, re-encodes it from its payload and decodes that again: the event
     /// name, namespace, ack id and argument texts must survive. Panics on a mismatch.
     pub fn round_trip(data: Bytes) {
-        let limits = DecodeLimits {
-            max_attachments: 10,
-        };
+        let limits = DecodeLimits::new(10, usize::MAX);
         if std::str::from_utf8(&data).is_err() {
             return;
         }
@@ -102,13 +166,13 @@ pub mod __fuzz {
             event,
             payload,
             id,
-        })) = parser::decode(data, limits)
+        })) = json::decode(data, limits)
         else {
             return;
         };
         let name = event.into_string(payload.src());
-        let again = parser::encode_event_payload(&ns, &name, &payload, id);
-        match parser::decode(again.text, limits) {
+        let again = json::encode_event_payload(&ns, &name, &payload, id).expect("JSON encodes");
+        match json::decode(again.message.as_bytes().clone(), limits) {
             Ok(Decoded::Whole(Incoming::Event {
                 ns: n2,
                 event: e2,

@@ -7,13 +7,13 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use sockeye_core::adapter::{
     AckStream, Adapter, BroadcastOptions, BroadcastPacket, ConnectionStateRecovery, DeliveryGuard,
     LocalHandle, LocalNamespace, RestoredSession, ServerAck, SocketInfo,
 };
+use sockeye_core::parser::Parser;
 use sockeye_core::{AdapterError, Payload, Room, Sid};
 
 use crate::ack::LocalAcks;
@@ -483,11 +483,11 @@ impl Namespace {
 
     /// A client asks to join: recovers its session when it asks for it, runs the
     /// middlewares, then connects the socket.
-    pub(crate) fn connect(self: &Arc<Self>, conn: &Arc<Conn>, auth: Option<Bytes>) {
+    pub(crate) fn connect(self: &Arc<Self>, conn: &Arc<Conn>, auth: Option<Payload>) {
         // A v4-protocol client (socket.io-client 2.x) never got a pid to send back.
         let claim = match &self.recovery {
             Some(_) if conn.protocol() != sockeye_engineio::ProtocolVersion::V3 => {
-                recovery_claim(auth.as_deref())
+                recovery_claim(auth.as_ref())
             }
             _ => None,
         };
@@ -501,7 +501,7 @@ impl Namespace {
     fn connect_recovering(
         self: &Arc<Self>,
         conn: &Arc<Conn>,
-        auth: Option<Bytes>,
+        auth: Option<Payload>,
         pid: Sid,
         offset: String,
     ) {
@@ -569,7 +569,7 @@ impl Namespace {
     fn connect_with(
         self: &Arc<Self>,
         conn: &Arc<Conn>,
-        auth: Option<Bytes>,
+        auth: Option<Payload>,
         restored: Option<RestoredSession>,
         order: Option<DeliveryGuard<'_>>,
     ) {
@@ -591,8 +591,12 @@ impl Namespace {
             self.join_rooms(sid, &rooms);
             // Before the CONNECT acknowledgement, as Node sends them: the client hands them to
             // its listeners just before its `connect` event.
+            let parser = &*self.io.config.parser;
             for p in &missed {
-                socket.send_unconnected(p.encoded());
+                match p.encoded(parser) {
+                    Ok(e) => socket.send_unconnected(&e),
+                    Err(e) => tracing::debug!(ns = %self.name, "a missed packet: {e}"),
+                }
             }
             skip_middlewares = self.recovery.as_ref().is_some_and(|r| r.skip_middlewares);
         }
@@ -634,13 +638,13 @@ impl Namespace {
                 Some(Ok(())) => return ns.finish_connect(socket, parts, None),
                 Some(Err(refusal)) => {
                     ns.leave_all_rooms(sid);
-                    let packet = crate::client::connect_error(
+                    crate::client::send_connect_error(
+                        &ns.io,
                         &conn,
                         &ns.name,
                         &refusal.message,
                         refusal.data.as_ref(),
                     );
-                    let _ = conn.send_text(packet);
                 }
                 None => ns.leave_all_rooms(sid),
             }
@@ -691,17 +695,20 @@ impl Namespace {
         self.adapter.room_created(socket.id().as_str());
         self.sockets.write().insert(socket.clone());
         conn.data().add_socket(socket.clone());
-        let ack = match conn.protocol() {
+        match conn.protocol() {
             sockeye_engineio::ProtocolVersion::V3 => {
-                sockeye_core::parser::encode_connect_v4(&self.name)
+                let _ = conn.send_text(sockeye_core::parser::json::encode_connect_v4(&self.name));
             }
-            _ => sockeye_core::parser::encode_connect_with_pid(
-                &self.name,
-                socket.id().as_str(),
-                socket.pid().map(|p| p.as_str()),
-            ),
-        };
-        let _ = conn.send_text(ack);
+            _ => {
+                let sid = socket.id();
+                let packet = sockeye_core::parser::Packet::Connect {
+                    ns: &self.name,
+                    sid: sid.as_str(),
+                    pid: socket.pid().map(|p| p.as_str()),
+                };
+                crate::client::send_packet(&self.io, &conn, packet);
+            }
+        }
         drop(order);
         let handler = self.handler.read().clone();
         handler(socket, parts);
@@ -710,22 +717,32 @@ impl Namespace {
 
 /// The `{pid, offset}` a reconnecting client puts in its auth payload (both strings, as Node
 /// requires; a client that never got an offset sends none and gets a new session).
-fn recovery_claim(auth: Option<&[u8]>) -> Option<(Sid, String)> {
+fn recovery_claim(auth: Option<&Payload>) -> Option<(Sid, String)> {
     #[derive(serde::Deserialize)]
-    struct Claim<'a> {
-        #[serde(borrow)]
-        pid: Option<std::borrow::Cow<'a, str>>,
-        #[serde(borrow)]
-        offset: Option<std::borrow::Cow<'a, str>>,
+    struct Claim {
+        pid: Option<String>,
+        offset: Option<String>,
     }
-    let claim: Claim<'_> = serde_json::from_slice(auth?).ok()?;
+    let claim: Claim = auth?.arg(0).ok()?;
     let pid = claim.pid?.parse().ok()?;
-    Some((pid, claim.offset?.into_owned()))
+    Some((pid, claim.offset?))
 }
 
 /// Sends a broadcast's packet to each of `sockets`; returns how many were sent it.
-fn send_each(sockets: &[SocketRef], packet: &BroadcastPacket, volatile: bool) -> usize {
-    let encoded = packet.encoded();
+fn send_each(
+    parser: &dyn Parser,
+    sockets: &[SocketRef],
+    packet: &BroadcastPacket,
+    volatile: bool,
+) -> usize {
+    let encoded = match packet.encoded(parser) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(ns = %packet.ns(), "a broadcast that does not encode: {e}");
+            return 0;
+        }
+    };
+    let encoded = &*encoded;
     let mut sent = 0;
     for (i, s) in sockets.iter().enumerate() {
         // With many sockets each one's lines are cold: start loading the Socket.IO socket
@@ -759,10 +776,12 @@ impl LocalNamespace for Namespace {
 
     fn broadcast(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) -> usize {
         let volatile = opts.flags.volatile;
+        let parser = &*self.io.config.parser;
         match self.rooms.select(&self.name, opts) {
-            Selection::All => send_each(&self.all_sockets(), packet, volatile),
-            Selection::Some(sids) => send_each(&self.get_sockets(&sids), packet, volatile),
+            Selection::All => send_each(parser, &self.all_sockets(), packet, volatile),
+            Selection::Some(sids) => send_each(parser, &self.get_sockets(&sids), packet, volatile),
             Selection::AllBut(except) => send_each(
+                parser,
                 &self.local_sockets(|s| !except.contains(s)),
                 packet,
                 volatile,
@@ -777,12 +796,12 @@ impl LocalNamespace for Namespace {
         timeout: Duration,
     ) -> AckStream {
         let id = self.next_ack_id();
-        let encoded = packet.encoded_with_id(id);
         let sockets = self.select(opts);
         for s in &sockets {
             s.notify_broadcast(packet);
         }
-        Box::pin(LocalAcks::send(sockets, &encoded, id, timeout))
+        let encoded = packet.encoded_with_id(&*self.io.config.parser, id);
+        Box::pin(LocalAcks::send(sockets, encoded, id, timeout))
     }
 
     fn fetch_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketInfo> {

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use sockeye_core::adapter::{
     BroadcastOptions, BroadcastPacket, HandshakeInfo, Session, SocketInfo,
 };
-use sockeye_core::parser::{self, ArgsMode, Encoded, EventName};
+use sockeye_core::parser::{Args, ArgsMode, Encoded, EventName, Message, Packet, Parser};
 use sockeye_core::value::{self, Value};
 use sockeye_core::{IntoRooms, Payload, Room};
 
@@ -183,10 +183,10 @@ pub struct Handshake {
 }
 
 impl Handshake {
-    /// The handshake of a namespace connect on `conn`, with its auth payload (JSON text).
-    pub(crate) fn new(conn: &Conn, auth: Option<&Bytes>) -> Handshake {
+    /// The handshake of a namespace connect on `conn`, with its auth payload.
+    pub(crate) fn new(conn: &Conn, auth: Option<&Payload>) -> Handshake {
         let auth = auth
-            .and_then(|a| serde_json::from_slice(a).ok())
+            .and_then(|a| a.arg(0).ok())
             .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
         Handshake {
             auth,
@@ -422,7 +422,7 @@ impl Socket {
     pub(crate) fn new(
         ns: Arc<Namespace>,
         conn: Arc<Conn>,
-        auth: Option<&Bytes>,
+        auth: Option<&Payload>,
         restored: Option<&Session>,
     ) -> Socket {
         let handshake = Handshake::new(&conn, auth);
@@ -566,6 +566,11 @@ impl Socket {
 
     pub(crate) fn io_inner(&self) -> &Arc<IoInner> {
         self.ns.io_inner()
+    }
+
+    /// The server's packet codec.
+    pub(crate) fn parser(&self) -> &dyn Parser {
+        &*self.io_inner().config.parser
     }
 
     /// The server handle.
@@ -1044,7 +1049,13 @@ impl Socket {
         if volatile && self.drops_volatile() {
             return Ok(());
         }
-        let encoded = parser::encode_event(self.ns_name(), event, data, mode, None)?;
+        let encoded = self.parser().encode(Packet::Event {
+            ns: self.ns_name(),
+            event,
+            args: Args::Data(&data, mode),
+            id: None,
+            offset: None,
+        })?;
         self.send_encoded(encoded)
     }
 
@@ -1061,7 +1072,13 @@ impl Socket {
         if volatile && self.drops_volatile() {
             return Ok(());
         }
-        let encoded = parser::encode_event_payload(self.ns_name(), event, payload, None);
+        let encoded = self.parser().encode(Packet::Event {
+            ns: self.ns_name(),
+            event,
+            args: Args::Payload(payload),
+            id: None,
+            offset: None,
+        })?;
         self.send_encoded(encoded)
     }
 
@@ -1103,14 +1120,7 @@ impl Socket {
     /// Queues a packet for the client of a socket not connected yet (the missed packets of a
     /// restored one).
     pub(crate) fn send_unconnected(&self, encoded: &Encoded) {
-        let res = if encoded.bins.is_empty() {
-            self.conn.send_text(encoded.text.clone())
-        } else {
-            let bins = encoded.bins.iter().cloned().map(Outgoing::Binary);
-            self.conn
-                .send_many(std::iter::once(Outgoing::Message(encoded.text.clone())).chain(bins))
-        };
-        if let Err(e) = res {
+        if let Err(e) = crate::client::send_encoded(&self.conn, encoded) {
             tracing::debug!(sid = %self.id, "a missed packet could not be queued: {e:?}");
         }
     }
@@ -1142,7 +1152,13 @@ impl Socket {
     ) -> AckFuture {
         self.notify_outgoing(event, || args_payload(data, ArgsMode::One));
         let id = self.ns.next_ack_id();
-        let encoded = parser::encode_event(self.ns_name(), event, data, ArgsMode::One, Some(id));
+        let encoded = self.parser().encode(Packet::Event {
+            ns: self.ns_name(),
+            event,
+            args: Args::Data(&data, ArgsMode::One),
+            id: Some(id),
+            offset: None,
+        });
         self.send_with_ack(encoded.map_err(Into::into), id, timeout, volatile)
     }
 
@@ -1168,8 +1184,14 @@ impl Socket {
     ) -> AckFuture {
         self.notify_outgoing(event, || Some(payload.clone()));
         let id = self.ns.next_ack_id();
-        let encoded = parser::encode_event_payload(self.ns_name(), event, payload, Some(id));
-        self.send_with_ack(Ok(encoded), id, timeout, volatile)
+        let encoded = self.parser().encode(Packet::Event {
+            ns: self.ns_name(),
+            event,
+            args: Args::Payload(payload),
+            id: Some(id),
+            offset: None,
+        });
+        self.send_with_ack(encoded.map_err(Into::into), id, timeout, volatile)
     }
 
     fn send_with_ack(
@@ -1288,30 +1310,35 @@ impl Socket {
 
     /// Queues an encoded packet (and its attachments) for the client.
     pub(crate) fn send_encoded(&self, encoded: Encoded) -> Result<(), EmitError> {
-        self.queue(encoded.text, encoded.bins.into_iter())
+        self.queue(encoded.message, encoded.bins.into_iter())
     }
 
     /// Queues a packet shared with other sockets (a broadcast): only its buffers' counts are
     /// taken, the packet itself is not copied.
     pub(crate) fn send_shared(&self, encoded: &Encoded) -> Result<(), EmitError> {
-        self.queue(encoded.text.clone(), encoded.bins.iter().cloned())
+        self.queue(encoded.message.clone(), encoded.bins.iter().cloned())
     }
 
-    /// Queues a text packet and its attachments (all or none).
+    /// Queues a packet's message and its attachments (all or none).
     fn queue(
         &self,
-        text: Bytes,
+        message: Message,
         bins: impl ExactSizeIterator<Item = Bytes> + Clone,
     ) -> Result<(), EmitError> {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        let res = if bins.len() == 0 {
-            self.conn.send_text(text)
-        } else {
-            let packets =
-                std::iter::once(Outgoing::Message(text)).chain(bins.map(Outgoing::Binary));
-            self.conn.send_many(packets)
+        let res = match (message, bins.len()) {
+            (Message::Text(text), 0) => self.conn.send_text(text),
+            (Message::Binary(data), 0) => self.conn.send_binary(data),
+            (message, _) => {
+                let first = match message {
+                    Message::Text(text) => Outgoing::Message(text),
+                    Message::Binary(data) => Outgoing::Binary(data),
+                };
+                let packets = std::iter::once(first).chain(bins.map(Outgoing::Binary));
+                self.conn.send_many(packets)
+            }
         };
         res.map_err(|e| match e {
             SendError::QueueFull => EmitError::QueueFull,
@@ -1584,9 +1611,8 @@ impl Socket {
         if !self.connected() {
             return;
         }
-        let _ = self
-            .conn
-            .send_text(parser::encode_disconnect(self.ns_name()));
+        let packet = Packet::Disconnect { ns: self.ns_name() };
+        crate::client::send_packet(self.io_inner(), &self.conn, packet);
         self.close(DisconnectReason::ServerNamespaceDisconnect);
     }
 

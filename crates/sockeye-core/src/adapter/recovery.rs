@@ -345,12 +345,8 @@ impl SessionStore {
         opts: BroadcastOptions,
         now: Instant,
     ) {
-        let encoded = packet.encoded();
         let rooms: usize = opts.rooms.iter().chain(&opts.except).map(|r| r.len()).sum();
-        let size = encoded.text.len()
-            + encoded.bins.iter().map(|b| b.len()).sum::<usize>()
-            + rooms
-            + std::mem::size_of::<Kept>();
+        let size = packet.size_hint() + rooms + std::mem::size_of::<Kept>();
         let mut st = self.state();
         st.packets.push_back(Kept {
             id,
@@ -510,7 +506,8 @@ mod tests {
         assert_eq!(missed_numbers(&r), [1, 3, 5, 7]);
         // Each missed packet carries its own offset, last.
         let last = r.missed.last().unwrap();
-        let text = std::str::from_utf8(&last.encoded().text)
+        let encoded = last.encoded(&crate::parser::JsonParser).unwrap();
+        let text = std::str::from_utf8(encoded.message.as_bytes())
             .unwrap()
             .to_owned();
         assert!(

@@ -142,7 +142,7 @@ fn len32(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX)
 }
 
-fn write_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     let _ = rmp::encode::write_str_len(out, len32(s.len()));
     out.extend_from_slice(s.as_bytes());
 }
@@ -176,12 +176,7 @@ fn write_number(out: &mut Vec<u8>, f: f64) {
 /// # Errors
 /// See [`DecodeError`].
 pub fn decode(input: &[u8]) -> Result<Value, DecodeError> {
-    Decoder {
-        input,
-        pos: 0,
-        owner: None,
-    }
-    .run()
+    Decoder::new(input, None, 0).run()
 }
 
 /// [`decode`], with binary values sharing `input`'s memory instead of being copied.
@@ -197,19 +192,177 @@ pub fn decode(input: &[u8]) -> Result<Value, DecodeError> {
 /// # Errors
 /// See [`DecodeError`].
 pub fn decode_bytes(input: &Bytes) -> Result<Value, DecodeError> {
-    Decoder {
-        input,
-        pos: 0,
-        owner: Some(input),
+    Decoder::new(input, Some(input), 0).run()
+}
+
+/// [`decode_bytes`] of the value at `range` of `src` (binary values share `src`'s memory).
+pub(crate) fn decode_in(src: &Bytes, range: std::ops::Range<usize>) -> Result<Value, DecodeError> {
+    let input = src.get(range.clone()).ok_or(DecodeError::Truncated)?;
+    Decoder::new(input, Some(src), range.start).run()
+}
+
+/// Checks the value that starts at `pos` of `input` as [`decode`] would, without making it,
+/// and returns where it ends: `decode(&input[pos..end])` is then `Ok`. Nesting counts from
+/// that value (so it may sit deep in something else and still decode on its own).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn skip_value(input: &[u8], pos: usize) -> Result<usize, DecodeError> {
+    let mut d = Decoder::new(input, None, 0);
+    d.pos = pos;
+    d.skip(0)?;
+    Ok(d.pos)
+}
+
+/// A reader of a msgpack packet's top level, for the msgpack parser: markers and the
+/// scalars it needs, and [`skip_value`] for the rest.
+pub(crate) struct Reader<'a> {
+    d: Decoder<'a>,
+}
+
+/// What a top-level field of a packet holds, as far as the parser cares.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Field {
+    /// notepack's `undefined` (fixext 1 of type 0).
+    Undefined,
+    /// Anything else, decoded.
+    Value(Value),
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(input: &'a [u8]) -> Reader<'a> {
+        Reader {
+            d: Decoder::new(input, None, 0),
+        }
     }
-    .run()
+
+    pub(crate) fn pos(&self) -> usize {
+        self.d.pos
+    }
+
+    /// Goes back to `pos` (a position read before).
+    pub(crate) fn rewind(&mut self, pos: usize) {
+        self.d.pos = pos;
+    }
+
+    /// Bytes after what was read.
+    pub(crate) fn remaining(&self) -> usize {
+        self.d.input.len() - self.d.pos
+    }
+
+    /// The length of the map that starts here, `None` when it is something else (which is
+    /// left unread).
+    pub(crate) fn map_len(&mut self) -> Result<Option<usize>, DecodeError> {
+        let n = match self.d.peek()? {
+            b @ 0x80..=0x8f => {
+                self.d.pos += 1;
+                u32::from(b & 0x0f)
+            }
+            0xde => {
+                self.d.pos += 1;
+                self.d.u16()?.into()
+            }
+            0xdf => {
+                self.d.pos += 1;
+                self.d.u32()?
+            }
+            _ => return Ok(None),
+        };
+        self.d.len(n, 2).map(Some)
+    }
+
+    /// The length of the array that starts here, `None` when it is something else (left
+    /// unread).
+    pub(crate) fn array_len(&mut self) -> Result<Option<usize>, DecodeError> {
+        let n = match self.d.peek()? {
+            b @ 0x90..=0x9f => {
+                self.d.pos += 1;
+                u32::from(b & 0x0f)
+            }
+            0xdc => {
+                self.d.pos += 1;
+                self.d.u16()?.into()
+            }
+            0xdd => {
+                self.d.pos += 1;
+                self.d.u32()?
+            }
+            _ => return Ok(None),
+        };
+        self.d.len(n, 1).map(Some)
+    }
+
+    /// A map key: its text when it is a string (`None` for a key of another kind, skipped,
+    /// which a JavaScript object would name differently; an array, map or binary key is an
+    /// error, as in [`decode`]).
+    pub(crate) fn key(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+        let start = self.d.pos;
+        let n = match self.d.peek()? {
+            b @ 0xa0..=0xbf => {
+                self.d.pos += 1;
+                usize::from(b & 0x1f)
+            }
+            0xd9 => {
+                self.d.pos += 1;
+                self.d.u8()?.into()
+            }
+            0xda => {
+                self.d.pos += 1;
+                self.d.u16()?.into()
+            }
+            0xdb => {
+                self.d.pos += 1;
+                self.d.u32()? as usize
+            }
+            _ => {
+                self.d.pos = start;
+                if self.d.skip(1)? == Kind::NotKey {
+                    return Err(DecodeError::InvalidKey);
+                }
+                return Ok(None);
+            }
+        };
+        self.d.take(n).map(Some)
+    }
+
+    /// A field's value, decoded, with notepack's `undefined` told apart from nil.
+    pub(crate) fn field(&mut self) -> Result<Field, DecodeError> {
+        let rest = self.d.input.get(self.d.pos..).unwrap_or_default();
+        if rest.starts_with(&[0xd4, 0x00, 0x00]) {
+            self.d.pos += 3;
+            return Ok(Field::Undefined);
+        }
+        self.d.value(0).map(Field::Value)
+    }
+
+    /// Where the text of the string that starts here is, `None` when it is something else
+    /// (left unread).
+    pub(crate) fn str_range(&mut self) -> Result<Option<std::ops::Range<usize>>, DecodeError> {
+        if !matches!(self.d.peek()?, 0xa0..=0xbf | 0xd9 | 0xda | 0xdb) {
+            return Ok(None);
+        }
+        let text = self.key()?.unwrap_or_default();
+        Ok(Some(self.d.pos - text.len()..self.d.pos))
+    }
+
+    /// Skips one value (checked as [`decode`] would), from nesting 0.
+    pub(crate) fn skip(&mut self) -> Result<(), DecodeError> {
+        self.d.skip(0).map(|_| ())
+    }
 }
 
 struct Decoder<'a> {
     input: &'a [u8],
     pos: usize,
-    /// The input as `Bytes`, when binary values may share it.
+    /// The bytes `input` is (part of), when binary values may share them.
     owner: Option<&'a Bytes>,
+    /// Where `input` starts in `owner`.
+    base: usize,
+}
+
+/// Whether a skipped value would be a valid map key (text, a number, a boolean, nil).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Key,
+    NotKey,
 }
 
 /// Collections longer than this get a vector that grows as items come, not one sized from
@@ -217,6 +370,22 @@ struct Decoder<'a> {
 const MAX_PREALLOCATED: usize = 64;
 
 impl<'a> Decoder<'a> {
+    fn new(input: &'a [u8], owner: Option<&'a Bytes>, base: usize) -> Decoder<'a> {
+        Decoder {
+            input,
+            pos: 0,
+            owner,
+            base,
+        }
+    }
+
+    fn peek(&self) -> Result<u8, DecodeError> {
+        self.input
+            .get(self.pos)
+            .copied()
+            .ok_or(DecodeError::Truncated)
+    }
+
     fn run(mut self) -> Result<Value, DecodeError> {
         let v = self.value(0)?;
         match self.input.len() - self.pos {
@@ -268,7 +437,7 @@ impl<'a> Decoder<'a> {
         let start = self.pos;
         let slice = self.take(n)?;
         Ok(match self.owner {
-            Some(owner) => owner.slice(start..start + n),
+            Some(owner) => owner.slice(self.base + start..self.base + start + n),
             None => Bytes::copy_from_slice(slice),
         })
     }
@@ -473,6 +642,102 @@ impl<'a> Decoder<'a> {
             (kind, _) => Value::Array(vec![Value::Int(kind.into()), Value::Bin(self.bin(n)?)]),
         })
     }
+
+    /// [`Decoder::value`] without making the value: the same checks, in the same places.
+    fn skip(&mut self, depth: usize) -> Result<Kind, DecodeError> {
+        let byte = self.u8()?;
+        let (declared, per_item) = match Marker::from_u8(byte) {
+            Marker::FixPos(_) | Marker::FixNeg(_) | Marker::Null | Marker::True | Marker::False => {
+                return Ok(Kind::Key)
+            }
+            Marker::U8 | Marker::I8 => return self.take(1).map(|_| Kind::Key),
+            Marker::U16 | Marker::I16 => return self.take(2).map(|_| Kind::Key),
+            Marker::U32 | Marker::I32 | Marker::F32 => return self.take(4).map(|_| Kind::Key),
+            Marker::U64 | Marker::I64 | Marker::F64 => return self.take(8).map(|_| Kind::Key),
+            Marker::FixStr(n) => return self.skip_bytes(n.into(), Kind::Key),
+            Marker::Str8 => {
+                let n = self.u8()?;
+                return self.skip_bytes(n.into(), Kind::Key);
+            }
+            Marker::Str16 => {
+                let n = self.u16()?;
+                return self.skip_bytes(n.into(), Kind::Key);
+            }
+            Marker::Str32 => {
+                let n = self.u32()?;
+                return self.skip_bytes(n, Kind::Key);
+            }
+            Marker::Bin8 => {
+                let n = self.u8()?;
+                return self.skip_bytes(n.into(), Kind::NotKey);
+            }
+            Marker::Bin16 => {
+                let n = self.u16()?;
+                return self.skip_bytes(n.into(), Kind::NotKey);
+            }
+            Marker::Bin32 => {
+                let n = self.u32()?;
+                return self.skip_bytes(n, Kind::NotKey);
+            }
+            Marker::FixArray(n) => (u32::from(n), 1),
+            Marker::Array16 => (self.u16()?.into(), 1),
+            Marker::Array32 => (self.u32()?, 1),
+            Marker::FixMap(n) => (u32::from(n), 2),
+            Marker::Map16 => (self.u16()?.into(), 2),
+            Marker::Map32 => (self.u32()?, 2),
+            Marker::FixExt1 => return self.skip_ext(1, byte),
+            Marker::FixExt2 => return self.skip_ext(2, byte),
+            Marker::FixExt4 => return self.skip_ext(4, byte),
+            Marker::FixExt8 => return self.skip_ext(8, byte),
+            Marker::FixExt16 => return self.skip_ext(16, byte),
+            Marker::Ext8 => {
+                let n = self.u8()?;
+                return self.skip_ext(n.into(), byte);
+            }
+            Marker::Ext16 => {
+                let n = self.u16()?;
+                return self.skip_ext(n.into(), byte);
+            }
+            Marker::Ext32 => {
+                let n = self.u32()?;
+                return self.skip_ext(n, byte);
+            }
+            Marker::Reserved => return Err(DecodeError::InvalidType(byte)),
+        };
+        if depth >= MAX_DEPTH {
+            return Err(DecodeError::TooDeep);
+        }
+        let n = self.len(declared, per_item)?;
+        for _ in 0..n {
+            if per_item == 2 && self.skip(depth + 1)? == Kind::NotKey {
+                return Err(DecodeError::InvalidKey);
+            }
+            self.skip(depth + 1)?;
+        }
+        Ok(Kind::NotKey)
+    }
+
+    fn skip_bytes(&mut self, declared: u32, kind: Kind) -> Result<Kind, DecodeError> {
+        let n = self.len(declared, 1)?;
+        self.take(n).map(|_| kind)
+    }
+
+    /// [`Decoder::ext`] without making the value.
+    fn skip_ext(&mut self, declared: u32, marker: u8) -> Result<Kind, DecodeError> {
+        let kind = self.i8()?;
+        let n = self.len(declared, 1)?;
+        let fixed = (0xd4..=0xd8).contains(&marker);
+        let (len, key) = match (kind, marker) {
+            (0, 0xd4) => (1, Kind::Key),
+            (0, _) if !fixed => (n, Kind::NotKey),
+            (0, 0xd7) | (-1, 0xd7) => (8, Kind::Key),
+            (-1, 0xd6) => (4, Kind::Key),
+            (-1, 0xc7) if n == 12 => (12, Kind::Key),
+            (-1, 0xc7) => return Err(DecodeError::InvalidType(marker)),
+            _ => (n, Kind::NotKey),
+        };
+        self.take(len).map(|_| key)
+    }
 }
 
 /// A JavaScript `Date` of `ms` milliseconds since the epoch, as `JSON.stringify` writes it:
@@ -520,7 +785,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 /// A number as JavaScript's `String(n)` writes it, for the usual cases (integers, short
 /// fractions); others get Rust's shortest round-trip text.
-fn js_number_text(f: f64) -> String {
+pub(crate) fn js_number_text(f: f64) -> String {
     if f.is_nan() {
         "NaN".to_owned()
     } else if f.is_infinite() {
@@ -676,6 +941,71 @@ mod tests {
         match decode(&input).unwrap() {
             Value::Map(m) => assert_eq!(m.len(), 20),
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// `skip_value` accepts exactly what `decode` accepts, and ends where the value ends.
+    fn same_verdict(input: &[u8]) {
+        let skipped = skip_value(input, 0);
+        match decode(input) {
+            Ok(_) => assert_eq!(skipped, Ok(input.len()), "{input:x?}"),
+            Err(DecodeError::TrailingBytes(n)) => {
+                assert_eq!(skipped, Ok(input.len() - n), "{input:x?}")
+            }
+            Err(_) => assert!(skipped.is_err(), "{input:x?}"),
+        }
+    }
+
+    #[test]
+    fn skipping_checks_what_decoding_checks() {
+        for input in [
+            &b"\x81\x91\x01\x01"[..],
+            b"\x81\xc4\x00\x01",
+            b"\x81\xd4\x00\x00\x01",
+            b"\x81\xc7\x01\x00\x00\x01",
+            b"\x81\xd7\xff\x00\x00\x00\x00\x00\x00\x00\x00\x01",
+            b"\x81\xd5\x05\x00\x00\x01",
+            b"\xc7\x01\xff\x00",
+            b"\xc7\x0c\xff\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+            b"\xdf\x7f\xff\xff\xff\xc0\xc0",
+            b"\xc1",
+            b"\x92\xc0",
+        ] {
+            same_verdict(input);
+        }
+        let mut deep = vec![0x91; MAX_DEPTH];
+        deep.push(0xc0);
+        same_verdict(&deep);
+        deep.insert(0, 0x91);
+        same_verdict(&deep);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn skipping_agrees_with_decoding(input: Vec<u8>) {
+            same_verdict(&input);
+        }
+
+        #[test]
+        fn skipping_agrees_on_mangled_values(keys: Vec<String>, cut in 0usize..64, flip in 0usize..64, byte: u8) {
+            let v = Value::Map(keys.iter().enumerate().map(|(i, k)| {
+                let item = match i % 4 {
+                    0 => Value::Bin(Bytes::from(k.clone().into_bytes())),
+                    1 => Value::Array(vec![Value::Float(i as f64 + 0.5), Value::Null]),
+                    2 => Value::Map(vec![(k.clone(), Value::Int(-(i as i64)))]),
+                    _ => Value::Str(k.clone()),
+                };
+                (k.clone(), item)
+            }).collect());
+            let mut bytes = encode(&v);
+            same_verdict(&bytes);
+            if !bytes.is_empty() {
+                let at = flip % bytes.len();
+                bytes[at] = byte;
+                same_verdict(&bytes);
+                bytes.truncate(bytes.len().saturating_sub(cut));
+                same_verdict(&bytes);
+            }
         }
     }
 

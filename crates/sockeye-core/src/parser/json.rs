@@ -1,8 +1,13 @@
-//! The JSON packet codec of Socket.IO v5 (and v4, for socket.io-client 2.x), sans-IO.
+//! The JSON parser: Node's default `socket.io-parser` (Socket.IO v5, and v4 for
+//! socket.io-client 2.x), sans-IO.
 //!
 //! A packet is `<type>[<attachments>-][<namespace>,][<ack id>][<JSON>]`. Binary packets
 //! (types 5 and 6) replace each binary value by `{"_placeholder":true,"num":N}` and travel as
 //! the text packet followed by N binary messages.
+//!
+//! [`JsonParser`] is the [`Parser`](super::Parser) over the functions below; they stay public
+//! for the v4 protocol's own packets (`encode_connect_v4`, `encode_connect_error_v4`), which
+//! only this parser speaks, and for tests and fuzzing.
 
 use std::borrow::Cow;
 use std::io;
@@ -12,140 +17,148 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use super::{
+    is_reserved, with_scratch, Args, ArgsMode, DecodeLimits, DecodeState, DynSerialize, Encoded,
+    EventName, Incoming, Message, Packet, PacketType, Parser, Partial, MAX_ACK_ID,
+};
 use crate::errors::ParseError;
 use crate::payload::Payload;
 
-/// Packet types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum PacketType {
-    /// `0`: join a namespace (client), or its acceptance (server).
-    Connect = 0,
-    /// `1`: leave a namespace.
-    Disconnect = 1,
-    /// `2`: an event.
-    Event = 2,
-    /// `3`: the answer to an event that asked for one.
-    Ack = 3,
-    /// `4`: a namespace refused (server only).
-    ConnectError = 4,
-    /// `5`: an event with binary attachments.
-    BinaryEvent = 5,
-    /// `6`: an ack with binary attachments.
-    BinaryAck = 6,
-}
+/// The JSON parser, Node's default (`socket.io-parser`): text packets, binary values as
+/// placeholders whose bytes follow as binary messages.
+///
+/// # Examples
+/// ```
+/// use sockeye_core::parser::{DecodeLimits, DecodeState, Incoming, JsonParser, Message, Parser};
+/// let mut state = DecodeState::default();
+/// let msg = Message::Text(r#"2/chat,7["hello","world"]"#.into());
+/// match JsonParser.decode(msg, &mut state, &DecodeLimits::default()) {
+///     Ok(Some(Incoming::Event { ns, id, payload, .. })) => {
+///         assert_eq!((&*ns, id, payload.arg::<String>(0).unwrap().as_str()), ("/chat", Some(7), "world"));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JsonParser;
 
-/// Event names a client may not use: they belong to the server's lifecycle.
-pub const RESERVED_EVENTS: [&str; 6] = [
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
-
-/// Whether `name` is one of [`RESERVED_EVENTS`] (a match on the length first).
-fn is_reserved(name: &[u8]) -> bool {
-    matches!(
-        name,
-        b"connect"
-            | b"connect_error"
-            | b"disconnect"
-            | b"disconnecting"
-            | b"newListener"
-            | b"removeListener"
-    )
-}
-
-/// An event's name as decoded: where it lies in the packet, or unescaped when it had to be.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EventName {
-    /// The text between the quotes of the first element (nothing to unescape), as a range of
-    /// the payload's source: the usual name costs no allocation.
-    InSource(Range<usize>),
-    /// A name that had escapes, or a number's decimal text.
-    Owned(String),
-}
-
-impl EventName {
-    /// The name's bytes, `src` being the payload's source.
-    pub fn bytes<'a>(&'a self, src: &'a [u8]) -> &'a [u8] {
-        match self {
-            EventName::InSource(r) => src.get(r.clone()).unwrap_or_default(),
-            EventName::Owned(s) => s.as_bytes(),
+impl Parser for JsonParser {
+    fn decode(
+        &self,
+        msg: Message,
+        state: &mut DecodeState,
+        limits: &DecodeLimits,
+    ) -> Result<Option<Incoming>, ParseError> {
+        match msg {
+            Message::Text(text) => {
+                if state.partial.is_some() {
+                    // Node: "got plaintext data when reconstructing a packet".
+                    return Err(ParseError::UnexpectedText);
+                }
+                match decode(text, *limits)? {
+                    Decoded::Whole(p) => Ok(Some(p)),
+                    Decoded::Partial(p) => {
+                        state.partial = Some(Box::new(p));
+                        Ok(None)
+                    }
+                }
+            }
+            Message::Binary(data) => attachment(data, state, limits),
         }
     }
 
-    /// The name as text, `src` being the payload's source.
-    pub fn into_string(self, src: &[u8]) -> String {
-        match self {
-            // The packet is UTF-8 and the range ends at quotes: it cannot fail.
-            EventName::InSource(_) => String::from_utf8_lossy(self.bytes(src)).into_owned(),
-            EventName::Owned(s) => s,
+    fn encode(&self, packet: Packet<'_>) -> Result<Encoded, serde_json::Error> {
+        match packet {
+            Packet::Event {
+                ns,
+                event,
+                args: Args::Payload(p),
+                id,
+                offset,
+            } => encode_from_payload(PacketType::Event, ns, Some(event), p, id, offset),
+            Packet::Event {
+                ns,
+                event,
+                args: Args::Data(data, mode),
+                id,
+                offset,
+            } => {
+                if offset.is_some() {
+                    // The offset is one more argument: through a payload (recovery is not
+                    // the hot path).
+                    let args = Args::Data(data, mode);
+                    let p = args.to_payload()?;
+                    encode_from_payload(PacketType::Event, ns, Some(event), &p, id, offset)
+                } else {
+                    encode_event_dyn(ns, event, data, mode, id)
+                }
+            }
+            Packet::Ack {
+                ns,
+                id,
+                args: Args::Payload(p),
+            } => encode_ack_payload(ns, id, p),
+            Packet::Ack {
+                ns,
+                id,
+                args: Args::Data(data, mode),
+            } => encode_ack_dyn(ns, id, data, mode),
+            Packet::Connect { ns, sid, pid } => {
+                Ok(Encoded::text(encode_connect_with_pid(ns, sid, pid)))
+            }
+            Packet::ConnectError { ns, message, data } => {
+                Ok(Encoded::text(encode_connect_error(ns, message, data)))
+            }
+            Packet::Disconnect { ns } => Ok(Encoded::text(encode_disconnect(ns))),
         }
     }
 }
 
-/// The largest ack id (exclusive): ids must be exact JavaScript integers.
-pub const MAX_ACK_ID: u64 = 1 << 53;
-
-/// Limits applied while decoding.
-#[derive(Debug, Clone, Copy)]
-pub struct DecodeLimits {
-    /// The most attachments a binary packet may announce.
-    pub max_attachments: usize,
-}
-
-/// A decoded client packet.
-#[derive(Debug)]
-pub enum Incoming {
-    /// `0`: connect to a namespace, with the auth payload (a JSON object) when given, and the
-    /// query string a v4-protocol client (socket.io-client 2.x) puts after the name.
-    Connect {
-        /// The namespace.
-        ns: Cow<'static, str>,
-        /// The auth object's JSON text.
-        auth: Option<Bytes>,
-        /// A v4-protocol client's query string.
-        query: Option<String>,
-    },
-    /// `1`: leave a namespace.
-    Disconnect {
-        /// The namespace.
-        ns: Cow<'static, str>,
-    },
-    /// `2`/`5`: an event.
-    Event {
-        /// The namespace.
-        ns: Cow<'static, str>,
-        /// The event's name.
-        event: EventName,
-        /// The arguments after the name.
-        payload: Payload,
-        /// The ack id, when the client asks for an answer.
-        id: Option<u64>,
-    },
-    /// `3`/`6`: the answer to a server ack.
-    Ack {
-        /// The namespace.
-        ns: Cow<'static, str>,
-        /// The id of the server's emit it answers.
-        id: u64,
-        /// The answer's arguments.
-        payload: Payload,
-    },
-}
-
-/// A binary packet waiting for its attachments.
-#[derive(Debug)]
-pub struct Partial {
-    /// The packet, its payload without attachments yet.
-    pub header: Incoming,
-    /// How many attachments it announced.
-    pub expected: usize,
-    /// The attachments' bytes so far.
-    pub bytes: usize,
+/// One binary message for the packet `state` waits for: the packet, once it has them all.
+fn attachment(
+    data: Bytes,
+    state: &mut DecodeState,
+    limits: &DecodeLimits,
+) -> Result<Option<Incoming>, ParseError> {
+    let Some(p) = state.partial.as_mut() else {
+        return Err(ParseError::UnexpectedBinary);
+    };
+    p.bytes = p.bytes.saturating_add(data.len());
+    if p.bytes > limits.max_attachment_bytes {
+        state.partial = None;
+        return Err(ParseError::AttachmentsTooLarge);
+    }
+    p.bins.push(data);
+    if p.bins.len() < p.expected {
+        return Ok(None);
+    }
+    let Some(done) = state.partial.take() else {
+        return Ok(None);
+    };
+    let Partial { header, bins, .. } = *done;
+    let packet = match header {
+        Incoming::Event {
+            ns,
+            event,
+            payload,
+            id,
+        } => Incoming::Event {
+            ns,
+            event,
+            payload: payload.with_bins(bins),
+            id,
+        },
+        Incoming::Ack { ns, id, payload } => Incoming::Ack {
+            ns,
+            id,
+            payload: payload.with_bins(bins),
+        },
+        other => other,
+    };
+    if let Incoming::Event { payload, .. } | Incoming::Ack { payload, .. } = &packet {
+        check_placeholders(payload)?;
+    }
+    Ok(Some(packet))
 }
 
 /// Either a whole packet or the start of a binary one.
@@ -245,7 +258,11 @@ pub fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseError> {
                 if !v.get().starts_with('{') {
                     return Err(ParseError::InvalidPayload);
                 }
-                Some(src.slice(json))
+                Some(Payload::from_json_parts(
+                    src.clone(),
+                    std::iter::once(json).collect(),
+                    Vec::new(),
+                ))
             } else {
                 None
             };
@@ -286,6 +303,7 @@ pub fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseError> {
         Ok(Decoded::Partial(Partial {
             header: incoming,
             expected: attachments,
+            bins: Vec::new(),
             bytes: 0,
         }))
     } else {
@@ -293,10 +311,10 @@ pub fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseError> {
     }
 }
 
-type Args = crate::json::Ranges;
+type ArgRanges = crate::json::Ranges;
 
 /// The ranges (into `s`) of the elements of the JSON array at `json`.
-pub fn split_array(s: &[u8], json: Range<usize>) -> Result<Args, ParseError> {
+pub fn split_array(s: &[u8], json: Range<usize>) -> Result<ArgRanges, ParseError> {
     let text = s.get(json.clone()).unwrap_or_default();
     if !text.starts_with(b"[") {
         return Err(ParseError::InvalidPayload);
@@ -341,8 +359,11 @@ fn event_name(b: &[u8], at: Range<usize>) -> Result<EventName, ParseError> {
 /// must carry an integer `num` below the number of attachments.
 pub fn check_placeholders(payload: &Payload) -> Result<(), ParseError> {
     let n = payload.bins().len() as u64;
-    for range in payload.arg_ranges() {
-        let Some(text) = payload.src().get(range.clone()) else {
+    let Some((src, ranges)) = payload.json_parts() else {
+        return Ok(());
+    };
+    for range in ranges {
+        let Some(text) = src.get(range.clone()) else {
             return Err(ParseError::InvalidPayload);
         };
         // serde_json refuses nesting deeper than 128, so the walk below is bounded too.
@@ -372,18 +393,9 @@ pub fn check_placeholders(payload: &Payload) -> Result<(), ParseError> {
     Ok(())
 }
 
-/// A packet encoded for the wire, shared by every recipient.
-#[derive(Debug, Clone)]
-pub struct Encoded {
-    /// The text packet (without the Engine.IO `4`).
-    pub text: Bytes,
-    /// The binary attachments, sent right after the text.
-    pub bins: Vec<Bytes>,
-}
-
 /// A serde_json formatter that writes binary values as placeholders and keeps the bytes.
-struct BinFormatter<'a> {
-    bins: &'a mut Vec<Bytes>,
+pub(crate) struct BinFormatter<'a> {
+    pub(crate) bins: &'a mut Vec<Bytes>,
 }
 
 impl serde_json::ser::Formatter for BinFormatter<'_> {
@@ -404,28 +416,6 @@ fn header(out: &mut Vec<u8>, ty: PacketType, ns: &str, id: Option<u64>) {
     header_rest(out, ns, id);
 }
 
-thread_local! {
-    /// Packets are built here, then copied out at their exact size: one allocation each,
-    /// and a `Bytes` whose clones (one per broadcast recipient) share it.
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Runs `f` with this thread's (cleared) scratch buffer.
-fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut out) => {
-            out.clear();
-            let r = f(&mut out);
-            if out.capacity() > 64 << 10 {
-                *out = Vec::new();
-            }
-            r
-        }
-        // A `Serialize` impl that emits while being serialized.
-        Err(_) => f(&mut Vec::new()),
-    })
-}
-
 /// The packet built in `out`, as a binary packet when its JSON held binary values.
 fn finish(out: &[u8], bins: Vec<Bytes>, binary_ty: PacketType) -> Encoded {
     let text = if bins.is_empty() {
@@ -437,31 +427,22 @@ fn finish(out: &[u8], bins: Vec<Bytes>, binary_ty: PacketType) -> Encoded {
         head.extend_from_slice(out.get(1..).unwrap_or_default());
         Bytes::from(head)
     };
-    Encoded { text, bins }
-}
-
-/// How the data of an emit becomes the arguments after the event name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ArgsMode {
-    /// The data is one argument.
-    One,
-    /// The data serializes to an array whose items are the arguments.
-    Spread,
+    Encoded {
+        message: Message::Text(text),
+        bins,
+    }
 }
 
 /// Serializes `data` after `prefix` (e.g. `["event",`), handling [`ArgsMode`].
-fn write_args<T: Serialize + ?Sized>(
+fn write_args(
     out: &mut Vec<u8>,
-    data: &T,
+    data: &dyn DynSerialize,
     mode: ArgsMode,
     bins: &mut Vec<Bytes>,
     has_prefix: bool,
 ) -> Result<(), serde_json::Error> {
     let at = out.len();
-    {
-        let mut ser = serde_json::Serializer::with_formatter(&mut *out, BinFormatter { bins });
-        data.serialize(&mut ser)?;
-    }
+    data.write_json(out, bins)?;
     match mode {
         ArgsMode::One => {
             if !has_prefix {
@@ -490,10 +471,31 @@ fn write_args<T: Serialize + ?Sized>(
 }
 
 /// Encodes an EVENT packet: `2[/ns,][id]["event",...args]`.
+///
+/// # Examples
+/// ```
+/// use sockeye_core::parser::{json, ArgsMode, Message};
+/// let e = json::encode_event("/", "m", &(1, "a"), ArgsMode::Spread, Some(4)).unwrap();
+/// assert_eq!(e.message, Message::Text(r#"24["m",1,"a"]"#.into()));
+/// ```
+///
+/// # Errors
+/// When `data` does not serialize (to an array, when spread).
 pub fn encode_event<T: Serialize + ?Sized>(
     ns: &str,
     event: &str,
     data: &T,
+    mode: ArgsMode,
+    id: Option<u64>,
+) -> Result<Encoded, serde_json::Error> {
+    encode_event_dyn(ns, event, &data, mode, id)
+}
+
+/// [`encode_event`] behind a `dyn`.
+fn encode_event_dyn(
+    ns: &str,
+    event: &str,
+    data: &dyn DynSerialize,
     mode: ArgsMode,
     id: Option<u64>,
 ) -> Result<Encoded, serde_json::Error> {
@@ -508,9 +510,25 @@ pub fn encode_event<T: Serialize + ?Sized>(
     })
 }
 
-/// Encodes an EVENT packet from a received [`Payload`] (its arguments and attachments as
+/// Encodes an EVENT packet from a [`Payload`] (a received one's arguments and attachments as
 /// they came).
-pub fn encode_event_payload(ns: &str, event: &str, payload: &Payload, id: Option<u64>) -> Encoded {
+///
+/// # Examples
+/// ```
+/// use sockeye_core::{parser::{json, Message}, Payload};
+/// let args = Payload::from_args(&["ACME"], vec![]).unwrap();
+/// let e = json::encode_event_payload("/", "price", &args, None).unwrap();
+/// assert_eq!(e.message, Message::Text(r#"2["price","ACME"]"#.into()));
+/// ```
+///
+/// # Errors
+/// When the payload is in another parser's form and does not convert (it is not valid).
+pub fn encode_event_payload(
+    ns: &str,
+    event: &str,
+    payload: &Payload,
+    id: Option<u64>,
+) -> Result<Encoded, serde_json::Error> {
     encode_from_payload(PacketType::Event, ns, Some(event), payload, id, None)
 }
 
@@ -520,12 +538,20 @@ pub fn encode_event_payload(ns: &str, event: &str, payload: &Payload, id: Option
 ///
 /// # Examples
 /// ```
-/// use sockeye_core::{parser, Payload};
+/// use sockeye_core::{parser::{json, Message}, Payload};
 /// let args = Payload::from_args(&["ACME"], vec![]).unwrap();
-/// let e = parser::encode_event_with_offset("/", "price", &args, "MsR7a3l");
-/// assert_eq!(&e.text[..], br#"2["price","ACME","MsR7a3l"]"#);
+/// let e = json::encode_event_with_offset("/", "price", &args, "MsR7a3l").unwrap();
+/// assert_eq!(e.message, Message::Text(r#"2["price","ACME","MsR7a3l"]"#.into()));
 /// ```
-pub fn encode_event_with_offset(ns: &str, event: &str, payload: &Payload, offset: &str) -> Encoded {
+///
+/// # Errors
+/// As [`encode_event_payload`].
+pub fn encode_event_with_offset(
+    ns: &str,
+    event: &str,
+    payload: &Payload,
+    offset: &str,
+) -> Result<Encoded, serde_json::Error> {
     encode_from_payload(
         PacketType::Event,
         ns,
@@ -546,21 +572,24 @@ fn encode_from_payload(
     payload: &Payload,
     id: Option<u64>,
     tail: Option<&str>,
-) -> Encoded {
-    if let Some(values) = payload.values() {
-        return encode_values(ty, ns, event, values, id, tail);
-    }
+) -> Result<Encoded, serde_json::Error> {
+    let Some((src, ranges)) = payload.json_parts() else {
+        return Ok(match payload.values() {
+            Some(values) => encode_values(ty, ns, event, values, id, tail),
+            // Another parser's form (msgpack): through values.
+            None => encode_values(ty, ns, event, &payload.to_values()?, id, tail),
+        });
+    };
     // A packet with a tail (an offset: connection state recovery) takes the general path,
     // which keeps the usual one as lean as it was.
     if payload.bins().is_empty() && tail.is_none() {
-        if let Some(text) = encode_plain(ty, ns, event, payload, id) {
-            return Encoded {
-                text,
-                bins: Vec::new(),
-            };
+        if let Some(text) = encode_plain(ty, ns, event, src, ranges, id) {
+            return Ok(Encoded::text(text));
         }
     }
-    encode_from_payload_general(ty, ns, event, payload, id, tail)
+    Ok(encode_from_payload_general(
+        ty, ns, event, payload, id, tail,
+    ))
 }
 
 /// An EVENT or an ACK made of structured arguments, their binary values as attachments.
@@ -598,7 +627,7 @@ fn encode_values(
     })
 }
 
-/// [`encode_from_payload`] for any payload, through the thread's scratch buffer.
+/// [`encode_from_payload`] for any JSON payload, through the thread's scratch buffer.
 fn encode_from_payload_general(
     ty: PacketType,
     ns: &str,
@@ -613,6 +642,10 @@ fn encode_from_payload_general(
         (PacketType::Ack, true) => PacketType::BinaryAck,
         (ty, _) => ty,
     };
+    let (src, ranges) = match payload.json_parts() {
+        Some((src, ranges)) => (&src[..], ranges),
+        None => (&[][..], &[][..]),
+    };
     let text = with_scratch(|out| {
         out.push(b'0' + ty as u8);
         if binary {
@@ -626,19 +659,19 @@ fn encode_from_payload_general(
             crate::value::json::write_str(out, event);
             first = false;
         }
-        for r in payload.arg_ranges() {
+        for r in ranges {
             if !first {
                 out.push(b',');
             }
             first = false;
-            out.extend_from_slice(payload.src().get(r.clone()).unwrap_or(b"null"));
+            out.extend_from_slice(src.get(r.clone()).unwrap_or(b"null"));
         }
         write_tail(out, tail, first);
         out.push(b']');
         Bytes::copy_from_slice(out)
     });
     Encoded {
-        text,
+        message: Message::Text(text),
         bins: payload.bins().to_vec(),
     }
 }
@@ -649,14 +682,13 @@ fn encode_plain(
     ty: PacketType,
     ns: &str,
     event: Option<&str>,
-    payload: &Payload,
+    src: &[u8],
+    args: &[Range<usize>],
     id: Option<u64>,
 ) -> Option<Bytes> {
     if event.is_some_and(|e| crate::json::plain_run(e.as_bytes()) != e.len()) {
         return None;
     }
-    let src = payload.src();
-    let args = payload.arg_ranges();
     if args.iter().any(|r| r.end > src.len() || r.start > r.end) {
         return None;
     }
@@ -713,10 +745,30 @@ fn header_rest(out: &mut Vec<u8>, ns: &str, id: Option<u64>) {
 }
 
 /// Encodes an ACK packet: `3[/ns,]id[...args]`.
+///
+/// # Examples
+/// ```
+/// use sockeye_core::parser::{json, ArgsMode, Message};
+/// let e = json::encode_ack("/x", 3, &"ok", ArgsMode::One).unwrap();
+/// assert_eq!(e.message, Message::Text(r#"3/x,3["ok"]"#.into()));
+/// ```
+///
+/// # Errors
+/// When `data` does not serialize (to an array, when spread).
 pub fn encode_ack<T: Serialize + ?Sized>(
     ns: &str,
     id: u64,
     data: &T,
+    mode: ArgsMode,
+) -> Result<Encoded, serde_json::Error> {
+    encode_ack_dyn(ns, id, &data, mode)
+}
+
+/// [`encode_ack`] behind a `dyn`.
+fn encode_ack_dyn(
+    ns: &str,
+    id: u64,
+    data: &dyn DynSerialize,
     mode: ArgsMode,
 ) -> Result<Encoded, serde_json::Error> {
     with_scratch(|out| {
@@ -727,8 +779,23 @@ pub fn encode_ack<T: Serialize + ?Sized>(
     })
 }
 
-/// Encodes an ACK packet from a received [`Payload`].
-pub fn encode_ack_payload(ns: &str, id: u64, payload: &Payload) -> Encoded {
+/// Encodes an ACK packet from a [`Payload`] (a received one's arguments and attachments as
+/// they came).
+///
+/// # Examples
+/// ```
+/// use sockeye_core::{parser::{json, Message}, Payload};
+/// let e = json::encode_ack_payload("/", 9, &Payload::default()).unwrap();
+/// assert_eq!(e.message, Message::Text("39[]".into()));
+/// ```
+///
+/// # Errors
+/// As [`encode_event_payload`].
+pub fn encode_ack_payload(
+    ns: &str,
+    id: u64,
+    payload: &Payload,
+) -> Result<Encoded, serde_json::Error> {
     encode_from_payload(PacketType::Ack, ns, None, payload, Some(id), None)
 }
 
@@ -742,7 +809,7 @@ pub fn encode_connect(ns: &str, sid: &str) -> Bytes {
 ///
 /// # Examples
 /// ```
-/// use sockeye_core::parser::encode_connect_with_pid;
+/// use sockeye_core::parser::json::encode_connect_with_pid;
 /// let p = encode_connect_with_pid("/chat", "hUvDDmXSf-TMuMvIAAAB", Some("oSO0OpakmZUVoxUiAAAC"));
 /// assert_eq!(&p[..], br#"0/chat,{"sid":"hUvDDmXSf-TMuMvIAAAB","pid":"oSO0OpakmZUVoxUiAAAC"}"#);
 /// ```
@@ -802,11 +869,18 @@ pub fn encode_connect_error(ns: &str, message: &str, data: Option<&serde_json::V
 
 #[cfg(test)]
 mod tests {
+    use super::super::RESERVED_EVENTS;
     use super::*;
 
     const LIMITS: DecodeLimits = DecodeLimits {
         max_attachments: 10,
+        max_attachment_bytes: 1 << 20,
     };
+
+    fn text(e: &Encoded) -> &[u8] {
+        assert!(!e.message.is_binary());
+        e.message.as_bytes()
+    }
 
     fn dec(s: &str) -> Result<Decoded, ParseError> {
         decode(Bytes::from(s.to_owned()), LIMITS)
@@ -827,7 +901,7 @@ mod tests {
                 ns, auth: Some(a), ..
             } => {
                 assert_eq!(ns, "/admin");
-                assert_eq!(&a[..], b"{\"token\":\"123\"}");
+                assert_eq!(a.arg_text(0), Some("{\"token\":\"123\"}"));
             }
             other => panic!("{other:?}"),
         }
@@ -988,24 +1062,21 @@ mod tests {
     #[test]
     fn encodes() {
         let e = encode_event("/", "message", &"hi", ArgsMode::One, None).unwrap();
-        assert_eq!(&e.text[..], b"2[\"message\",\"hi\"]");
+        assert_eq!(text(&e), b"2[\"message\",\"hi\"]");
         let e = encode_event("/admin", "m", &(1, "a"), ArgsMode::Spread, Some(12)).unwrap();
-        assert_eq!(&e.text[..], b"2/admin,12[\"m\",1,\"a\"]");
+        assert_eq!(text(&e), b"2/admin,12[\"m\",1,\"a\"]");
         let e = encode_event("/", "m", &(), ArgsMode::Spread, None);
         assert!(e.is_err());
         let empty: [u8; 0] = [];
         let e = encode_event("/", "m", &empty, ArgsMode::Spread, None).unwrap();
-        assert_eq!(&e.text[..], b"2[\"m\"]");
+        assert_eq!(text(&e), b"2[\"m\"]");
         let e = encode_event("/", "m", &Bytes::from_static(&[1, 2]), ArgsMode::One, None).unwrap();
-        assert_eq!(&e.text[..], b"51-[\"m\",{\"_placeholder\":true,\"num\":0}]");
+        assert_eq!(text(&e), b"51-[\"m\",{\"_placeholder\":true,\"num\":0}]");
         assert_eq!(e.bins, vec![Bytes::from_static(&[1, 2])]);
         let e = encode_ack("/", 3, &("ok", Bytes::from_static(&[9])), ArgsMode::Spread).unwrap();
-        assert_eq!(
-            &e.text[..],
-            b"61-3[\"ok\",{\"_placeholder\":true,\"num\":0}]"
-        );
+        assert_eq!(text(&e), b"61-3[\"ok\",{\"_placeholder\":true,\"num\":0}]");
         let e = encode_ack("/x", 3, &"ok", ArgsMode::One).unwrap();
-        assert_eq!(&e.text[..], b"3/x,3[\"ok\"]");
+        assert_eq!(text(&e), b"3/x,3[\"ok\"]");
         assert_eq!(&encode_connect("/", "abc")[..], b"0{\"sid\":\"abc\"}");
         assert_eq!(
             &encode_connect_with_pid("/", "abc", Some("xyz"))[..],
@@ -1013,13 +1084,13 @@ mod tests {
         );
         // A binary event keeps its offset after the placeholders' arguments.
         let bin = Payload::from_values(vec![crate::value::Value::Bin(Bytes::from_static(b"\x01"))]);
-        let e = encode_event_with_offset("/", "b", &bin, "off");
+        let e = encode_event_with_offset("/", "b", &bin, "off").unwrap();
         assert_eq!(
-            &e.text[..],
+            text(&e),
             b"51-[\"b\",{\"_placeholder\":true,\"num\":0},\"off\"]"
         );
-        let e = encode_event_with_offset("/", "none", &Payload::default(), "off");
-        assert_eq!(&e.text[..], b"2[\"none\",\"off\"]");
+        let e = encode_event_with_offset("/", "none", &Payload::default(), "off").unwrap();
+        assert_eq!(text(&e), b"2[\"none\",\"off\"]");
         assert_eq!(&encode_disconnect("/a")[..], b"1/a,");
         assert_eq!(
             &encode_connect_error("/a", "Invalid namespace", None)[..],
@@ -1036,29 +1107,30 @@ mod tests {
         #[test]
         fn plain_encoding_matches_the_general_one(event in "[a-z\"\\\\\u{e9}]{0,6}", args: Vec<String>, id in proptest::option::of(0u64..MAX_ACK_ID), ns in "(/|/[a-z]{1,5})", ack: bool, tail in proptest::option::of("[a-zA-Z0-9\"._-]{0,9}")) {
             let e = encode_event("/", "x", &args, ArgsMode::Spread, None).unwrap();
-            let Decoded::Whole(Incoming::Event { payload, .. }) = decode(e.text, LIMITS).unwrap() else {
+            let Decoded::Whole(Incoming::Event { payload, .. }) = decode(e.message.as_bytes().clone(), LIMITS).unwrap() else {
                 panic!("not an event");
             };
             let (ty, name) = if ack { (PacketType::Ack, None) } else { (PacketType::Event, Some(event.as_str())) };
             let tail = tail.as_deref();
             let general = encode_from_payload_general(ty, &ns, name, &payload, id, tail);
+            let (src, ranges) = payload.json_parts().unwrap();
             if tail.is_none() {
-                match encode_plain(ty, &ns, name, &payload, id) {
-                    Some(text) => proptest::prop_assert_eq!(text, general.text.clone()),
+                match encode_plain(ty, &ns, name, src, ranges, id) {
+                    Some(text) => proptest::prop_assert_eq!(&text, general.message.as_bytes()),
                     None => proptest::prop_assert!(name.is_some_and(|n| crate::json::plain_run(n.as_bytes()) != n.len())),
                 }
             }
             // The structured form writes the same packet.
             let values = payload.to_values().unwrap();
             let structured = encode_values(ty, &ns, name, &values, id, tail);
-            proptest::prop_assert_eq!(structured.text, general.text);
+            proptest::prop_assert_eq!(structured.message, general.message);
         }
 
         #[test]
         fn the_offset_is_the_last_argument(args: Vec<String>, offset in "[0-9A-Za-z_-]{1,11}") {
             let payload = Payload::from_args(&args, vec![]).unwrap();
-            let e = encode_event_with_offset("/n", "ev", &payload, &offset);
-            let Decoded::Whole(Incoming::Event { payload: back, id, .. }) = decode(e.text, LIMITS).unwrap() else {
+            let e = encode_event_with_offset("/n", "ev", &payload, &offset).unwrap();
+            let Decoded::Whole(Incoming::Event { payload: back, id, .. }) = decode(e.message.as_bytes().clone(), LIMITS).unwrap() else {
                 panic!("not an event");
             };
             proptest::prop_assert_eq!(id, None);
@@ -1070,15 +1142,15 @@ mod tests {
         fn event_round_trip(event in "[a-z]{1,8}", args: Vec<String>, id in proptest::option::of(0u64..MAX_ACK_ID), ns in "(/|/[a-z]{1,5})") {
             proptest::prop_assume!(!RESERVED_EVENTS.contains(&event.as_str()));
             let e = encode_event(&ns, &event, &args, ArgsMode::Spread, id).unwrap();
-            match decode(e.text.clone(), LIMITS).unwrap() {
+            match decode(e.message.as_bytes().clone(), LIMITS).unwrap() {
                 Decoded::Whole(Incoming::Event { ns: n2, event: e2, payload, id: i2 }) => {
                     proptest::prop_assert_eq!(n2, ns.clone());
                     proptest::prop_assert_eq!(e2.bytes(payload.src()), event.as_bytes());
                     proptest::prop_assert_eq!(i2, id);
                     let back: Vec<String> = (0..payload.len()).map(|i| payload.arg::<String>(i).unwrap()).collect();
                     proptest::prop_assert_eq!(back, args.clone());
-                    let again = encode_event_payload(&ns, &event, &payload, id);
-                    proptest::prop_assert_eq!(again.text, e.text);
+                    let again = encode_event_payload(&ns, &event, &payload, id).unwrap();
+                    proptest::prop_assert_eq!(again.message, e.message);
                 }
                 other => proptest::prop_assert!(false, "{:?}", other),
             }
