@@ -306,50 +306,54 @@ impl IoHandler {
     /// behind the same one.
     fn on_any_message(&self, conn: &Arc<Conn>, msg: Message) {
         let config = &self.0.config;
-        let binary = msg.is_binary();
-        let (decoded, socket, started) = {
-            let mut st = conn.data().state.lock();
-            if binary
-                && st
-                    .waiting_since
-                    .is_some_and(|t| t.elapsed() > config.partial_timeout)
-            {
-                drop(st);
-                return Self::protocol_error(conn, &"binary attachments too slow");
-            }
-            let decoded = config.parser.decode(msg, &mut st.decode, &config.limits);
-            let socket = match &decoded {
-                Ok(Some(Incoming::Event { ns, .. })) => st.socket(ns),
-                _ => None,
-            };
-            let started = match (&decoded, st.decode.is_waiting()) {
-                (Ok(_), true) if st.waiting_since.is_none() => {
-                    let now = Instant::now();
-                    st.waiting_since = Some(now);
-                    Some(now)
-                }
-                (_, false) => {
-                    st.waiting_since = None;
-                    None
-                }
-                _ => None,
-            };
-            (decoded, socket, started)
-        };
-        match decoded {
+        let mut st = conn.data().state.lock();
+        if msg.is_binary()
+            && st
+                .waiting_since
+                .is_some_and(|t| t.elapsed() > config.partial_timeout)
+        {
+            drop(st);
+            return Self::protocol_error(conn, &"binary attachments too slow");
+        }
+        // Matched in place (no move of the whole packet): the fields go where they are used.
+        match config.parser.decode(msg, &mut st.decode, &config.limits) {
             Ok(Some(Incoming::Event {
-                event, payload, id, ..
-            })) => match socket {
-                Some(s) => s.dispatch(event, payload, id),
-                None => Self::protocol_error(conn, &"event for an unknown namespace"),
-            },
-            Ok(Some(packet)) => self.dispatch(conn, packet),
+                ns,
+                event,
+                payload,
+                id,
+            })) => {
+                st.waiting_since = None;
+                let socket = st.socket(&ns);
+                drop(st);
+                match socket {
+                    Some(s) => s.dispatch(event, payload, id),
+                    None => Self::protocol_error(conn, &"event for an unknown namespace"),
+                }
+            }
+            Ok(Some(packet)) => {
+                st.waiting_since = None;
+                drop(st);
+                self.dispatch(conn, packet);
+            }
             Ok(None) => {
+                let started = match st.waiting_since {
+                    None if st.decode.is_waiting() => {
+                        let now = Instant::now();
+                        st.waiting_since = Some(now);
+                        Some(now)
+                    }
+                    _ => None,
+                };
+                drop(st);
                 if let Some(started) = started {
                     self.expire_partial(conn, started);
                 }
             }
-            Err(e) => Self::protocol_error(conn, &e),
+            Err(e) => {
+                drop(st);
+                Self::protocol_error(conn, &e);
+            }
         }
     }
 

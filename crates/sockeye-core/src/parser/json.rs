@@ -55,13 +55,7 @@ impl Parser for JsonParser {
                     // Node: "got plaintext data when reconstructing a packet".
                     return Err(ParseError::UnexpectedText);
                 }
-                match decode(text, *limits)? {
-                    Decoded::Whole(p) => Ok(Some(p)),
-                    Decoded::Partial(p) => {
-                        state.partial = Some(Box::new(p));
-                        Ok(None)
-                    }
-                }
+                decode_text(text, *limits, state)
             }
             Message::Binary(data) => attachment(data, state, limits),
         }
@@ -191,7 +185,36 @@ fn digits(s: &[u8], pos: &mut usize, max_digits: usize) -> Result<Option<u64>, P
 /// `src` is a text message, which the engine checked is UTF-8 (a WebSocket text frame or a
 /// polling payload); the arguments stay the bytes they came as, and only the short pieces
 /// turned into strings here (namespace, query, event name) are checked again.
+///
+/// # Examples
+/// ```
+/// use sockeye_core::parser::{json::{decode, Decoded}, DecodeLimits, Incoming};
+/// let Ok(Decoded::Partial(p)) = decode(r#"51-["up",{"_placeholder":true,"num":0}]"#.into(), DecodeLimits::default()) else {
+///     panic!("a binary packet");
+/// };
+/// assert!(matches!(p.header, Incoming::Event { .. }) && p.expected == 1);
+/// ```
+///
+/// # Errors
+/// When the text is not a valid client packet, or announces more attachments than allowed.
 pub fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseError> {
+    let mut state = DecodeState::default();
+    match decode_text(src, limits, &mut state)? {
+        Some(p) => Ok(Decoded::Whole(p)),
+        None => match state.partial {
+            Some(p) => Ok(Decoded::Partial(*p)),
+            None => Err(ParseError::InvalidAttachments),
+        },
+    }
+}
+
+/// [`decode`], a binary packet's start kept in `state` (no move of the whole packet on the
+/// usual path: it is made where the caller reads it).
+fn decode_text(
+    src: Bytes,
+    limits: DecodeLimits,
+    state: &mut DecodeState,
+) -> Result<Option<Incoming>, ParseError> {
     let b: &[u8] = &src;
     let utf8 = |b: &[u8]| {
         std::str::from_utf8(b)
@@ -281,10 +304,20 @@ pub fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseError> {
             }
             let first = args.remove(0);
             let event = event_name(b, first)?;
+            let payload = Payload::from_json_parts(src, args, Vec::new());
+            if attachments == 0 {
+                // The usual packet, made where the caller reads it.
+                return Ok(Some(Incoming::Event {
+                    ns,
+                    event,
+                    payload,
+                    id,
+                }));
+            }
             Incoming::Event {
                 ns,
                 event,
-                payload: Payload::from_json_parts(src, args, Vec::new()),
+                payload,
                 id,
             }
         }
@@ -300,15 +333,15 @@ pub fn decode(src: Bytes, limits: DecodeLimits) -> Result<Decoded, ParseError> {
         PacketType::ConnectError => return Err(ParseError::InvalidType),
     };
     if attachments > 0 {
-        Ok(Decoded::Partial(Partial {
+        state.partial = Some(Box::new(Partial {
             header: incoming,
             expected: attachments,
             bins: Vec::new(),
             bytes: 0,
-        }))
-    } else {
-        Ok(Decoded::Whole(incoming))
+        }));
+        return Ok(None);
     }
+    Ok(Some(incoming))
 }
 
 type ArgRanges = crate::json::Ranges;
