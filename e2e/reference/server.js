@@ -58,8 +58,7 @@ function recordDisconnects(socket) {
   });
 }
 
-// --- namespace "/" ---------------------------------------------------------
-const root = io.of("/");
+// --- namespaces "/", "/admin" and ^/dyn-\d+$ (on the main server and the msgpack one) ----
 // A legacy (Engine.IO v3) client has no CONNECT auth for "/" (socket.io-client 2.x sends no
 // CONNECT for "/" at all) and python-socketio 4.x sends none for any namespace: each middleware
 // falls back to the handshake query when the auth payload lacks the key.
@@ -68,124 +67,129 @@ function authOrQuery(socket, key) {
   return auth[key] !== undefined ? auth[key] : socket.handshake.query[key];
 }
 
-root.use((socket, next) => {
-  if (authOrQuery(socket, "token") === "bad") {
-    const err = new Error("unauthorized");
-    err.data = { reason: "bad token" };
-    return next(err);
-  }
-  next();
-});
-
 function sortedRooms(socket) {
   return [...socket.rooms].sort();
 }
 
-root.on("connection", (socket) => {
-  recordDisconnects(socket);
-  const query = socket.handshake.query;
-  socket.emit("welcome", {
-    id: socket.id,
-    auth: socket.handshake.auth,
-    foo: query.foo === undefined ? null : query.foo,
+/** The contract's "/", "/admin" and "^/dyn-\d+$" on `io`; returns the dynamic parent. */
+function contractNamespaces(io) {
+  const root = io.of("/");
+  root.use((socket, next) => {
+    if (authOrQuery(socket, "token") === "bad") {
+      const err = new Error("unauthorized");
+      err.data = { reason: "bad token" };
+      return next(err);
+    }
+    next();
   });
 
-  socket.on("echo", (...args) => {
-    socket.emit("echo", ...args);
-  });
+  root.on("connection", (socket) => {
+    recordDisconnects(socket);
+    const query = socket.handshake.query;
+    socket.emit("welcome", {
+      id: socket.id,
+      auth: socket.handshake.auth,
+      foo: query.foo === undefined ? null : query.foo,
+    });
 
-  socket.on("echo-ack", (...args) => {
-    const ack = args.pop();
-    if (typeof ack === "function") ack(...args);
-  });
+    socket.on("echo", (...args) => {
+      socket.emit("echo", ...args);
+    });
 
-  socket.on("join", (room, ack) => {
-    socket.join(room);
-    if (typeof ack === "function") ack(sortedRooms(socket));
-  });
+    socket.on("echo-ack", (...args) => {
+      const ack = args.pop();
+      if (typeof ack === "function") ack(...args);
+    });
 
-  socket.on("leave", (room, ack) => {
-    socket.leave(room);
-    if (typeof ack === "function") ack(sortedRooms(socket));
-  });
+    socket.on("join", (room, ack) => {
+      socket.join(room);
+      if (typeof ack === "function") ack(sortedRooms(socket));
+    });
 
-  socket.on("to-room", (room, event, data) => {
-    io.to(room).emit(event, data);
-  });
+    socket.on("leave", (room, ack) => {
+      socket.leave(room);
+      if (typeof ack === "function") ack(sortedRooms(socket));
+    });
 
-  socket.on("to-room-except", (room, exceptRoom, event, data) => {
-    io.to(room).except(exceptRoom).emit(event, data);
-  });
+    socket.on("to-room", (room, event, data) => {
+      io.to(room).emit(event, data);
+    });
 
-  socket.on("broadcast", (data) => {
-    socket.broadcast.emit("broadcast", data);
-  });
+    socket.on("to-room-except", (room, exceptRoom, event, data) => {
+      io.to(room).except(exceptRoom).emit(event, data);
+    });
 
-  socket.on("emit-all", (data) => {
-    io.emit("all", data);
-  });
+    socket.on("broadcast", (data) => {
+      socket.broadcast.emit("broadcast", data);
+    });
 
-  socket.on("ask", (data, ack) => {
-    socket.timeout(1000).emit("question", data, (err, answer) => {
+    socket.on("emit-all", (data) => {
+      io.emit("all", data);
+    });
+
+    socket.on("ask", (data, ack) => {
+      socket.timeout(1000).emit("question", data, (err, answer) => {
+        if (typeof ack !== "function") return;
+        ack(err ? { error: "timeout" } : { answer });
+      });
+    });
+
+    socket.on("server-disconnect", () => {
+      socket.disconnect();
+    });
+
+    socket.on("server-close", () => {
+      socket.disconnect(true);
+    });
+
+    socket.on("disconnect-reasons", (ack) => {
+      if (typeof ack === "function") ack(disconnects);
+    });
+
+    socket.on("handshake", (ack) => {
       if (typeof ack !== "function") return;
-      ack(err ? { error: "timeout" } : { answer });
+      const hs = socket.handshake;
+      ack({
+        query: { foo: hs.query.foo === undefined ? null : hs.query.foo },
+        auth: hs.auth,
+        header: hs.headers["x-e2e"] === undefined ? null : hs.headers["x-e2e"],
+        address: hs.address,
+      });
+    });
+
+    socket.on("message", (data) => {
+      console.log(`message ${socket.id} ${JSON.stringify(data)}`);
+      socket.emit("message", data);
     });
   });
 
-  socket.on("server-disconnect", () => {
-    socket.disconnect();
+  const admin = io.of("/admin");
+  admin.use((socket, next) => {
+    if (authOrQuery(socket, "role") !== "admin") return next(new Error("forbidden"));
+    next();
   });
-
-  socket.on("server-close", () => {
-    socket.disconnect(true);
-  });
-
-  socket.on("disconnect-reasons", (ack) => {
-    if (typeof ack === "function") ack(disconnects);
-  });
-
-  socket.on("handshake", (ack) => {
-    if (typeof ack !== "function") return;
-    const hs = socket.handshake;
-    ack({
-      query: { foo: hs.query.foo === undefined ? null : hs.query.foo },
-      auth: hs.auth,
-      header: hs.headers["x-e2e"] === undefined ? null : hs.headers["x-e2e"],
-      address: hs.address,
+  admin.on("connection", (socket) => {
+    recordDisconnects(socket);
+    socket.on("whoami", (ack) => {
+      if (typeof ack === "function") ack("admin");
     });
   });
 
-  socket.on("message", (data) => {
-    console.log(`message ${socket.id} ${JSON.stringify(data)}`);
-    socket.emit("message", data);
+  const dynParent = io.of(/^\/dyn-\d+$/);
+  dynParent.on("connection", (socket) => {
+    recordDisconnects(socket);
+    socket.on("name", (ack) => {
+      if (typeof ack === "function") ack(socket.nsp.name);
+    });
+    socket.on("join", (room, ack) => {
+      socket.join(room);
+      if (typeof ack === "function") ack(true);
+    });
   });
-});
+  return dynParent;
+}
 
-// --- namespace "/admin" ----------------------------------------------------
-const admin = io.of("/admin");
-admin.use((socket, next) => {
-  if (authOrQuery(socket, "role") !== "admin") return next(new Error("forbidden"));
-  next();
-});
-admin.on("connection", (socket) => {
-  recordDisconnects(socket);
-  socket.on("whoami", (ack) => {
-    if (typeof ack === "function") ack("admin");
-  });
-});
-
-// --- dynamic namespaces ^/dyn-\d+$ -----------------------------------------
-const dynParent = io.of(/^\/dyn-\d+$/);
-dynParent.on("connection", (socket) => {
-  recordDisconnects(socket);
-  socket.on("name", (ack) => {
-    if (typeof ack === "function") ack(socket.nsp.name);
-  });
-  socket.on("join", (room, ack) => {
-    socket.join(room);
-    if (typeof ack === "function") ack(true);
-  });
-});
+const dynParent = contractNamespaces(io);
 
 // --- dynamic namespaces /tenant-<x>, matched by an async function of the auth ---
 io.of((name, auth, next) => {
@@ -325,6 +329,23 @@ custom.on("connection", (socket) => {
   });
 });
 
+// --- the msgpack server: /msgpack/, with socket.io-msgpack-parser ----------------
+// The parser is server-wide in Node: a server of its own on the same port, with the engine
+// options above (not allowEIO3, CORS or allowRequest), and the contract's "/", "/admin" and
+// "^/dyn-\d+$".
+const msgpack = new Server(httpServer, {
+  path: "/msgpack/",
+  parser: require("socket.io-msgpack-parser"),
+  pingInterval: 400,
+  pingTimeout: 800,
+  upgradeTimeout: 1000,
+  connectTimeout: 1500,
+  maxHttpBufferSize: 100000,
+  serveClient: false,
+  destroyUpgrade: false,
+});
+contractNamespaces(msgpack);
+
 // --- the recovery servers (connectionStateRecovery) --------------------------
 // Recovery is a server-wide option: two more servers share the HTTP server, each on its own
 // path, with the same engine options and connection state recovery on.
@@ -430,6 +451,7 @@ httpServer.listen(port, "127.0.0.1", () => {
 
 function shutdown() {
   custom.close();
+  msgpack.close();
   io.close();
   recovery.close();
   recoveryMw.close();

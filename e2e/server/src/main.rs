@@ -11,6 +11,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use sockeye::extract::{Data, Event, Refusal, State};
+use sockeye::parser::MsgpackParser;
+use sockeye::value::Value as JsValue;
 use sockeye::{
     AckSender, ConnectionStateRecovery, Cors, DisconnectReason, ListenerId, NotFound,
     ParentNamespace, Payload, SocketIo, SocketIoService, SocketRef,
@@ -118,26 +120,19 @@ fn on_root(socket: SocketRef) {
     socket.on(
         "ask",
         |s: SocketRef, p: Payload, ack: AckSender| async move {
-            // The question and the answer keep their binary attachments.
-            let question = Payload::from_args(
-                &[p.arg::<Value>(0).unwrap_or(Value::Null)],
-                p.bins().to_vec(),
-            );
-            let Ok(question) = question else { return };
+            // The question and the answer keep their binary values (as values, whatever the
+            // parser).
+            let first = |p: &Payload| p.to_values().ok().and_then(|v| v.into_iter().next());
+            let question = Payload::from_values(vec![first(&p).unwrap_or_default()]);
             let answer = s
                 .timeout(Duration::from_millis(1000))
                 .emit_payload_with_ack("question", &question)
                 .await;
             let reply = match answer {
-                Ok(a) => {
-                    let arg = a.arg::<Value>(0).unwrap_or(Value::Null);
-                    Payload::from_args(&[json!({"answer": arg})], a.bins().to_vec())
-                }
-                Err(_) => Payload::from_args(&[json!({"error": "timeout"})], vec![]),
+                Ok(a) => JsValue::Map(vec![("answer".into(), first(&a).unwrap_or_default())]),
+                Err(_) => JsValue::Map(vec![("error".into(), "timeout".into())]),
             };
-            if let Ok(reply) = reply {
-                let _ = ack.send_payload(&reply);
-            }
+            let _ = ack.send_payload(&Payload::from_values(vec![reply]));
         },
     );
     socket.on("server-disconnect", |s: SocketRef| s.disconnect());
@@ -160,7 +155,7 @@ fn on_root(socket: SocketRef) {
         }));
     });
     socket.on("message", |s: SocketRef, p: Payload| {
-        let data = p.arg_text(0).unwrap_or("null");
+        let data = p.arg::<Value>(0).unwrap_or(Value::Null);
         println!("message {} {}", s.id_string(), data);
         let _ = s.emit_payload("message", &p);
     });
@@ -602,6 +597,63 @@ fn on_api(socket: SocketRef) {
     );
 }
 
+/// The contract's `/`, `/admin` and `^/dyn-\d+$` on `io` (the main server and the msgpack
+/// one); the dynamic namespaces' parent.
+fn contract_namespaces(io: &SocketIo) -> ParentNamespace {
+    io.ns("/", on_root).with(|s: SocketRef| async move {
+        if credential(&s, "token").as_deref() == Some("bad") {
+            Err(Refusal::new("unauthorized").with_data(json!({"reason": "bad token"})))
+        } else {
+            Ok(())
+        }
+    });
+    io.ns("/admin", |socket: SocketRef| {
+        record(&socket);
+        socket.on("whoami", |ack: AckSender| {
+            let _ = ack.send("admin");
+        });
+    })
+    .with(|s: SocketRef| async move {
+        if credential(&s, "role").as_deref() == Some("admin") {
+            Ok(())
+        } else {
+            Err(Refusal::new("forbidden"))
+        }
+    });
+    let dyn_parent = io.dyn_ns(is_dyn, |socket: SocketRef| {
+        record(&socket);
+        socket.on("name", |s: SocketRef, ack: AckSender| {
+            let _ = ack.send(s.ns().name());
+        });
+        socket.on(
+            "join",
+            |s: SocketRef, Data(room): Data<String>, ack: AckSender| {
+                s.join(room);
+                let _ = ack.send(&true);
+            },
+        );
+    });
+    dyn_parent
+}
+
+/// The msgpack server of the contract: `/msgpack/`, with the msgpack parser, the engine
+/// options of the main one (not EIO3, CORS or `allow_request`), and its `/`, `/admin` and
+/// dynamic namespaces.
+fn msgpack_server(reasons: Reasons) -> (SocketIoService<NotFound>, SocketIo) {
+    let (svc, io) = SocketIo::builder()
+        .path("/msgpack/")
+        .parser(MsgpackParser)
+        .ping_interval(Duration::from_millis(400))
+        .ping_timeout(Duration::from_millis(800))
+        .upgrade_timeout(Duration::from_millis(1000))
+        .connect_timeout(Duration::from_millis(1500))
+        .max_payload(100_000)
+        .with_state(reasons)
+        .build_svc();
+    contract_namespaces(&io);
+    (svc, io)
+}
+
 /// `/tenant-<x>` is created for a client whose auth has `tenant == "<x>"`, after 20 ms.
 async fn tenant_matches(name: String, handshake: sockeye::Handshake) -> bool {
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -645,7 +697,7 @@ async fn main() -> std::io::Result<()> {
                 .split('&')
                 .any(|p| p == "refuse=1")
         })
-        .with_state(reasons)
+        .with_state(reasons.clone())
         .with_state(api_state.clone())
         .build_svc();
     {
@@ -656,40 +708,11 @@ async fn main() -> std::io::Result<()> {
     let recovery_reasons: Reasons = Arc::new(Mutex::new(Vec::new()));
     let svc = recovery_server("/recovery/", true, recovery_reasons.clone())
         .with_inner(recovery_server("/recovery-mw/", false, recovery_reasons).with_inner(svc));
+    // The msgpack server shares the disconnect records with the main one, as in Node.
+    let (msgpack_svc, msgpack) = msgpack_server(reasons.clone());
+    let svc = msgpack_svc.with_inner(svc);
 
-    io.ns("/", on_root).with(|s: SocketRef| async move {
-        if credential(&s, "token").as_deref() == Some("bad") {
-            Err(Refusal::new("unauthorized").with_data(json!({"reason": "bad token"})))
-        } else {
-            Ok(())
-        }
-    });
-    io.ns("/admin", |socket: SocketRef| {
-        record(&socket);
-        socket.on("whoami", |ack: AckSender| {
-            let _ = ack.send("admin");
-        });
-    })
-    .with(|s: SocketRef| async move {
-        if credential(&s, "role").as_deref() == Some("admin") {
-            Ok(())
-        } else {
-            Err(Refusal::new("forbidden"))
-        }
-    });
-    let dyn_parent = io.dyn_ns(is_dyn, |socket: SocketRef| {
-        record(&socket);
-        socket.on("name", |s: SocketRef, ack: AckSender| {
-            let _ = ack.send(s.ns().name());
-        });
-        socket.on(
-            "join",
-            |s: SocketRef, Data(room): Data<String>, ack: AckSender| {
-                s.join(room);
-                let _ = ack.send(&true);
-            },
-        );
-    });
+    let dyn_parent = contract_namespaces(&io);
     let _ = api_state.dyn_parent.set(dyn_parent);
     io.dyn_ns_async(tenant_matches, |socket: SocketRef| {
         record(&socket);
@@ -722,6 +745,7 @@ async fn main() -> std::io::Result<()> {
     })
     .await;
     custom.close();
+    msgpack.close();
     io.close();
     Ok(())
 }
