@@ -188,6 +188,43 @@ VALUE_MSGPACK = [
     b"\xc1", b"\xc0\xc0", b"",
 ]
 
+# ---------------------------------------------------------------- msgpack packets (M, socket.io-msgpack-parser)
+# What socket.io-client with socket.io-msgpack-parser sends (notepack.io: a map {type, data,
+# nsp, id, options}), then the msgpack rows of the catalogue at packet level.
+def mstr(s):
+    s = s.encode("utf-8")
+    return bytes([0xA0 | len(s)]) + s
+
+
+def mpacket(*entries):
+    return bytes([0x80 | len(entries)]) + b"".join(mstr(k) + v for k, v in entries)
+
+
+EVENT_HEAD = (("type", b"\x02"), ("nsp", mstr("/")))
+SIO_MSGPACK = [
+    mpacket(("type", b"\x00"), ("nsp", mstr("/"))),
+    mpacket(("type", b"\x00"), ("nsp", mstr("/admin")), ("data", b"\x81" + mstr("token") + mstr("x"))),
+    mpacket(("type", b"\x01"), ("nsp", mstr("/"))),
+    mpacket(("type", b"\x02"), ("data", b"\x92" + mstr("echo") + b"\x01"), ("nsp", mstr("/")),
+            ("options", b"\x81" + mstr("compress") + b"\xc3")),
+    mpacket(*EVENT_HEAD, ("data", b"\x94" + mstr("m") + b"\xcb\x3f\xf8\0\0\0\0\0\0\xc4\x03abc\xd4\x00\x00"), ("id", b"\x07")),
+    mpacket(*EVENT_HEAD, ("data", b"\x92\x2a\xc0"), ("id", b"\xcd\x01\x00")),
+    mpacket(("type", b"\x03"), ("nsp", mstr("/")), ("data", b"\x91" + mstr("ok")), ("id", b"\x00")),
+    mpacket(*EVENT_HEAD, ("data", b"\x92" + mstr("m") + b"\x81" + mstr("k") + b"\x93\x01\xc2\xa0")),
+    mpacket(("type", b"\x04"), ("nsp", mstr("/")), ("data", mstr("x"))),
+    mpacket(("type", b"\x05"), ("nsp", mstr("/")), ("data", b"\x91" + mstr("m"))),
+    mpacket(*EVENT_HEAD, ("data", b"\x91" + mstr("disconnect"))),
+    mpacket(*EVENT_HEAD, ("data", b"\x90")),
+    mpacket(*EVENT_HEAD, ("data", mstr("m"))),
+    mpacket(*EVENT_HEAD, ("data", b"\x91" + mstr("m")), ("id", b"\xc0")),
+    mpacket(*EVENT_HEAD, ("data", b"\x91" + mstr("m")), ("id", b"\xff")),
+    mpacket(*EVENT_HEAD, ("data", b"\x92" + mstr("m") + b"\x91" * 200 + b"\xc0")),  # M1 scaled
+    mpacket(*EVENT_HEAD, ("data", b"\x92" + mstr("m") + b"\xc6\xff\xff\xff\xff\x01")),  # M2
+    mpacket(*EVENT_HEAD, ("data", b"\xdd\xff\xff\xff\xff")),
+    mpacket(("type", b"\x02"), ("nsp", b"\xdb\xff\xff\xff\xff/")),
+    b"\x93\x02\x90\xa1/", b"\xdf\xff\xff\xff\xff" + b"\0" * 10, b"\xc1", b"\xc0", b"",
+]
+
 TARGETS = {
     "eio_packet": EIO_PACKET,
     "eio_payload_v4": EIO_PAYLOAD_V4,
@@ -196,6 +233,7 @@ TARGETS = {
     "ws_handshake": WS_HANDSHAKE,
     "sio_packet": SIO_PACKET,
     "value_msgpack": VALUE_MSGPACK,
+    "sio_msgpack": SIO_MSGPACK,
 }
 
 
