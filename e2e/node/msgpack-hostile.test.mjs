@@ -7,7 +7,7 @@
 // (Sockeye refuses more than Node here, as its JSON parser does: reserved or non-string event
 // names, an EVENT with no name, an ACK without id, a negative id, nesting past 128. Node's
 // parser lets those through, and an object as event name throws an uncaught exception in
-// Node. Those cases are in crates/sockeye/tests/msgpack_parser.rs, not here.)
+// Node. Those cases are in crates/sockeye/tests/parser_msgpack.rs, not here.)
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
