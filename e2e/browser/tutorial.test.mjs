@@ -1,6 +1,6 @@
 // The tutorial app (the `sockeye` binary) end to end: a real headless Chromium loads the page,
 // clicks "Hit Me", and every open page gets the reversed text; plus Unicode, a non-string
-// message, many clients at once, --static, the heap's huge pages, and a graceful shutdown.
+// message, `--parser msgpack` (the official socket.io.msgpack.min.js bundle in the page), many clients at once, --static, the heap's huge pages, and a graceful shutdown.
 //
 // Needs: target/debug/sockeye built, Debian's chromium at /usr/bin/chromium (or CHROMIUM),
 // and e2e/node_modules (playwright-core, socket.io-client).
@@ -140,6 +140,65 @@ test("Hit Me: the page shows DLROW OLLEH, the server prints the Socket ID and th
   assert.match(printed, /Socket ID: [A-Za-z0-9_-]{20}\nHELLO WORLD\n/);
   await a.page.close();
   await b.page.close();
+});
+
+test("--parser msgpack: the page loads the official socket.io.msgpack.min.js bundle, Hit Me works, frames are msgpack", async () => {
+  const mp = await startServer(["--parser", "msgpack"]);
+  const pages = [];
+  try {
+    const open = async () => {
+      const page = await browser.newPage();
+      pages.push(page);
+      const scripts = [];
+      const frames = [];
+      page.on("response", (r) => r.url().endsWith(".js") && scripts.push({ url: r.url(), status: r.status() }));
+      page.on("websocket", (ws) => {
+        ws.on("framesent", (f) => frames.push({ dir: "sent", payload: f.payload }));
+        ws.on("framereceived", (f) => frames.push({ dir: "received", payload: f.payload }));
+      });
+      await page.goto(mp.url + "/");
+      await page.waitForSelector("#state.connected", { timeout: 10_000 });
+      return { page, scripts, frames };
+    };
+    const a = await open();
+    const b = await open();
+    const bundle = a.scripts.find((s) => s.url === `${mp.url}/socket.io/socket.io.msgpack.min.js`);
+    assert.ok(bundle, `no msgpack bundle request: ${JSON.stringify(a.scripts)}`);
+    assert.equal(bundle.status, 200);
+    assert.ok(!a.scripts.some((s) => s.url.includes("cdn.") || s.url.endsWith("/socket.io.js")), JSON.stringify(a.scripts));
+    const before = mp.out.stdout.length;
+    await a.page.fill("#text", "héllo 🌍 wörld");
+    await a.page.click("form button[type=submit]");
+    await a.page.waitForSelector("#replies li:has-text('dlröw 🌍 olléh')", { timeout: 5000 });
+    await b.page.waitForSelector("#replies li:has-text('dlröw 🌍 olléh')", { timeout: 5000 });
+    await waitFor(() => mp.out.stdout.slice(before).includes("héllo 🌍 wörld"), "the server's log line");
+    assert.match(mp.out.stdout.slice(before), /Socket ID: [A-Za-z0-9_-]{20}\nhéllo 🌍 wörld\n/);
+    // Once upgraded, the packets are binary WebSocket messages (Engine.IO pings stay text).
+    await waitFor(() => a.frames.some((f) => f.dir === "sent" && typeof f.payload !== "string"), "a binary frame sent");
+    const received = a.frames.filter((f) => f.dir === "received" && typeof f.payload !== "string");
+    assert.ok(received.length >= 1, "no binary frame received");
+    const text = a.frames.filter((f) => typeof f.payload === "string").map((f) => f.payload);
+    assert.ok(
+      text.every((t) => /^(2|3|2probe|3probe|5|6)$/.test(t)),
+      `a packet went as text: ${JSON.stringify(text)}`,
+    );
+    // A client of the JSON parser gets no connection: its CONNECT is text.
+    const json = io(mp.url, { transports: ["websocket"], forceNew: true, reconnection: false });
+    try {
+      const outcome = await new Promise((resolve) => {
+        const t = setTimeout(() => resolve("nothing"), 3000);
+        json.once("connect", () => (clearTimeout(t), resolve("connect")));
+        json.once("disconnect", (r) => (clearTimeout(t), resolve(`disconnect: ${r}`)));
+        json.once("connect_error", (e) => (clearTimeout(t), resolve(`connect_error: ${e.message}`)));
+      });
+      assert.notEqual(outcome, "connect");
+    } finally {
+      json.close();
+    }
+  } finally {
+    for (const p of pages) await p.close();
+    mp.child.kill("SIGKILL");
+  }
 });
 
 test("Unicode round trip through the text box: reversed by characters", async () => {

@@ -3,6 +3,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The packet codec: Node's `parser` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParserChoice {
+    /// `socket.io-parser` (JSON text, binary as attachments): what every client speaks.
+    Json,
+    /// `socket.io-msgpack-parser`: clients need it too (or the `socket.io.msgpack.min.js`
+    /// bundle).
+    Msgpack,
+}
+
 /// The parsed flags.
 #[derive(Debug, Clone)]
 pub struct Args {
@@ -15,6 +25,7 @@ pub struct Args {
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
     pub max_payload: usize,
+    pub parser: ParserChoice,
     /// Connection state recovery's window, when on.
     pub recovery: Option<Duration>,
     pub cors: Vec<String>,
@@ -52,6 +63,10 @@ Flags:
   --ping-interval MS     heartbeat interval in milliseconds    [default: 25000]
   --ping-timeout MS      heartbeat timeout in milliseconds     [default: 20000]
   --max-payload BYTES    largest message a client may send     [default: 1000000]
+  --parser PARSER        json, or msgpack (socket.io-msgpack-parser: clients must use
+                         it too; the page then loads socket.io.msgpack.min.js, and
+                         Engine.IO v3 clients are refused)
+                                                               [default: json]
   --recovery SECONDS     connection state recovery: a client whose connection drops
                          and comes back within SECONDS gets its id, rooms and the
                          messages it missed                    [default: off]
@@ -100,6 +115,7 @@ impl Args {
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(20),
             max_payload: 1_000_000,
+            parser: ParserChoice::Json,
             recovery: None,
             cors: Vec::new(),
             redis: env("SOCKEYE_REDIS").filter(|u| !u.is_empty()),
@@ -145,6 +161,13 @@ impl Args {
                         Duration::from_millis(num("--ping-timeout", value("--ping-timeout")?)?)
                 }
                 "--max-payload" => a.max_payload = num("--max-payload", value("--max-payload")?)?,
+                "--parser" => {
+                    a.parser = match value("--parser")?.as_str() {
+                        "json" => ParserChoice::Json,
+                        "msgpack" => ParserChoice::Msgpack,
+                        other => return Err(format!("--parser: `{other}` is not json or msgpack")),
+                    }
+                }
                 "--recovery" => {
                     let secs: u64 = num("--recovery", value("--recovery")?)?;
                     if secs == 0 {
@@ -209,6 +232,13 @@ mod tests {
         assert!(parse(&["--port"]).is_err());
         assert!(parse(&["--workers", "0"]).is_err());
         assert!(a.recovery.is_none(), "recovery is off by default");
+        assert_eq!(a.parser, ParserChoice::Json, "JSON by default");
+        let Ok(Parsed::Run(a)) = parse(&["--parser", "msgpack"]) else {
+            panic!()
+        };
+        assert_eq!(a.parser, ParserChoice::Msgpack);
+        assert!(parse(&["--parser", "cbor"]).is_err());
+        assert!(parse(&["--parser"]).is_err());
         let Ok(Parsed::Run(a)) = parse(&["--recovery", "30"]) else {
             panic!()
         };

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::json;
 use sockeye::{AckSender, ClientBundle, Payload, SocketIo, SocketRef, StaticDir};
 
-use crate::args::Args;
+use crate::args::{Args, ParserChoice};
 use crate::page::Page;
 
 /// Reverses a string by Unicode scalar values (never by bytes), as Python's `s[::-1]` does.
@@ -100,6 +100,9 @@ async fn run(args: Args) -> std::io::Result<()> {
         .ping_timeout(args.ping_timeout)
         .max_payload(args.max_payload)
         .allow_eio3(args.eio3);
+    if args.parser == ParserChoice::Msgpack {
+        builder = builder.parser(sockeye::parser::MsgpackParser);
+    }
     if !args.cors.is_empty() {
         builder = builder.cors(sockeye::Cors::origins(args.cors.clone()).credentials(true));
     }
@@ -181,7 +184,11 @@ async fn run(args: Args) -> std::io::Result<()> {
             sockeye::serve(listener, svc, stop).await;
         }
         None => {
-            let svc = tower_layer_apply(&layer, Page);
+            let page = match args.parser {
+                ParserChoice::Json => Page::json(),
+                ParserChoice::Msgpack => Page::msgpack(),
+            };
+            let svc = tower_layer_apply(&layer, page);
             sockeye::serve(listener, svc, stop).await;
         }
     }

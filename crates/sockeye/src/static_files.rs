@@ -12,13 +12,15 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 
 /// The file names served from the bundle folder: nothing else is ever served from it.
-const BUNDLE_FILES: [&str; 6] = [
+const BUNDLE_FILES: [&str; 8] = [
     "socket.io.js",
     "socket.io.js.map",
     "socket.io.min.js",
     "socket.io.min.js.map",
     "socket.io.esm.min.js",
     "socket.io.esm.min.js.map",
+    "socket.io.msgpack.min.js",
+    "socket.io.msgpack.min.js.map",
 ];
 
 struct File {
