@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The reference implementation of e2e/CONTRACT.md on Node's socket.io package.
 // Every interop test must pass against it: that proves the test asserts what Node's
-// socket.io really does. Usage: node e2e/reference/server.js [--port N]
+// socket.io really does. Usage: node e2e/reference/server.js [--port N] [--redis URL]
 "use strict";
 
 const http = require("node:http");
@@ -424,9 +424,36 @@ function recoveryServer(path, skipMiddlewares) {
 const recovery = recoveryServer("/recovery/", true);
 const recoveryMw = recoveryServer("/recovery-mw/", false);
 
-httpServer.listen(port, "127.0.0.1", () => {
-  console.log(`listening on ${httpServer.address().port}`);
-});
+// `--redis URL`: the main server's adapter is @socket.io/redis-adapter (a cluster of one),
+// which the whole suite must also pass with (it does, in Node).
+async function useRedis(url) {
+  const { createClient } = require("redis");
+  const { createAdapter } = require("@socket.io/redis-adapter");
+  const pub = createClient({ url });
+  const sub = pub.duplicate();
+  pub.on("error", (err) => console.error(`redis pub: ${err.message}`));
+  sub.on("error", (err) => console.error(`redis sub: ${err.message}`));
+  await Promise.all([pub.connect(), sub.connect()]);
+  io.adapter(createAdapter(pub, sub));
+  // Ready once every namespace's adapter is subscribed (each counts itself).
+  for (const nsp of io._nsps.values()) {
+    while ((await nsp.adapter.serverCount().catch(() => 0)) < 1) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+const redisAt = process.argv.indexOf("--redis");
+(redisAt === -1 ? Promise.resolve() : useRedis(process.argv[redisAt + 1])).then(
+  () =>
+    httpServer.listen(port, "127.0.0.1", () => {
+      console.log(`listening on ${httpServer.address().port}`);
+    }),
+  (err) => {
+    console.error(`--redis: ${err.message}`);
+    process.exit(1);
+  },
+);
 
 function shutdown() {
   custom.close();

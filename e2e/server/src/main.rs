@@ -609,6 +609,14 @@ async fn tenant_matches(name: String, handshake: sockeye::Handshake) -> bool {
     tenant.is_some_and(|t| name.strip_prefix("/tenant-") == Some(t))
 }
 
+/// The value after `flag` on the command line.
+fn flag_value(args: &[String], flag: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
 fn port() -> u16 {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -629,7 +637,22 @@ async fn main() -> std::io::Result<()> {
     }
     let reasons: Reasons = Arc::new(Mutex::new(Vec::new()));
     let api_state = ApiState::default();
-    let (svc, io) = SocketIo::builder()
+    // `--redis URL`: the main server's adapter is the Redis one (a cluster of one), so that
+    // the whole suite checks it behaves as the in-process adapter does.
+    let redis = match flag_value(&args, "--redis") {
+        Some(url) => Some(
+            sockeye_redis::RedisAdapter::builder(url)
+                .build()
+                .await
+                .map_err(std::io::Error::other)?,
+        ),
+        None => None,
+    };
+    let mut builder = SocketIo::builder();
+    if let Some(redis) = &redis {
+        builder = builder.adapter(redis.factory());
+    }
+    let (svc, io) = builder
         .ping_interval(Duration::from_millis(400))
         .ping_timeout(Duration::from_millis(800))
         .upgrade_timeout(Duration::from_millis(1000))
@@ -716,6 +739,10 @@ async fn main() -> std::io::Result<()> {
     let svc = sockeye::tower_layer::Layer::layer(&custom_layer, svc);
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port())).await?;
+    if redis.is_some() {
+        // Subscribed before the first client, as the reference waits for its adapter.
+        io.ready().await.map_err(std::io::Error::other)?;
+    }
     println!("listening on {}", listener.local_addr()?.port());
     sockeye::serve(listener, svc, async {
         let _ = tokio::signal::ctrl_c().await;
