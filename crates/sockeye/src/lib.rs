@@ -8,7 +8,6 @@ mod handler;
 mod hooks;
 pub mod huge_pages;
 mod io;
-mod js_date;
 pub mod metrics;
 mod ns;
 mod operators;

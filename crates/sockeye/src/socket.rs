@@ -304,7 +304,7 @@ impl Handshake {
             .unwrap_or_default();
         HandshakeInfo {
             headers: Value::Map(headers),
-            time: crate::js_date::to_js_string(since_epoch.as_secs()),
+            time: sockeye_core::time::js_date_string(since_epoch.as_secs()),
             address: self
                 .address()
                 .map(|a| a.ip().to_string())
