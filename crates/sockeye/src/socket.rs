@@ -467,7 +467,8 @@ impl Socket {
             return;
         };
         for l in listeners.0.iter() {
-            l(self.clone(), transport);
+            // A panicking listener must not take the connection's task down with it.
+            crate::handler::run_sync(|| l(self.clone(), transport));
         }
     }
 

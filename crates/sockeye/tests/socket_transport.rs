@@ -13,13 +13,20 @@ use sockeye::{AckSender, SocketRef, TransportKind};
 type Log = Arc<Mutex<Vec<String>>>;
 
 /// `/up`, `/up2` and `/left`: each socket logs its transport when it connects and each
-/// upgrade it hears of, and acks `transport` with its transport's name.
+/// upgrade it hears of, and acks `transport` with its transport's name; on `/up2` a first
+/// listener panics.
 fn install(io: &sockeye::SocketIo, log: &Log) {
     for ns in ["/up", "/up2", "/left"] {
         let log = log.clone();
         io.ns(ns, move |s: SocketRef| {
             log.lock()
                 .push(format!("connect {} {}", s.ns().name(), s.transport()));
+            if s.ns().name() == "/up2" {
+                // A listener that panics harms neither the next one nor the connection.
+                s.on_upgrade(|_: SocketRef, _: TransportKind| {
+                    panic!("an upgrade listener panics (test)")
+                });
+            }
             let l = log.clone();
             s.on_upgrade(move |s: SocketRef, t: TransportKind| {
                 l.lock()
