@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::Full;
+use tracing::Instrument;
 
 use crate::config::EngineConfig;
 use crate::core::Shared;
 use crate::errors::HttpError;
 use crate::handler::Handler;
+use crate::metrics::Refusal;
 use crate::packet::ProtocolVersion;
 use crate::response::EngineBody;
 use crate::response::{error, upgrade_error};
@@ -152,8 +154,14 @@ impl<H: Handler> Engine<H> {
         let mut res = match self.route(req).await {
             Ok(res) => res,
             // Node answers a refused WebSocket upgrade with a plain 400 and the message.
-            Err(e) if upgrade => upgrade_error(e),
-            Err(e) => error(e),
+            Err(e) if upgrade => {
+                crate::metrics::refused_with(e);
+                upgrade_error(e)
+            }
+            Err(e) => {
+                crate::metrics::refused_with(e);
+                error(e)
+            }
         };
         self.inner
             .config
@@ -205,6 +213,7 @@ impl<H: Handler> Engine<H> {
         }
         let is_upgrade = req.headers().contains_key(header::UPGRADE);
         if transport == TransportKind::Websocket && config.cors.refuses_websocket(req.headers()) {
+            crate::metrics::refused(Refusal::Origin);
             return Err(HttpError::Forbidden);
         }
         let b64 = query.b64;
@@ -234,7 +243,12 @@ impl<H: Handler> Engine<H> {
                 }
                 match *req.method() {
                     Method::GET => Ok(polling::poll(&self.inner, socket, jsonp).await),
-                    Method::POST => Ok(polling::post(&self.inner, socket, req, jsonp).await),
+                    Method::POST => {
+                        let span = crate::trace::span(&socket);
+                        Ok(polling::post(&self.inner, socket, req, jsonp)
+                            .instrument(span)
+                            .await)
+                    }
                     _ => Err(HttpError::BadRequest),
                 }
             }
@@ -261,17 +275,20 @@ impl<H: Handler> Engine<H> {
         let (parts, body) = req.into_parts();
         if let Some(allow) = &config.allow_request {
             if !allow(&parts) {
+                crate::metrics::refused(Refusal::AllowRequest);
                 return Err(HttpError::Forbidden);
             }
         }
         if let Some(max) = config.max_connections {
             if self.session_count() >= max {
+                crate::metrics::refused(Refusal::MaxConnections);
                 return Err(HttpError::Forbidden);
             }
         }
         // A server shutting down takes no new clients (they reconnect elsewhere or
         // later); its listener may still accept, for the last polls of the old ones.
         if self.is_shutting_down() {
+            crate::metrics::refused(Refusal::ShuttingDown);
             return Err(HttpError::Forbidden);
         }
         let req = Request::from_parts(parts, body);

@@ -71,6 +71,7 @@ mod sid {
 mod socket;
 pub mod testing;
 mod timer;
+mod trace;
 mod transport;
 pub mod ws;
 

@@ -82,6 +82,22 @@ pub enum TransportKind {
     Websocket,
 }
 
+impl TransportKind {
+    /// The name clients use for it (`transport=...`): `"polling"` or `"websocket"`.
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye_engineio::TransportKind;
+    /// assert_eq!(TransportKind::Websocket.as_str(), "websocket");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Polling => "polling",
+            TransportKind::Websocket => "websocket",
+        }
+    }
+}
+
 /// A point in time for the machine: microseconds since an origin the driver chooses (the
 /// process's first use of the clock in the engine, zero in tests). Eight bytes, so a session
 /// keeps its deadlines in little room.
