@@ -43,7 +43,10 @@ fn scrape(io: &SocketIo) -> Scrape {
     metrics::with_local_recorder(&recorder, || sockeye::metrics::record(io));
     let text = handle.render();
     let mut samples = HashMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let (series, value) = line.rsplit_once(' ').expect("sample line");
         samples.insert(series.to_owned(), value.parse().expect("sample value"));
     }
@@ -162,9 +165,15 @@ async fn engine_figures_follow_the_clients() {
     let rx = r#"sockeye_engineio_received_packets_total{transport="polling"}"#;
     assert!(after.get(rx) - before.get(rx) >= 2.0, "{rx}");
     let rx_bytes = r#"sockeye_engineio_received_bytes_total{transport="polling"}"#;
-    assert!(after.get(rx_bytes) - before.get(rx_bytes) >= 19.0, "{rx_bytes}");
+    assert!(
+        after.get(rx_bytes) - before.get(rx_bytes) >= 19.0,
+        "{rx_bytes}"
+    );
     let tx_bytes = r#"sockeye_engineio_sent_bytes_total{transport="polling"}"#;
-    assert!(after.get(tx_bytes) - before.get(tx_bytes) >= 19.0, "{tx_bytes}");
+    assert!(
+        after.get(tx_bytes) - before.get(tx_bytes) >= 19.0,
+        "{tx_bytes}"
+    );
 
     let before = scrape(io);
     let mut up = Ws::upgrade_with(
@@ -191,13 +200,24 @@ async fn engine_figures_follow_the_clients() {
 
     // Refused requests, by reason.
     let before = scrape(io);
-    get(srv.addr, "/socket.io/?EIO=5&transport=polling").await.assert_error(400, 5);
-    get(srv.addr, "/socket.io/?EIO=4&transport=carrier-pigeon").await.assert_error(400, 0);
-    get(srv.addr, "/socket.io/?EIO=4&transport=polling&sid=AAAAAAAAAAAAAAAAAAAA")
+    get(srv.addr, "/socket.io/?EIO=5&transport=polling")
         .await
-        .assert_error(400, 1);
+        .assert_error(400, 5);
+    get(srv.addr, "/socket.io/?EIO=4&transport=carrier-pigeon")
+        .await
+        .assert_error(400, 0);
+    get(
+        srv.addr,
+        "/socket.io/?EIO=4&transport=polling&sid=AAAAAAAAAAAAAAAAAAAA",
+    )
+    .await
+    .assert_error(400, 1);
     let after = scrape(io);
-    for reason in ["unsupported_protocol_version", "unknown_transport", "unknown_sid"] {
+    for reason in [
+        "unsupported_protocol_version",
+        "unknown_transport",
+        "unknown_sid",
+    ] {
         let series = format!(r#"sockeye_engineio_refused_requests_total{{reason="{reason}"}}"#);
         assert_eq!(after.get(&series) - before.get(&series), 1.0, "{series}");
     }
@@ -210,7 +230,9 @@ async fn the_connection_limit_and_the_shutdown_are_refusals_of_their_own() {
     let srv = start_with(builder().max_connections(1), |_, _| {}).await;
     let before = scrape(&srv.io);
     let _first = Ws::connect_sio(srv.addr).await;
-    get(srv.addr, "/socket.io/?EIO=4&transport=polling").await.assert_error(403, 4);
+    get(srv.addr, "/socket.io/?EIO=4&transport=polling")
+        .await
+        .assert_error(403, 4);
     let after = scrape(&srv.io);
     let series = r#"sockeye_engineio_refused_requests_total{reason="max_connections"}"#;
     assert_eq!(after.get(series) - before.get(series), 1.0);
@@ -335,4 +357,34 @@ async fn overflows_by_policy_and_read_pauses() {
     ws.text(r#"42/slow,["wait",200]"#).await;
     ws.text(r#"42/slow,["wait",1]"#).await;
     moved(&srv.io, &before, "sockeye_read_pauses_total", 1.0).await;
+}
+
+#[tokio::test]
+async fn declared_namespaces_past_the_label_limit_are_summed() {
+    let _g = LOCK.lock().await;
+    let max = sockeye::metrics::MAX_NAMESPACE_LABELS;
+    let srv = start_with(builder(), |io, _| {
+        for i in 0..max {
+            io.ns(format!("/s-{i:03}"), |_: SocketRef| {});
+        }
+    })
+    .await;
+    // With `/` and `/other`, `max + 2` declared namespaces: by name order the last two are
+    // past the limit.
+    let last = format!("/s-{:03}", max - 1);
+    let _c = Ws::connect_ns(srv.addr, &last).await;
+    let s = scrape(&srv.io);
+    assert_eq!(s.get(r#"sockeye_sockets{namespace="(other)"}"#), 1.0);
+    assert!(!s.has(&format!(r#"sockeye_sockets{{namespace="{last}"}}"#)));
+    assert_eq!(s.get(r#"sockeye_sockets{namespace="/"}"#), 0.0);
+    assert_eq!(
+        s.get(r#"sockeye_namespaces{kind="static"}"#),
+        (max + 2) as f64
+    );
+    let series = s
+        .samples
+        .keys()
+        .filter(|k| k.starts_with("sockeye_sockets{"))
+        .count();
+    assert_eq!(series, max + 1, "{max} namespaces and (other)");
 }
