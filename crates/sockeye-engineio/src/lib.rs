@@ -26,6 +26,18 @@
 //! | [`EngineConfig::max_packets_per_payload`] | 4096 |
 //! | [`EngineConfig::max_ws_fragments`] | 1024 |
 //!
+//! ## Feature flags
+//! | feature | default | what |
+//! |---|---|---|
+//! | `metrics` | no | `metrics::record`: the engine's counters and gauges ([`metrics`]) into the application's [`metrics`](https://docs.rs/metrics) recorder |
+//!
+//! ## Observability
+//! The engine counts sessions, handshakes, refusals, upgrades, disconnects, packets and bytes
+//! ([`metrics`]: relaxed atomic additions, per thread for the per-packet ones), and runs each
+//! session's work in a `tracing` span `connection{sid, transport, protocol, remote}` (INFO,
+//! target `sockeye_engineio`, made when the work starts: an idle session holds none), with a
+//! line when a session opens, upgrades and closes.
+//!
 //! ## Example
 //! ```
 //! use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! policy at work.
 //!
 //! The counters are always kept (a few relaxed atomic additions, no lock and no lookup);
-//! with the `metrics` feature, [`record`] copies them into the application's
+//! with the `metrics` feature, `record` copies them into the application's
 //! [`metrics`](https://docs.rs/metrics) recorder (see `sockeye::metrics` for the names and
 //! why it is done that way). They count every engine of the process together.
 //!
@@ -118,6 +118,7 @@ static REFUSALS: [AtomicU64; Refusal::ALL.len()] =
 static OVERFLOWS: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 
 /// The label values of the disconnect reasons, in the order of [`DISCONNECTS`].
+#[cfg(feature = "metrics")]
 const DISCONNECT_REASONS: [&str; 6] = [
     "transport_close",
     "transport_error",
@@ -197,6 +198,7 @@ impl Refusal {
         Refusal::Origin,
     ];
 
+    #[cfg(feature = "metrics")]
     fn label(self) -> &'static str {
         match self {
             Refusal::UnknownTransport => "unknown_transport",
@@ -256,6 +258,7 @@ pub fn open_sessions(transport: TransportKind, protocol: ProtocolVersion) -> i64
     OPEN[transport_index(transport)][protocol_index(protocol)].load(Relaxed)
 }
 
+#[cfg(any(test, feature = "metrics"))]
 fn sum(f: impl Fn(&Traffic) -> u64) -> u64 {
     TRAFFIC.iter().map(f).fold(0, u64::wrapping_add)
 }

@@ -45,7 +45,7 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `tls` | no | `rediss://` URLs (TLS with rustls and the system's root certificates) |
-//! | `metrics` | no | [`RedisAdapter::record_metrics`]: the [`Metrics`] into the application's [`metrics`](https://docs.rs/metrics) recorder (Prometheus) |
+//! | `metrics` | no | `RedisAdapter::record_metrics`: the [`Metrics`] into the application's [`metrics`](https://docs.rs/metrics) recorder (Prometheus) |
 //!
 //! ## The Redis client
 //! The connections are [fred](https://docs.rs/fred)'s. It was chosen over redis-rs because

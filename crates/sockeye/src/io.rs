@@ -191,6 +191,7 @@ impl IoInner {
     }
 
     /// Whether a dynamic namespace was declared (`dyn_ns`).
+    #[cfg(feature = "metrics")]
     pub(crate) fn has_dynamic_namespaces(&self) -> bool {
         !self.dyn_nsps.read().is_empty()
     }

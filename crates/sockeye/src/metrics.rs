@@ -3,7 +3,7 @@
 //!
 //! The server always counts (a relaxed atomic addition per event, and per packet in the
 //! engine a thread's own cache line: no lock, no lookup); with the `metrics` feature,
-//! [`record`] copies every figure into the recorder the application installed, which renders
+//! `record` copies every figure into the recorder the application installed, which renders
 //! them (with `metrics-exporter-prometheus`, in the Prometheus text format). The `sockeye`
 //! binary does that on `--metrics ADDR`.
 //!
@@ -32,13 +32,13 @@
 //! - **Nothing per packet goes through it.** A facade handle is a dynamic call into the
 //!   recorder, and a handle made before the recorder is installed stays a no-op; the engine
 //!   counts every packet, so it keeps plain atomics of its own (per thread for the per-packet
-//!   ones) and [`record`] hands their totals over with [`metrics::Counter::absolute`], the
+//!   ones) and `record` hands their totals over with `Counter::absolute`, the
 //!   facade's way for counts kept elsewhere. A server that never records pays those additions
 //!   and nothing else; without the feature the facade is not even compiled.
 //!
 //! # Bounded labels
 //! Every label takes a fixed set of values (transports, protocol versions, reasons, policies)
-//! except `namespace`, whose values come from the application. [`record`] gives each
+//! except `namespace`, whose values come from the application. `record` gives each
 //! namespace declared with [`SocketIo::ns`](crate::SocketIo::ns) its own series, up to
 //! [`MAX_NAMESPACE_LABELS`] of them (by name order; the rest are summed as `(other)`), and
 //! sums the children of every dynamic namespace ([`SocketIo::dyn_ns`](crate::SocketIo::dyn_ns),

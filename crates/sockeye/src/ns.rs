@@ -194,6 +194,7 @@ impl Namespace {
     }
 
     /// Whether a dynamic namespace made this one for a client.
+    #[cfg(feature = "metrics")]
     pub(crate) fn is_dynamic(&self) -> bool {
         self.dynamic
     }
