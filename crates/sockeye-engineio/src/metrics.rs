@@ -379,7 +379,7 @@ mod record {
         describe_counter!(
             "sockeye_engineio_sent_bytes_total",
             Unit::Bytes,
-            "Bytes sent to clients: WebSocket frames, polling response bodies."
+            "Bytes sent to clients: the WebSocket frames of Engine.IO packets, polling response bodies."
         );
         describe_counter!(
             "sockeye_engineio_queue_overflows_total",

@@ -347,7 +347,6 @@ impl<U: Upper> Conn<U> {
                             Poll::Pending => break,
                         }
                     }
-                    crate::metrics::sent(TransportKind::Websocket, 0, off as u64);
                     if !failed && off < scratch.len() {
                         wbuf.extend_from_slice(&scratch[off..]);
                     }
@@ -364,7 +363,6 @@ impl<U: Upper> Conn<U> {
                     Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Exit::Io),
                     Poll::Ready(Ok(n)) => {
                         progress = true;
-                        crate::metrics::sent(TransportKind::Websocket, 0, n as u64);
                         if n == self.wbuf.len() {
                             // Idle connections keep no write buffer.
                             self.wbuf = BytesMut::new();

@@ -241,10 +241,13 @@ impl<H: Handler> Upper for Eio<H> {
     #[inline]
     fn frame(&self, taken: Queue, out: &mut BytesMut) {
         let framing = self.framing();
-        crate::metrics::sent(TransportKind::Websocket, taken.len() as u64, 0);
+        let start = out.len();
         for p in &taken {
             frame(out, p, framing);
         }
+        // Counted as framed (what the connection writes next): one count per wake-up.
+        let bytes = (out.len() - start) as u64;
+        crate::metrics::sent(TransportKind::Websocket, taken.len() as u64, bytes);
     }
 
     #[inline]

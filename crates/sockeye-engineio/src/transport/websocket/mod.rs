@@ -145,8 +145,9 @@ async fn task<H: Handler>(
 fn write_open_packet<H: Handler>(shared: &Shared<H>, socket: &Socket<H::Data>, out: &mut BytesMut) {
     let mut open = b"0".to_vec();
     open.extend_from_slice(&shared.open_packet(socket.sid(), TransportKind::Websocket));
+    let start = out.len();
     ws::encode_frame(OpCode::Text, &open, out);
-    crate::metrics::sent(TransportKind::Websocket, 1, 0);
+    crate::metrics::sent(TransportKind::Websocket, 1, (out.len() - start) as u64);
 }
 
 /// The upgrade of a polling session: the probe, then (after `5`) the session itself.
