@@ -167,7 +167,7 @@ pub(crate) fn closed(t: TransportKind, v: ProtocolVersion, reason: DisconnectRea
 }
 
 /// Why a request to the engine path was refused: the engine's error, with a 403 split by
-/// what refused it.
+/// what refused it, and the application's hook's refusals apart whatever their code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
     UnknownTransport,
@@ -175,7 +175,7 @@ pub(crate) enum Refusal {
     BadHandshakeMethod,
     BadRequest,
     UnsupportedProtocolVersion,
-    /// A 403 from the allow-request hook.
+    /// A refusal by the allow-request hook (a 403, or the code it chose).
     AllowRequest,
     /// A 403 at the connection limit.
     MaxConnections,
@@ -212,25 +212,25 @@ impl Refusal {
             Refusal::Origin => "origin",
         }
     }
+
+    /// The reason an error stands for when nothing else says who refused: the engine marks
+    /// each of its 403s (and each `allow_request` refusal, whatever its code) where it is
+    /// decided, so a 403 reaching here unmarked can only be the hook's.
+    pub(crate) fn of(e: HttpError) -> Refusal {
+        match e {
+            HttpError::UnknownTransport => Refusal::UnknownTransport,
+            HttpError::UnknownSid => Refusal::UnknownSid,
+            HttpError::BadHandshakeMethod => Refusal::BadHandshakeMethod,
+            HttpError::UnsupportedProtocolVersion => Refusal::UnsupportedProtocolVersion,
+            HttpError::Forbidden => Refusal::AllowRequest,
+            _ => Refusal::BadRequest,
+        }
+    }
 }
 
 /// A request was refused for this reason.
 pub(crate) fn refused(r: Refusal) {
     REFUSALS[r as usize].fetch_add(1, Relaxed);
-}
-
-/// A request was answered with `e`: counted here unless it is a 403, which the place that
-/// refuses counts with its own reason.
-pub(crate) fn refused_with(e: HttpError) {
-    let r = match e {
-        HttpError::UnknownTransport => Refusal::UnknownTransport,
-        HttpError::UnknownSid => Refusal::UnknownSid,
-        HttpError::BadHandshakeMethod => Refusal::BadHandshakeMethod,
-        HttpError::UnsupportedProtocolVersion => Refusal::UnsupportedProtocolVersion,
-        HttpError::Forbidden => return,
-        _ => Refusal::BadRequest,
-    };
-    refused(r);
 }
 
 /// How many times a client's outbound queue overflowed (each one a dropped packet, or a

@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::*;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use sockeye::extract::{Data, Refusal};
-use sockeye::{OverflowPolicy, SocketIo, SocketRef};
+use sockeye::{Cors, HttpError, OverflowPolicy, RequestRefusal, SocketIo, SocketRef};
 
 static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -238,6 +238,62 @@ async fn the_connection_limit_and_the_shutdown_are_refusals_of_their_own() {
     assert_eq!(after.get(series) - before.get(series), 1.0);
     let forbidden = r#"sockeye_engineio_refused_requests_total{reason="shutting_down"}"#;
     assert_eq!(after.get(forbidden), before.get(forbidden));
+}
+
+/// The application's refusals are counted as its own, whatever code it answers with, and a
+/// WebSocket from an origin the CORS rules refuse is counted as `origin`.
+#[tokio::test]
+async fn the_hooks_refusals_and_the_origin_check_are_counted_by_reason() {
+    let _g = LOCK.lock().await;
+    let b = builder()
+        .cors(Cors::origins(["https://example.com"]))
+        .allow_request_async(|req: &http::request::Parts| {
+            let query = req.uri.query().unwrap_or_default().to_owned();
+            async move {
+                if query.contains("deny=forbidden") {
+                    Err(RequestRefusal::forbidden().with_message("not you"))
+                } else if query.contains("deny=code3") {
+                    Err(RequestRefusal::new(HttpError::BadRequest))
+                } else {
+                    Ok(())
+                }
+            }
+        });
+    let srv = start_with(b, |_, _| {}).await;
+    let series =
+        |reason: &str| format!(r#"sockeye_engineio_refused_requests_total{{reason="{reason}"}}"#);
+    let before = scrape(&srv.io);
+    get(
+        srv.addr,
+        "/socket.io/?EIO=4&transport=polling&deny=forbidden",
+    )
+    .await
+    .assert_error(403, 4);
+    get(srv.addr, "/socket.io/?EIO=4&transport=polling&deny=code3")
+        .await
+        .assert_error(400, 3);
+    let refused = Ws::upgrade_with(
+        srv.addr,
+        "EIO=4&transport=websocket",
+        &[("Origin", "https://evil.example")],
+    )
+    .await
+    .err()
+    .expect("a foreign origin must not upgrade");
+    assert_eq!(refused.status, 400);
+    // Accepted: the hook says yes, the origin is allowed.
+    let _ok = Ws::upgrade_with(
+        srv.addr,
+        "EIO=4&transport=websocket",
+        &[("Origin", "https://example.com")],
+    )
+    .await
+    .unwrap_or_else(|r| panic!("the allowed origin must upgrade: {}", r.status));
+    let after = scrape(&srv.io);
+    let delta = |reason: &str| after.get(&series(reason)) - before.get(&series(reason));
+    assert_eq!(delta("allow_request"), 2.0, "the hook's two refusals");
+    assert_eq!(delta("origin"), 1.0, "the foreign origin");
+    assert_eq!(delta("bad_request"), 0.0, "the hook's code 3 is the hook's");
 }
 
 #[tokio::test]

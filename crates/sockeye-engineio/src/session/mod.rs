@@ -83,18 +83,24 @@ pub enum TransportKind {
 }
 
 impl TransportKind {
-    /// The name clients use for it (`transport=...`): `"polling"` or `"websocket"`.
+    /// Node's name for the transport (`socket.conn.transport.name`): `"polling"` or
+    /// `"websocket"`.
     ///
     /// # Examples
     /// ```
-    /// use sockeye_engineio::TransportKind;
-    /// assert_eq!(TransportKind::Websocket.as_str(), "websocket");
+    /// assert_eq!(sockeye_engineio::TransportKind::Websocket.as_str(), "websocket");
     /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             TransportKind::Polling => "polling",
             TransportKind::Websocket => "websocket",
         }
+    }
+}
+
+impl std::fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
