@@ -217,6 +217,9 @@ impl IoHandler {
                     return Self::protocol_error(conn, &"duplicate connect");
                 }
                 if conn.data().namespaces() >= self.0.config.max_namespaces {
+                    crate::metrics::connect_refused(
+                        crate::metrics::ConnectRefusal::TooManyNamespaces,
+                    );
                     return send_connect_error(&self.0, conn, &ns, "Too many namespaces", None);
                 }
                 // A v4-protocol client authenticates through the namespace's query string.

@@ -184,12 +184,19 @@ impl Namespace {
     /// Stops the adapter.
     pub(crate) async fn close_adapter(&self) {
         if let Err(e) = self.adapter.close().await {
+            crate::metrics::add(&crate::metrics::ADAPTER_ERRORS, 1);
             tracing::warn!(ns = %self.name, "closing the adapter: {e}");
         }
     }
 
     pub(crate) fn io_inner(&self) -> &Arc<IoInner> {
         &self.io
+    }
+
+    /// Whether a dynamic namespace made this one for a client.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn is_dynamic(&self) -> bool {
+        self.dynamic
     }
 
     /// How many sockets are connected here.
@@ -558,6 +565,7 @@ impl Namespace {
             }
             Ok(None) => None,
             Err(e) => {
+                crate::metrics::add(&crate::metrics::ADAPTER_ERRORS, 1);
                 tracing::warn!(ns = %self.name, "restoring a session: {e}");
                 None
             }
@@ -637,6 +645,7 @@ impl Namespace {
             match outcome {
                 Some(Ok(())) => return ns.finish_connect(socket, parts, None),
                 Some(Err(refusal)) => {
+                    crate::metrics::connect_refused(crate::metrics::ConnectRefusal::Middleware);
                     ns.leave_all_rooms(sid);
                     crate::client::send_connect_error(
                         &ns.io,
@@ -711,6 +720,8 @@ impl Namespace {
         }
         drop(order);
         let handler = self.handler.read().clone();
+        let _span = socket.span().entered();
+        tracing::info!("socket connected");
         handler(socket, parts);
     }
 }
@@ -777,7 +788,7 @@ impl LocalNamespace for Namespace {
     fn broadcast(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) -> usize {
         let volatile = opts.flags.volatile;
         let parser = &*self.io.config.parser;
-        match self.rooms.select(&self.name, opts) {
+        let sent = match self.rooms.select(&self.name, opts) {
             Selection::All => send_each(parser, &self.all_sockets(), packet, volatile),
             Selection::Some(sids) => send_each(parser, &self.get_sockets(&sids), packet, volatile),
             Selection::AllBut(except) => send_each(
@@ -786,7 +797,10 @@ impl LocalNamespace for Namespace {
                 packet,
                 volatile,
             ),
-        }
+        };
+        crate::metrics::add(&crate::metrics::BROADCASTS, 1);
+        crate::metrics::add(&crate::metrics::DELIVERIES, sent as u64);
+        sent
     }
 
     fn broadcast_with_ack(
@@ -801,6 +815,7 @@ impl LocalNamespace for Namespace {
             s.notify_broadcast(packet);
         }
         let encoded = packet.encoded_with_id(&*self.io.config.parser, id);
+        crate::metrics::add(&crate::metrics::BROADCASTS, 1);
         Box::pin(LocalAcks::send(sockets, encoded, id, timeout))
     }
 
