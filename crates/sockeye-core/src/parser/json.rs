@@ -5,7 +5,7 @@
 //! (types 5 and 6) replace each binary value by `{"_placeholder":true,"num":N}` and travel as
 //! the text packet followed by N binary messages.
 //!
-//! [`JsonParser`] is the [`Parser`](super::Parser) over the functions below; they stay public
+//! [`JsonParser`] is the [`Parser`] over the functions below; they stay public
 //! for the v4 protocol's own packets (`encode_connect_v4`, `encode_connect_error_v4`), which
 //! only this parser speaks, and for tests and fuzzing.
 

@@ -1,7 +1,7 @@
 //! The msgpack parser: `socket.io-msgpack-parser` 3.x, sans-IO (feature `msgpack`).
 //!
 //! A packet is one binary message: the packet object `{type, data, nsp, id}` encoded with
-//! notepack.io (see [`value::msgpack`](crate::value::msgpack) for what that writes), binary
+//! notepack.io (see [`value::msgpack`] for what that writes), binary
 //! values inline as msgpack `bin`. There are no attachments and no binary packet types
 //! (5 and 6): every packet is an `EVENT`, `ACK`, `CONNECT`, `DISCONNECT` or `CONNECT_ERROR`.
 //!
@@ -18,7 +18,7 @@
 //!
 //! The arguments are not decoded here: they stay ranges of the message
 //! ([`Payload::from_msgpack_parts`]), checked (as
-//! [`value::msgpack::decode`](crate::value::msgpack::decode) would) without being built, and
+//! [`value::msgpack::decode`] would) without being built, and
 //! relaying them to another msgpack client copies their bytes.
 
 use std::borrow::Cow;
