@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
 
 mod ack;
+#[cfg(feature = "admin-ui")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin-ui")))]
+pub mod admin;
 mod client;
 mod errors;
 mod fast_hash;
@@ -11,8 +14,12 @@ mod io;
 mod js_date;
 pub mod metrics;
 mod ns;
+mod observe;
 mod operators;
 mod parent;
+#[cfg(feature = "publish")]
+#[cfg_attr(docsrs, doc(cfg(feature = "publish")))]
+pub mod publish;
 mod rooms;
 mod serve;
 mod server_event;

@@ -585,7 +585,12 @@ impl RemoteSocket {
     /// # Ok(()) }
     /// ```
     pub fn is_local(&self) -> bool {
-        self.ns.get_socket(self.info.id).is_some()
+        self.local_socket().is_some()
+    }
+
+    /// The socket itself, when it is connected to this server.
+    pub(crate) fn local_socket(&self) -> Option<SocketRef> {
+        self.ns.get_socket(self.info.id)
     }
 
     fn operator(&self) -> BroadcastOperator {
