@@ -245,7 +245,7 @@ impl SocketIo {
         SocketIo { inner }
     }
 
-    #[cfg_attr(not(any(feature = "admin-ui", feature = "publish")), allow(dead_code))]
+    #[cfg_attr(not(feature = "admin-ui"), allow(dead_code))]
     pub(crate) fn inner(&self) -> &Arc<IoInner> {
         &self.inner
     }
