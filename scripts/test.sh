@@ -12,6 +12,9 @@
 # 4. e2e/run.sh: the interop suite with the real socket.io-client (npm ci from the lock file)
 #    and python-socketio (a venv from pinned requirements) against the e2e server.
 # 5. e2e/browser: the `sockeye` binary's page in headless Chromium, driven by playwright-core.
+# 5b. e2e/ops/run.sh: the admin UI (its protocol against the binary and against Node's own
+#    @socket.io/admin-ui; its page in Chromium), the publish API (one node; two on a
+#    redis-server) and examples/stock-ticker (its page in Chromium; 2000 subscribers).
 # 6. e2e/cluster/run.sh: the cluster suite (redis-server, nginx and haproxy installed by it) on
 #    a cluster of four Node nodes (the reference), on three Sockeye nodes beside a Node node,
 #    and with the Rust emitter (E2E_CLUSTER_NODES / E2E_CLUSTER_EMITTER override it: one run).
@@ -60,7 +63,7 @@ if cargo fmt --all --check; then add 1 0; else add 0 1; log "cargo fmt: unformat
 log "cargo clippy"
 if cargo clippy --workspace --all-targets --quiet -- -D warnings; then add 1 0; else add 0 1; fi
 log "cargo doc (warnings denied)"
-if RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet -p sockeye -p sockeye-engineio -p sockeye-core -p sockeye-redis; then
+if RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet -p sockeye -p sockeye-engineio -p sockeye-core -p sockeye-redis --features sockeye/admin-ui,sockeye/publish; then
   add 1 0
 else
   add 0 1
@@ -112,6 +115,20 @@ bp="$({ grep -E '^# pass [0-9]+$' "$ART/browser.tap" || true; } | tail -1 | awk 
 bf="$({ grep -E '^# fail [0-9]+$' "$ART/browser.tap" || true; } | tail -1 | awk '{print $3}')"
 if [ -z "$bp" ] || [ -z "$bf" ]; then add 0 1; else add "$bp" "$bf"; fi
 if [ "$br_rc" != 0 ] && [ "${bf:-0}" = 0 ]; then add 0 1; fi
+
+# --- 5b. ops: admin UI, publish API, stock ticker -----------------------------------------
+log "e2e/ops/run.sh (admin UI, publish API, stock ticker)"
+set +e
+bash e2e/ops/run.sh 2>&1 | tee "$ART/ops.txt"
+ops_rc="${PIPESTATUS[0]}"
+set -e
+line="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$ART/ops.txt" | tail -1 || true)"
+if [ -n "$line" ]; then
+  add "$(echo "$line" | awk '{print $1}')" "$(echo "$line" | awk '{print $3}')"
+else
+  add 0 1
+fi
+if [ "$ops_rc" != 0 ] && [ -n "$line" ] && [ "$(echo "$line" | awk '{print $3}')" = 0 ]; then add 0 1; fi
 
 # --- 6. cluster ---------------------------------------------------------------------------
 # Three runs: Node's cluster (the reference: it proves the tests assert Node's behaviour),

@@ -2,7 +2,6 @@
 
 mod ack;
 #[cfg(feature = "admin-ui")]
-#[cfg_attr(docsrs, doc(cfg(feature = "admin-ui")))]
 pub mod admin;
 mod client;
 mod errors;
@@ -18,7 +17,6 @@ mod observe;
 mod operators;
 mod parent;
 #[cfg(feature = "publish")]
-#[cfg_attr(docsrs, doc(cfg(feature = "publish")))]
 pub mod publish;
 mod rooms;
 mod serve;
