@@ -10,8 +10,11 @@
 #    library code (scripts/readme-check.sh) compiled.
 # 3. cargo test --workspace (unit, property, integration and doc tests).
 # 4. e2e/run.sh: the interop suite with the real socket.io-client (npm ci from the lock file)
-#    and python-socketio (a venv from pinned requirements) against the e2e server.
-# 5. e2e/browser: the `sockeye` binary's page in headless Chromium, driven by playwright-core.
+#    and python-socketio (a venv from pinned requirements) against the e2e server, with its
+#    in-process adapter and again with its Redis adapter (E2E_REDIS=1).
+# 5. e2e/browser: the `sockeye` binary's page in headless Chromium, driven by playwright-core;
+#    e2e/metrics: the binary's --metrics (checked with promtool) and --log-format json, with
+#    real clients and a real redis-server.
 # 5b. e2e/ops/run.sh: the admin UI (its protocol against the binary and against Node's own
 #    @socket.io/admin-ui; its page in Chromium), the publish API (one node; two on a
 #    redis-server) and examples/stock-ticker (its page in Chromium; 2000 subscribers).
@@ -35,6 +38,9 @@ need=()
 # sockeye-redis's tests start their own redis-server (Debian's) on free ports.
 command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || need+=(redis-server)
 command -v openssl >/dev/null || need+=(openssl) # its TLS test makes a CA and a certificate
+# promtool (Debian's prometheus package) checks the metrics output (crates/sockeye/tests/metrics.rs,
+# e2e/metrics); the package's service is not started (the policy-rc.d below).
+command -v "${PROMTOOL:-promtool}" >/dev/null || need+=(prometheus)
 if [ "${#need[@]}" -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -91,18 +97,28 @@ add "$cp" "$cf"
 if [ "$cargo_rc" != 0 ] && [ "$cf" = 0 ]; then add 0 1; log "cargo test failed to build or run"; fi
 
 # --- 4. interop suite ---------------------------------------------------------------------
-log "e2e/run.sh sockeye"
-set +e
-bash e2e/run.sh sockeye 2>&1 | tee "$ART/e2e.txt"
-e2e_rc="${PIPESTATUS[0]}"
-set -e
-line="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$ART/e2e.txt" | tail -1 || true)"
-if [ -n "$line" ]; then
-  add "$(echo "$line" | awk '{print $1}')" "$(echo "$line" | awk '{print $3}')"
-else
-  add 0 1
-fi
-if [ "$e2e_rc" != 0 ] && [ -n "$line" ] && [ "$(echo "$line" | awk '{print $3}')" = 0 ]; then add 0 1; fi
+# Twice: with the in-process adapter, then with the server's adapter the Redis one (a
+# cluster of one on a redis-server of the run's own; the legacy suites once are enough), so
+# that both adapters pass the same behaviour tests.
+e2e_run() { # e2e_run NAME [VAR=VALUE...]
+  local name="$1"
+  shift
+  log "e2e/run.sh sockeye ($name)"
+  set +e
+  env "$@" bash e2e/run.sh sockeye 2>&1 | tee "$ART/e2e-$name.txt"
+  local rc="${PIPESTATUS[0]}"
+  set -e
+  local line
+  line="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$ART/e2e-$name.txt" | tail -1 || true)"
+  if [ -n "$line" ]; then
+    add "$(echo "$line" | awk '{print $1}')" "$(echo "$line" | awk '{print $3}')"
+  else
+    add 0 1
+  fi
+  if [ "$rc" != 0 ] && [ -n "$line" ] && [ "$(echo "$line" | awk '{print $3}')" = 0 ]; then add 0 1; fi
+}
+e2e_run local
+e2e_run redis E2E_REDIS=1 E2E_LEGACY=0
 
 # --- 5. browser ---------------------------------------------------------------------------
 log "e2e/browser (headless Chromium)"
@@ -115,6 +131,16 @@ bp="$({ grep -E '^# pass [0-9]+$' "$ART/browser.tap" || true; } | tail -1 | awk 
 bf="$({ grep -E '^# fail [0-9]+$' "$ART/browser.tap" || true; } | tail -1 | awk '{print $3}')"
 if [ -z "$bp" ] || [ -z "$bf" ]; then add 0 1; else add "$bp" "$bf"; fi
 if [ "$br_rc" != 0 ] && [ "${bf:-0}" = 0 ]; then add 0 1; fi
+
+log "e2e/metrics (the binary's --metrics and --log-format json)"
+set +e
+(cd e2e && timeout 300 node --test --test-reporter=tap metrics/*.test.mjs) 2>&1 | tee "$ART/metrics.tap"
+mt_rc="${PIPESTATUS[0]}"
+set -e
+mp="$({ grep -E '^# pass [0-9]+$' "$ART/metrics.tap" || true; } | tail -1 | awk '{print $3}')"
+mf="$({ grep -E '^# fail [0-9]+$' "$ART/metrics.tap" || true; } | tail -1 | awk '{print $3}')"
+if [ -z "$mp" ] || [ -z "$mf" ]; then add 0 1; else add "$mp" "$mf"; fi
+if [ "$mt_rc" != 0 ] && [ "${mf:-0}" = 0 ]; then add 0 1; fi
 
 # --- 5b. ops: admin UI, publish API, stock ticker -----------------------------------------
 log "e2e/ops/run.sh (admin UI, publish API, stock ticker)"

@@ -37,6 +37,28 @@ async function settle(...sockets) {
   await sleep(100);
 }
 
+/**
+ * `ask(socket, ...args)` until its answer deep-equals `want` (at most 2 s): with E2E_REDIS=1,
+ * Node's Redis adapter applies socketsJoin/socketsLeave to its own sockets only when its
+ * message comes back from Redis, so their effect is not there yet when the ack is; otherwise
+ * (the in-process adapters, and Sockeye's Redis one, which applies them here first) the
+ * answer must be right at once.
+ */
+async function askUntil(want, socket, ...args) {
+  const deadline = Date.now() + (process.env.E2E_REDIS === "1" ? 2000 : 0);
+  for (;;) {
+    const got = await ask(socket, ...args);
+    let same = true;
+    try {
+      assert.deepEqual(got, want);
+    } catch {
+      same = false;
+    }
+    if (same || Date.now() >= deadline) return got;
+    await sleep(20);
+  }
+}
+
 /** Whether `promise` rejects (within `ms`): an ack that never comes. */
 async function neverAnswered(socket, event, ms = 400) {
   try {
@@ -130,12 +152,12 @@ for (const setup of SETUPS) {
       await ask(a, "join", r1);
       await ask(b, "join", r1);
       assert.equal(await ask(c, "sockets-join", r1, r2), true);
-      assert.deepEqual(await ask(a, "rooms"), [a.id, r1, r2].sort());
+      assert.deepEqual(await askUntil([a.id, r1, r2].sort(), a, "rooms"), [a.id, r1, r2].sort());
       assert.deepEqual(await ask(b, "rooms"), [b.id, r1, r2].sort());
       assert.deepEqual(await ask(c, "rooms"), [c.id]);
       assert.deepEqual(await ask(c, "fetch-ids", r2), [a.id, b.id].sort());
       assert.equal(await ask(c, "sockets-leave", r1, r2), true);
-      assert.deepEqual(await ask(a, "rooms"), [a.id, r1].sort());
+      assert.deepEqual(await askUntil([a.id, r1].sort(), a, "rooms"), [a.id, r1].sort());
       assert.deepEqual(await ask(c, "fetch-ids", r2), []);
       assert.deepEqual(await ask(c, "fetch-ids", a.id), [a.id]);
     });

@@ -26,6 +26,29 @@
 //! | [`EngineConfig::max_packets_per_payload`] | 4096 |
 //! | [`EngineConfig::max_ws_fragments`] | 1024 |
 //!
+//! ## What the application decides
+//! | option | default | Node's |
+//! |---|---|---|
+//! | [`EngineConfig::allow_request`]: refuse a handshake, with Node's codes and a message ([`AllowRequest`], sync or async) | none | `allowRequest` |
+//! | [`EngineConfig::cors`]: origins (a list, any, a predicate, sync or async), credentials, methods, allowed and exposed headers, max age ([`Cors`]) | none | `cors` |
+//! | [`EngineConfig::allow_upgrades`]: offer WebSocket to polling sessions | true | `allowUpgrades` |
+//! | [`EngineConfig::cookie`]: the sticky-session cookie on the polling handshake ([`Cookie`]) | none | `cookie` |
+//! | [`EngineConfig::on_connection_error`]: each refused request ([`ConnectionError`]) | none | `connection_error` event |
+//! | [`EngineConfig::on_initial_headers`] / [`EngineConfig::on_headers`]: headers added to handshake answers / to every answer | none | `initial_headers` / `headers` events |
+//! | [`Handler::on_upgrade`]: a session moved to WebSocket | nothing | the socket's `upgrade` event |
+//!
+//! ## Feature flags
+//! | feature | default | what |
+//! |---|---|---|
+//! | `metrics` | no | `metrics::record`: the engine's counters and gauges ([`metrics`]) into the application's [`metrics`](https://docs.rs/metrics) recorder |
+//!
+//! ## Observability
+//! The engine counts sessions, handshakes, refusals, upgrades, disconnects, packets and bytes
+//! ([`metrics`]: relaxed atomic additions, per thread for the per-packet ones), and runs each
+//! session's work in a `tracing` span `connection{sid, transport, protocol, remote}` (INFO,
+//! target `sockeye_engineio`, made when the work starts: an idle session holds none), with a
+//! line when a session opens, upgrades and closes.
+//!
 //! ## Example
 //! ```
 //! use std::sync::Arc;
@@ -53,11 +76,13 @@
 
 mod clock;
 mod config;
+mod cookie;
 mod core;
 mod cors;
 mod engine;
 mod errors;
 mod handler;
+mod hooks;
 pub mod metrics;
 pub mod packet;
 pub mod payload;
@@ -71,14 +96,19 @@ mod sid {
 mod socket;
 pub mod testing;
 mod timer;
+mod trace;
 mod transport;
 pub mod ws;
 
-pub use config::{AllowRequest, EngineConfig, OverflowPolicy};
+pub use config::{EngineConfig, OverflowPolicy};
+pub use cookie::{Cookie, SameSite};
 pub use cors::Cors;
 pub use engine::Engine;
 pub use errors::{HttpError, PacketError, SendError};
 pub use handler::Handler;
+pub use hooks::{
+    AllowFuture, AllowRequest, ConnectionError, ConnectionErrorHook, HeadersHook, RequestRefusal,
+};
 pub use packet::ProtocolVersion;
 pub use response::EngineBody;
 pub use session::{DisconnectReason, TransportKind};

@@ -184,12 +184,19 @@ impl Namespace {
     /// Stops the adapter.
     pub(crate) async fn close_adapter(&self) {
         if let Err(e) = self.adapter.close().await {
+            crate::metrics::add(&crate::metrics::ADAPTER_ERRORS, 1);
             tracing::warn!(ns = %self.name, "closing the adapter: {e}");
         }
     }
 
     pub(crate) fn io_inner(&self) -> &Arc<IoInner> {
         &self.io
+    }
+
+    /// Whether a dynamic namespace made this one for a client.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn is_dynamic(&self) -> bool {
+        self.dynamic
     }
 
     /// How many sockets are connected here.
@@ -576,6 +583,7 @@ impl Namespace {
             }
             Ok(None) => None,
             Err(e) => {
+                crate::metrics::add(&crate::metrics::ADAPTER_ERRORS, 1);
                 tracing::warn!(ns = %self.name, "restoring a session: {e}");
                 None
             }
@@ -651,6 +659,7 @@ impl Namespace {
             match outcome {
                 Some(Ok(())) => return ns.finish_connect(socket, parts, None),
                 Some(Err(refusal)) => {
+                    crate::metrics::connect_refused(crate::metrics::ConnectRefusal::Middleware);
                     ns.leave_all_rooms(sid);
                     let packet = crate::client::connect_error(
                         &conn,
@@ -725,6 +734,8 @@ impl Namespace {
             o.socket_connected(&socket);
         }
         let handler = self.handler.read().clone();
+        let _span = socket.span().entered();
+        tracing::info!("socket connected");
         handler(socket, parts);
     }
 }
@@ -793,6 +804,8 @@ impl LocalNamespace for Namespace {
             let (packets, bytes) = crate::observe::size(packet.encoded());
             o.packets_out(packets * sent, bytes * sent);
         }
+        crate::metrics::add(&crate::metrics::BROADCASTS, 1);
+        crate::metrics::add(&crate::metrics::DELIVERIES, sent as u64);
         sent
     }
 
@@ -808,6 +821,7 @@ impl LocalNamespace for Namespace {
         for s in &sockets {
             s.notify_broadcast(packet);
         }
+        crate::metrics::add(&crate::metrics::BROADCASTS, 1);
         Box::pin(LocalAcks::send(sockets, &encoded, id, timeout))
     }
 

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use sockeye_engineio::payload::Outgoing;
-use sockeye_engineio::{SendError, Sid};
+use sockeye_engineio::{SendError, Sid, TransportKind};
 use tokio::sync::oneshot;
 
 use serde::de::DeserializeOwned;
@@ -304,7 +304,7 @@ impl Handshake {
             .unwrap_or_default();
         HandshakeInfo {
             headers: Value::Map(headers),
-            time: crate::js_date::to_js_string(since_epoch.as_secs()),
+            time: sockeye_core::time::js_date_string(since_epoch.as_secs()),
             address: self
                 .address()
                 .map(|a| a.ip().to_string())
@@ -592,6 +592,62 @@ impl Socket {
         self.conn.sid()
     }
 
+    /// The transport the socket's connection uses now (Node's
+    /// `socket.conn.transport.name`): polling until an upgrade, then WebSocket.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// println!("{} is on {}", socket.id(), socket.transport()); // "polling" or "websocket"
+    /// # }
+    /// ```
+    pub fn transport(&self) -> TransportKind {
+        self.conn.transport()
+    }
+
+    /// Registers a listener of the connection's upgrade from polling to WebSocket (Node's
+    /// `socket.conn.on("upgrade", transport => …)`); it gets the socket and the new
+    /// transport. Listeners add up (they run in the order they were registered), and each
+    /// runs at most once, on the connection's task while the upgrade completes: keep it
+    /// short, and spawn for longer work. A connection that opened on WebSocket, or that
+    /// stays on polling, never upgrades; a socket that left its namespace hears of no
+    /// upgrade. The listener gets the socket as an argument: capture no `SocketRef` in it
+    /// (that would keep the socket alive while it waits).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// use sockeye::{SocketRef, TransportKind};
+    /// socket.on_upgrade(|s: SocketRef, transport: TransportKind| {
+    ///     println!("{} upgraded to {transport}", s.id());
+    /// });
+    /// # }
+    /// ```
+    pub fn on_upgrade(&self, listener: impl Fn(SocketRef, TransportKind) + Send + Sync + 'static) {
+        // Kept among the extensions, under a private type: no room in every socket for a
+        // listener few register.
+        let mut ext = self.extensions.lock();
+        let mut listeners = ext.remove::<UpgradeListeners>().unwrap_or_default();
+        listeners.0.push(Arc::new(listener));
+        ext.insert(listeners);
+    }
+
+    /// Runs the upgrade listeners (see [`Socket::on_upgrade`]).
+    pub(crate) fn notify_upgrade(self: &Arc<Self>, transport: TransportKind) {
+        let Some(listeners) = self.extensions.lock().get::<UpgradeListeners>().cloned() else {
+            return;
+        };
+        for l in listeners.0.iter() {
+            // A panicking listener must not take the connection's task down with it.
+            crate::handler::run_sync(|| l(self.clone(), transport));
+        }
+    }
+
+    /// Drops the upgrade listeners of a socket that left (a listener may hold the socket).
+    pub(crate) fn forget_upgrade_listeners(&self) {
+        self.extensions.lock().remove::<UpgradeListeners>();
+    }
+
     /// Registers the handler of an event, replacing any handler it had.
     ///
     /// The name is a `&'static str` literal (kept as it is, shared by every socket) or a
@@ -668,9 +724,32 @@ impl Socket {
         *self.on_disconnecting.lock() = Some(box_disconnect(handler));
     }
 
+    /// The span `socket{sid, ns, conn, transport, remote}` of this socket's work: made when
+    /// the work starts (an event, the connect and disconnect handlers), kept by a handler's
+    /// task while it waits, a root span so that a line is never filed under another client.
+    /// With the INFO level off for `sockeye`, a level check and nothing else.
+    pub(crate) fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            parent: None,
+            "socket",
+            sid = %self.id,
+            ns = self.ns_name(),
+            conn = %self.conn.sid(),
+            transport = self.conn.transport().as_str(),
+            remote = self.conn.request().remote_addr.map(tracing::field::display),
+        )
+    }
+
     /// Runs the handler of an event (or the fallback); takes the caller's reference, which
     /// the handler then owns.
     pub(crate) fn dispatch(self: Arc<Self>, event: EventName, payload: Payload, id: Option<u64>) {
+        // With INFO off (as in production, usually) one comparison: no span is made or dropped.
+        let _span = tracing::level_enabled!(tracing::Level::INFO).then(|| self.span().entered());
+        tracing::debug!(
+            event = ?String::from_utf8_lossy(event.bytes(payload.src())),
+            ack = id.is_some(),
+            "event"
+        );
         let (found, hooks) = {
             let table = self.handlers.read();
             let found = table
@@ -1094,6 +1173,7 @@ impl Socket {
         let adapter = self.ns.adapter().clone();
         crate::handler::run(async move {
             if let Err(e) = adapter.broadcast(packet, opts).await {
+                crate::metrics::add(&crate::metrics::ADAPTER_ERRORS, 1);
                 tracing::debug!("an emit to one socket did not reach the adapter: {e}");
             }
         });
@@ -1616,6 +1696,8 @@ impl Socket {
         if !self.connected.swap(false, Ordering::AcqRel) {
             return;
         }
+        let _span = self.span().entered();
+        tracing::info!(%reason, "socket disconnected");
         if let Some(h) = self.on_disconnecting.lock().clone() {
             h(self.clone(), reason);
         }
@@ -1673,6 +1755,10 @@ impl Socket {
         crate::client::disconnect_all(&self.conn);
     }
 }
+
+/// The listeners of a socket's connection upgrade (see [`Socket::on_upgrade`]).
+#[derive(Clone, Default)]
+struct UpgradeListeners(Vec<Arc<dyn Fn(SocketRef, TransportKind) + Send + Sync>>);
 
 /// The arguments of an emit as a payload, for the outgoing catch-all listeners.
 fn args_payload<T: Serialize + ?Sized>(data: &T, mode: ArgsMode) -> Option<Payload> {

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::request::Parts;
+use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 
 use crate::clock;
@@ -21,17 +22,18 @@ use crate::payload;
 use crate::payload_v3;
 use crate::response::{self, EngineBody};
 use crate::session::{PollAnswer, Via};
+use crate::sid::Sid;
 use crate::socket::{DisconnectReason, Hub, RequestInfo, Socket, TransportKind};
 
 /// The handshake over polling: a new session, answered with its open packet.
-pub(crate) fn open<H: Handler, B>(
+pub(crate) fn open<H: Handler>(
     shared: &Arc<Shared<H>>,
-    req: Request<B>,
+    req: &Parts,
     version: ProtocolVersion,
     b64: bool,
     jsonp: Option<u32>,
-) -> Response<EngineBody> {
-    let info = Arc::new(RequestInfo::from_request(&req));
+) -> (Response<EngineBody>, Sid) {
+    let info = Arc::new(RequestInfo::from_parts(req));
     let socket = shared.create_session(info, version, TransportKind::Polling);
     // A JSONP client cannot take binary payloads either.
     socket
@@ -39,8 +41,12 @@ pub(crate) fn open<H: Handler, B>(
         .store(b64 || jsonp.is_some(), std::sync::atomic::Ordering::Relaxed);
     let mut open = b"0".to_vec();
     open.extend_from_slice(&shared.open_packet(socket.sid(), TransportKind::Polling));
-    shared.handler.on_connect(&socket);
-    shared.refuse_if_closing(&socket);
+    {
+        let _span = crate::trace::span(&socket).entered();
+        tracing::info!(target: "sockeye_engineio", "session opened");
+        shared.handler.on_connect(&socket);
+        shared.refuse_if_closing(&socket);
+    }
     // What the handler queued (a v3 client's automatic connect to `/`) waits for the next
     // poll, as in Node: the handshake response is the open packet alone.
     let body = match version {
@@ -51,7 +57,8 @@ pub(crate) fn open<H: Handler, B>(
         }
         _ => open,
     };
-    response::text(wrap_jsonp(body, jsonp))
+    crate::metrics::sent(TransportKind::Polling, 1, body.len() as u64);
+    (response::text(wrap_jsonp(body, jsonp)), socket.sid())
 }
 
 /// Tells the session that a request ended, however it ends.
@@ -103,8 +110,14 @@ pub(crate) async fn poll<H: Handler>(
                 }
                 return Poll::Pending;
             }
-            PollAnswer::Noop => (single(version, b'6'), false),
-            PollAnswer::Close => (single(version, b'1'), false),
+            PollAnswer::Noop => {
+                crate::metrics::sent(TransportKind::Polling, 1, 0);
+                (single(version, b'6'), false)
+            }
+            PollAnswer::Close => {
+                crate::metrics::sent(TransportKind::Polling, 1, 0);
+                (single(version, b'1'), false)
+            }
             PollAnswer::Packets { end } => {
                 let queue = &st.session.outbox.queue[..end];
                 let (body, binary, n) = match version {
@@ -118,6 +131,7 @@ pub(crate) async fn poll<H: Handler>(
                     }
                 };
                 st.session.taken(n);
+                crate::metrics::sent(TransportKind::Polling, n as u64, 0);
                 (body, binary)
             }
         };
@@ -127,6 +141,7 @@ pub(crate) async fn poll<H: Handler>(
     if socket.is_closed() && socket.is_drained() {
         shared.forget(socket.sid());
     }
+    crate::metrics::sent(TransportKind::Polling, 0, body.len() as u64);
     if jsonp.is_some() {
         return response::text(wrap_jsonp(body, jsonp));
     }
@@ -153,7 +168,8 @@ fn single(version: ProtocolVersion, packet: u8) -> Vec<u8> {
 pub(crate) async fn post<H, B>(
     shared: &Arc<Shared<H>>,
     socket: Arc<Socket<H::Data>>,
-    req: Request<B>,
+    headers: &HeaderMap,
+    body: B,
     jsonp: Option<u32>,
 ) -> Response<EngineBody>
 where
@@ -175,8 +191,7 @@ where
     };
     let config = &shared.config;
     let max = config.max_payload;
-    let binary_body = req
-        .headers()
+    let binary_body = headers
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/octet-stream"));
     let v3 = socket.protocol() == ProtocolVersion::V3;
@@ -185,8 +200,7 @@ where
         socket.close(DisconnectReason::ParseError);
         return response::error(HttpError::BadRequest);
     }
-    let declared = req
-        .headers()
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
@@ -194,7 +208,7 @@ where
     if declared.is_some_and(|n| n > max as u64) {
         return too_large();
     }
-    let read = read_body(req.into_body(), max);
+    let read = read_body(body, max);
     let body = match tokio::time::timeout(config.body_timeout, read).await {
         Ok(Ok(b)) => b,
         Ok(Err(BodyError::TooLarge)) => return too_large(),
@@ -214,6 +228,7 @@ where
         None => body,
     };
     let max_packets = config.max_packets_per_payload;
+    let body_len = body.len() as u64;
     let decoded = match (v3, binary_body) {
         (true, true) => payload_v3::decode_binary(body, max_packets),
         (true, false) => payload_v3::decode_text(body, max_packets),
@@ -228,6 +243,7 @@ where
             return ok_response();
         }
     };
+    crate::metrics::received(TransportKind::Polling, packets.len() as u64, body_len);
     let handler = &shared.handler;
     // The packets not yet handed on: if the request is dropped while it waits for reading to
     // resume, the client has lost them, and the session ends rather than skip them silently.

@@ -32,7 +32,7 @@ pub(super) fn now_ms() -> u64 {
 
 /// Now as a JavaScript `Date` reaches the UI (`JSON.stringify` writes its ISO form).
 fn date() -> String {
-    crate::js_date::to_iso_string(now_ms())
+    sockeye_core::time::to_iso_string(now_ms())
 }
 
 /// The transport a socket's connection used when the UI last heard of it (kept among the

@@ -8,8 +8,10 @@ mod eio;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::request::Parts;
+use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
+use tracing::Instrument;
 
 use self::conn::{encode_close, Conn, Stream};
 use self::eio::{Eio, Phase};
@@ -38,14 +40,14 @@ enum Then<D> {
 }
 
 /// Validates an upgrade request, answers 101 and spawns the connection's task.
-pub(crate) fn accept<H: Handler, B>(
+pub(crate) fn accept<H: Handler>(
     shared: &Arc<Shared<H>>,
-    mut req: Request<B>,
+    req: &mut Parts,
     version: ProtocolVersion,
     b64: bool,
     existing: Option<Arc<Socket<H::Data>>>,
 ) -> Result<Response<EngineBody>, HttpError> {
-    let accept = match ws::validate_upgrade(req.headers()) {
+    let accept = match ws::validate_upgrade(&req.headers) {
         Ok(a) => a,
         Err(ws::HandshakeError::UnsupportedVersion) => {
             let mut res = Response::new(Full::default());
@@ -60,7 +62,7 @@ pub(crate) fn accept<H: Handler, B>(
     };
     let then = match existing {
         None => Then::Open {
-            info: Arc::new(RequestInfo::from_request(&req)),
+            info: Arc::new(RequestInfo::from_parts(req)),
             version,
             b64,
         },
@@ -69,7 +71,8 @@ pub(crate) fn accept<H: Handler, B>(
             UpgradeDecision::Close => Then::Close,
         },
     };
-    let on_upgrade = hyper::upgrade::on(&mut req);
+    // What `hyper::upgrade::on` takes from a whole request.
+    let on_upgrade = req.extensions.remove::<hyper::upgrade::OnUpgrade>();
     tokio::spawn(task(shared.clone(), on_upgrade, then));
     Ok(switching_protocols(accept))
 }
@@ -94,11 +97,15 @@ fn decoder(config: &EngineConfig) -> Decoder {
 /// The connection's task: waits for hyper to hand over the stream, then runs it.
 async fn task<H: Handler>(
     shared: Arc<Shared<H>>,
-    on_upgrade: hyper::upgrade::OnUpgrade,
+    on_upgrade: Option<hyper::upgrade::OnUpgrade>,
     then: Then<H::Data>,
 ) {
     let _live = shared.live_task();
-    let stream = match on_upgrade.await {
+    let upgraded = match on_upgrade {
+        Some(on_upgrade) => on_upgrade.await.map_err(|e| e.to_string()),
+        None => Err("the server cannot upgrade this connection".to_owned()),
+    };
+    let stream = match upgraded {
         Ok(upgraded) => Stream::from_upgraded(upgraded),
         Err(e) => {
             tracing::debug!("websocket upgrade failed: {e}");
@@ -122,10 +129,21 @@ async fn task<H: Handler>(
         decoder(&shared.config),
     );
     write_open_packet(&shared, &socket, &mut conn.wbuf);
-    shared.handler.on_connect(&socket);
-    shared.refuse_if_closing(&socket);
+    let span = crate::trace::span(&socket);
+    {
+        let _entered = span.enter();
+        tracing::info!(target: "sockeye_engineio", "session opened");
+        shared.handler.on_connect(&socket);
+        shared.refuse_if_closing(&socket);
+    }
     drop(socket);
-    conn.run().await;
+    if span.is_disabled() {
+        drop(span);
+        conn.run().await;
+    } else {
+        // Boxed: a connection's task does not grow by a span while tracing is off.
+        Box::pin(async move { conn.run().await }.instrument(span)).await;
+    }
 }
 
 // Not inline in `task`: a local there would be kept, with its heap buffer, for as long as
@@ -133,7 +151,9 @@ async fn task<H: Handler>(
 fn write_open_packet<H: Handler>(shared: &Shared<H>, socket: &Socket<H::Data>, out: &mut BytesMut) {
     let mut open = b"0".to_vec();
     open.extend_from_slice(&shared.open_packet(socket.sid(), TransportKind::Websocket));
+    let start = out.len();
     ws::encode_frame(OpCode::Text, &open, out);
+    crate::metrics::sent(TransportKind::Websocket, 1, (out.len() - start) as u64);
 }
 
 /// The upgrade of a polling session: the probe, then (after `5`) the session itself.
@@ -144,8 +164,9 @@ async fn probe<H: Handler>(
     id: u32,
 ) {
     let decoder = decoder(&shared.config);
+    let span = crate::trace::span_via(&socket, TransportKind::Websocket);
     let mut conn = Conn::new(Eio::new(shared, socket, Phase::Probe(id)), stream, decoder);
-    conn.run().await;
+    conn.run().instrument(span).await;
 }
 
 /// A WebSocket this session cannot take: completed, then closed without a status code.
