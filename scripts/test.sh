@@ -69,7 +69,7 @@ if cargo fmt --all --check; then add 1 0; else add 0 1; log "cargo fmt: unformat
 log "cargo clippy"
 if cargo clippy --workspace --all-targets --quiet -- -D warnings; then add 1 0; else add 0 1; fi
 log "cargo doc (warnings denied)"
-if RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet -p sockeye -p sockeye-engineio -p sockeye-core -p sockeye-redis --features sockeye/admin-ui,sockeye/publish; then
+if RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet -p sockeye -p sockeye-engineio -p sockeye-core -p sockeye-redis --features sockeye/admin-ui,sockeye/publish,sockeye/metrics,sockeye-engineio/metrics,sockeye-redis/metrics; then
   add 1 0
 else
   add 0 1
