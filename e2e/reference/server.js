@@ -159,7 +159,18 @@ root.on("connection", (socket) => {
     console.log(`message ${socket.id} ${JSON.stringify(data)}`);
     socket.emit("message", data);
   });
+
+  onTransport(socket);
 });
+
+// `transport` (ack): the transport in use and the upgrades this socket has heard of.
+function onTransport(socket) {
+  const upgrades = [];
+  socket.conn.on("upgrade", (transport) => upgrades.push(transport.name));
+  socket.on("transport", (ack) => {
+    if (typeof ack === "function") ack({ transport: socket.conn.transport.name, upgrades: [...upgrades] });
+  });
+}
 
 // --- namespace "/admin" ----------------------------------------------------
 const admin = io.of("/admin");
@@ -424,6 +435,50 @@ function recoveryServer(path, skipMiddlewares) {
 const recovery = recoveryServer("/recovery/", true);
 const recoveryMw = recoveryServer("/recovery-mw/", false);
 
+// --- the engine server (engine options and events) --------------------------------
+const engineErrors = [];
+const engineServer = new Server(httpServer, {
+  path: "/engine/",
+  pingInterval: 400,
+  pingTimeout: 800,
+  upgradeTimeout: 1000,
+  connectTimeout: 1500,
+  maxHttpBufferSize: 100000,
+  allowUpgrades: false,
+  cookie: true,
+  cors: {
+    origin: (origin, callback) => setTimeout(() => callback(null, origin === "http://allowed.example"), 5),
+    credentials: true,
+    methods: ["GET", "POST"],
+    allowedHeaders: ["x-e2e"],
+    exposedHeaders: ["x-e2e-exposed"],
+    maxAge: 600,
+  },
+  allowRequest: (req, callback) => {
+    const query = new URL(req.url, "http://127.0.0.1").searchParams;
+    setTimeout(() => {
+      if (query.has("deny")) callback(query.get("deny") || null, false);
+      else callback(null, true);
+    }, 10);
+  },
+});
+engineServer.engine.on("initial_headers", (headers) => {
+  headers["x-e2e-initial"] = "1";
+});
+engineServer.engine.on("headers", (headers, req) => {
+  headers["x-e2e-every"] = req.method;
+});
+engineServer.engine.on("connection_error", (err) => {
+  const refusal = err.context && typeof err.context.message === "string" ? err.context.message : null;
+  engineErrors.push({ code: err.code, message: err.message, refusal, url: err.req.url });
+});
+engineServer.of("/").on("connection", (socket) => {
+  onTransport(socket);
+  socket.on("connection-errors", (ack) => {
+    if (typeof ack === "function") ack(engineErrors);
+  });
+});
+
 // `--redis URL`: the main server's adapter is @socket.io/redis-adapter (a cluster of one),
 // which the whole suite must also pass with (it does, in Node).
 async function useRedis(url) {
@@ -460,6 +515,7 @@ function shutdown() {
   io.close();
   recovery.close();
   recoveryMw.close();
+  engineServer.close();
   process.exit(0);
 }
 process.on("SIGTERM", shutdown);

@@ -68,7 +68,12 @@ impl ClientData {
     }
 
     pub(crate) fn remove_socket(&self, ns: &str) {
-        self.state.lock().sockets.retain(|s| s.ns_name() != ns);
+        let mut st = self.state.lock();
+        if let Some(i) = st.sockets.iter().position(|s| s.ns_name() == ns) {
+            let gone = st.sockets.remove(i);
+            drop(st);
+            gone.forget_upgrade_listeners();
+        }
     }
 
     fn socket(&self, ns: &str) -> Option<SocketRef> {
@@ -251,6 +256,13 @@ impl Handler for IoHandler {
             }
         });
         *conn.data().connect_timer.lock() = Some(task.abort_handle());
+    }
+
+    fn on_upgrade(&self, conn: &Arc<Conn>) {
+        let sockets: SmallVec<[SocketRef; 2]> = conn.data().state.lock().sockets.clone();
+        for s in sockets {
+            s.notify_upgrade(conn.transport());
+        }
     }
 
     fn on_disconnect(&self, conn: &Arc<Conn>, reason: EngineReason) {

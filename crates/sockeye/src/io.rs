@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 use serde::Serialize;
-use sockeye_engineio::{Cors, Engine, EngineConfig, OverflowPolicy};
+use sockeye_engineio::{
+    AllowRequest, ConnectionError, Cookie, Cors, Engine, EngineConfig, OverflowPolicy,
+    RequestRefusal,
+};
 
 use sockeye_core::adapter::{
     AckReply, AckStream, Adapter, ConnectionStateRecovery, LocalAdapter, LocalHandle,
@@ -1234,33 +1237,183 @@ impl SocketIoBuilder {
         self
     }
 
-    /// Cross-origin rules. Default: no CORS headers (same-origin pages only).
+    /// Whether clients that open over polling are offered the upgrade to WebSocket (Node's
+    /// `allowUpgrades`). When false, the handshake's `upgrades` list is empty, so
+    /// socket.io-client stays on polling; as in Node, an upgrade a client asks for anyway
+    /// (a raw client that ignores the list) still goes through. Default true.
     ///
     /// # Examples
     /// ```
+    /// let (layer, io) = sockeye::SocketIo::builder().allow_upgrades(false).build_layer();
+    /// # let _ = (layer, io);
+    /// ```
+    pub fn allow_upgrades(mut self, on: bool) -> Self {
+        self.engine.allow_upgrades = on;
+        self
+    }
+
+    /// Cross-origin rules (Node's `cors`): which origins (a list, any, or a predicate that
+    /// may be async), credentials, the preflight's methods and allowed headers, the headers
+    /// pages may read, and how long a preflight holds; see [`Cors`]. Default: no CORS headers
+    /// (same-origin pages only).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
     /// use sockeye::Cors;
-    /// let b = sockeye::SocketIo::builder()
-    ///     .cors(Cors::origins(["https://app.example"]).credentials(true));
-    /// # let _ = b;
+    /// let cors = Cors::predicate(|origin: &str| origin.ends_with(".example.com"))
+    ///     .credentials(true)
+    ///     .allowed_headers(["authorization"])
+    ///     .exposed_headers(["x-request-id"])
+    ///     .max_age(Duration::from_secs(600));
+    /// let (layer, io) = sockeye::SocketIo::builder().cors(cors).build_layer();
+    /// # let _ = (layer, io);
     /// ```
     pub fn cors(mut self, cors: Cors) -> Self {
         self.engine.cors = cors;
         self
     }
 
-    /// A hook that accepts (true) or refuses (false, HTTP 403) each handshake.
+    /// A hook that accepts (true) or refuses (false) each handshake: a refused one gets
+    /// `403 {"code":4,"message":"Forbidden"}` (over WebSocket, `400` and `Forbidden`), as
+    /// Node's `allowRequest` answers. To refuse with a message, or to decide asynchronously,
+    /// use [`SocketIoBuilder::allow_request_async`]. Default: none.
     ///
     /// # Examples
     /// ```
-    /// let b = sockeye::SocketIo::builder()
-    ///     .allow_request(|req| req.headers.contains_key("x-api-key"));
-    /// # let _ = b;
+    /// let (layer, io) = sockeye::SocketIo::builder()
+    ///     .allow_request(|req| req.headers.contains_key("x-api-key"))
+    ///     .build_layer();
+    /// # let _ = (layer, io);
     /// ```
     pub fn allow_request(
         mut self,
         f: impl Fn(&http::request::Parts) -> bool + Send + Sync + 'static,
     ) -> Self {
-        self.engine.allow_request = Some(Arc::new(f));
+        self.engine.allow_request = Some(AllowRequest::new(move |req| match f(req) {
+            true => Ok(()),
+            false => Err(RequestRefusal::forbidden()),
+        }));
+        self
+    }
+
+    /// Node's `allowRequest(req, callback)`: a hook that sees each handshake (over polling
+    /// or WebSocket, before the session exists), may wait (a database, a rate limiter), and
+    /// accepts (`Ok`) or refuses with a [`RequestRefusal`]: by default code 4 and status
+    /// `403`, with its message in the body (`{"code":4,"message":"..."}`; over WebSocket,
+    /// `400` and the message as text), as Node answers `callback(message, false)`. The
+    /// request is borrowed only while the hook is called: copy what the future needs.
+    /// Refusals are reported to [`SocketIoBuilder::on_connection_error`]. Default: none.
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye::RequestRefusal;
+    /// let (layer, io) = sockeye::SocketIo::builder()
+    ///     .allow_request_async(|req| {
+    ///         let token = req.headers.get("x-token").cloned();
+    ///         async move {
+    ///             match token {
+    ///                 Some(t) if t == "secret" => Ok(()),
+    ///                 _ => Err(RequestRefusal::forbidden().with_message("bad token")),
+    ///             }
+    ///         }
+    ///     })
+    ///     .build_layer();
+    /// # let _ = (layer, io);
+    /// ```
+    pub fn allow_request_async<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(&http::request::Parts) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), RequestRefusal>> + Send + 'static,
+    {
+        self.engine.allow_request = Some(AllowRequest::new_async(f));
+        self
+    }
+
+    /// The sticky-session cookie (Node's `cookie`; `Cookie::default()` is Node's
+    /// `cookie: true`): the answer to a polling handshake sets it to the session id, e.g.
+    /// `io=<sid>; Path=/; HttpOnly; SameSite=Lax`, so that a load balancer (haproxy's
+    /// `cookie io prefix`) sends the client's next requests to this server. As in Node, a
+    /// session opened on WebSocket gets none. Default: none.
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye::Cookie;
+    /// let (layer, io) = sockeye::SocketIo::builder().cookie(Cookie::new("io")).build_layer();
+    /// # let _ = (layer, io);
+    /// ```
+    pub fn cookie(mut self, cookie: Cookie) -> Self {
+        self.engine.cookie = Some(cookie);
+        self
+    }
+
+    /// Hears of each request the engine refused (Node's `io.engine.on("connection_error")`):
+    /// its code and message (Node's, 0 to 5), the message an
+    /// [`allow_request_async`](SocketIoBuilder::allow_request_async) hook refused with, and
+    /// the request; see [`ConnectionError`] for what is reported. Runs on the request's task:
+    /// keep it short. Default: none.
+    ///
+    /// # Examples
+    /// ```
+    /// let (layer, io) = sockeye::SocketIo::builder()
+    ///     .on_connection_error(|err: &sockeye::ConnectionError<'_>| {
+    ///         eprintln!("{} refused: {} ({})", err.request.uri, err.error.code(), err.error);
+    ///     })
+    ///     .build_layer();
+    /// # let _ = (layer, io);
+    /// ```
+    pub fn on_connection_error(
+        mut self,
+        f: impl Fn(&ConnectionError<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.engine.on_connection_error = Some(Arc::new(f));
+        self
+    }
+
+    /// Adds headers to the answer of each handshake (Node's
+    /// `io.engine.on("initial_headers")`): the polling open packet, or the `101` of a
+    /// WebSocket that opens a session. It runs after the cookie is set and before
+    /// [`SocketIoBuilder::on_headers`]. Default: none.
+    ///
+    /// # Examples
+    /// ```
+    /// use http::HeaderValue;
+    /// let (layer, io) = sockeye::SocketIo::builder()
+    ///     .on_initial_headers(|headers, _req| {
+    ///         headers.insert("x-served-by", HeaderValue::from_static("node-1"));
+    ///     })
+    ///     .build_layer();
+    /// # let _ = (layer, io);
+    /// ```
+    pub fn on_initial_headers(
+        mut self,
+        f: impl Fn(&mut http::HeaderMap, &http::request::Parts) + Send + Sync + 'static,
+    ) -> Self {
+        self.engine.on_initial_headers = Some(Arc::new(f));
+        self
+    }
+
+    /// Adds headers to every answer the engine gives (Node's `io.engine.on("headers")`): the
+    /// handshake, each poll and POST, each WebSocket `101`; not errors nor CORS preflights,
+    /// as in Node. Default: none.
+    ///
+    /// # Examples
+    /// ```
+    /// use http::HeaderValue;
+    /// let (layer, io) = sockeye::SocketIo::builder()
+    ///     .on_headers(|headers, req| {
+    ///         if req.uri.query().is_some_and(|q| q.contains("debug=1")) {
+    ///             headers.insert("x-debug", HeaderValue::from_static("on"));
+    ///         }
+    ///     })
+    ///     .build_layer();
+    /// # let _ = (layer, io);
+    /// ```
+    pub fn on_headers(
+        mut self,
+        f: impl Fn(&mut http::HeaderMap, &http::request::Parts) + Send + Sync + 'static,
+    ) -> Self {
+        self.engine.on_headers = Some(Arc::new(f));
         self
     }
 

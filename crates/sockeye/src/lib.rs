@@ -8,7 +8,6 @@ mod handler;
 mod hooks;
 pub mod huge_pages;
 mod io;
-mod js_date;
 pub mod metrics;
 mod ns;
 mod operators;
@@ -36,7 +35,10 @@ pub use static_files::{ClientBundle, StaticDir};
 pub use sockeye_core::adapter::ConnectionStateRecovery;
 pub use sockeye_core::parser::Encoded;
 pub use sockeye_core::{value, IntoRooms, Payload, Room};
-pub use sockeye_engineio::{Cors, OverflowPolicy, Sid};
+pub use sockeye_engineio::{
+    ConnectionError, Cookie, Cors, HttpError, OverflowPolicy, RequestRefusal, SameSite, Sid,
+    TransportKind,
+};
 
 /// The adapter seam (from [`sockeye_core::adapter`]): how server-wide operations reach every
 /// server. [`adapter::LocalAdapter`] is the default; `sockeye-redis` provides a cluster one.

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use sockeye_engineio::payload::Outgoing;
-use sockeye_engineio::{SendError, Sid};
+use sockeye_engineio::{SendError, Sid, TransportKind};
 use tokio::sync::oneshot;
 
 use serde::de::DeserializeOwned;
@@ -304,7 +304,7 @@ impl Handshake {
             .unwrap_or_default();
         HandshakeInfo {
             headers: Value::Map(headers),
-            time: crate::js_date::to_js_string(since_epoch.as_secs()),
+            time: sockeye_core::time::js_date_string(since_epoch.as_secs()),
             address: self
                 .address()
                 .map(|a| a.ip().to_string())
@@ -590,6 +590,62 @@ impl Socket {
     /// ```
     pub fn engine_id(&self) -> Sid {
         self.conn.sid()
+    }
+
+    /// The transport the socket's connection uses now (Node's
+    /// `socket.conn.transport.name`): polling until an upgrade, then WebSocket.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// println!("{} is on {}", socket.id(), socket.transport()); // "polling" or "websocket"
+    /// # }
+    /// ```
+    pub fn transport(&self) -> TransportKind {
+        self.conn.transport()
+    }
+
+    /// Registers a listener of the connection's upgrade from polling to WebSocket (Node's
+    /// `socket.conn.on("upgrade", transport => …)`); it gets the socket and the new
+    /// transport. Listeners add up (they run in the order they were registered), and each
+    /// runs at most once, on the connection's task while the upgrade completes: keep it
+    /// short, and spawn for longer work. A connection that opened on WebSocket, or that
+    /// stays on polling, never upgrades; a socket that left its namespace hears of no
+    /// upgrade. The listener gets the socket as an argument: capture no `SocketRef` in it
+    /// (that would keep the socket alive while it waits).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// use sockeye::{SocketRef, TransportKind};
+    /// socket.on_upgrade(|s: SocketRef, transport: TransportKind| {
+    ///     println!("{} upgraded to {transport}", s.id());
+    /// });
+    /// # }
+    /// ```
+    pub fn on_upgrade(&self, listener: impl Fn(SocketRef, TransportKind) + Send + Sync + 'static) {
+        // Kept among the extensions, under a private type: no room in every socket for a
+        // listener few register.
+        let mut ext = self.extensions.lock();
+        let mut listeners = ext.remove::<UpgradeListeners>().unwrap_or_default();
+        listeners.0.push(Arc::new(listener));
+        ext.insert(listeners);
+    }
+
+    /// Runs the upgrade listeners (see [`Socket::on_upgrade`]).
+    pub(crate) fn notify_upgrade(self: &Arc<Self>, transport: TransportKind) {
+        let Some(listeners) = self.extensions.lock().get::<UpgradeListeners>().cloned() else {
+            return;
+        };
+        for l in listeners.0.iter() {
+            // A panicking listener must not take the connection's task down with it.
+            crate::handler::run_sync(|| l(self.clone(), transport));
+        }
+    }
+
+    /// Drops the upgrade listeners of a socket that left (a listener may hold the socket).
+    pub(crate) fn forget_upgrade_listeners(&self) {
+        self.extensions.lock().remove::<UpgradeListeners>();
     }
 
     /// Registers the handler of an event, replacing any handler it had.
@@ -1649,6 +1705,10 @@ impl Socket {
         crate::client::disconnect_all(&self.conn);
     }
 }
+
+/// The listeners of a socket's connection upgrade (see [`Socket::on_upgrade`]).
+#[derive(Clone, Default)]
+struct UpgradeListeners(Vec<Arc<dyn Fn(SocketRef, TransportKind) + Send + Sync>>);
 
 /// The arguments of an emit as a payload, for the outgoing catch-all listeners.
 fn args_payload<T: Serialize + ?Sized>(data: &T, mode: ArgsMode) -> Option<Payload> {

@@ -8,12 +8,14 @@ mod emitter;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use http::HeaderValue;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use sockeye::extract::{Data, Event, Refusal, State};
 use sockeye::{
-    AckSender, ConnectionStateRecovery, Cors, DisconnectReason, ListenerId, NotFound,
-    ParentNamespace, Payload, SocketIo, SocketIoService, SocketRef,
+    AckSender, ConnectionError, ConnectionStateRecovery, Cookie, Cors, DisconnectReason,
+    ListenerId, NotFound, ParentNamespace, Payload, RequestRefusal, SocketIo, SocketIoService,
+    SocketRef, TransportKind,
 };
 
 type Reasons = Arc<Mutex<Vec<Value>>>;
@@ -164,6 +166,115 @@ fn on_root(socket: SocketRef) {
         println!("message {} {}", s.id_string(), data);
         let _ = s.emit_payload("message", &p);
     });
+    on_transport(&socket);
+}
+
+/// `transport` (ack): the transport in use and the upgrades this socket has heard of.
+fn on_transport(socket: &SocketRef) {
+    let upgrades: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+    let heard = upgrades.clone();
+    socket.on_upgrade(move |_: SocketRef, t: TransportKind| heard.lock().push(t.as_str()));
+    socket.on("transport", move |s: SocketRef, ack: AckSender| {
+        let upgrades = upgrades.lock().clone();
+        let _ = ack.send(&json!({"transport": s.transport().as_str(), "upgrades": upgrades}));
+    });
+}
+
+/// The allowed origin of the contract's CORS rules.
+const ALLOWED_ORIGIN: &str = "http://allowed.example";
+
+/// The first value of `key` in a query string, decoded as `URLSearchParams` does.
+fn query_value(query: Option<&str>, key: &str) -> Option<String> {
+    query?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode_component(k) == key).then(|| decode_component(v))
+    })
+}
+
+fn decode_component(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let hex = |j: usize| b.get(j).and_then(|&h| (h as char).to_digit(16));
+        match (c, hex(i + 1), hex(i + 2)) {
+            (b'+', _, _) => out.push(b' '),
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 2;
+            }
+            (c, _, _) => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The engine server of the contract: the engine's options and events, on `/engine/`.
+fn engine_server() -> SocketIoService<NotFound> {
+    let errors: Reasons = Arc::new(Mutex::new(Vec::new()));
+    let record = errors.clone();
+    let cors = Cors::predicate_async(|origin: &str| {
+        let allowed = origin == ALLOWED_ORIGIN;
+        async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            allowed
+        }
+    })
+    .credentials(true)
+    .methods(["GET", "POST"])
+    .allowed_headers(["x-e2e"])
+    .exposed_headers(["x-e2e-exposed"])
+    .max_age(Duration::from_secs(600));
+    let (svc, io) = SocketIo::builder()
+        .path("/engine/")
+        .ping_interval(Duration::from_millis(400))
+        .ping_timeout(Duration::from_millis(800))
+        .upgrade_timeout(Duration::from_millis(1000))
+        .connect_timeout(Duration::from_millis(1500))
+        .max_payload(100_000)
+        .allow_upgrades(false)
+        .cookie(Cookie::default())
+        .cors(cors)
+        .allow_request_async(|req| {
+            let deny = query_value(req.uri.query(), "deny");
+            async move {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                match deny {
+                    Some(message) => Err(RequestRefusal::forbidden().with_message(message)),
+                    None => Ok(()),
+                }
+            }
+        })
+        .on_initial_headers(|headers, _| {
+            headers.insert("x-e2e-initial", HeaderValue::from_static("1"));
+        })
+        .on_headers(|headers, req| {
+            if let Ok(v) = HeaderValue::from_str(req.method.as_str()) {
+                headers.insert("x-e2e-every", v);
+            }
+        })
+        .on_connection_error(move |err: &ConnectionError<'_>| {
+            record.lock().push(json!({
+                "code": err.error.code(),
+                "message": err.error.message(),
+                "refusal": err.refusal,
+                "url": err.request.uri.to_string(),
+            }));
+        })
+        .with_state(errors)
+        .build_svc();
+    io.ns("/", |socket: SocketRef| {
+        on_transport(&socket);
+        socket.on(
+            "connection-errors",
+            |ack: AckSender, State(errors): State<Reasons>| {
+                let list = errors.lock().clone();
+                let _ = ack.send(&list);
+            },
+        );
+    });
+    svc
 }
 
 /// An ack without arguments.
@@ -679,6 +790,8 @@ async fn main() -> std::io::Result<()> {
     let recovery_reasons: Reasons = Arc::new(Mutex::new(Vec::new()));
     let svc = recovery_server("/recovery/", true, recovery_reasons.clone())
         .with_inner(recovery_server("/recovery-mw/", false, recovery_reasons).with_inner(svc));
+    // So does the engine server.
+    let svc = engine_server().with_inner(svc);
 
     io.ns("/", on_root).with(|s: SocketRef| async move {
         if credential(&s, "token").as_deref() == Some("bad") {
