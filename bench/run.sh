@@ -422,13 +422,18 @@ RAW="$RESULTS/raw-$STAMP.jsonl"
 PIDS=()        # the processes of the current run: the server, or a cluster's nodes and Redis
 REDIS_DIR=""
 
-# alive PID: the process exists and is not a zombie (a server restarted by the storm's load
-# generator is not this shell's child: once it exits, nothing here can collect it).
+# alive PID: some thread of the process exists and is not a zombie (a server restarted by the
+# storm's load generator is not this shell's child: once it exits, nothing here can collect
+# it). Every thread: a multi-threaded server's first thread is a zombie as soon as it exits
+# itself, while the others may still hold the listening socket the next run binds.
 alive() {
-  local st
-  st="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-  st="${st##*) }"
-  [ "${st%% *}" != Z ]
+  local st t
+  for t in /proc/"$1"/task/*/stat; do
+    st="$(cat "$t" 2>/dev/null)" || continue
+    st="${st##*) }"
+    case "${st%% *}" in Z|X) ;; *) return 0 ;; esac
+  done
+  return 1
 }
 
 stop_servers() {  # the nodes first, then Redis (the last one started first)

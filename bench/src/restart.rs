@@ -136,15 +136,23 @@ fn signal(pid: u32, sig: &str) {
 }
 
 /// Whether process `pid` is gone: no longer in `/proc`, or a zombie (it exited, and its
-/// parent has not collected it yet: its sockets are closed all the same).
+/// parent has not collected it yet: its sockets are closed all the same). Every thread is
+/// checked: a multi-threaded process's first thread shows as a zombie as soon as it has
+/// exited itself, while the others may still be closing the process's files (its listening
+/// socket among them, which a restart must not race).
 pub fn gone(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            .is_some_and(|state| state == "Z" || state == "X"),
-    }
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    tasks.flatten().all(
+        |task| match std::fs::read_to_string(task.path().join("stat")) {
+            Err(_) => true,
+            Ok(stat) => stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next())
+                .is_some_and(|state| state == "Z" || state == "X"),
+        },
+    )
 }
 
 fn wait_gone(pid: u32, limit: Duration) -> bool {
