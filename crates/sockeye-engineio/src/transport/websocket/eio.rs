@@ -14,7 +14,7 @@ use crate::handler::Handler;
 use crate::packet::{Packet, ProtocolVersion};
 use crate::payload::Outgoing;
 use crate::session::{ProbeStep, Via};
-use crate::socket::{DisconnectReason, Queue, RunningGuard, Socket};
+use crate::socket::{DisconnectReason, Queue, RunningGuard, Socket, TransportKind};
 use crate::ws::{self, Message, OpCode};
 
 impl<D: Send + Sync + 'static> ReadFlag for Socket<D> {
@@ -175,6 +175,7 @@ impl<H: Handler> Upper for Eio<H> {
 
     #[inline]
     fn on_message(&mut self, msg: Message, wbuf: &mut BytesMut) -> Option<Exit> {
+        crate::metrics::received(TransportKind::Websocket, 1, 0);
         let packet = match msg {
             Message::Text(t) => Packet::decode_text(t, false),
             Message::Binary(b) => Packet::decode_binary(b, self.version),
@@ -241,9 +242,13 @@ impl<H: Handler> Upper for Eio<H> {
     #[inline]
     fn frame(&self, taken: Queue, out: &mut BytesMut) {
         let framing = self.framing();
+        let start = out.len();
         for p in &taken {
             frame(out, p, framing);
         }
+        // Counted as framed (what the connection writes next): one count per wake-up.
+        let bytes = (out.len() - start) as u64;
+        crate::metrics::sent(TransportKind::Websocket, taken.len() as u64, bytes);
     }
 
     #[inline]
