@@ -261,6 +261,9 @@ impl Handler for IoHandler {
     }
 
     fn on_connect(&self, conn: &Arc<Conn>) {
+        if let Some(o) = self.0.observer() {
+            o.connection_opened(conn);
+        }
         if conn.protocol() == ProtocolVersion::V3 {
             // A v4-protocol client is connected to `/` without asking, as Node does.
             if let Some(ns) = self.0.get_ns("/") {
@@ -304,13 +307,22 @@ impl Handler for IoHandler {
         for s in sockets {
             s.close(reason.into());
         }
+        if let Some(o) = self.0.observer() {
+            o.connection_closed(conn, reason);
+        }
     }
 
     fn on_message(&self, conn: &Arc<Conn>, msg: Bytes) {
+        if let Some(o) = self.0.observer() {
+            o.packet_in(msg.len());
+        }
         self.on_any_message(conn, Message::Text(msg));
     }
 
     fn on_binary(&self, conn: &Arc<Conn>, data: Bytes) {
+        if let Some(o) = self.0.observer() {
+            o.packet_in(data.len());
+        }
         self.on_any_message(conn, Message::Binary(data));
     }
 }
