@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cors::Cors;
+use crate::http_compression::HttpCompression;
+use crate::ws::PerMessageDeflate;
 
 /// A hook that sees each handshake request and may refuse it (HTTP 403).
 pub type AllowRequest = Arc<dyn Fn(&http::request::Parts) -> bool + Send + Sync>;
@@ -72,6 +74,12 @@ pub struct EngineConfig {
     pub allow_request: Option<AllowRequest>,
     /// How long a long-polling request body may take to arrive. Default 10 s.
     pub body_timeout: Duration,
+    /// WebSocket compression (`permessage-deflate`, RFC 7692), Node's `perMessageDeflate`:
+    /// negotiated with clients that offer it. Default `None` (off, as in socket.io 4).
+    pub per_message_deflate: Option<PerMessageDeflate>,
+    /// gzip or deflate compression of long-polling responses, by `Accept-Encoding`, Node's
+    /// `httpCompression`. Default on, with a threshold of 1024 bytes (as in Node).
+    pub http_compression: Option<HttpCompression>,
 }
 
 impl Default for EngineConfig {
@@ -93,6 +101,8 @@ impl Default for EngineConfig {
             cors: Cors::default(),
             allow_request: None,
             body_timeout: Duration::from_secs(10),
+            per_message_deflate: None,
+            http_compression: Some(HttpCompression::default()),
         }
     }
 }
@@ -109,6 +119,8 @@ impl std::fmt::Debug for EngineConfig {
             .field("overflow", &self.overflow)
             .field("max_connections", &self.max_connections)
             .field("cors", &self.cors)
+            .field("per_message_deflate", &self.per_message_deflate)
+            .field("http_compression", &self.http_compression)
             .finish_non_exhaustive()
     }
 }

@@ -233,7 +233,9 @@ impl<H: Handler> Engine<H> {
                     return Err(HttpError::BadRequest);
                 }
                 match *req.method() {
-                    Method::GET => Ok(polling::poll(&self.inner, socket, jsonp).await),
+                    Method::GET => {
+                        Ok(polling::poll(&self.inner, socket, req.headers(), jsonp).await)
+                    }
                     Method::POST => Ok(polling::post(&self.inner, socket, req, jsonp).await),
                     _ => Err(HttpError::BadRequest),
                 }

@@ -16,8 +16,9 @@ use crate::clock;
 use crate::core::Shared;
 use crate::errors::HttpError;
 use crate::handler::Handler;
+use crate::http_compression;
 use crate::packet::{Packet, ProtocolVersion};
-use crate::payload;
+use crate::payload::{self, Outgoing};
 use crate::payload_v3;
 use crate::response::{self, EngineBody};
 use crate::session::{PollAnswer, Via};
@@ -76,11 +77,18 @@ impl<D> Drop for Active<'_, D> {
 }
 
 /// A GET: answers with what is queued, waiting for something when the queue is empty.
+/// `headers` are the request's (for `Accept-Encoding`).
 pub(crate) async fn poll<H: Handler>(
     shared: &Arc<Shared<H>>,
     socket: Arc<Socket<H::Data>>,
+    headers: &http::HeaderMap,
     jsonp: Option<u32>,
 ) -> Response<EngineBody> {
+    // Chosen before waiting: the future should not keep the headers.
+    let encoding = shared
+        .config
+        .http_compression
+        .and_then(|c| http_compression::choose(headers).map(|e| (c, e)));
     {
         let mut st = socket.state.lock();
         if let Err(out) = st.session.poll_begin(clock::now(), &shared.timing) {
@@ -94,7 +102,7 @@ pub(crate) async fn poll<H: Handler>(
     };
     let max = shared.config.max_payload;
     let version = socket.protocol();
-    let (body, binary) = poll_fn(|cx| {
+    let (body, binary, compress) = poll_fn(|cx| {
         let mut st = socket.state.lock();
         let answer = match st.session.poll_answer() {
             PollAnswer::Wait => {
@@ -103,8 +111,9 @@ pub(crate) async fn poll<H: Handler>(
                 }
                 return Poll::Pending;
             }
-            PollAnswer::Noop => (single(version, b'6'), false),
-            PollAnswer::Close => (single(version, b'1'), false),
+            // Node's noop and close packets may be compressed, but are far below any threshold.
+            PollAnswer::Noop => (single(version, b'6'), false, true),
+            PollAnswer::Close => (single(version, b'1'), false, true),
             PollAnswer::Packets { end } => {
                 let queue = &st.session.outbox.queue[..end];
                 let (body, binary, n) = match version {
@@ -117,8 +126,10 @@ pub(crate) async fn poll<H: Handler>(
                         (body, false, n)
                     }
                 };
+                // As Node: compressed when any of its packets may be.
+                let compress = queue.iter().take(n).any(Outgoing::may_compress);
                 st.session.taken(n);
-                (body, binary)
+                (body, binary, compress)
             }
         };
         Poll::Ready(answer)
@@ -127,18 +138,25 @@ pub(crate) async fn poll<H: Handler>(
     if socket.is_closed() && socket.is_drained() {
         shared.forget(socket.sid());
     }
-    if jsonp.is_some() {
-        return response::text(wrap_jsonp(body, jsonp));
-    }
-    if binary {
-        let mut res = response::text(body);
+    let body = wrap_jsonp(body, jsonp);
+    let (body, coding) = match encoding {
+        Some((c, e)) if compress && body.len() >= c.threshold => {
+            (http_compression::compress(&body, e, c.level), Some(e))
+        }
+        _ => (body, None),
+    };
+    let mut res = response::text(body);
+    if binary && jsonp.is_none() {
         res.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/octet-stream"),
         );
-        return res;
     }
-    response::text(body)
+    if let Some(e) = coding {
+        res.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static(e.name()));
+    }
+    res
 }
 
 /// A payload of one packet without data (`6`, `1`).
