@@ -8,9 +8,11 @@ use std::time::Duration;
 use futures_util::stream::{FuturesUnordered, Stream};
 use serde::Serialize;
 use sockeye_core::adapter::{AckEvent, AckFailure, AckReply};
-use sockeye_core::parser::{self, ArgsMode, Encoded};
+use sockeye_core::parser::{self, ArgsMode};
 use sockeye_core::{Payload, Sid};
 use tokio::sync::oneshot;
+
+use crate::socket::Prepared;
 
 use crate::errors::{AckError, EmitError};
 use crate::socket::SocketRef;
@@ -193,7 +195,7 @@ impl LocalAcks {
     /// `timeout` from now.
     pub(crate) fn send(
         sockets: Vec<SocketRef>,
-        encoded: &Encoded,
+        prepared: &Prepared,
         id: u64,
         timeout: Duration,
     ) -> LocalAcks {
@@ -202,7 +204,7 @@ impl LocalAcks {
         let mut failed = Vec::new();
         for s in sockets {
             let rx = s.register_ack(id);
-            match s.send_shared(encoded) {
+            match s.send_prepared(prepared) {
                 Ok(()) => waiting.push(AckWait {
                     socket: s,
                     id,

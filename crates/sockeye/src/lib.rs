@@ -26,13 +26,13 @@ pub use operators::{BroadcastOperator, RemoteSocket};
 pub use serve::serve;
 pub use server_event::ServerEvent;
 pub use service::{NotFound, ResponseFuture, SioBody, SocketIoLayer, SocketIoService};
-pub use socket::{DisconnectReason, Handshake, Socket, SocketRef, TimeoutSocket};
+pub use socket::{CompressSocket, DisconnectReason, Handshake, Socket, SocketRef, TimeoutSocket};
 pub use static_files::{ClientBundle, StaticDir};
 
 pub use sockeye_core::adapter::ConnectionStateRecovery;
 pub use sockeye_core::parser::Encoded;
 pub use sockeye_core::{value, IntoRooms, Payload, Room};
-pub use sockeye_engineio::{Cors, OverflowPolicy, Sid};
+pub use sockeye_engineio::{Cors, HttpCompression, OverflowPolicy, PerMessageDeflate, Sid};
 
 /// The adapter seam (from [`sockeye_core::adapter`]): how server-wide operations reach every
 /// server. [`adapter::LocalAdapter`] is the default; `sockeye-redis` provides a cluster one.

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use sockeye_core::adapter::{
-    AckStream, Adapter, BroadcastOptions, BroadcastPacket, ConnectionStateRecovery, DeliveryGuard,
-    LocalHandle, LocalNamespace, RestoredSession, ServerAck, SocketInfo,
+    AckStream, Adapter, BroadcastFlags, BroadcastOptions, BroadcastPacket, ConnectionStateRecovery,
+    DeliveryGuard, LocalHandle, LocalNamespace, RestoredSession, ServerAck, SocketInfo,
 };
 use sockeye_core::{AdapterError, Payload, Room, Sid};
 
@@ -26,7 +26,7 @@ use crate::io::IoInner;
 use crate::operators::BroadcastOperator;
 use crate::rooms::{RoomIndex, Selection};
 use crate::server_event::{ServerEvent, ServerHandlers};
-use crate::socket::{Socket, SocketRef};
+use crate::socket::{Prepared, Socket, SocketRef};
 
 /// The sockets connected to a namespace, and the list of them all while it holds.
 #[derive(Default)]
@@ -654,8 +654,10 @@ fn recovery_claim(auth: Option<&[u8]>) -> Option<(Sid, String)> {
 }
 
 /// Sends a broadcast's packet to each of `sockets`; returns how many were sent it.
-fn send_each(sockets: &[SocketRef], packet: &BroadcastPacket, volatile: bool) -> usize {
-    let encoded = packet.encoded();
+fn send_each(sockets: &[SocketRef], packet: &BroadcastPacket, flags: &BroadcastFlags) -> usize {
+    // Prepared once for all: a compressed form, when the transports make one, is made once.
+    let prepared = Prepared::new(packet.encoded(), flags.compress);
+    let volatile = flags.volatile;
     let mut sent = 0;
     for (i, s) in sockets.iter().enumerate() {
         // With many sockets each one's lines are cold: start loading the Socket.IO socket
@@ -671,7 +673,7 @@ fn send_each(sockets: &[SocketRef], packet: &BroadcastPacket, volatile: bool) ->
             crate::metrics::VOLATILE_DROPS.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        if s.send_shared(encoded).is_ok() {
+        if s.send_prepared(&prepared).is_ok() {
             sent += 1;
         }
     }
@@ -687,15 +689,13 @@ impl LocalNamespace for Namespace {
     }
 
     fn broadcast(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) -> usize {
-        let volatile = opts.flags.volatile;
+        let flags = &opts.flags;
         match self.rooms.select(&self.name, opts) {
-            Selection::All => send_each(&self.all_sockets(), packet, volatile),
-            Selection::Some(sids) => send_each(&self.get_sockets(&sids), packet, volatile),
-            Selection::AllBut(except) => send_each(
-                &self.local_sockets(|s| !except.contains(s)),
-                packet,
-                volatile,
-            ),
+            Selection::All => send_each(&self.all_sockets(), packet, flags),
+            Selection::Some(sids) => send_each(&self.get_sockets(&sids), packet, flags),
+            Selection::AllBut(except) => {
+                send_each(&self.local_sockets(|s| !except.contains(s)), packet, flags)
+            }
         }
     }
 
@@ -707,7 +707,8 @@ impl LocalNamespace for Namespace {
     ) -> AckStream {
         let id = self.next_ack_id();
         let encoded = packet.encoded_with_id(id);
-        Box::pin(LocalAcks::send(self.select(opts), &encoded, id, timeout))
+        let prepared = Prepared::new(&encoded, opts.flags.compress);
+        Box::pin(LocalAcks::send(self.select(opts), &prepared, id, timeout))
     }
 
     fn fetch_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketInfo> {

@@ -93,6 +93,22 @@ impl BroadcastOperator {
         self
     }
 
+    /// Node's `compress` flag (true when not called): with `false` the packet is never
+    /// compressed, neither by WebSocket `permessage-deflate` nor in a polling response (see
+    /// [`crate::Socket::compress`]). It crosses a cluster with the broadcast, as in Node.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// let frame = bytes::Bytes::from(vec![0u8; 64 * 1024]); // an already compressed video frame
+    /// io.to("viewers").compress(false).emit("frame", &frame).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn compress(mut self, compress: bool) -> BroadcastOperator {
+        self.opts.flags.compress = compress;
+        self
+    }
+
     /// The selection.
     pub fn options(&self) -> &BroadcastOptions {
         &self.opts

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
-use sockeye_engineio::payload::Outgoing;
+use sockeye_engineio::payload::{Outgoing, SharedMessage};
 use sockeye_engineio::{SendError, Sid};
 use tokio::sync::oneshot;
 
@@ -513,11 +513,21 @@ impl Socket {
     /// socket (as in Node), and a full queue is handled as for a broadcast (by the overflow
     /// policy), not reported here.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.emit_one(event, data, true)
+    }
+
+    fn emit_one<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+        compress: bool,
+    ) -> Result<(), EmitError> {
         if self.ns.recovery().is_some() {
-            return self.emit_kept(event, Payload::from_values(vec![value::to_value(data)?]));
+            let args = Payload::from_values(vec![value::to_value(data)?]);
+            return self.emit_kept(event, args, compress);
         }
         let encoded = parser::encode_event(self.ns_name(), event, data, ArgsMode::One, None)?;
-        self.send_encoded(encoded)
+        self.send_encoded_with(encoded, compress)
     }
 
     /// Emits an event whose arguments are the items of `args` (a tuple, array or `Vec`).
@@ -525,11 +535,20 @@ impl Socket {
     /// # Errors
     /// As [`Socket::emit`], or when `args` does not serialize to an array.
     pub fn emit_args<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> Result<(), EmitError> {
+        self.emit_spread(event, args, true)
+    }
+
+    fn emit_spread<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+        compress: bool,
+    ) -> Result<(), EmitError> {
         if self.ns.recovery().is_some() {
-            return self.emit_kept(event, crate::operators::spread(args)?);
+            return self.emit_kept(event, crate::operators::spread(args)?, compress);
         }
         let encoded = parser::encode_event(self.ns_name(), event, args, ArgsMode::Spread, None)?;
-        self.send_encoded(encoded)
+        self.send_encoded_with(encoded, compress)
     }
 
     /// Emits an event with the arguments and attachments of a received payload.
@@ -537,11 +556,43 @@ impl Socket {
     /// # Errors
     /// When the socket is disconnected or its queue is full.
     pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
+        self.emit_payload_with(event, payload, true)
+    }
+
+    fn emit_payload_with(
+        &self,
+        event: &str,
+        payload: &Payload,
+        compress: bool,
+    ) -> Result<(), EmitError> {
         if self.ns.recovery().is_some() {
-            return self.emit_kept(event, payload.clone());
+            return self.emit_kept(event, payload.clone(), compress);
         }
         let encoded = parser::encode_event_payload(self.ns_name(), event, payload, None);
-        self.send_encoded(encoded)
+        self.send_encoded_with(encoded, compress)
+    }
+
+    /// Sets Node's `compress` flag for the next emit (true when not called): with `false`,
+    /// its packet is never compressed, neither by WebSocket `permessage-deflate` nor in a
+    /// polling response (which is then compressed only if another packet in it may be, as in
+    /// Node).
+    ///
+    /// Node's socket.io 4.8 honours the flag over polling only (engine.io 6 no longer passes
+    /// it to its WebSocket transport); Sockeye honours it on both.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) -> Result<(), sockeye::EmitError> {
+    /// // Already compressed: deflating it again would only cost CPU.
+    /// let jpeg = bytes::Bytes::from_static(b"\xff\xd8\xff\xe0");
+    /// socket.compress(false).emit("photo", &jpeg)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn compress(self: &Arc<Self>, compress: bool) -> CompressSocket {
+        CompressSocket {
+            socket: self.clone(),
+            compress,
+        }
     }
 
     /// An emit with connection state recovery on: as in Node, it goes through the adapter as
@@ -550,13 +601,14 @@ impl Socket {
     /// reported (as for any broadcast): a client over its queue is disconnected, and gets the
     /// packet when it recovers.
     #[inline(never)]
-    fn emit_kept(&self, event: &str, args: Payload) -> Result<(), EmitError> {
+    fn emit_kept(&self, event: &str, args: Payload, compress: bool) -> Result<(), EmitError> {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
         let packet = BroadcastPacket::new(self.ns_name(), event, args);
         let mut opts = BroadcastOptions::default();
         opts.rooms.push(Room::Owned(self.id.to_string()));
+        opts.flags.compress = compress;
         let adapter = self.ns.adapter().clone();
         crate::handler::run(async move {
             if let Err(e) = adapter.broadcast(packet, opts).await {
@@ -595,7 +647,7 @@ impl Socket {
         event: &str,
         data: &T,
     ) -> AckFuture {
-        self.emit_with_ack_timeout(event, data, self.io_inner().config.ack_timeout)
+        self.emit_with_ack_timeout(event, data, self.io_inner().config.ack_timeout, true)
     }
 
     pub(crate) fn emit_with_ack_timeout<T: Serialize + ?Sized>(
@@ -603,16 +655,17 @@ impl Socket {
         event: &str,
         data: &T,
         timeout: Duration,
+        compress: bool,
     ) -> AckFuture {
         let id = self.ns.next_ack_id();
         let encoded = parser::encode_event(self.ns_name(), event, data, ArgsMode::One, Some(id));
-        self.send_with_ack(encoded.map_err(Into::into), id, timeout)
+        self.send_with_ack(encoded.map_err(Into::into), id, timeout, compress)
     }
 
     /// Emits an event with a payload's arguments and attachments, and waits for the ack.
     pub fn emit_payload_with_ack(self: &Arc<Self>, event: &str, payload: &Payload) -> AckFuture {
         let timeout = self.io_inner().config.ack_timeout;
-        self.emit_payload_with_ack_timeout(event, payload, timeout)
+        self.emit_payload_with_ack_timeout(event, payload, timeout, true)
     }
 
     pub(crate) fn emit_payload_with_ack_timeout(
@@ -620,10 +673,11 @@ impl Socket {
         event: &str,
         payload: &Payload,
         timeout: Duration,
+        compress: bool,
     ) -> AckFuture {
         let id = self.ns.next_ack_id();
         let encoded = parser::encode_event_payload(self.ns_name(), event, payload, Some(id));
-        self.send_with_ack(Ok(encoded), id, timeout)
+        self.send_with_ack(Ok(encoded), id, timeout, compress)
     }
 
     fn send_with_ack(
@@ -631,6 +685,7 @@ impl Socket {
         encoded: Result<Encoded, EmitError>,
         id: u64,
         timeout: Duration,
+        compress: bool,
     ) -> AckFuture {
         let encoded = match encoded {
             Ok(e) => e,
@@ -644,7 +699,7 @@ impl Socket {
             }
         };
         let rx = self.register_ack(id);
-        if let Err(e) = self.send_encoded(encoded) {
+        if let Err(e) = self.send_encoded_with(encoded, compress) {
             self.forget_ack(id);
             return AckFuture {
                 rx: None,
@@ -695,6 +750,7 @@ impl Socket {
         TimeoutSocket {
             socket: self.clone(),
             timeout,
+            compress: true,
         }
     }
 
@@ -703,10 +759,28 @@ impl Socket {
         self.queue(encoded.text, encoded.bins.into_iter())
     }
 
-    /// Queues a packet shared with other sockets (a broadcast): only its buffers' counts are
-    /// taken, the packet itself is not copied.
-    pub(crate) fn send_shared(&self, encoded: &Encoded) -> Result<(), EmitError> {
-        self.queue(encoded.text.clone(), encoded.bins.iter().cloned())
+    /// As [`Socket::send_encoded`], never compressed when `compress` is false.
+    fn send_encoded_with(&self, encoded: Encoded, compress: bool) -> Result<(), EmitError> {
+        if compress {
+            return self.send_encoded(encoded);
+        }
+        self.send_prepared(&Prepared::new(&encoded, false))
+    }
+
+    /// Queues a packet shared with other sockets (a broadcast), prepared for the engine once
+    /// (see [`Prepared`]): only reference counts are taken, the packet is not copied.
+    pub(crate) fn send_prepared(&self, prepared: &Prepared) -> Result<(), EmitError> {
+        if !self.connected() {
+            return Err(EmitError::Disconnected);
+        }
+        let text = Outgoing::Shared(prepared.text.clone());
+        let res = if prepared.bins.is_empty() {
+            self.conn.send(text)
+        } else {
+            let bins = prepared.bins.iter().cloned().map(Outgoing::Shared);
+            self.conn.send_many(std::iter::once(text).chain(bins))
+        };
+        res.map_err(queue_error)
     }
 
     /// Queues a text packet and its attachments (all or none).
@@ -725,10 +799,7 @@ impl Socket {
                 std::iter::once(Outgoing::Message(text)).chain(bins.map(Outgoing::Binary));
             self.conn.send_many(packets)
         };
-        res.map_err(|e| match e {
-            SendError::QueueFull => EmitError::QueueFull,
-            _ => EmitError::Disconnected,
-        })
+        res.map_err(queue_error)
     }
 
     /// Joins rooms.
@@ -924,22 +995,126 @@ impl Socket {
     }
 }
 
+fn queue_error(e: SendError) -> EmitError {
+    match e {
+        SendError::QueueFull => EmitError::QueueFull,
+        _ => EmitError::Disconnected,
+    }
+}
+
+/// A packet and its attachments as the engine queues them for many sockets, with the
+/// `compress` flag: made once per broadcast, so that a compressed form, when the transport
+/// makes one, is made once too.
+pub(crate) struct Prepared {
+    text: Arc<SharedMessage>,
+    bins: Vec<Arc<SharedMessage>>,
+}
+
+impl Prepared {
+    pub(crate) fn new(encoded: &Encoded, compress: bool) -> Prepared {
+        Prepared {
+            text: Arc::new(SharedMessage::text(encoded.text.clone()).compress(compress)),
+            bins: encoded
+                .bins
+                .iter()
+                .map(|b| Arc::new(SharedMessage::binary(b.clone()).compress(compress)))
+                .collect(),
+        }
+    }
+}
+
 /// A socket with a timeout set for its next emit with ack.
 #[derive(Debug)]
 pub struct TimeoutSocket {
     socket: SocketRef,
     timeout: Duration,
+    compress: bool,
 }
 
 impl TimeoutSocket {
     /// Emits an event and waits at most the timeout for the client's ack.
     pub fn emit_with_ack<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> AckFuture {
-        self.socket.emit_with_ack_timeout(event, data, self.timeout)
+        self.socket
+            .emit_with_ack_timeout(event, data, self.timeout, self.compress)
     }
 
     /// Emits a payload's arguments and attachments and waits at most the timeout for the ack.
     pub fn emit_payload_with_ack(&self, event: &str, payload: &Payload) -> AckFuture {
         self.socket
-            .emit_payload_with_ack_timeout(event, payload, self.timeout)
+            .emit_payload_with_ack_timeout(event, payload, self.timeout, self.compress)
+    }
+
+    /// Sets the `compress` flag of the emit (see [`Socket::compress`]).
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(socket: sockeye::SocketRef) {
+    /// use std::time::Duration;
+    /// let answer = socket
+    ///     .timeout(Duration::from_secs(1))
+    ///     .compress(false)
+    ///     .emit_with_ack("ping", &())
+    ///     .await;
+    /// # }
+    /// ```
+    pub fn compress(mut self, compress: bool) -> TimeoutSocket {
+        self.compress = compress;
+        self
+    }
+}
+
+/// A socket with Node's `compress` flag set for its next emit (see [`Socket::compress`]).
+#[derive(Debug)]
+pub struct CompressSocket {
+    socket: SocketRef,
+    compress: bool,
+}
+
+impl CompressSocket {
+    /// As [`Socket::emit`], with the flag.
+    ///
+    /// # Errors
+    /// As [`Socket::emit`].
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.socket.emit_one(event, data, self.compress)
+    }
+
+    /// As [`Socket::emit_args`], with the flag.
+    ///
+    /// # Errors
+    /// As [`Socket::emit_args`].
+    pub fn emit_args<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> Result<(), EmitError> {
+        self.socket.emit_spread(event, args, self.compress)
+    }
+
+    /// As [`Socket::emit_payload`], with the flag.
+    ///
+    /// # Errors
+    /// As [`Socket::emit_payload`].
+    pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
+        self.socket.emit_payload_with(event, payload, self.compress)
+    }
+
+    /// As [`Socket::emit_with_ack`], with the flag.
+    pub fn emit_with_ack<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> AckFuture {
+        let timeout = self.socket.io_inner().config.ack_timeout;
+        self.socket
+            .emit_with_ack_timeout(event, data, timeout, self.compress)
+    }
+
+    /// As [`Socket::emit_payload_with_ack`], with the flag.
+    pub fn emit_payload_with_ack(&self, event: &str, payload: &Payload) -> AckFuture {
+        let timeout = self.socket.io_inner().config.ack_timeout;
+        self.socket
+            .emit_payload_with_ack_timeout(event, payload, timeout, self.compress)
+    }
+
+    /// A timeout for the next emit with ack, keeping the flag.
+    pub fn timeout(&self, timeout: Duration) -> TimeoutSocket {
+        TimeoutSocket {
+            socket: self.socket.clone(),
+            timeout,
+            compress: self.compress,
+        }
     }
 }
