@@ -12,8 +12,8 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 use sockeye::extract::{Data, Refusal, State};
 use sockeye::{
-    AckSender, ConnectionStateRecovery, Cors, DisconnectReason, NotFound, Payload, SocketIo,
-    SocketIoService, SocketRef,
+    AckSender, ConnectionStateRecovery, Cors, DisconnectReason, NotFound, Payload,
+    PerMessageDeflate, SocketIo, SocketIoService, SocketRef,
 };
 
 type Reasons = Arc<Mutex<Vec<Value>>>;
@@ -320,6 +320,43 @@ fn on_recovery(socket: SocketRef, path: &'static str) {
     );
 }
 
+/// `blob(n)` of CONTRACT.md: compressible text that is not a plain repetition.
+fn blob(n: usize) -> String {
+    const ALPHABET: &[u8; 27] = b"abcdefghij klmnopqrstuvwxyz";
+    (0..n)
+        .map(|i| char::from(ALPHABET[(i * 7 + i / 13) % 27]))
+        .collect()
+}
+
+/// One of the compression servers of the contract: `permessage-deflate` on, at `path`.
+fn deflate_server(path: &'static str, deflate: PerMessageDeflate) -> SocketIoService<NotFound> {
+    let (svc, io) = SocketIo::builder()
+        .path(path)
+        .ping_interval(Duration::from_millis(400))
+        .ping_timeout(Duration::from_millis(800))
+        .upgrade_timeout(Duration::from_millis(1000))
+        .connect_timeout(Duration::from_millis(1500))
+        .max_payload(100_000)
+        .per_message_deflate(deflate)
+        .build_svc();
+    io.ns("/", |socket: SocketRef| {
+        socket.on("echo", |s: SocketRef, p: Payload| {
+            let _ = s.emit_payload("echo", &p);
+        });
+        socket.on("blob", |s: SocketRef, p: Payload| {
+            let n = p.arg::<usize>(0).unwrap_or(0);
+            let compress = p.arg::<bool>(1).unwrap_or(true);
+            let _ = s.compress(compress).emit("blob", &blob(n));
+        });
+        socket.on("blob-all", |s: SocketRef, p: Payload| async move {
+            let n = p.arg::<usize>(0).unwrap_or(0);
+            let compress = p.arg::<bool>(1).unwrap_or(true);
+            let _ = s.io().compress(compress).emit("blob", &blob(n)).await;
+        });
+    });
+    svc
+}
+
 fn port() -> u16 {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -365,6 +402,18 @@ async fn main() -> std::io::Result<()> {
     let recovery_reasons: Reasons = Arc::new(Mutex::new(Vec::new()));
     let svc = recovery_server("/recovery/", true, recovery_reasons.clone())
         .with_inner(recovery_server("/recovery-mw/", false, recovery_reasons).with_inner(svc));
+
+    // The compression servers, on their own paths too.
+    let svc = deflate_server("/deflate/", PerMessageDeflate::new()).with_inner(
+        deflate_server(
+            "/deflate-nct/",
+            PerMessageDeflate::new()
+                .server_no_context_takeover(true)
+                .client_no_context_takeover(true)
+                .server_max_window_bits(10),
+        )
+        .with_inner(svc),
+    );
 
     io.ns("/", on_root).with(|s: SocketRef| async move {
         if credential(&s, "token").as_deref() == Some("bad") {
