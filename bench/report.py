@@ -43,6 +43,7 @@ CASE_TITLES = {
     "bcast-10k-10": "broadcast 10k x 10/s",
     "bcast-10k-100": "broadcast 10k x 100/s",
     "echo-polling": "echo over polling, closed loop",
+    "bcast-1k-10-deflate": "broadcast 1k x 10/s, 1 KiB JSON, permessage-deflate",
 }
 FIELDS = [
     "throughput_per_s",
@@ -57,6 +58,7 @@ FIELDS = [
     "p99_us",
     "p999_us",
     "delivery_ratio",
+    "rx_bytes_per_delivery",
     "rss_per_conn_kib",
     "connects_per_s",
     "loadgen_cpu_s",
@@ -168,6 +170,9 @@ def detail(s):
         extra.append(f"p99 {fmt(s['p99_us'], 'p99_us')}")
     if s["scenario"] == "broadcast" and s.get("delivery_ratio") is not None and s["delivery_ratio"] < 0.995:
         extra.append(f"{(1 - s['delivery_ratio']) * 100:.0f} % dropped")
+    if s["case"].endswith("-deflate") and s.get("rx_bytes_per_delivery") is not None:
+        # What compression is for: the bytes each subscriber reads per tick.
+        extra.append(f"{fmt(s['rx_bytes_per_delivery'])} B on the wire per delivery")
     if s["ok_runs"] < s["runs"]:
         extra.append(f"{s['runs'] - s['ok_runs']}/{s['runs']} runs with errors")
     return v + (f" ({', '.join(extra)})" if extra else "")

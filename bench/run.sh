@@ -11,7 +11,9 @@
 #   --runs N              runs per (scenario, server) (default 3; medians are reported)
 #   --servers "A B ..."   among: sockeye ceiling node socketioxide python (default: all)
 #   --scenarios "A B .."  among: connect-10k echo-100 echo-20k bcast-1k-100 bcast-10k-10
-#                         bcast-10k-100 echo-polling (default: all)
+#                         bcast-10k-100 echo-polling (default: all), and bcast-1k-10-deflate
+#                         (1 KiB JSON ticks with permessage-deflate on: Sockeye and Node
+#                         only; DEFLATE_MODE=no-context-takeover for the other mode)
 #   --server-threads N    worker threads for the multi-threaded servers (default 1:
 #                         Node and Python are single-threaded, and the load generator
 #                         needs the other core)
@@ -92,6 +94,7 @@ scenario_args() {
       bcast-10k-10)  echo "broadcast --clients 10000 --rate 10 --duration 10 --warmup 2 --drain 10" ;;
       bcast-10k-100) echo "broadcast --clients 10000 --rate 100 --duration 10 --warmup 2 --drain 10" ;;
       echo-polling)  echo "echo --transport polling --clients 50 --duration 10 --warmup 2" ;;
+      bcast-1k-10-deflate) echo "broadcast --clients 1000 --rate 10 --duration 10 --warmup 2 --tick-size 1024 --deflate" ;;
       *) return 1 ;;
     esac
   else
@@ -103,10 +106,22 @@ scenario_args() {
       bcast-10k-10)  echo "broadcast --clients 200 --rate 10 --duration 3 --warmup 0.5" ;;
       bcast-10k-100) echo "broadcast --clients 200 --rate 50 --duration 3 --warmup 0.5" ;;
       echo-polling)  echo "echo --transport polling --clients 10 --duration 3 --warmup 0.5" ;;
+      bcast-1k-10-deflate) echo "broadcast --clients 200 --rate 10 --duration 3 --warmup 0.5 --tick-size 1024 --deflate" ;;
       *) return 1 ;;
     esac
   fi
 }
+
+# The `-deflate` scenarios run the servers that speak permessage-deflate with it on
+# (PER_MESSAGE_DEFLATE, read by the Sockeye bench server and the Node peer; `on` is Node's
+# `perMessageDeflate: true`, DEFLATE_MODE=no-context-takeover the other mode).
+deflate_env() {
+  case "$1" in
+    *-deflate) echo "${DEFLATE_MODE:-on}" ;;
+    *) echo off ;;
+  esac
+}
+speaks_deflate() { [ "$1" = sockeye ] || [ "$1" = node ]; }
 
 port_of() {
   case "$1" in
@@ -260,8 +275,9 @@ stop_server() {
 trap 'stop_server' EXIT
 trap 'stop_server; exit 130' INT TERM
 
-start_server() {  # server -> sets SPID, returns 1 when it did not start listening
-  local s="$1" port cmd
+start_server() {  # server [scenario] -> sets SPID, returns 1 when it did not start listening
+  local s="$1" port cmd deflate
+  deflate="$(deflate_env "${2:-}")"
   port="$(port_of "$s")"
   # A leftover server on the port (the ceiling uses SO_REUSEPORT) would take part of the load
   # and halve the CPU measured: refuse to run instead.
@@ -273,7 +289,8 @@ start_server() {  # server -> sets SPID, returns 1 when it did not start listeni
   cmd="${cmd//@THREADS@/$THREADS}"
   # The peers read PORT and WORKERS (socketioxide) / THREADS (ceiling) from the environment.
   # shellcheck disable=SC2086 # $cmd is a command line
-  PORT="$port" WORKERS="$THREADS" THREADS="$THREADS" "${SERVER_PIN[@]}" $cmd >>"$RESULTS/logs/$s-$STAMP.log" 2>&1 &
+  PORT="$port" WORKERS="$THREADS" THREADS="$THREADS" PER_MESSAGE_DEFLATE="$deflate" \
+    "${SERVER_PIN[@]}" $cmd >>"$RESULTS/logs/$s-$STAMP.log" 2>&1 &
   SPID=$!
   for _ in $(seq 300); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
@@ -299,9 +316,12 @@ for run in $(seq "$RUNS"); do
       if [ "$s" = ceiling ] && [ "$id" = echo-polling ]; then
         continue  # the ceiling speaks WebSocket only
       fi
+      if [ "$(deflate_env "$id")" != off ] && ! speaks_deflate "$s"; then
+        continue  # compared with compression on only where the server has it
+      fi
       args="$(scenario_args "$id")"
       printf '%s run %s/%s: %-13s %-12s ' "$(date +%H:%M:%S)" "$run" "$RUNS" "$id" "$s" >&2
-      if ! start_server "$s"; then
+      if ! start_server "$s" "$id"; then
         echo "server did not start (see $RESULTS/logs/$s-$STAMP.log)" >&2
         printf '{"ok":false,"server":"%s","case":"%s","run":"%s","error":"server did not start"}\n' \
           "$s" "$id" "$run" >>"$RAW"

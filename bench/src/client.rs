@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::proto::{self, client_frame, Inbuf, OP_CLOSE, OP_PING, OP_TEXT};
+use crate::proto::{self, client_frame, Inbuf, Inflate, OP_CLOSE, OP_PING, OP_TEXT};
 
 /// WebSocket opcode of a pong frame.
 const OP_PONG: u8 = 0xA;
@@ -39,15 +39,28 @@ pub struct WsClient {
     /// This connection's mask key.
     pub mask: [u8; 4],
     pong: Vec<u8>,
+    /// `permessage-deflate`, when the server agreed to it.
+    pub inflate: Option<Box<Inflate>>,
 }
 
 impl WsClient {
-    /// Connects: WebSocket upgrade, Engine.IO open, `40` and its `40{"sid":..}` reply.
-    pub async fn connect(addr: SocketAddr, index: usize, mask: [u8; 4]) -> io::Result<WsClient> {
+    /// Connects: WebSocket upgrade, Engine.IO open, `40` and its `40{"sid":..}` reply. With
+    /// `deflate`, offers `permessage-deflate` as browsers do.
+    pub async fn connect(
+        addr: SocketAddr,
+        index: usize,
+        mask: [u8; 4],
+        deflate: bool,
+    ) -> io::Result<WsClient> {
         let mut stream = connect_tcp(addr, index).await?;
+        let offer = if deflate {
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+        } else {
+            ""
+        };
         let req = format!(
             "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {addr}\r\n\
-             Upgrade: websocket\r\nConnection: Upgrade\r\n\
+             Upgrade: websocket\r\nConnection: Upgrade\r\n{offer}\
              Sec-WebSocket-Key: c29ja2V5ZS1iZW5jaC0xNg==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
         stream.write_all(req.as_bytes()).await?;
@@ -73,12 +86,19 @@ impl WsClient {
             let msg = format!("upgrade refused: {}", String::from_utf8_lossy(line));
             return Err(io::Error::new(io::ErrorKind::ConnectionRefused, msg));
         }
+        let head = String::from_utf8_lossy(&inbuf.pending()[..hend]).to_ascii_lowercase();
+        let inflate = head
+            .lines()
+            .find_map(|l| l.strip_prefix("sec-websocket-extensions:"))
+            .filter(|v| v.contains("permessage-deflate"))
+            .map(|v| Box::new(Inflate::new(v)));
         inbuf.consume(hend + 4);
         let mut c = WsClient {
             stream,
             inbuf,
             mask,
             pong: client_frame(OP_TEXT, b"3", mask),
+            inflate,
         };
         let mut out = Vec::new();
         let mut opened = false;
@@ -103,8 +123,8 @@ impl WsClient {
         }
     }
 
-    /// Reads whatever is available (at least one byte).
-    pub async fn read_some(&mut self) -> io::Result<()> {
+    /// Reads whatever is available (at least one byte); returns how many bytes.
+    pub async fn read_some(&mut self) -> io::Result<usize> {
         let n = self.stream.read(self.inbuf.space()).await?;
         if n == 0 {
             return Err(err(
@@ -113,7 +133,7 @@ impl WsClient {
             ));
         }
         self.inbuf.filled(n);
-        Ok(())
+        Ok(n)
     }
 
     /// Handles every complete frame in the buffer: Engine.IO pings get a pong and WebSocket
@@ -131,7 +151,17 @@ impl WsClient {
         opened: &mut bool,
     ) -> io::Result<()> {
         while let Some(f) = self.inbuf.next_frame()? {
-            let p = &self.inbuf.data[f.payload];
+            let mut p = &self.inbuf.data[f.payload];
+            if f.compressed {
+                let Some(inflate) = self.inflate.as_mut() else {
+                    return Err(err(
+                        io::ErrorKind::InvalidData,
+                        "compressed frame not agreed",
+                    ));
+                };
+                inflate.inflate(p)?;
+                p = &inflate.out;
+            }
             match f.opcode {
                 OP_TEXT => match p.first() {
                     Some(b'4') => on_packet(p),
