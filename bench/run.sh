@@ -11,9 +11,9 @@
 #   --runs N              runs per (scenario, server) (default 3; medians are reported)
 #   --servers "A B ..."   among: sockeye ceiling node socketioxide python (default: all)
 #   --scenarios "A B .."  among: connect-10k echo-100 echo-20k bcast-1k-100 bcast-10k-10
-#                         bcast-10k-100 echo-polling (default: all), and bcast-1k-10-deflate
-#                         (1 KiB JSON ticks with permessage-deflate on: Sockeye and Node
-#                         only; DEFLATE_MODE=no-context-takeover for the other mode)
+#                         bcast-10k-100 echo-polling bcast-1k-10-deflate (default: all;
+#                         the last: 1 KiB JSON ticks with permessage-deflate on, Sockeye and
+#                         Node only; DEFLATE_MODE=no-context-takeover for the other mode)
 #   --server-threads N    worker threads for the multi-threaded servers (default 1:
 #                         Node and Python are single-threaded, and the load generator
 #                         needs the other core)
@@ -42,7 +42,7 @@ LIMIT_SERVER_DIR="${LIMIT_SERVER_DIR:-$ROOT/../shared/limit-server}"
 QUICK=0
 RUNS=""
 SERVERS="sockeye ceiling node socketioxide python"
-SCENARIOS="connect-10k echo-100 echo-20k bcast-1k-100 bcast-10k-10 bcast-10k-100 echo-polling"
+SCENARIOS="connect-10k echo-100 echo-20k bcast-1k-100 bcast-10k-10 bcast-10k-100 echo-polling bcast-1k-10-deflate"
 THREADS=1
 PIN=1
 INSTALL=1
