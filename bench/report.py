@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Summarises a bench/run.sh results file (one JSON line per run): medians per (case, server),
-ratios to Sockeye and to the ceiling, server CPU per message; writes JSON, CSV, a Markdown
-table and an SVG chart. Standard library only.
+ratios to Sockeye and to the ceiling, server CPU per message; for the cluster cases (xbcast-*:
+two nodes and Redis) Sockeye / Node and the "Redis hop" (p99 of the cluster minus p99 of the
+single-node case at the same load); writes JSON, CSV, Markdown tables and an SVG chart.
+Standard library only.
 
     python3 bench/report.py bench/results/raw-<stamp>.jsonl --out bench/results [--stamp S]
 """
@@ -43,8 +45,20 @@ CASE_TITLES = {
     "bcast-10k-10": "broadcast 10k x 10/s",
     "bcast-10k-100": "broadcast 10k x 100/s",
     "echo-polling": "echo over polling, closed loop",
+    "xbcast-1k-100": "cluster broadcast 1k x 100/s",
+    "xbcast-10k-10": "cluster broadcast 10k x 10/s",
+    "xbcast-10k-100": "cluster broadcast 10k x 100/s",
     "bcast-1k-10-deflate": "broadcast 1k x 10/s, 1 KiB JSON, permessage-deflate",
 }
+# A cluster case (two nodes of one server and their Redis, the subscribers split over the
+# nodes) and the single-node case with the same load: the baseline of its "Redis hop".
+CLUSTER_BASELINE = {
+    "xbcast-1k-100": "bcast-1k-100",
+    "xbcast-10k-10": "bcast-10k-10",
+    "xbcast-10k-100": "bcast-10k-100",
+}
+# The processes of a cluster run, in the order run.sh passes their pids (server_cpu_s_each).
+CLUSTER_PROCS = ["node1", "node2", "redis"]
 FIELDS = [
     "throughput_per_s",
     "msgs_per_server_cpu_s",
@@ -62,7 +76,17 @@ FIELDS = [
     "rss_per_conn_kib",
     "connects_per_s",
     "loadgen_cpu_s",
+    # Cluster runs: each process's CPU per delivery, and each node's subscribers' p99.
+    "node1_cpu_us_per_msg",
+    "node2_cpu_us_per_msg",
+    "redis_cpu_us_per_msg",
+    "node1_p99_us",
+    "node2_p99_us",
 ]
+
+
+def is_cluster(case):
+    return case in CLUSTER_BASELINE
 
 
 def kind(row):
@@ -78,6 +102,13 @@ def flat(row):
     out["p50_us"] = lat.get("p50")
     out["p99_us"] = lat.get("p99")
     out["p999_us"] = lat.get("p999")
+    each = row.get("server_cpu_s_each") or []
+    delivered = row.get("delivered") or 0
+    if len(each) == len(CLUSTER_PROCS) and delivered:
+        for name, cpu in zip(CLUSTER_PROCS, each):
+            out[f"{name}_cpu_us_per_msg"] = cpu * 1e6 / delivered if cpu is not None else None
+    for name, a in zip(CLUSTER_PROCS, row.get("by_addr") or []):
+        out[f"{name}_p99_us"] = (a.get("latency_us") or {}).get("p99")
     return out
 
 
@@ -119,6 +150,8 @@ def summarise(rows):
         any_row = next(r for rs in by_server.values() for r in rs if r.get("scenario"))
         k = kind(any_row)
         field, label, higher = PRIMARY.get(k, ("throughput_per_s", "per second", True))
+        if is_cluster(case):
+            label = "deliveries per CPU-second of both nodes and Redis"
         med = {}
         for server, rs in by_server.items():
             good = [r for r in rs if r.get("scenario")]
@@ -135,7 +168,7 @@ def summarise(rows):
                   for s, rs in by_server.items()}
         for server, m in med.items():
             v = m.get(field)
-            for ref in ("sockeye", "ceiling"):
+            for ref in ("sockeye", "ceiling", "node"):
                 rv = med.get(ref, {}).get(field)
                 m[f"ratio_to_{ref}"] = (v / rv) if (v is not None and rv) else None
                 mine, theirs = by_run.get(server, {}), by_run.get(ref, {})
@@ -143,6 +176,22 @@ def summarise(rows):
                     mine[n] / theirs[n] for n in mine
                     if isinstance(mine[n], (int, float)) and isinstance(theirs.get(n), (int, float))
                     and theirs[n])
+            if is_cluster(case):
+                # The Redis hop: what the cluster adds to the p99 of one server at the same
+                # load, as the difference of the medians and as the median of the per-run
+                # differences (run n of both cases, minutes apart at most).
+                base = [r for r in groups.get(CLUSTER_BASELINE[case], {}).get(server, [])
+                        if r.get("scenario")]
+                base_p99 = median(r.get("p99_us") for r in base)
+                m["baseline_case"] = CLUSTER_BASELINE[case]
+                m["baseline_p99_us"] = base_p99
+                m["redis_hop_us"] = (m["p99_us"] - base_p99
+                                     if m.get("p99_us") is not None and base_p99 is not None else None)
+                base_by_run = {r.get("run"): r.get("p99_us") for r in base}
+                m["pair_redis_hop_us"] = median(
+                    r["p99_us"] - base_by_run[r.get("run")] for r in by_server[server]
+                    if r.get("scenario") and isinstance(r.get("p99_us"), (int, float))
+                    and isinstance(base_by_run.get(r.get("run")), (int, float)))
             quick = any(str(r.get("quick")) == "1" for r in by_server[server])
             title = CASE_TITLES.get(case, case) + (" (--quick sizes)" if quick else "")
             summary.append({
@@ -187,7 +236,81 @@ def cpu_cell(s):
     return f"{total} ({fmt(user)} + {fmt(system)})"
 
 
+def ms(us):
+    return "–" if us is None else f"{us / 1000:.2f} ms"
+
+
+def signed_ms(us):
+    return "–" if us is None else f"{us / 1000:+.2f} ms"
+
+
+def cluster_markdown(summary):
+    """The cluster cases: Sockeye's two nodes and Redis against Node's, and the Redis hop."""
+    by = {(s["case"], s["server"]): s for s in summary}
+    cases = []
+    for s in summary:
+        if is_cluster(s["case"]) and s["case"] not in cases:
+            cases.append(s["case"])
+    if not cases:
+        return []
+    lines = [
+        "Cluster broadcast: two nodes of the same server on one Redis, the subscribers split "
+        "over both nodes, the publisher on node 1; deliveries per CPU-second of all three "
+        "processes (both nodes and Redis), medians. The Redis hop is the p99 of the cluster "
+        "minus the p99 of one server at the same load (its single-node case in the same run); "
+        "in brackets the median of the per-run differences:",
+        "",
+    ]
+    head = ["scenario", "Sockeye: deliveries per CPU-s", "Node: deliveries per CPU-s",
+            "Sockeye / Node", "same, per-run pairs", "p99 Sockeye", "p99 Node",
+            "delivery ratio Sockeye / Node", "Redis hop Sockeye", "Redis hop Node"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in cases:
+        sk, nd = by.get((c, "sockeye"), {}), by.get((c, "node"), {})
+        first = sk or nd
+        cells = [first["title"],
+                 detail(sk) if sk else "–",
+                 detail(nd) if nd else "–"]
+        for key in ("ratio_to_node", "pair_ratio_to_node"):
+            r = sk.get(key)
+            cells.append(f"{r:.2f}x" if r is not None else "–")
+        cells += [ms(sk.get("p99_us")), ms(nd.get("p99_us")),
+                  f"{fmt(sk.get('delivery_ratio'), 'delivery_ratio')} / "
+                  f"{fmt(nd.get('delivery_ratio'), 'delivery_ratio')}"]
+        for x in (sk, nd):
+            hop = x.get("redis_hop_us")
+            cells.append("–" if hop is None else
+                         f"{signed_ms(hop)} ({signed_ms(x.get('pair_redis_hop_us'))}; "
+                         f"single node {ms(x.get('baseline_p99_us'))})")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Where the cluster's CPU goes (µs per delivery, medians: node 1 with the publisher, "
+        "node 2 behind Redis, Redis; then the total with its user + system split) and each "
+        "node's p99:",
+        "",
+    ]
+    head = ["scenario", "server", "node 1", "node 2", "Redis", "total (user + system)",
+            "p99 node 1", "p99 node 2"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in cases:
+        for server in ("sockeye", "node"):
+            x = by.get((c, server))
+            if not x:
+                continue
+            lines.append("| " + " | ".join([
+                x["title"], NAMES.get(server, server),
+                fmt(x.get("node1_cpu_us_per_msg")), fmt(x.get("node2_cpu_us_per_msg")),
+                fmt(x.get("redis_cpu_us_per_msg")), cpu_cell(x),
+                ms(x.get("node1_p99_us")), ms(x.get("node2_p99_us"))]) + " |")
+    return lines
+
+
 def markdown(summary):
+    cluster = cluster_markdown(summary)
+    summary = [s for s in summary if not is_cluster(s["case"])]
+    if not summary:
+        return "\n".join(cluster) + "\n"
     cases = []
     for s in summary:
         if s["case"] not in cases:
@@ -225,6 +348,8 @@ def markdown(summary):
             s = by.get((c, x))
             cells.append(cpu_cell(s) if s else "–")
         lines.append("| " + " | ".join(cells) + " |")
+    if cluster:
+        lines += [""] + cluster
     return "\n".join(lines) + "\n"
 
 
@@ -303,7 +428,9 @@ def main():
             with open(os.path.join(a.out, target), "w") as f:
                 f.write(text)
     cols = ["case", "server", "metric", "value", "ratio_to_sockeye", "ratio_to_ceiling",
-            "pair_ratio_to_sockeye", "pair_ratio_to_ceiling", "runs", "ok_runs"] + FIELDS
+            "ratio_to_node", "pair_ratio_to_sockeye", "pair_ratio_to_ceiling",
+            "pair_ratio_to_node", "baseline_p99_us", "redis_hop_us", "pair_redis_hop_us",
+            "runs", "ok_runs"] + FIELDS
     for target in (f"summary-{stamp}.csv", "summary.csv"):
         with open(os.path.join(a.out, target), "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")

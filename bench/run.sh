@@ -6,21 +6,32 @@
 #   bench/run.sh                 # the full table (3 runs each)
 #   bench/run.sh --quick         # tiny sizes, 1 run: a smoke test of the whole pipeline
 #
+# The xbcast-* scenarios run a cluster: two nodes of one server (Sockeye with sockeye-redis,
+# Node with @socket.io/redis-adapter) on a redis-server of their own (started here on a free
+# port of 127.0.0.1, no persistence, stopped after each run), the subscribers split over both
+# nodes; the server CPU is the sum of both nodes and Redis. Each adds its single-node
+# scenario (xbcast-1k-100 adds bcast-1k-100) as the baseline of the "Redis hop".
+#
 # Options:
 #   --quick               tiny sizes (200 clients, 3 s), 1 run unless --runs is given
 #   --runs N              runs per (scenario, server) (default 3; medians are reported)
-#   --servers "A B ..."   among: sockeye ceiling node socketioxide python (default: all)
+#   --servers "A B ..."   among: sockeye ceiling node socketioxide python (default: all;
+#                         the xbcast-* scenarios run sockeye and node only)
 #   --scenarios "A B .."  among: connect-10k echo-100 echo-20k bcast-1k-100 bcast-10k-10
-#                         bcast-10k-100 echo-polling bcast-1k-10-deflate (default: all;
-#                         the last: 1 KiB JSON ticks with permessage-deflate on, Sockeye and
-#                         Node only; DEFLATE_MODE=no-context-takeover for the other mode)
+#                         bcast-10k-100 echo-polling xbcast-1k-100 xbcast-10k-10
+#                         xbcast-10k-100 bcast-1k-10-deflate (default: all but
+#                         xbcast-10k-100; bcast-1k-10-deflate: 1 KiB JSON ticks with
+#                         permessage-deflate on, Sockeye and Node only;
+#                         DEFLATE_MODE=no-context-takeover for the other mode)
+#   --no-baseline         do not add the single-node baseline of an xbcast-* scenario
 #   --server-threads N    worker threads for the multi-threaded servers (default 1:
 #                         Node and Python are single-threaded, and the load generator
 #                         needs the other core)
 #   --no-pin              do not pin: by default (2+ CPUs and taskset present) the server
 #                         runs on the last CPU and the load generator on the others, so the
 #                         kernel's TCP work is charged the same way in every run (on one
-#                         shared CPU, a sender's system call does the receiver's work too)
+#                         shared CPU, a sender's system call does the receiver's work too);
+#                         in a cluster run both nodes and Redis share the server's CPU(s)
 #   --no-install          use what bench/.work already holds; skip servers that are missing
 #   --keep-going          (default) a failing install skips that server; --strict aborts
 #   --strict              abort when a server cannot be installed or built
@@ -28,7 +39,8 @@
 #                         bench/results-table.md (the files the README shows)
 #
 # Environment: SOCKETIOXIDE_VERSION (default 0.18.9), LIMIT_SERVER_DIR (default
-# ../shared/limit-server beside the repository), CARGO (default cargo).
+# ../shared/limit-server beside the repository), CARGO (default cargo), REDIS_SERVER (default
+# redis-server; Debian's package is installed when missing).
 set -uo pipefail
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,7 +54,9 @@ LIMIT_SERVER_DIR="${LIMIT_SERVER_DIR:-$ROOT/../shared/limit-server}"
 QUICK=0
 RUNS=""
 SERVERS="sockeye ceiling node socketioxide python"
-SCENARIOS="connect-10k echo-100 echo-20k bcast-1k-100 bcast-10k-10 bcast-10k-100 echo-polling bcast-1k-10-deflate"
+SCENARIOS="connect-10k echo-100 echo-20k bcast-1k-100 bcast-10k-10 bcast-10k-100 echo-polling xbcast-1k-100 xbcast-10k-10 bcast-1k-10-deflate"
+BASELINE=1
+REDIS_SERVER="${REDIS_SERVER:-redis-server}"
 THREADS=1
 PIN=1
 INSTALL=1
@@ -54,6 +68,7 @@ while [ $# -gt 0 ]; do
     --runs) RUNS="$2"; shift ;;
     --servers) SERVERS="$2"; shift ;;
     --scenarios) SCENARIOS="$2"; shift ;;
+    --no-baseline) BASELINE=0 ;;
     --server-threads) THREADS="$2"; shift ;;
     --no-pin) PIN=0 ;;
     --no-install) INSTALL=0 ;;
@@ -68,7 +83,9 @@ done
 [ -n "$RUNS" ] || { [ "$QUICK" = 1 ] && RUNS=1 || RUNS=3; }
 
 # CPU pinning: the server gets the last CPU (or the last THREADS CPUs), the load generator the
-# rest.
+# rest. A cluster run puts both of its nodes and its Redis on the server's CPU(s): the same
+# budget as one server, and the loadgen's costs kept apart from the servers' (bench/README.md,
+# "Cluster broadcast").
 SERVER_PIN=()
 LOADGEN_PIN=()
 NCPU="$(nproc 2>/dev/null || echo 1)"
@@ -82,9 +99,13 @@ fi
 log() { printf '\n== %s\n' "$*" >&2; }
 skip() { printf 'SKIP %s\n' "$*" >&2; [ "$STRICT" = 0 ] || exit 1; }
 
-# The load-generator arguments of each scenario: full size, and --quick size.
+# The load-generator arguments of each scenario: full size, and --quick size. A cluster
+# scenario (xbcast-*) has the load of its single-node one (bcast-*), so that the two compare.
 scenario_args() {
   local id="$1"
+  case "$id" in
+    xbcast-1k-100|xbcast-10k-10|xbcast-10k-100) scenario_args "${id#x}"; return ;;
+  esac
   if [ "$QUICK" = 0 ]; then
     case "$id" in
       connect-10k)   echo "connect --clients 10000 --duration 5" ;;
@@ -112,6 +133,17 @@ scenario_args() {
   fi
 }
 
+port_of() {
+  case "$1" in
+    ceiling) echo 3010 ;; node) echo 3011 ;; socketioxide) echo 3012 ;;
+    python) echo 3013 ;; sockeye) echo 3014 ;;
+  esac
+}
+# The second node of a cluster listens 10 above the first.
+CLUSTER_PORT_STEP=10
+
+is_cluster() { case "$1" in xbcast-*) return 0 ;; *) return 1 ;; esac; }
+
 # The `-deflate` scenarios run the servers that speak permessage-deflate with it on
 # (PER_MESSAGE_DEFLATE, read by the Sockeye bench server and the Node peer; `on` is Node's
 # `perMessageDeflate: true`, DEFLATE_MODE=no-context-takeover the other mode).
@@ -122,17 +154,30 @@ deflate_env() {
   esac
 }
 speaks_deflate() { [ "$1" = sockeye ] || [ "$1" = node ]; }
-
-port_of() {
-  case "$1" in
-    ceiling) echo 3010 ;; node) echo 3011 ;; socketioxide) echo 3012 ;;
-    python) echo 3013 ;; sockeye) echo 3014 ;;
-  esac
-}
+has_cluster_mode() { case "$1" in sockeye|node) return 0 ;; *) return 1 ;; esac; }
 
 for id in $SCENARIOS; do
   scenario_args "$id" >/dev/null || { echo "run.sh: unknown scenario $id" >&2; exit 2; }
 done
+# Each cluster scenario needs its single-node one in the same run: the "Redis hop" is the p99
+# of the cluster minus the p99 of one server at the same load, on the same machine state.
+if [ "$BASELINE" = 1 ]; then
+  WITH=""
+  for id in $SCENARIOS; do
+    if is_cluster "$id"; then
+      case " $SCENARIOS $WITH " in
+        *" ${id#x} "*) ;;
+        *) echo "run.sh: adding ${id#x}, the baseline of $id (--no-baseline: do not)" >&2
+           WITH="$WITH ${id#x}" ;;
+      esac
+    fi
+    WITH="$WITH $id"
+  done
+  SCENARIOS="${WITH# }"
+fi
+NEED_REDIS=0
+for id in $SCENARIOS; do is_cluster "$id" && NEED_REDIS=1; done
+case " $SERVERS " in *" sockeye "*|*" node "*) ;; *) NEED_REDIS=0 ;; esac
 mkdir -p "$WORK" "$RESULTS/logs"
 TARGET_DIR="$("$CARGO" metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
@@ -182,10 +227,14 @@ setup_node() {
   if [ "$INSTALL" = 1 ]; then
     command -v npm >/dev/null || { skip "node: npm not found"; return; }
     mkdir -p "$dir"
-    if ! cmp -s "$BENCH/peers/package.json" "$dir/package.json" || [ ! -d "$dir/node_modules/socket.io" ]; then
-      cp "$BENCH/peers/package.json" "$dir/package.json"
-      (cd "$dir" && npm install --no-audit --no-fund --omit=dev --loglevel=error) >&2 \
-        || { skip "node: npm install failed"; return; }
+    # From the committed lock file: the same packages in every run (socket.io 4.8.4; for the
+    # cluster scenarios @socket.io/redis-adapter 8.3.0 over redis 4.7.1, as e2e/ uses).
+    if ! cmp -s "$BENCH/peers/package.json" "$dir/package.json" \
+      || ! cmp -s "$BENCH/peers/package-lock.json" "$dir/package-lock.json" \
+      || [ ! -d "$dir/node_modules/socket.io" ]; then
+      cp "$BENCH/peers/package.json" "$BENCH/peers/package-lock.json" "$dir/"
+      (cd "$dir" && npm ci --no-audit --no-fund --omit=dev --loglevel=error) >&2 \
+        || { skip "node: npm ci failed"; return; }
     fi
   fi
   [ -d "$dir/node_modules/socket.io" ] || { skip "node: socket.io not installed in $dir"; return; }
@@ -245,7 +294,33 @@ setup_python() {
   CMD[python]="$venv/bin/python $BENCH/peers/python_server.py"
 }
 
+# Debian's redis-server for the cluster scenarios, installed when missing (its own service
+# is not started: a policy-rc.d that refuses every start, for the time of the install).
+REDIS_OK=0
+setup_redis() {
+  if ! command -v "$REDIS_SERVER" >/dev/null && [ "$INSTALL" = 1 ]; then
+    local sudo="" policy=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    log "apt-get install redis-server"
+    $sudo apt-get update -qq >&2
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      policy=/usr/sbin/policy-rc.d
+      printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+      $sudo chmod +x "$policy"
+    fi
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends redis-server >&2
+    [ -z "$policy" ] || $sudo rm -f "$policy"
+  fi
+  if command -v "$REDIS_SERVER" >/dev/null; then
+    REDIS_OK=1
+    log "redis: $("$REDIS_SERVER" --version)"
+  else
+    skip "the xbcast scenarios: no $REDIS_SERVER (apt-get install redis-server)"
+  fi
+}
+
 ACTIVE=""
+[ "$NEED_REDIS" = 0 ] || setup_redis
 for s in $SERVERS; do
   case "$s" in
     sockeye|ceiling|node|socketioxide|python) ;;
@@ -261,46 +336,101 @@ done
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 RAW="$RESULTS/raw-$STAMP.jsonl"
 : > "$RAW"
-SPID=""
+PIDS=()        # the processes of the current run: the server, or a cluster's nodes and Redis
+REDIS_DIR=""
 
-stop_server() {
-  if [ -n "$SPID" ]; then
-    kill "$SPID" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$SPID" 2>/dev/null
-    wait "$SPID" 2>/dev/null
-    SPID=""
-  fi
+stop_servers() {  # the nodes first, then Redis (the last one started first)
+  local i pid
+  for (( i = ${#PIDS[@]} - 1; i >= 0; i-- )); do
+    pid="${PIDS[$i]}"
+    kill "$pid" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  PIDS=()
+  if [ -n "$REDIS_DIR" ]; then rm -rf "$REDIS_DIR"; REDIS_DIR=""; fi
 }
-trap 'stop_server' EXIT
-trap 'stop_server; exit 130' INT TERM
+trap 'stop_servers' EXIT
+trap 'stop_servers; exit 130' INT TERM
 
-start_server() {  # server [scenario] -> sets SPID, returns 1 when it did not start listening
-  local s="$1" port cmd deflate
-  deflate="$(deflate_env "${2:-}")"
-  port="$(port_of "$s")"
-  # A leftover server on the port (the ceiling uses SO_REUSEPORT) would take part of the load
-  # and halve the CPU measured: refuse to run instead.
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "run.sh: something already listens on 127.0.0.1:$port; stop it first" >&2
-    return 1
-  fi
-  cmd="${CMD[$s]//@PORT@/$port}"
-  cmd="${cmd//@THREADS@/$THREADS}"
-  # The peers read PORT and WORKERS (socketioxide) / THREADS (ceiling) from the environment.
-  # shellcheck disable=SC2086 # $cmd is a command line
-  PORT="$port" WORKERS="$THREADS" THREADS="$THREADS" PER_MESSAGE_DEFLATE="$deflate" \
-    "${SERVER_PIN[@]}" $cmd >>"$RESULTS/logs/$s-$STAMP.log" 2>&1 &
-  SPID=$!
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# launch LOG PORT CMD...: starts a process pinned like a server, appends its pid to PIDS, and
+# waits (at most 30 s) until it listens on PORT; returns 1 when it does not.
+launch() {
+  local logf="$1" port="$2" pid
+  shift 2
+  "${SERVER_PIN[@]}" "$@" >>"$logf" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
   for _ in $(seq 300); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-    kill -0 "$SPID" 2>/dev/null || break
+    listening "$port" && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
     sleep 0.1
   done
-  stop_server
   return 1
 }
 
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_redis: a fresh redis-server for one cluster run, on a free port of 127.0.0.1, no
+# persistence (no RDB snapshots, no AOF) in a throwaway folder; sets REDIS_URL.
+start_redis() {
+  local port
+  port="$(free_port)" || return 1
+  REDIS_DIR="$(mktemp -d "${TMPDIR:-/tmp}/sockeye-bench-redis.XXXXXX")" || return 1
+  launch "$RESULTS/logs/redis-$STAMP.log" "$port" "$REDIS_SERVER" --bind 127.0.0.1 \
+    --port "$port" --save "" --appendonly no --dir "$REDIS_DIR" --daemonize no || return 1
+  REDIS_URL="redis://127.0.0.1:$port"
+  REDIS_PORT="$port"
+}
+
+# redis_publishes: how many PUBLISH commands the run's Redis executed (empty without
+# redis-cli): one per tick when a broadcast crosses Redis once, whatever the subscribers.
+redis_publishes() {
+  command -v redis-cli >/dev/null || return 0
+  timeout 5 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" INFO commandstats 2>/dev/null \
+    | sed -n 's/^cmdstat_publish:calls=\([0-9]*\).*/\1/p'
+}
+
+# start_servers SERVER CASE: the server of a single-node case, or a cluster's Redis and two
+# nodes; sets PORTS (comma-separated) and PIDS. Returns 1 when something did not start.
+start_servers() {
+  local s="$1" id="$2" port cmd k nodes=1
+  is_cluster "$id" && nodes=2
+  PORTS=""
+  for (( k = 0; k < nodes; k++ )); do
+    port=$(( $(port_of "$s") + k * CLUSTER_PORT_STEP ))
+    # A leftover server on the port (the ceiling uses SO_REUSEPORT) would take part of the
+    # load and halve the CPU measured: refuse to run instead.
+    if listening "$port"; then
+      echo "run.sh: something already listens on 127.0.0.1:$port; stop it first" >&2
+      return 1
+    fi
+    PORTS="${PORTS:+$PORTS,}$port"
+  done
+  if [ "$nodes" -gt 1 ]; then
+    start_redis || { echo "run.sh: redis-server did not start (see $RESULTS/logs/redis-$STAMP.log)" >&2; return 1; }
+  fi
+  for (( k = 0; k < nodes; k++ )); do
+    port=$(( $(port_of "$s") + k * CLUSTER_PORT_STEP ))
+    cmd="${CMD[$s]//@PORT@/$port}"
+    cmd="${cmd//@THREADS@/$THREADS}"
+    [ "$nodes" = 1 ] || cmd="$cmd --redis $REDIS_URL"
+    # The peers read PORT and WORKERS (socketioxide) / THREADS (ceiling) from the environment.
+    # shellcheck disable=SC2086 # $cmd is a command line
+    PORT="$port" WORKERS="$THREADS" THREADS="$THREADS" PER_MESSAGE_DEFLATE="$(deflate_env "$id")" \
+      launch "$RESULTS/logs/$s$([ "$k" = 0 ] || echo "-$((k + 1))")-$STAMP.log" "$port" $cmd \
+      || return 1
+  done
+}
+
+[ "$REDIS_OK" = 1 ] || for id in $SCENARIOS; do
+  is_cluster "$id" && echo "run.sh: $id is skipped (no redis-server)" >&2
+done
 log "servers:$ACTIVE | scenarios: $SCENARIOS | runs: $RUNS | quick: $QUICK | pin: ${SERVER_PIN[*]:-none} / ${LOADGEN_PIN[*]:-none} | results: $RAW"
 for run in $(seq "$RUNS"); do
   # Every other run goes through the servers in the reverse order, so that each neighbour
@@ -316,28 +446,41 @@ for run in $(seq "$RUNS"); do
       if [ "$s" = ceiling ] && [ "$id" = echo-polling ]; then
         continue  # the ceiling speaks WebSocket only
       fi
+      if is_cluster "$id" && { ! has_cluster_mode "$s" || [ "$REDIS_OK" = 0 ]; }; then
+        continue  # only Sockeye and Node have a cluster mode here
+      fi
       if [ "$(deflate_env "$id")" != off ] && ! speaks_deflate "$s"; then
         continue  # compared with compression on only where the server has it
       fi
       args="$(scenario_args "$id")"
       printf '%s run %s/%s: %-13s %-12s ' "$(date +%H:%M:%S)" "$run" "$RUNS" "$id" "$s" >&2
-      if ! start_server "$s" "$id"; then
-        echo "server did not start (see $RESULTS/logs/$s-$STAMP.log)" >&2
+      if ! start_servers "$s" "$id"; then
+        stop_servers
+        echo "server did not start (see $RESULTS/logs/)" >&2
         printf '{"ok":false,"server":"%s","case":"%s","run":"%s","error":"server did not start"}\n' \
           "$s" "$id" "$run" >>"$RAW"
         continue
       fi
       sleep 0.3
+      # Every process of the run is measured: both nodes and Redis for a cluster (their CPU
+      # summed; each one's listed in server_cpu_s_each, in this order).
+      pids="$(IFS=,; echo "${PIDS[*]:1}"),${PIDS[0]}"
+      [ "${#PIDS[@]}" -gt 1 ] || pids="${PIDS[0]}"
       # shellcheck disable=SC2086 # $args is a list of flags
-      line="$(timeout --kill-after=10 900 "${LOADGEN_PIN[@]}" "$LOADGEN" $args --port "$(port_of "$s")" \
-        --server-pid "$SPID" --label "$s" --tag "server=$s" --tag "case=$id" --tag "run=$run" --tag "quick=$QUICK" \
-        2>>"$RESULTS/logs/loadgen-$STAMP.log" | tail -n 1)"
-      stop_server
+      line="$(timeout --kill-after=10 900 "${LOADGEN_PIN[@]}" "$LOADGEN" $args --port "$PORTS" \
+        --server-pid "$pids" --label "$s" --tag "server=$s" --tag "case=$id" --tag "run=$run" --tag "quick=$QUICK" \
+        --tag "nodes=$(is_cluster "$id" && echo 2 || echo 1)" 2>>"$RESULTS/logs/loadgen-$STAMP.log" | tail -n 1)"
+      publishes=""
+      ! is_cluster "$id" || publishes="$(redis_publishes)"
+      stop_servers
       if [ -z "$line" ]; then
         line="{\"ok\":false,\"server\":\"$s\",\"case\":\"$id\",\"run\":\"$run\",\"error\":\"no output from the load generator\"}"
       fi
+      if [ -n "$publishes" ]; then
+        line="$(python3 -c 'import json, sys; d = json.loads(sys.argv[1]); d["redis_publishes"] = int(sys.argv[2]); print(json.dumps(d, separators=(",", ":")))' "$line" "$publishes")"
+      fi
       echo "$line" >>"$RAW"
-      python3 - "$line" >&2 <<'EOF'
+      python3 - "$line" >&2 <<'PYEOF'
 import json, sys
 d = json.loads(sys.argv[1])
 lat = d.get("latency_us") or {}
@@ -345,9 +488,11 @@ keys = [("ok", d.get("ok")), ("thr/s", d.get("throughput_per_s")), ("cpu%", d.ge
         ("us/msg", d.get("server_cpu_us_per_msg")), ("user", d.get("server_user_us_per_msg")),
         ("sys", d.get("server_sys_us_per_msg")), ("p99us", lat.get("p99")),
         ("ratio", d.get("delivery_ratio")), ("KiB/conn", d.get("rss_per_conn_kib")),
+        ("cpu_s_each", d.get("server_cpu_s_each")), ("publishes", d.get("redis_publishes")),
+        ("p99us_by_node", [(a.get("latency_us") or {}).get("p99") for a in d.get("by_addr") or []] or None),
         ("err", d.get("error") or (list(d.get("errors") or {})[:1] or None))]
-print(" ".join(f"{k}={v}" for k, v in keys if v is not None))
-EOF
+print(" ".join(f"{k}={v}".replace(", ", ",") for k, v in keys if v is not None))
+PYEOF
       sleep 1
     done
   done

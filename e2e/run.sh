@@ -102,6 +102,7 @@ stop_server() {
 }
 finish() {
   stop_server
+  if [ -n "${REDIS_PID:-}" ]; then kill "$REDIS_PID" 2>/dev/null || true; fi
   if [ -d "$RUN_DIR" ]; then
     cp -f "$SERVER_LOG" "$ART/server-$TARGET.log" 2>/dev/null || true
     cp -f "$NODE_TAP" "$ART/node-$TARGET.tap" 2>/dev/null || true
@@ -138,6 +139,21 @@ fi
 # a free port, picked as late as possible
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
 SERVER_CMD+=(--port "$PORT")
+
+# E2E_REDIS=1: the server's adapter is its Redis one (Node's @socket.io/redis-adapter, or
+# sockeye-redis), on a redis-server of this run's own; every test must pass the same.
+REDIS_PID=""
+if [ "${E2E_REDIS:-0}" = 1 ]; then
+  REDIS_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN_DIR" --save '' --appendonly no \
+    --loglevel warning >"$RUN_DIR/redis.log" 2>&1 &
+  REDIS_PID=$!
+  for _ in $(seq 1 100); do
+    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+  SERVER_CMD+=(--redis "redis://127.0.0.1:$REDIS_PORT")
+fi
 log "starting ${SERVER_CMD[*]}"
 "${SERVER_CMD[@]}" >"$SERVER_LOG" 2>&1 &
 SERVER_PID=$!
@@ -163,6 +179,7 @@ fi
 export E2E_URL="http://127.0.0.1:$PORT"
 export E2E_SERVER_LOG="$SERVER_LOG"
 export E2E_TARGET="$TARGET"
+export E2E_REDIS="${E2E_REDIS:-0}"
 log "server ready at $E2E_URL"
 
 # --- (d) the runners ---------------------------------------------------------------------

@@ -6,6 +6,8 @@
 //! connection), `echo` (`message` echoed to the sender: closed loop, or `--rate` msgs/s in all;
 //! throughput and latency percentiles), `broadcast` (one publisher emits `tick` at `--rate`,
 //! the server broadcasts it to all: deliveries/s, delivery ratio, fan-out latency).
+//! The clients may be split over several servers (`--addr A,B`, the nodes of a cluster), and
+//! the server CPU summed over several processes (`--server-pid P1,P2,...`, Redis included).
 //! Run with `--help` for the options.
 
 mod client;
@@ -26,7 +28,10 @@ use serde_json::{json, Map, Value};
 const USAGE: &str = "\
 usage: sockeye-loadgen <connect|echo|broadcast> [options]
 
-  --addr HOST:PORT      server address (default 127.0.0.1:3000); --port N = 127.0.0.1:N
+  --addr HOST:PORT[,..] server address (default 127.0.0.1:3000); --port N = 127.0.0.1:N.
+                        Several (comma-separated, e.g. the nodes of a cluster): client i
+                        connects to address i % count, so the clients are split evenly
+  --publish-to K        broadcast: the publisher connects to the K-th address (0)
   --clients N           connections; for broadcast, subscribers (one publisher is added)
                         (defaults: connect 1000, echo 100, broadcast 1000)
   --duration S          measured seconds; for connect, how long the clients are held (10)
@@ -41,7 +46,9 @@ usage: sockeye-loadgen <connect|echo|broadcast> [options]
                         inflate what the server compresses
   --hello-size B        connect: each client first sends one `message` of B bytes
                         (compressed with --deflate) and waits for its echo
-  --server-pid PID      read the server's CPU time and RSS from /proc/PID
+  --server-pid PID[,..] read the server's CPU time and RSS from /proc/PID; several
+                        (comma-separated or repeated: the nodes of a cluster and Redis):
+                        the server figures are their sums, each one's CPU is listed too
   --concurrency N       handshakes in flight during the ramp (256)
   --connect-timeout S   per-connection handshake timeout (10)
   --timeout S           hard limit for the whole run (default: derived from the sizes)
@@ -78,8 +85,10 @@ pub struct Config {
     pub scenario: Scenario,
     /// Which transport.
     pub transport: Transport,
-    /// The server.
-    pub addr: SocketAddr,
+    /// The servers: client `i` connects to `addrs[i % addrs.len()]` (never empty).
+    pub addrs: Vec<SocketAddr>,
+    /// Broadcast: the index in `addrs` of the publisher's server.
+    pub publish_to: usize,
     /// Clients (subscribers for broadcast).
     pub clients: usize,
     /// Measured seconds (hold time for connect).
@@ -98,8 +107,8 @@ pub struct Config {
     pub deflate: bool,
     /// Connect: one message of this size each first (0: none).
     pub hello_size: usize,
-    /// The server process to observe.
-    pub server_pid: Option<u32>,
+    /// The server processes to observe (their CPU and RSS are summed).
+    pub server_pids: Vec<u32>,
     /// Handshakes in flight.
     pub concurrency: usize,
     /// Per-connection handshake timeout.
@@ -127,7 +136,8 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
     let mut cfg = Config {
         scenario,
         transport: Transport::WebSocket,
-        addr: "127.0.0.1:3000".parse().expect("valid address"),
+        addrs: vec![SocketAddr::from(([127, 0, 0, 1], 3000))],
+        publish_to: 0,
         clients: match scenario {
             Scenario::Connect | Scenario::Broadcast => 1000,
             Scenario::Echo => 100,
@@ -140,7 +150,7 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
         tick_size: 0,
         deflate: false,
         hello_size: 0,
-        server_pid: None,
+        server_pids: Vec::new(),
         concurrency: 256,
         connect_timeout: 10.0,
         timeout: 0.0,
@@ -157,8 +167,13 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
                 .map_err(|_| format!("bad value for {flag}: {v:?}"))
         }
         match flag.as_str() {
-            "--addr" => cfg.addr = num(flag, val()?)?,
-            "--port" => cfg.addr = SocketAddr::from(([127, 0, 0, 1], num::<u16>(flag, val()?)?)),
+            "--addr" => cfg.addrs = list(flag, val()?, |v| num(flag, v))?,
+            "--port" => {
+                cfg.addrs = list(flag, val()?, |v| {
+                    Ok(SocketAddr::from(([127, 0, 0, 1], num::<u16>(flag, v)?)))
+                })?
+            }
+            "--publish-to" => cfg.publish_to = num(flag, val()?)?,
             "--clients" | "--subscribers" => cfg.clients = num(flag, val()?)?,
             "--duration" => cfg.duration = num(flag, val()?)?,
             "--warmup" => cfg.warmup = num(flag, val()?)?,
@@ -178,7 +193,9 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
             "--tick-size" => cfg.tick_size = num(flag, val()?)?,
             "--deflate" => cfg.deflate = true,
             "--hello-size" => cfg.hello_size = num(flag, val()?)?,
-            "--server-pid" => cfg.server_pid = Some(num(flag, val()?)?),
+            "--server-pid" => cfg
+                .server_pids
+                .extend(list(flag, val()?, |v| num::<u32>(flag, v))?),
             "--concurrency" => cfg.concurrency = num(flag, val()?)?,
             "--connect-timeout" => cfg.connect_timeout = num(flag, val()?)?,
             "--timeout" => cfg.timeout = num(flag, val()?)?,
@@ -196,6 +213,13 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
             }
             _ => return Err(format!("unknown option {flag:?}")),
         }
+    }
+    if cfg.publish_to >= cfg.addrs.len() {
+        return Err(format!(
+            "--publish-to {} names no address (there are {})",
+            cfg.publish_to,
+            cfg.addrs.len()
+        ));
     }
     if cfg.transport == Transport::Polling && scenario != Scenario::Echo {
         return Err("--transport polling is supported by the echo scenario only".into());
@@ -216,6 +240,20 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
             + cfg.drain;
     }
     Ok(cfg)
+}
+
+/// The comma-separated values of `flag`, each parsed by `one`; at least one.
+fn list<T>(flag: &str, v: &str, one: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
+    let items = v
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(one)
+        .collect::<Result<Vec<T>, String>>()?;
+    if items.is_empty() {
+        return Err(format!("{flag} needs at least one value"));
+    }
+    Ok(items)
 }
 
 /// The points where every shard waits for the others and the coordinator reads the server.
@@ -245,24 +283,45 @@ impl Point {
 }
 
 /// What the coordinator saw at one [`Point`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Snap {
     at: Instant,
-    cpu: Option<procfs::CpuTimes>,
-    rss: Option<u64>,
+    /// The CPU times of each server process, in the order of `--server-pid`.
+    cpu: Vec<Option<procfs::CpuTimes>>,
+    /// The RSS of each server process.
+    rss: Vec<Option<u64>>,
 }
 
-/// Records the time and the server's CPU and RSS at each [`Point`].
+impl Snap {
+    /// The servers' CPU times summed; `None` without a server process or when one of them
+    /// could not be read (a sum without it would understate the cost).
+    fn cpu_sum(&self) -> Option<procfs::CpuTimes> {
+        sum_all(&self.cpu)
+    }
+
+    /// The servers' RSS summed (`None` as for [`Snap::cpu_sum`]).
+    fn rss_sum(&self) -> Option<u64> {
+        sum_all(&self.rss)
+    }
+}
+
+/// The sum of every value, or `None` when there are none or one is missing.
+fn sum_all<T: Copy + std::ops::Add<Output = T>>(values: &[Option<T>]) -> Option<T> {
+    let (first, rest) = values.split_first()?;
+    rest.iter().try_fold((*first)?, |acc, v| Some(acc + (*v)?))
+}
+
+/// Records the time and the servers' CPU and RSS at each [`Point`].
 pub struct Coord {
-    pid: Option<u32>,
+    pids: Vec<u32>,
     snaps: [Option<Snap>; 4],
 }
 
 impl Coord {
-    fn new(pid: Option<u32>) -> Coord {
+    fn new(pids: &[u32]) -> Coord {
         Coord {
-            pid,
-            snaps: [None; 4],
+            pids: pids.to_vec(),
+            snaps: Default::default(),
         }
     }
 
@@ -271,8 +330,8 @@ impl Coord {
         if self.snaps[i].is_none() {
             self.snaps[i] = Some(Snap {
                 at: Instant::now(),
-                cpu: self.pid.and_then(procfs::cpu_times),
-                rss: self.pid.and_then(procfs::rss_kib),
+                cpu: self.pids.iter().map(|&p| procfs::cpu_times(p)).collect(),
+                rss: self.pids.iter().map(|&p| procfs::rss_kib(p)).collect(),
             });
             eprintln!("loadgen: {}", p.name());
         }
@@ -374,7 +433,7 @@ fn main() {
         let (coord, parts, errors) = run_shards(&cfg, &args);
         println!("{}", report(&cfg, &coord, &parts, errors));
     } else {
-        let mut barrier = Barrier::Local(Coord::new(cfg.server_pid));
+        let mut barrier = Barrier::Local(Coord::new(&cfg.server_pids));
         let part = run_worker(&cfg, 0, 1, &mut barrier);
         let Barrier::Local(mut coord) = barrier else {
             unreachable!()
@@ -417,7 +476,7 @@ fn run_shards(cfg: &Config, args: &[String]) -> (Coord, Vec<Value>, Vec<String>)
         children.push(child);
     }
     drop(tx);
-    let mut coord = Coord::new(cfg.server_pid);
+    let mut coord = Coord::new(&cfg.server_pids);
     let mut at: Vec<usize> = vec![0; n]; // barriers reported per child
     let mut done = vec![false; n];
     let mut parts = Vec::new();
@@ -479,6 +538,30 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * m).round() / m
 }
 
+/// Adds the `[value, count]` buckets of a partial result to `hist`.
+fn merge_buckets(hist: &mut hdrhistogram::Histogram<u64>, buckets: &Value) {
+    for b in buckets.as_array().into_iter().flatten() {
+        let (v, c) = (b[0].as_u64().unwrap_or(1), b[1].as_u64().unwrap_or(0));
+        let _ = hist.record_n(v.max(1), c);
+    }
+}
+
+/// The summary of a latency histogram (µs), or null when it is empty.
+fn latency_json(hist: &hdrhistogram::Histogram<u64>) -> Value {
+    if hist.is_empty() {
+        return Value::Null;
+    }
+    json!({
+        "count": hist.len(),
+        "mean": round(hist.mean(), 1),
+        "p50": hist.value_at_quantile(0.5),
+        "p90": hist.value_at_quantile(0.9),
+        "p99": hist.value_at_quantile(0.99),
+        "p999": hist.value_at_quantile(0.999),
+        "max": hist.max(),
+    })
+}
+
 /// Merges the partial results and the coordinator's snapshots into the output object.
 fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -> Value {
     let sum = |k: &str| {
@@ -491,10 +574,22 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
     let mut loadgen_cpu = 0.0;
     let mut timed_out = false;
+    // With several addresses: (clients, received, histogram) of each one's clients.
+    let mut by_addr: Vec<(u64, u64, hdrhistogram::Histogram<u64>)> = Vec::new();
+    if cfg.addrs.len() > 1 {
+        by_addr = (0..cfg.addrs.len())
+            .map(|_| (0, 0, worker::new_histogram()))
+            .collect();
+    }
     for p in parts {
-        for b in p["hist"].as_array().into_iter().flatten() {
-            let (v, c) = (b[0].as_u64().unwrap_or(1), b[1].as_u64().unwrap_or(0));
-            let _ = hist.record_n(v.max(1), c);
+        merge_buckets(&mut hist, &p["hist"]);
+        for (mine, theirs) in by_addr
+            .iter_mut()
+            .zip(p["by_addr"].as_array().into_iter().flatten())
+        {
+            mine.0 += theirs["clients"].as_u64().unwrap_or(0);
+            mine.1 += theirs["received"].as_u64().unwrap_or(0);
+            merge_buckets(&mut mine.2, &theirs["hist"]);
         }
         for (k, v) in p["errors"].as_object().into_iter().flatten() {
             *errors.entry(k.clone()).or_default() += v.as_u64().unwrap_or(0);
@@ -505,18 +600,37 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
     if timed_out {
         errs.push("hard timeout reached".into());
     }
-    let snap = |p: Point| coord.snaps[p as usize];
+    let snap = |p: Point| coord.snaps[p as usize].as_ref();
     let secs = |a: Point, b: Point| match (snap(a), snap(b)) {
         (Some(a), Some(b)) => Some(b.at.duration_since(a.at).as_secs_f64()),
         _ => None,
     };
-    let times =
-        |a: Point, b: Point| match (snap(a).and_then(|s| s.cpu), snap(b).and_then(|s| s.cpu)) {
-            (Some(a), Some(b)) => Some(b - a),
-            _ => None,
-        };
+    let times = |a: Point, b: Point| match (
+        snap(a).and_then(Snap::cpu_sum),
+        snap(b).and_then(Snap::cpu_sum),
+    ) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    // Each server process's CPU seconds between two points, in the order of --server-pid.
+    let each = |a: Point, b: Point| -> Vec<Option<f64>> {
+        (0..cfg.server_pids.len())
+            .map(|i| {
+                let at = |p: Point| snap(p).and_then(|s| s.cpu.get(i).copied().flatten());
+                Some(round((at(b)? - at(a)?).total(), 2))
+            })
+            .collect()
+    };
     let cpu = |a: Point, b: Point| times(a, b).map(procfs::CpuTimes::total);
-    let rss = |p: Point| snap(p).and_then(|s| s.rss);
+    let rss = |p: Point| snap(p).and_then(Snap::rss_sum);
+    for p in Point::ALL {
+        if cfg.server_pids.len() > 1 && snap(p).is_some_and(|s| s.cpu.iter().any(Option::is_none)) {
+            errs.push(format!(
+                "a server process could not be read at {}: no server CPU reported",
+                p.name()
+            ));
+        }
+    }
     let (connected, failed, lost) = (sum("connected"), sum("failed"), sum("lost"));
     let mut o = Map::new();
     let mut put = |k: &str, v: Value| {
@@ -531,7 +645,13 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
             Transport::Polling => "polling",
         }),
     );
-    put("addr", json!(cfg.addr.to_string()));
+    put("addr", json!(cfg.addrs[0].to_string()));
+    if cfg.addrs.len() > 1 {
+        put(
+            "addrs",
+            json!(cfg.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>()),
+        );
+    }
     put("clients", json!(cfg.clients));
     put("shards", json!(cfg.shards));
     put("duration_s", json!(cfg.duration));
@@ -546,7 +666,10 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
         "connects_per_s",
         json!(connect_s.map(|s| round(connected as f64 / s.max(1e-9), 1))),
     );
-    put("server_pid", json!(cfg.server_pid));
+    put("server_pid", json!(cfg.server_pids.first()));
+    if cfg.server_pids.len() > 1 {
+        put("server_pids", json!(cfg.server_pids));
+    }
     put("server_rss_kib_start", json!(rss(Point::Start)));
     put("server_rss_kib_connected", json!(rss(Point::Connected)));
     put("server_rss_kib_end", json!(rss(Point::End)));
@@ -554,6 +677,10 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
     let server_cpu = cpu(Point::Measure, Point::End);
     put("measured_wall_s", json!(window.map(|s| round(s, 3))));
     put("server_cpu_s", json!(server_cpu.map(|c| round(c, 2))));
+    if cfg.server_pids.len() > 1 {
+        // Where the summed CPU went (the nodes of a cluster, Redis), in --server-pid order.
+        put("server_cpu_s_each", json!(each(Point::Measure, Point::End)));
+    }
     // The split: the kernel's share (TCP) is much the same for every server; the user share
     // is the server's own code.
     let split = times(Point::Measure, Point::End);
@@ -574,19 +701,31 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
             1
         ))),
     );
-    let latency = if hist.is_empty() {
-        Value::Null
-    } else {
-        json!({
-            "count": hist.len(),
-            "mean": round(hist.mean(), 1),
-            "p50": hist.value_at_quantile(0.5),
-            "p90": hist.value_at_quantile(0.9),
-            "p99": hist.value_at_quantile(0.99),
-            "p999": hist.value_at_quantile(0.999),
-            "max": hist.max(),
+    let latency = latency_json(&hist);
+    // Per server address: for a cluster, the publisher's node against the nodes that got
+    // each message through Redis.
+    let ticks = sum("ticks");
+    let by_addr: Vec<Value> = by_addr
+        .iter()
+        .zip(&cfg.addrs)
+        .map(|((clients, received, h), addr)| {
+            let mut o = json!({
+                "addr": addr.to_string(),
+                "clients": clients,
+                "received": received,
+                "latency_us": latency_json(h),
+            });
+            if cfg.scenario == Scenario::Broadcast {
+                let expected = ticks * clients;
+                o["delivery_ratio"] =
+                    json!((expected > 0).then(|| round(*received as f64 / expected as f64, 4)));
+            }
+            o
         })
-    };
+        .collect();
+    if !by_addr.is_empty() {
+        put("by_addr", json!(by_addr));
+    }
     // The count every scenario is judged on, per second and per server CPU-second.
     let (count, per_s): (u64, f64) = match cfg.scenario {
         Scenario::Connect => {
@@ -699,4 +838,49 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
         json!(!timed_out && failed == 0 && lost == 0 && parts.len() == cfg.shards.max(1)),
     );
     Value::Object(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn several_servers_and_pids() {
+        let cfg = parse_args(&args(
+            "broadcast --port 3014,3024 --server-pid 11,12 --server-pid 13 --publish-to 1",
+        ))
+        .unwrap();
+        let ports: Vec<u16> = cfg.addrs.iter().map(SocketAddr::port).collect();
+        assert_eq!(ports, [3014, 3024]);
+        assert!(cfg.addrs.iter().all(|a| a.ip().is_loopback()));
+        assert_eq!(cfg.server_pids, [11, 12, 13]);
+        assert_eq!(cfg.publish_to, 1);
+
+        let one = parse_args(&args("echo --addr 127.0.0.1:3010 --server-pid 7")).unwrap();
+        assert_eq!(one.addrs, [SocketAddr::from(([127, 0, 0, 1], 3010))]);
+        assert_eq!(one.server_pids, [7]);
+    }
+
+    #[test]
+    fn bad_lists_are_refused() {
+        assert!(parse_args(&args("broadcast --port 3014 --publish-to 1")).is_err());
+        assert!(parse_args(&args("broadcast --port ,")).is_err());
+        assert!(parse_args(&args("broadcast --port 3014,x")).is_err());
+        assert!(parse_args(&args("broadcast --server-pid 1,-2")).is_err());
+    }
+
+    #[test]
+    fn sums_need_every_process() {
+        let t = |u: f64, s: f64| Some(procfs::CpuTimes { user: u, system: s });
+        let total = sum_all(&[t(1.0, 2.0), t(0.5, 0.25), t(0.0, 1.0)]).unwrap();
+        assert_eq!((total.user, total.system), (1.5, 3.25));
+        // A process that could not be read makes the sum unknown, not smaller.
+        assert_eq!(sum_all(&[t(1.0, 2.0), None]), None);
+        assert_eq!(sum_all::<u64>(&[]), None);
+        assert_eq!(sum_all(&[Some(3u64), Some(4)]), Some(7));
+    }
 }

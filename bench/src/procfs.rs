@@ -20,6 +20,16 @@ impl CpuTimes {
     }
 }
 
+impl std::ops::Add for CpuTimes {
+    type Output = CpuTimes;
+    fn add(self, other: CpuTimes) -> CpuTimes {
+        CpuTimes {
+            user: self.user + other.user,
+            system: self.system + other.system,
+        }
+    }
+}
+
 impl std::ops::Sub for CpuTimes {
     type Output = CpuTimes;
     fn sub(self, earlier: CpuTimes) -> CpuTimes {

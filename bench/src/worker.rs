@@ -52,9 +52,21 @@ pub struct Shared {
     /// Bytes read from the server by the WebSocket clients in the measured window.
     rx_bytes: Cell<u64>,
     hist: RefCell<Histogram<u64>>,
+    /// With several server addresses: what the clients of each one received, so that a
+    /// cluster's nodes can be told apart (the publisher's node, and those behind Redis).
+    by_addr: Vec<AddrStats>,
     errors: RefCell<BTreeMap<String, u64>>,
     cpu0: Cell<f64>,
     cpu1: Cell<f64>,
+}
+
+/// The counters of the clients of one server address.
+struct AddrStats {
+    /// Connected clients (subscribers, for broadcast; the publisher is not counted).
+    clients: Cell<u64>,
+    /// Measured messages received (echoes or deliveries).
+    received: Cell<u64>,
+    hist: RefCell<Histogram<u64>>,
 }
 
 /// Largest latency recorded: 60 s, in µs.
@@ -82,20 +94,28 @@ impl Shared {
         c.set(c.get() + 1);
     }
 
-    fn record(&self, us: u64) {
-        self.hist
-            .borrow_mut()
-            .saturating_record(us.clamp(1, MAX_LATENCY_US));
+    /// Counts one measured reply received by a client of address `addr`, `us` after it was
+    /// sent.
+    fn record(&self, addr: usize, us: u64) {
+        let us = us.clamp(1, MAX_LATENCY_US);
+        Shared::bump(&self.received);
+        self.hist.borrow_mut().saturating_record(us);
+        if let Some(a) = self.by_addr.get(addr) {
+            Shared::bump(&a.received);
+            a.hist.borrow_mut().saturating_record(us);
+        }
+    }
+
+    /// Counts a connected client of address `addr` (not the publisher).
+    fn connected_to(&self, addr: usize) {
+        if let Some(a) = self.by_addr.get(addr) {
+            Shared::bump(&a.clients);
+        }
     }
 
     /// This process's results so far, as the JSON object the coordinator merges.
     pub fn partial(&self, timed_out: bool) -> Value {
-        let hist: Vec<[u64; 2]> = self
-            .hist
-            .borrow()
-            .iter_recorded()
-            .map(|v| [v.value_iterated_to(), v.count_at_value()])
-            .collect();
+        let hist = histogram_buckets(&self.hist.borrow());
         let cpu = if self.cpu1.get() > 0.0 {
             self.cpu1.get() - self.cpu0.get()
         } else {
@@ -116,8 +136,20 @@ impl Shared {
             "loadgen_cpu_s": cpu,
             "timed_out": timed_out,
             "hist": hist,
+            "by_addr": self.by_addr.iter().map(|a| json!({
+                "clients": a.clients.get(),
+                "received": a.received.get(),
+                "hist": histogram_buckets(&a.hist.borrow()),
+            })).collect::<Vec<_>>(),
         })
     }
+}
+
+/// A histogram's recorded buckets as `[value, count]` pairs (what the coordinator merges).
+fn histogram_buckets(h: &Histogram<u64>) -> Vec<[u64; 2]> {
+    h.iter_recorded()
+        .map(|v| [v.value_iterated_to(), v.count_at_value()])
+        .collect()
 }
 
 /// One process's load: creates the shared state; [`Worker::run`] drives the phases.
@@ -142,7 +174,21 @@ impl Worker {
     /// The worker for shard `shard` of `shards` (0 of 1 when not sharded).
     pub fn new(cfg: Rc<Config>, shard: usize, shards: usize) -> Worker {
         let (tx, rx) = watch::channel(Phase::Connecting);
+        // Per-address counters only when there is more than one address: one histogram
+        // fewer to fill on the hot path of a single-server run.
+        let by_addr = if cfg.addrs.len() > 1 {
+            (0..cfg.addrs.len())
+                .map(|_| AddrStats {
+                    clients: Cell::new(0),
+                    received: Cell::new(0),
+                    hist: RefCell::new(new_histogram()),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let shared = Rc::new(Shared {
+            by_addr,
             gate: Semaphore::new(cfg.concurrency.max(1)),
             cfg,
             phase: rx,
@@ -328,13 +374,20 @@ async fn hello(c: &mut WsClient, size: usize) -> io::Result<()> {
 
 async fn client_task(sh: Rc<Shared>, i: usize, role: Role) {
     let cfg = sh.cfg.clone();
+    // The clients are split evenly over the servers; the publisher goes where it is told.
+    let a = if role == Role::Publisher {
+        cfg.publish_to
+    } else {
+        i % cfg.addrs.len()
+    };
+    let addr = cfg.addrs[a];
     let mut rng = Rng::new(i as u64 + 1);
     let connect_timeout = Duration::from_secs_f64(cfg.connect_timeout);
     let permit = sh.gate.acquire().await.ok();
     let result = match cfg.transport {
         Transport::WebSocket => {
             let c = timeout(connect_timeout, async {
-                let mut c = WsClient::connect(cfg.addr, i, rng.mask(), cfg.deflate).await?;
+                let mut c = WsClient::connect(addr, i, rng.mask(), cfg.deflate).await?;
                 if role == Role::Idle && cfg.hello_size > 0 {
                     hello(&mut c, cfg.hello_size).await?;
                 }
@@ -351,19 +404,23 @@ async fn client_task(sh: Rc<Shared>, i: usize, role: Role) {
                     if role == Role::Subscriber {
                         Shared::bump(&sh.subscribers);
                     }
-                    Ok(ws_loop(&sh, c, i, role).await)
+                    if role != Role::Publisher {
+                        sh.connected_to(a);
+                    }
+                    Ok(ws_loop(&sh, c, i, a, role).await)
                 }
                 Ok(Err(e)) => Err(e),
                 Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
             }
         }
         Transport::Polling => {
-            let c = timeout(connect_timeout, PollClient::connect(cfg.addr, i)).await;
+            let c = timeout(connect_timeout, PollClient::connect(addr, i)).await;
             drop(permit);
             match c {
                 Ok(Ok(c)) => {
                     Shared::bump(&sh.connected);
-                    Ok(poll_echo(&sh, c, i).await)
+                    sh.connected_to(a);
+                    Ok(poll_echo(&sh, c, i, a).await)
                 }
                 Ok(Err(e)) => Err(e),
                 Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
@@ -386,7 +443,8 @@ async fn client_task(sh: Rc<Shared>, i: usize, role: Role) {
 }
 
 /// A connected WebSocket client's life, by role.
-async fn ws_loop(sh: &Shared, mut c: WsClient, i: usize, role: Role) -> io::Result<()> {
+/// `a` is the index of the client's server address.
+async fn ws_loop(sh: &Shared, mut c: WsClient, i: usize, a: usize, role: Role) -> io::Result<()> {
     let cfg = &sh.cfg;
     let mut rx = sh.phase.clone();
     let mut phase = *rx.borrow_and_update();
@@ -453,8 +511,7 @@ async fn ws_loop(sh: &Shared, mut c: WsClient, i: usize, role: Role) -> io::Resu
                     } else if role == Role::Subscriber {
                         if let Some((t, _n, mark)) = parse_tick(p) {
                             if mark == 1 {
-                                Shared::bump(&sh.received);
-                                sh.record(now.saturating_sub(t));
+                                sh.record(a, now.saturating_sub(t));
                             } else if mark == 2 {
                                 end_marker = true;
                             }
@@ -470,8 +527,7 @@ async fn ws_loop(sh: &Shared, mut c: WsClient, i: usize, role: Role) -> io::Resu
                     for _ in 0..echoes {
                         if let Some((t, measured)) = pending.pop_front() {
                             if measured {
-                                Shared::bump(&sh.received);
-                                sh.record((now - t).as_micros() as u64);
+                                sh.record(a, (now - t).as_micros() as u64);
                             }
                         }
                     }
@@ -505,7 +561,7 @@ async fn ws_loop(sh: &Shared, mut c: WsClient, i: usize, role: Role) -> io::Resu
 }
 
 /// An echo client over long-polling (closed loop, or fixed rate with `--rate`).
-async fn poll_echo(sh: &Shared, mut c: PollClient, i: usize) -> io::Result<()> {
+async fn poll_echo(sh: &Shared, mut c: PollClient, i: usize, a: usize) -> io::Result<()> {
     let cfg = &sh.cfg;
     let mut rx = sh.phase.clone();
     let mut phase = *rx.borrow_and_update();
@@ -549,8 +605,7 @@ async fn poll_echo(sh: &Shared, mut c: PollClient, i: usize) -> io::Result<()> {
                     for _ in 0..echoes {
                         if let Some((t, measured)) = pending.pop_front() {
                             if measured {
-                                Shared::bump(&sh.received);
-                                sh.record((now - t).as_micros() as u64);
+                                sh.record(a, (now - t).as_micros() as u64);
                             }
                         }
                     }

@@ -104,6 +104,30 @@ test("the page works offline: the client bundle is served by the server itself",
   await page.close();
 });
 
+test("without socket.io.js (no bundle served, no CDN reachable) the page says so and names the fix", async () => {
+  const bare = await startServer(["--no-client"]);
+  const page = await browser.newPage();
+  try {
+    // No network here: the CDN copy fails as it would offline.
+    await page.route("https://cdn.socket.io/**", (route) => route.abort("internetdisconnected"));
+    const bundle = page.waitForResponse((r) => r.url().endsWith("/socket.io/socket.io.js"));
+    await page.goto(bare.url + "/");
+    assert.equal((await bundle).status(), 404);
+    await page.waitForSelector("#problem:not([hidden])", { timeout: 5000 });
+    assert.match(await page.textContent("#state"), /socket\.io\.js could not be loaded/);
+    const help = await page.textContent("#problem");
+    assert.match(help, /--client-dir DIR/);
+    assert.match(help, /npm install socket\.io-client/);
+    assert.equal(await page.isDisabled("#hit"), true);
+    await page.screenshot({ path: join(ART, "tutorial-no-client.png"), fullPage: true });
+    // The bundle is found at start-up when installed: this server was told not to serve it.
+    assert.match(bare.out.stdout, /client bundle not served/);
+  } finally {
+    await page.close();
+    bare.child.kill("SIGKILL");
+  }
+});
+
 test("Hit Me: the page shows DLROW OLLEH, the server prints the Socket ID and the message, a second page gets the broadcast", async () => {
   const a = await openPage();
   const b = await openPage();

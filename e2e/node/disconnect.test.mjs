@@ -13,8 +13,9 @@ import {
   closeAll,
   nextDisconnect,
   serverDisconnects,
+  sleep,
 } from "./helpers.mjs";
-import { wsConnect, pollOpen, pollPost, pollCollect, expectSessionClosed } from "./raw.mjs";
+import { wsConnect, pollOpen, pollGet, pollPost, pollCollect, expectSessionClosed } from "./raw.mjs";
 
 /** An observer of `/` that asks the server what it recorded. */
 let observer;
@@ -174,6 +175,22 @@ describe("disconnect reasons: raw peers", () => {
     ws.terminate();
     const [entry] = await serverDisconnects(observer, [id]);
     assert.deepEqual(entry, { id, nsp: "/", reason: "transport close" });
+  });
+
+  it("overlapping GETs: `transport error`, with a description (Node's second argument); other reasons have none", async () => {
+    const { sid } = await pollOpen();
+    assert.equal((await pollPost(sid, "40")).body, "ok");
+    const ps = await pollCollect(sid, (g) => g.length >= 2);
+    const id = JSON.parse(ps[0].slice(2)).sid;
+    const first = pollGet(sid);
+    await sleep(100); // the first GET is parked
+    assert.equal((await pollGet(sid)).status, 400);
+    await first;
+    const [entry] = await serverDisconnects(observer, [id]);
+    assert.equal(entry.reason, "transport error");
+    assert.equal(typeof entry.description, "string");
+    assert.ok(entry.description.length > 0);
+    // The other tests of this file compare whole entries: none of them has a description.
   });
 
   it("server-close over raw WebSocket: the DISCONNECT packet, then the server closes the socket", async () => {

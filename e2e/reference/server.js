@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The reference implementation of e2e/CONTRACT.md on Node's socket.io package.
 // Every interop test must pass against it: that proves the test asserts what Node's
-// socket.io really does. Usage: node e2e/reference/server.js [--port N]
+// socket.io really does. Usage: node e2e/reference/server.js [--port N] [--redis URL]
 "use strict";
 
 const http = require("node:http");
@@ -42,11 +42,19 @@ const io = new Server(httpServer, {
   },
 });
 
+// Every namespace created, in order (listened to before any namespace is declared).
+const newNamespaces = [];
+io.on("new_namespace", (nsp) => newNamespaces.push(nsp.name));
+
 // Every socket disconnect seen so far, in order, in every namespace.
 const disconnects = [];
 function recordDisconnects(socket) {
-  socket.on("disconnect", (reason) => {
-    disconnects.push({ id: socket.id, nsp: socket.nsp.name, reason });
+  socket.on("disconnect", (reason, description) => {
+    const entry = { id: socket.id, nsp: socket.nsp.name, reason };
+    if (description !== undefined) {
+      entry.description = description instanceof Error ? description.message : String(description);
+    }
+    disconnects.push(entry);
   });
 }
 
@@ -151,7 +159,18 @@ root.on("connection", (socket) => {
     console.log(`message ${socket.id} ${JSON.stringify(data)}`);
     socket.emit("message", data);
   });
+
+  onTransport(socket);
 });
+
+// `transport` (ack): the transport in use and the upgrades this socket has heard of.
+function onTransport(socket) {
+  const upgrades = [];
+  socket.conn.on("upgrade", (transport) => upgrades.push(transport.name));
+  socket.on("transport", (ack) => {
+    if (typeof ack === "function") ack({ transport: socket.conn.transport.name, upgrades: [...upgrades] });
+  });
+}
 
 // --- namespace "/admin" ----------------------------------------------------
 const admin = io.of("/admin");
@@ -167,10 +186,153 @@ admin.on("connection", (socket) => {
 });
 
 // --- dynamic namespaces ^/dyn-\d+$ -----------------------------------------
-io.of(/^\/dyn-\d+$/).on("connection", (socket) => {
+const dynParent = io.of(/^\/dyn-\d+$/);
+dynParent.on("connection", (socket) => {
   recordDisconnects(socket);
   socket.on("name", (ack) => {
     if (typeof ack === "function") ack(socket.nsp.name);
+  });
+  socket.on("join", (room, ack) => {
+    socket.join(room);
+    if (typeof ack === "function") ack(true);
+  });
+});
+
+// --- dynamic namespaces /tenant-<x>, matched by an async function of the auth ---
+io.of((name, auth, next) => {
+  setTimeout(() => {
+    const tenant = auth && typeof auth.tenant === "string" ? auth.tenant : null;
+    next(null, name.startsWith("/tenant-") && tenant !== null && name === `/tenant-${tenant}`);
+  }, 20);
+}).on("connection", (socket) => {
+  recordDisconnects(socket);
+  socket.on("name", (ack) => {
+    if (typeof ack === "function") ack(socket.nsp.name);
+  });
+});
+
+// --- namespace "/api" ------------------------------------------------------
+const api = io.of("/api");
+const disconnecting = [];
+api.on("connection", (socket) => {
+  recordDisconnects(socket);
+  const log = [];
+  const onAny = (event) => log.push(`any:${event}`);
+  socket.onAny(onAny);
+  socket.prependAny((event) => log.push(`first:${event}`));
+  socket.onAnyOutgoing((event) => log.push(`out:${event}`));
+  socket.use(([event], next) => {
+    if (event === "forbidden") return next(new Error("not allowed"));
+    if (event === "slow") return setTimeout(() => next(), 50);
+    next();
+  });
+  socket.on("error", (err) => socket.emit("use-error", err.message));
+  socket.on("disconnecting", (reason) => {
+    disconnecting.push({ id: socket.id, reason, rooms: sortedRooms(socket) });
+  });
+
+  const reply = (ack, value) => typeof ack === "function" && ack(value);
+  socket.on("log", (ack) => reply(ack, [...log]));
+  socket.on("off-any", (ack) => {
+    socket.offAny(onAny);
+    reply(ack, true);
+  });
+  socket.on("forbidden", (ack) => reply(ack, "ran"));
+  socket.on("slow", (ack) => reply(ack, "slow ran"));
+  socket.on("emit-self", (data) => {
+    socket.emit("self", data);
+    api.to(socket.id).emit("via-room", data);
+  });
+  socket.on("join", (room, ack) => {
+    socket.join(room);
+    reply(ack, sortedRooms(socket));
+  });
+  socket.on("rooms", (ack) => reply(ack, sortedRooms(socket)));
+  socket.on("leave-all", (ack) => {
+    for (const r of [...socket.rooms]) if (r !== socket.id) socket.leave(r);
+    reply(ack, sortedRooms(socket));
+  });
+  socket.on("volatile-seq", (target, n) => {
+    api.to(target).emit("seq", n, 1);
+    api.to(target).volatile.emit("seq", n, 2);
+    api.to(target).emit("seq", n, 3);
+  });
+  socket.on("volatile-self-seq", (n) => {
+    socket.emit("seq", n, 1);
+    socket.volatile.emit("seq", n, 2);
+    socket.emit("seq", n, 3);
+  });
+  socket.on("volatile-one", (n) => socket.volatile.emit("vol", n));
+  socket.on("compress-off", (data) => socket.compress(false).emit("compressed", data));
+  socket.on("local-all", (data) => api.local.emit("local", data));
+  socket.on("socket-to", (room, data) => socket.to(room).emit("socket-to", data));
+  socket.on("socket-except", (room, data) => socket.except(room).emit("socket-except", data));
+  socket.on("sockets-join", (inRoom, room, ack) => {
+    api.in(inRoom).socketsJoin(room);
+    reply(ack, true);
+  });
+  socket.on("sockets-leave", (inRoom, room, ack) => {
+    api.in(inRoom).socketsLeave(room);
+    reply(ack, true);
+  });
+  socket.on("disconnect-sockets", (inRoom, close) => api.in(inRoom).disconnectSockets(close));
+  socket.on("fetch-ids", async (room, ack) => {
+    const ids = await api.in(room).allSockets();
+    reply(ack, [...ids].sort());
+  });
+  socket.on("fetch-sockets", async (room, ack) => {
+    const found = await api.in(room).fetchSockets();
+    const list = found.map((s) => ({
+      id: s.id,
+      rooms: [...s.rooms].sort(),
+      data: s.data,
+      auth: s.handshake.auth,
+    }));
+    list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    reply(ack, list);
+  });
+  socket.on("remote-emit", async (room, event, data) => {
+    for (const s of await api.in(room).fetchSockets()) s.emit(event, data);
+  });
+  socket.on("set-data", (data, ack) => {
+    socket.data = data;
+    reply(ack, true);
+  });
+  socket.on("get-data", (ack) => reply(ack, socket.data));
+  socket.on("set-ext", (value, ack) => {
+    socket.ext = value;
+    reply(ack, true);
+  });
+  socket.on("get-ext", (ack) => reply(ack, socket.ext === undefined ? null : socket.ext));
+  socket.on("ask-room", (room, timeoutMs, ack) => {
+    api
+      .to(room)
+      .timeout(timeoutMs)
+      .emit("question", "ready?", (err, responses) => {
+        reply(ack, { timedOut: !!err, responses: [...responses].sort() });
+      });
+  });
+  socket.on("disconnecting-log", (ack) => reply(ack, disconnecting));
+  socket.on("new-namespaces", (ack) => reply(ack, newNamespaces));
+  socket.on("parent-emit", (data) => dynParent.emit("parent", data));
+  socket.on("parent-to", (room, data) => dynParent.to(room).emit("parent-to", data));
+});
+
+// --- a second server on the same port: /custom-io/, WebSocket only -----------
+const custom = new Server(httpServer, {
+  path: "/custom-io/",
+  transports: ["websocket"],
+  pingInterval: 400,
+  pingTimeout: 800,
+  connectTimeout: 1500,
+  maxHttpBufferSize: 100000,
+  serveClient: false,
+  // The main server handles its own upgrades: leave them alone.
+  destroyUpgrade: false,
+});
+custom.on("connection", (socket) => {
+  socket.on("where", (ack) => {
+    if (typeof ack === "function") ack("custom");
   });
 });
 
@@ -311,16 +473,89 @@ const deflateNct = deflateServer("/deflate-nct/", {
   serverMaxWindowBits: 10,
 });
 
-httpServer.listen(port, "127.0.0.1", () => {
-  console.log(`listening on ${httpServer.address().port}`);
+// --- the engine server (engine options and events) --------------------------------
+const engineErrors = [];
+const engineServer = new Server(httpServer, {
+  path: "/engine/",
+  pingInterval: 400,
+  pingTimeout: 800,
+  upgradeTimeout: 1000,
+  connectTimeout: 1500,
+  maxHttpBufferSize: 100000,
+  allowUpgrades: false,
+  cookie: true,
+  cors: {
+    origin: (origin, callback) => setTimeout(() => callback(null, origin === "http://allowed.example"), 5),
+    credentials: true,
+    methods: ["GET", "POST"],
+    allowedHeaders: ["x-e2e"],
+    exposedHeaders: ["x-e2e-exposed"],
+    maxAge: 600,
+  },
+  allowRequest: (req, callback) => {
+    const query = new URL(req.url, "http://127.0.0.1").searchParams;
+    setTimeout(() => {
+      if (query.has("deny")) callback(query.get("deny") || null, false);
+      else callback(null, true);
+    }, 10);
+  },
+});
+engineServer.engine.on("initial_headers", (headers) => {
+  headers["x-e2e-initial"] = "1";
+});
+engineServer.engine.on("headers", (headers, req) => {
+  headers["x-e2e-every"] = req.method;
+});
+engineServer.engine.on("connection_error", (err) => {
+  const refusal = err.context && typeof err.context.message === "string" ? err.context.message : null;
+  engineErrors.push({ code: err.code, message: err.message, refusal, url: err.req.url });
+});
+engineServer.of("/").on("connection", (socket) => {
+  onTransport(socket);
+  socket.on("connection-errors", (ack) => {
+    if (typeof ack === "function") ack(engineErrors);
+  });
 });
 
+// `--redis URL`: the main server's adapter is @socket.io/redis-adapter (a cluster of one),
+// which the whole suite must also pass with (it does, in Node).
+async function useRedis(url) {
+  const { createClient } = require("redis");
+  const { createAdapter } = require("@socket.io/redis-adapter");
+  const pub = createClient({ url });
+  const sub = pub.duplicate();
+  pub.on("error", (err) => console.error(`redis pub: ${err.message}`));
+  sub.on("error", (err) => console.error(`redis sub: ${err.message}`));
+  await Promise.all([pub.connect(), sub.connect()]);
+  io.adapter(createAdapter(pub, sub));
+  // Ready once every namespace's adapter is subscribed (each counts itself).
+  for (const nsp of io._nsps.values()) {
+    while ((await nsp.adapter.serverCount().catch(() => 0)) < 1) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+const redisAt = process.argv.indexOf("--redis");
+(redisAt === -1 ? Promise.resolve() : useRedis(process.argv[redisAt + 1])).then(
+  () =>
+    httpServer.listen(port, "127.0.0.1", () => {
+      console.log(`listening on ${httpServer.address().port}`);
+    }),
+  (err) => {
+    console.error(`--redis: ${err.message}`);
+    process.exit(1);
+  },
+);
+
 function shutdown() {
+  custom.close();
   io.close();
   recovery.close();
   recoveryMw.close();
   deflate.close();
   deflateNct.close();
+  engineServer.close();
   process.exit(0);
 }
 process.on("SIGTERM", shutdown);

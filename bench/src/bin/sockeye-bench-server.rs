@@ -1,8 +1,11 @@
 //! The Sockeye server of the benchmark: `message` is echoed to its sender, `tick` is
 //! broadcast to every socket of `/` (the sender included).
 //!
-//! `sockeye-bench-server --port 3014 --workers 1` (also `PORT` and `WORKERS`); one worker runs
-//! a current-thread runtime. Like the `sockeye` binary, it runs with the heap in transparent
+//! `sockeye-bench-server --port 3014 --workers 1 [--redis URL]` (also `PORT`, `WORKERS` and
+//! `REDIS_URL`); one worker runs a current-thread runtime. With `--redis` the server is a
+//! node of a cluster (`sockeye_redis::RedisAdapter`, the wire format of Node's
+//! `@socket.io/redis-adapter`): a `tick` then reaches the clients of every node, through one
+//! Redis publish per tick. Like the `sockeye` binary, it runs with the heap in transparent
 //! huge pages (`sockeye::huge_pages`; `GLIBC_TUNABLES=` turns that off).
 //!
 //! `--per-message-deflate MODE` (also `PER_MESSAGE_DEFLATE`) turns WebSocket compression on,
@@ -14,19 +17,8 @@ use std::time::Duration;
 
 use sockeye::{Payload, PerMessageDeflate, SocketIo, SocketRef};
 
-fn flag(name: &str, env: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .or_else(|| std::env::var(env).ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// A flag's text value, or its environment variable.
-fn text_flag(name: &str, env: &str) -> Option<String> {
+/// The value after `name` on the command line, else the environment variable `env`.
+fn arg(name: &str, env: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
         .position(|a| a == name)
@@ -36,8 +28,14 @@ fn text_flag(name: &str, env: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+fn flag(name: &str, env: &str, default: usize) -> usize {
+    arg(name, env)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn deflate() -> Option<PerMessageDeflate> {
-    match text_flag("--per-message-deflate", "PER_MESSAGE_DEFLATE")?.as_str() {
+    match arg("--per-message-deflate", "PER_MESSAGE_DEFLATE")?.as_str() {
         "off" | "0" => None,
         "no-context-takeover" => Some(
             PerMessageDeflate::new()
@@ -48,7 +46,7 @@ fn deflate() -> Option<PerMessageDeflate> {
     }
 }
 
-async fn run(port: u16) -> std::io::Result<()> {
+async fn run(port: u16, redis: Option<String>) -> std::io::Result<()> {
     let mut builder = SocketIo::builder().ping_interval(Duration::from_millis(flag(
         "--ping-interval",
         "PING_INTERVAL",
@@ -57,6 +55,17 @@ async fn run(port: u16) -> std::io::Result<()> {
     if let Some(d) = deflate() {
         builder = builder.per_message_deflate(d);
     }
+    let cluster = match redis {
+        Some(url) => {
+            let redis = sockeye_redis::RedisAdapter::builder(url)
+                .build()
+                .await
+                .map_err(|e| std::io::Error::other(format!("--redis: {e}")))?;
+            builder = builder.adapter(redis.factory());
+            Some(redis)
+        }
+        None => None,
+    };
     let (svc, io) = builder.build_svc();
     io.ns("/", |socket: SocketRef| {
         socket.on("message", |s: SocketRef, p: Payload| {
@@ -66,9 +75,27 @@ async fn run(port: u16) -> std::io::Result<()> {
             let _ = s.ns().operator().emit_payload("tick", &p).await;
         });
     });
+    if cluster.is_some() {
+        // Subscribed before the port opens: `run.sh` takes an open port for a ready node, and
+        // the first tick of another node must reach this one.
+        io.ready().await.map_err(std::io::Error::other)?;
+    }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on {port}");
-    sockeye::serve(listener, svc, std::future::pending()).await;
+    let stop = async move {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return std::future::pending().await;
+        };
+        term.recv().await;
+        // What a delivery ratio under 1 needs to be read: messages Redis sent that this node
+        // could not keep up with, or publishes that failed.
+        if let Some(redis) = &cluster {
+            eprintln!("redis adapter: {:?}", redis.metrics());
+        }
+    };
+    sockeye::serve(listener, svc, stop).await;
     Ok(())
 }
 
@@ -76,6 +103,7 @@ fn main() -> std::io::Result<()> {
     sockeye::huge_pages::reexec();
     let port = flag("--port", "PORT", 3014) as u16;
     let workers = flag("--workers", "WORKERS", 1).max(1);
+    let redis = arg("--redis", "REDIS_URL");
     let rt = if workers == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -86,5 +114,10 @@ fn main() -> std::io::Result<()> {
             .enable_all()
             .build()?
     };
-    rt.block_on(run(port))
+    if let Err(e) = rt.block_on(run(port, redis)) {
+        eprintln!("sockeye-bench-server: {e}");
+        std::process::exit(1);
+    }
+    // Stopped by SIGTERM: thousands of connections need no orderly teardown.
+    std::process::exit(0)
 }

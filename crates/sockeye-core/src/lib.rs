@@ -33,6 +33,7 @@ pub mod parser;
 mod payload;
 mod room;
 mod sid;
+pub mod time;
 pub mod value;
 
 pub use errors::{AdapterError, ParseError};

@@ -1,14 +1,12 @@
 //! Engine configuration.
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cookie::Cookie;
 use crate::cors::Cors;
+use crate::hooks::{AllowRequest, ConnectionErrorHook, HeadersHook};
 use crate::http_compression::HttpCompression;
 use crate::ws::PerMessageDeflate;
-
-/// A hook that sees each handshake request and may refuse it (HTTP 403).
-pub type AllowRequest = Arc<dyn Fn(&http::request::Parts) -> bool + Send + Sync>;
 
 /// What to do with a client whose outbound queue is over [`EngineConfig::max_queued_bytes`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,10 +66,28 @@ pub struct EngineConfig {
     pub polling: bool,
     /// Whether the WebSocket transport is offered. Default true.
     pub websocket: bool,
+    /// Whether a polling session is told it may upgrade to WebSocket (Node's
+    /// `allowUpgrades`): when false, the handshake's `upgrades` is `[]`, so clients stay on
+    /// the transport they opened with. As in Node, an upgrade a client asks for anyway is
+    /// still carried out. Default true.
+    pub allow_upgrades: bool,
     /// Cross-origin rules. Default: no CORS headers, and WebSocket upgrades from any origin.
     pub cors: Cors,
-    /// Refuses a handshake when it returns false. Default: none.
+    /// Sees each handshake and may refuse it (Node's `allowRequest`). Default: none.
     pub allow_request: Option<AllowRequest>,
+    /// The sticky-session cookie set on the polling handshake (Node's `cookie`). Default:
+    /// none.
+    pub cookie: Option<Cookie>,
+    /// Hears of each request the engine refused (Node's `connection_error` event). Default:
+    /// none.
+    pub on_connection_error: Option<ConnectionErrorHook>,
+    /// Adds headers to the answer of each handshake, over polling (the open packet) or
+    /// WebSocket (the `101`), after the cookie and before [`EngineConfig::on_headers`]
+    /// (Node's `initial_headers` event). Default: none.
+    pub on_initial_headers: Option<HeadersHook>,
+    /// Adds headers to every answer the engine gives a session's requests: each poll, each
+    /// POST, each `101` (Node's `headers` event); not to errors or preflights. Default: none.
+    pub on_headers: Option<HeadersHook>,
     /// How long a long-polling request body may take to arrive. Default 10 s.
     pub body_timeout: Duration,
     /// WebSocket compression (`permessage-deflate`, RFC 7692), Node's `perMessageDeflate`:
@@ -98,8 +114,13 @@ impl Default for EngineConfig {
             allow_eio3: false,
             polling: true,
             websocket: true,
+            allow_upgrades: true,
             cors: Cors::default(),
             allow_request: None,
+            cookie: None,
+            on_connection_error: None,
+            on_initial_headers: None,
+            on_headers: None,
             body_timeout: Duration::from_secs(10),
             per_message_deflate: None,
             http_compression: Some(HttpCompression::default()),
@@ -118,9 +139,12 @@ impl std::fmt::Debug for EngineConfig {
             .field("max_queued_bytes", &self.max_queued_bytes)
             .field("overflow", &self.overflow)
             .field("max_connections", &self.max_connections)
+            .field("allow_upgrades", &self.allow_upgrades)
             .field("cors", &self.cors)
             .field("per_message_deflate", &self.per_message_deflate)
             .field("http_compression", &self.http_compression)
+            .field("allow_request", &self.allow_request)
+            .field("cookie", &self.cookie)
             .finish_non_exhaustive()
     }
 }

@@ -125,7 +125,7 @@ impl<H: Handler> Shared<H> {
     /// The JSON of the open packet.
     pub(crate) fn open_packet(&self, sid: Sid, transport: TransportKind) -> Vec<u8> {
         let c = &self.config;
-        let upgrades = if transport == TransportKind::Polling && c.websocket {
+        let upgrades = if transport == TransportKind::Polling && c.websocket && c.allow_upgrades {
             "[\"websocket\"]"
         } else {
             "[]"

@@ -4,16 +4,19 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use http::{header, Method, Request, Response, StatusCode};
+use http::request::Parts;
+use http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 
 use crate::config::EngineConfig;
 use crate::core::Shared;
+use crate::cors::Verdict;
 use crate::errors::HttpError;
 use crate::handler::Handler;
+use crate::hooks::{ConnectionError, RequestRefusal};
 use crate::packet::ProtocolVersion;
 use crate::response::EngineBody;
-use crate::response::{error, upgrade_error};
+use crate::response::{refused, upgrade_refused};
 use crate::sid::Sid;
 use crate::socket::{DisconnectReason, Hub, Socket, TransportKind};
 use crate::transport::{polling, websocket};
@@ -147,140 +150,225 @@ impl<H: Handler> Engine<H> {
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let origin_headers = req.headers().clone();
-        let upgrade = req.headers().contains_key(header::UPGRADE);
-        let mut res = match self.route(req).await {
+        let config = &self.inner.config;
+        let (mut parts, body) = req.into_parts();
+        let cors = config.cors.verdict(&parts.headers).await;
+        if parts.method == Method::OPTIONS {
+            let mut res = Response::new(Full::default());
+            *res.status_mut() = StatusCode::NO_CONTENT;
+            config
+                .cors
+                .apply_preflight(cors, &parts.headers, res.headers_mut());
+            return res;
+        }
+        let upgrade = parts.headers.contains_key(header::UPGRADE);
+        let mut exchange = Exchange::default();
+        let mut res = match self.route(&mut parts, body, cors, &mut exchange).await {
             Ok(res) => res,
-            // Node answers a refused WebSocket upgrade with a plain 400 and the message.
-            Err(e) if upgrade => upgrade_error(e),
-            Err(e) => error(e),
+            Err(refusal) => {
+                if let Some(hook) = &config.on_connection_error {
+                    hook(&ConnectionError {
+                        error: refusal.error(),
+                        refusal: refusal.custom_message(),
+                        request: &parts,
+                    });
+                }
+                // Node answers a refused WebSocket upgrade with a plain 400 and the message.
+                if upgrade {
+                    upgrade_refused(&refusal)
+                } else {
+                    refused(&refusal)
+                }
+            }
         };
-        self.inner
-            .config
-            .cors
-            .apply(&origin_headers, res.headers_mut());
+        config.cors.apply(cors, &parts.headers, res.headers_mut());
+        let answered = res.status().is_success() || res.status() == StatusCode::SWITCHING_PROTOCOLS;
+        if answered {
+            self.add_headers(&parts, &exchange, res.headers_mut());
+        }
         res
     }
 
-    async fn route<B>(&self, req: Request<B>) -> Result<Response<EngineBody>, HttpError>
+    /// The application's headers on a successful answer, in Node's order: the session cookie
+    /// and `initial_headers` on a handshake, then `headers`.
+    fn add_headers(&self, parts: &Parts, exchange: &Exchange, headers: &mut HeaderMap) {
+        let config = &self.inner.config;
+        if exchange.handshake {
+            if let (Some(cookie), Some(sid)) = (&config.cookie, exchange.opened) {
+                if let Some(v) = cookie.header_value(&sid.to_string()) {
+                    headers.append(header::SET_COOKIE, v);
+                }
+            }
+            if let Some(hook) = &config.on_initial_headers {
+                hook(headers, parts);
+            }
+        }
+        if let Some(hook) = &config.on_headers {
+            hook(headers, parts);
+        }
+    }
+
+    /// Checks a request in the order of Node's `verify` (the transport, the `Origin` header,
+    /// then the session, or the handshake), and hands it to its transport.
+    async fn route<B>(
+        &self,
+        parts: &mut Parts,
+        body: B,
+        cors: Verdict,
+        exchange: &mut Exchange,
+    ) -> Result<Response<EngineBody>, RequestRefusal>
     where
         B: http_body::Body + Send + 'static,
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let config = &self.inner.config;
-        if req.method() == Method::OPTIONS {
-            let mut res = Response::new(Full::default());
-            *res.status_mut() = StatusCode::NO_CONTENT;
-            config
-                .cors
-                .apply_preflight(req.headers(), res.headers_mut());
-            return Ok(res);
-        }
-        let query = Query::parse(req.uri().query().unwrap_or(""))?;
-        let version = match query.eio.as_deref() {
-            Some("4") => ProtocolVersion::V4,
-            // Like Node with `allowEIO3`, any other value (or none) means v3.
-            _ if config.allow_eio3 => ProtocolVersion::V3,
-            _ => return Err(HttpError::UnsupportedProtocolVersion),
-        };
-        // JSONP (`j=N`) is a v3 polling mode; the index is digits only, as Node keeps it.
-        let jsonp = match query.jsonp.as_deref() {
-            Some(j) if version == ProtocolVersion::V3 => {
-                let digits: String = j.chars().filter(char::is_ascii_digit).take(9).collect();
-                Some(digits.parse::<u32>().unwrap_or(0))
-            }
-            Some(_) => return Err(HttpError::BadRequest),
-            None => None,
-        };
+        // The query borrows a copy (a reference count), so that `parts` can be lent on.
+        let uri = parts.uri.clone();
+        let query = Query::parse(uri.query().unwrap_or(""))?;
         let transport = match query.transport.as_deref() {
             Some("polling") if config.polling => TransportKind::Polling,
             Some("websocket") if config.websocket => TransportKind::Websocket,
-            _ => return Err(HttpError::UnknownTransport),
+            _ => return Err(HttpError::UnknownTransport.into()),
         };
-        if let Some(origin) = req.headers().get(header::ORIGIN) {
+        if let Some(origin) = parts.headers.get(header::ORIGIN) {
             if origin.as_bytes().iter().any(|b| b.is_ascii_control()) {
-                return Err(HttpError::BadRequest);
+                return Err(HttpError::BadRequest.into());
             }
         }
-        let is_upgrade = req.headers().contains_key(header::UPGRADE);
-        if transport == TransportKind::Websocket && config.cors.refuses_websocket(req.headers()) {
-            return Err(HttpError::Forbidden);
+        let is_upgrade = parts.headers.contains_key(header::UPGRADE);
+        if transport == TransportKind::Websocket
+            && config.cors.refuses_websocket(cors, &parts.headers)
+        {
+            return Err(HttpError::Forbidden.into());
         }
-        let b64 = query.b64;
-        let Some(sid) = query.sid else {
-            return self.handshake(req, version, transport, b64, jsonp, is_upgrade);
+        // What Node calls the protocol revision: 4, or 3 for anything else.
+        let v4 = query.eio.as_deref() == Some("4");
+        let Some(sid) = &query.sid else {
+            exchange.handshake = true;
+            let query = Handshake {
+                v4,
+                b64: query.b64,
+                jsonp: query.jsonp.as_deref(),
+            };
+            return self
+                .handshake(parts, body, query, transport, is_upgrade, exchange)
+                .await;
         };
         let sid: Sid = sid.parse().map_err(|_| HttpError::UnknownSid)?;
         let socket = self.inner.session(sid).ok_or(HttpError::UnknownSid)?;
         // A closed session stays only until its last packets are polled.
-        if socket.is_closed() && (req.method() != Method::GET || socket.is_drained()) {
+        if socket.is_closed() && (parts.method != Method::GET || socket.is_drained()) {
             self.inner.forget(sid);
-            return Err(HttpError::UnknownSid);
+            return Err(HttpError::UnknownSid.into());
         }
-        if socket.protocol() != version {
-            return Err(HttpError::BadRequest);
+        // Node: a transport other than the session's without an upgrade, a protocol other
+        // than the session's.
+        if transport == TransportKind::Websocket && !is_upgrade {
+            return Err(HttpError::BadRequest.into());
         }
+        if transport == TransportKind::Polling && socket.transport() != TransportKind::Polling {
+            return Err(HttpError::BadRequest.into());
+        }
+        let version = socket.protocol();
+        if v4 != (version == ProtocolVersion::V4) {
+            return Err(HttpError::BadRequest.into());
+        }
+        let jsonp = jsonp_index(query.jsonp.as_deref(), version)?;
+        let b64 = query.b64;
         match transport {
             TransportKind::Websocket => {
-                if !is_upgrade {
-                    return Err(HttpError::BadRequest);
-                }
-                websocket::accept(&self.inner, req, version, b64, Some(socket))
+                websocket::accept(&self.inner, parts, version, b64, Some(socket))
+                    .map_err(Into::into)
             }
-            TransportKind::Polling => {
-                if socket.transport() != TransportKind::Polling {
-                    return Err(HttpError::BadRequest);
+            TransportKind::Polling => match parts.method {
+                Method::GET => Ok(polling::poll(&self.inner, socket, &parts.headers, jsonp).await),
+                Method::POST => {
+                    Ok(polling::post(&self.inner, socket, &parts.headers, body, jsonp).await)
                 }
-                match *req.method() {
-                    Method::GET => {
-                        Ok(polling::poll(&self.inner, socket, req.headers(), jsonp).await)
-                    }
-                    Method::POST => Ok(polling::post(&self.inner, socket, req, jsonp).await),
-                    _ => Err(HttpError::BadRequest),
-                }
-            }
+                _ => Err(HttpError::BadRequest.into()),
+            },
         }
     }
 
-    /// A request without `sid`: a new session.
-    fn handshake<B>(
+    /// A request without `sid`: a new session. Node's order: the method, the WebSocket
+    /// handshake's `Upgrade`, `allowRequest`, then (in its `handshake`) the protocol version.
+    async fn handshake<B>(
         &self,
-        req: Request<B>,
-        version: ProtocolVersion,
+        parts: &mut Parts,
+        body: B,
+        query: Handshake<'_>,
         transport: TransportKind,
-        b64: bool,
-        jsonp: Option<u32>,
         is_upgrade: bool,
-    ) -> Result<Response<EngineBody>, HttpError> {
+        exchange: &mut Exchange,
+    ) -> Result<Response<EngineBody>, RequestRefusal> {
         let config = &self.inner.config;
-        if req.method() != Method::GET {
-            return Err(HttpError::BadHandshakeMethod);
+        if parts.method != Method::GET {
+            return Err(HttpError::BadHandshakeMethod.into());
         }
         if transport == TransportKind::Websocket && !is_upgrade {
-            return Err(HttpError::BadRequest);
+            return Err(HttpError::BadRequest.into());
         }
-        let (parts, body) = req.into_parts();
         if let Some(allow) = &config.allow_request {
-            if !allow(&parts) {
-                return Err(HttpError::Forbidden);
-            }
+            allow.check(parts).await?;
         }
+        let version = match query.v4 {
+            true => ProtocolVersion::V4,
+            // Like Node with `allowEIO3`, any other value (or none) means v3.
+            false if config.allow_eio3 => ProtocolVersion::V3,
+            false => return Err(HttpError::UnsupportedProtocolVersion.into()),
+        };
+        let jsonp = jsonp_index(query.jsonp, version)?;
         if let Some(max) = config.max_connections {
             if self.session_count() >= max {
-                return Err(HttpError::Forbidden);
+                return Err(HttpError::Forbidden.into());
             }
         }
         // A server shutting down takes no new clients (they reconnect elsewhere or
         // later); its listener may still accept, for the last polls of the old ones.
         if self.is_shutting_down() {
-            return Err(HttpError::Forbidden);
+            return Err(HttpError::Forbidden.into());
         }
-        let req = Request::from_parts(parts, body);
+        drop(body);
         match transport {
-            TransportKind::Polling => Ok(polling::open(&self.inner, req, version, b64, jsonp)),
-            TransportKind::Websocket => websocket::accept(&self.inner, req, version, b64, None),
+            TransportKind::Polling => {
+                let (res, sid) = polling::open(&self.inner, parts, version, query.b64, jsonp);
+                exchange.opened = Some(sid);
+                Ok(res)
+            }
+            TransportKind::Websocket => {
+                websocket::accept(&self.inner, parts, version, query.b64, None).map_err(Into::into)
+            }
         }
+    }
+}
+
+/// What routing found out about a request, for the headers of its answer.
+#[derive(Default)]
+struct Exchange {
+    /// The request had no `sid`.
+    handshake: bool,
+    /// The session its answer opens, when known now (polling; a WebSocket session is made
+    /// after the `101`).
+    opened: Option<Sid>,
+}
+
+/// What a handshake reads from the query.
+struct Handshake<'a> {
+    v4: bool,
+    b64: bool,
+    jsonp: Option<&'a str>,
+}
+
+/// JSONP (`j=N`) is a v3 polling mode; the index is digits only, as Node keeps it.
+fn jsonp_index(j: Option<&str>, version: ProtocolVersion) -> Result<Option<u32>, HttpError> {
+    match j {
+        Some(j) if version == ProtocolVersion::V3 => {
+            let digits: String = j.chars().filter(char::is_ascii_digit).take(9).collect();
+            Ok(Some(digits.parse::<u32>().unwrap_or(0)))
+        }
+        Some(_) => Err(HttpError::BadRequest),
+        None => Ok(None),
     }
 }
 

@@ -66,6 +66,23 @@ impl HttpError {
         }
     }
 
+    /// Node's message for the code (engine.io's `Server.errorMessages`), e.g. `"Bad request"`.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(sockeye_engineio::HttpError::UnknownSid.message(), "Session ID unknown");
+    /// ```
+    pub fn message(self) -> &'static str {
+        match self {
+            HttpError::UnknownTransport => "Transport unknown",
+            HttpError::UnknownSid => "Session ID unknown",
+            HttpError::BadHandshakeMethod => "Bad handshake method",
+            HttpError::BadRequest => "Bad request",
+            HttpError::Forbidden => "Forbidden",
+            HttpError::UnsupportedProtocolVersion => "Unsupported protocol version",
+        }
+    }
+
     /// The HTTP status to answer with.
     pub fn status(self) -> StatusCode {
         match self {
@@ -76,7 +93,11 @@ impl HttpError {
 
     /// The JSON body, e.g. `{"code":1,"message":"Session ID unknown"}`.
     pub fn body(self) -> String {
-        format!("{{\"code\":{},\"message\":\"{}\"}}", self.code(), self)
+        format!(
+            "{{\"code\":{},\"message\":\"{}\"}}",
+            self.code(),
+            self.message()
+        )
     }
 }
 

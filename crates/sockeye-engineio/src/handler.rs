@@ -48,4 +48,11 @@ pub trait Handler: Send + Sync + 'static {
     fn on_message(&self, socket: &Arc<Socket<Self::Data>>, msg: Bytes);
     /// A binary message arrived.
     fn on_binary(&self, socket: &Arc<Socket<Self::Data>>, data: Bytes);
+    /// The session moved from polling to WebSocket (Node's `upgrade` event of the engine's
+    /// socket): [`Socket::transport`] is WebSocket from now on. Called once per upgraded
+    /// session, on its WebSocket's task, before the packets that follow the client's `5`.
+    /// By default nothing happens.
+    fn on_upgrade(&self, socket: &Arc<Socket<Self::Data>>) {
+        let _ = socket;
+    }
 }

@@ -37,6 +37,17 @@
 //! are inflated (as Node). A packet queued with `compress(false)`
 //! ([`payload::SharedMessage::compress`]) is never compressed.
 //!
+//! ## What the application decides
+//! | option | default | Node's |
+//! |---|---|---|
+//! | [`EngineConfig::allow_request`]: refuse a handshake, with Node's codes and a message ([`AllowRequest`], sync or async) | none | `allowRequest` |
+//! | [`EngineConfig::cors`]: origins (a list, any, a predicate, sync or async), credentials, methods, allowed and exposed headers, max age ([`Cors`]) | none | `cors` |
+//! | [`EngineConfig::allow_upgrades`]: offer WebSocket to polling sessions | true | `allowUpgrades` |
+//! | [`EngineConfig::cookie`]: the sticky-session cookie on the polling handshake ([`Cookie`]) | none | `cookie` |
+//! | [`EngineConfig::on_connection_error`]: each refused request ([`ConnectionError`]) | none | `connection_error` event |
+//! | [`EngineConfig::on_initial_headers`] / [`EngineConfig::on_headers`]: headers added to handshake answers / to every answer | none | `initial_headers` / `headers` events |
+//! | [`Handler::on_upgrade`]: a session moved to WebSocket | nothing | the socket's `upgrade` event |
+//!
 //! ## Example
 //! ```
 //! use std::sync::Arc;
@@ -64,11 +75,13 @@
 
 mod clock;
 mod config;
+mod cookie;
 mod core;
 mod cors;
 mod engine;
 mod errors;
 mod handler;
+mod hooks;
 mod http_compression;
 pub mod metrics;
 pub mod packet;
@@ -86,11 +99,15 @@ mod timer;
 mod transport;
 pub mod ws;
 
-pub use config::{AllowRequest, EngineConfig, OverflowPolicy};
+pub use config::{EngineConfig, OverflowPolicy};
+pub use cookie::{Cookie, SameSite};
 pub use cors::Cors;
 pub use engine::Engine;
 pub use errors::{HttpError, PacketError, SendError};
 pub use handler::Handler;
+pub use hooks::{
+    AllowFuture, AllowRequest, ConnectionError, ConnectionErrorHook, HeadersHook, RequestRefusal,
+};
 pub use http_compression::HttpCompression;
 pub use packet::ProtocolVersion;
 pub use response::EngineBody;

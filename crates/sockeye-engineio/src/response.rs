@@ -5,13 +5,14 @@ use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
 use crate::errors::HttpError;
+use crate::hooks::RequestRefusal;
 
 /// The response body the engine answers with.
 pub type EngineBody = Full<Bytes>;
 
 /// A refused upgrade: 400 with the message as plain text, as Node answers.
-pub(crate) fn upgrade_error(e: HttpError) -> Response<EngineBody> {
-    let mut res = Response::new(Full::new(Bytes::from(e.to_string())));
+pub(crate) fn upgrade_refused(r: &RequestRefusal) -> Response<EngineBody> {
+    let mut res = Response::new(Full::new(Bytes::copy_from_slice(r.message().as_bytes())));
     *res.status_mut() = StatusCode::BAD_REQUEST;
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
@@ -22,8 +23,13 @@ pub(crate) fn upgrade_error(e: HttpError) -> Response<EngineBody> {
 
 /// An HTTP error answer with Node's JSON body.
 pub(crate) fn error(e: HttpError) -> Response<EngineBody> {
-    let mut res = Response::new(Full::new(Bytes::from(e.body())));
-    *res.status_mut() = e.status();
+    refused(&RequestRefusal::new(e))
+}
+
+/// A refused request: Node's status (403 for code 4, else 400) and JSON body.
+pub(crate) fn refused(r: &RequestRefusal) -> Response<EngineBody> {
+    let mut res = Response::new(Full::new(Bytes::from(r.body())));
+    *res.status_mut() = r.error().status();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -36,18 +36,18 @@ impl RequestInfo {
     /// Copies what the application may read later. The copy is deep: the request's own
     /// values share the HTTP read buffer (8 KiB or more), which must not live as long as the
     /// session.
-    pub(crate) fn from_request<B>(req: &http::Request<B>) -> RequestInfo {
+    pub(crate) fn from_parts(req: &http::request::Parts) -> RequestInfo {
         let mut headers = Vec::new();
-        for (name, value) in req.headers() {
+        for (name, value) in &req.headers {
             headers.extend_from_slice(name.as_str().as_bytes());
             headers.extend_from_slice(b": ");
             headers.extend_from_slice(value.as_bytes());
             headers.extend_from_slice(b"\r\n");
         }
         RequestInfo {
-            uri: req.uri().to_string().into_boxed_str(),
+            uri: req.uri.to_string().into_boxed_str(),
             headers: headers.into_boxed_slice(),
-            remote_addr: req.extensions().get::<std::net::SocketAddr>().copied(),
+            remote_addr: req.extensions.get::<std::net::SocketAddr>().copied(),
             time: std::time::SystemTime::now(),
         }
     }

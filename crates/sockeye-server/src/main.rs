@@ -50,8 +50,9 @@ fn on_message(
     }
 }
 
-fn find_bundle(args: &Args) -> Option<ClientBundle> {
-    let mut candidates = Vec::new();
+/// The client bundle from the first folder that has it, or the folders looked in.
+fn find_bundle(args: &Args) -> Result<ClientBundle, Vec<std::path::PathBuf>> {
+    let mut candidates: Vec<std::path::PathBuf> = Vec::new();
     if let Some(dir) = &args.client_dir {
         candidates.push(dir.clone());
     }
@@ -64,9 +65,12 @@ fn find_bundle(args: &Args) -> Option<ClientBundle> {
         )
         .into(),
     );
-    candidates
-        .into_iter()
-        .find_map(|dir| ClientBundle::from_dir(dir).ok())
+    for dir in &candidates {
+        if let Ok(b) = ClientBundle::from_dir(dir) {
+            return Ok(b);
+        }
+    }
+    Err(candidates)
 }
 
 async fn shutdown_signal() {
@@ -108,18 +112,25 @@ async fn run(args: Args) -> std::io::Result<()> {
             sockeye::ConnectionStateRecovery::new().max_disconnection_duration(window),
         );
     }
-    let bundle = if args.no_client {
-        None
+    let bundle_note = if args.no_client {
+        "client bundle not served (--no-client): the page loads it from the CDN".to_owned()
     } else {
-        find_bundle(&args)
+        match find_bundle(&args) {
+            Ok(b) => {
+                let note = format!("client bundle served ({})", b.file_names().join(", "));
+                builder = builder.serve_client(b);
+                note
+            }
+            Err(tried) => {
+                let tried: Vec<String> = tried.iter().map(|d| d.display().to_string()).collect();
+                format!(
+                    "client bundle not found in {}: the page falls back to the CDN; install it \
+                     with `npm install socket.io-client`, or point --client-dir at its dist folder",
+                    tried.join(", ")
+                )
+            }
+        }
     };
-    let bundle_note = match &bundle {
-        Some(b) => format!("client bundle served ({})", b.file_names().join(", ")),
-        None => "client bundle not found: the page falls back to the CDN".to_owned(),
-    };
-    if let Some(b) = bundle {
-        builder = builder.serve_client(b);
-    }
     let cluster = match &args.redis {
         Some(url) => {
             let mut redis = sockeye_redis::RedisAdapter::builder(url.clone());
@@ -148,7 +159,9 @@ async fn run(args: Args) -> std::io::Result<()> {
         println!("joined the cluster on {} ({nodes} nodes)", redis.key());
     }
 
-    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .map_err(|e| bind_error(&args, e))?;
     let addr = listener.local_addr()?;
     println!("Sockeye listening on http://{addr} ({bundle_note})");
     // Graceful shutdown: on the signal every client gets a clean close while the listener
@@ -177,6 +190,29 @@ async fn run(args: Args) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The error of a listener that could not be opened, saying which address and what to do.
+fn bind_error(args: &Args, e: std::io::Error) -> std::io::Error {
+    let addr = format!("{}:{}", args.host, args.port);
+    let hint = match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "port {} is already in use (another sockeye, or another server?): stop it, or pick \
+             another port with --port PORT (or the PORT variable), e.g. --port {}",
+            args.port,
+            args.port.wrapping_add(1).max(1024)
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "port {} needs privileges on this system: pick one above 1023 with --port PORT",
+            args.port
+        ),
+        std::io::ErrorKind::AddrNotAvailable => format!(
+            "{} is not an address of this machine: pick another with --host HOST",
+            args.host
+        ),
+        _ => "check --host HOST and --port PORT".to_owned(),
+    };
+    std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}; {hint}"))
 }
 
 /// A Redis URL without its password, for messages.

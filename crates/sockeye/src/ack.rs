@@ -40,11 +40,31 @@ impl AckSender {
     }
 
     /// Whether the client asked for an ack.
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye::AckSender;
+    /// let handler = |ack: AckSender| {
+    ///     if !ack.is_requested() {
+    ///         println!("the client wants no answer");
+    ///     }
+    /// };
+    /// # let _ = handler;
+    /// ```
     pub fn is_requested(&self) -> bool {
         self.id.is_some()
     }
 
     /// Sends `data` as the ack's single argument.
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye::AckSender;
+    /// let handler = |ack: AckSender| {
+    ///     let _ = ack.send(&serde_json::json!({"ok": true}));
+    /// };
+    /// # let _ = handler;
+    /// ```
     ///
     /// # Errors
     /// When `data` does not serialize or the socket cannot take it.
@@ -54,6 +74,16 @@ impl AckSender {
 
     /// Sends the items of `args` (a tuple, array or `Vec`) as the ack's arguments.
     ///
+    /// # Examples
+    /// ```
+    /// use sockeye::AckSender;
+    /// // The client's callback gets two arguments: (null, "done").
+    /// let handler = |ack: AckSender| {
+    ///     let _ = ack.send_args(&((), "done"));
+    /// };
+    /// # let _ = handler;
+    /// ```
+    ///
     /// # Errors
     /// When `args` does not serialize to an array or the socket cannot take it.
     pub fn send_args<T: Serialize + ?Sized>(self, args: &T) -> Result<(), EmitError> {
@@ -61,6 +91,16 @@ impl AckSender {
     }
 
     /// Sends back the arguments and attachments of a received payload, as they came.
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye::{AckSender, Payload};
+    /// // Answers with what the client sent, attachments included.
+    /// let handler = |p: Payload, ack: AckSender| {
+    ///     let _ = ack.send_payload(&p);
+    /// };
+    /// # let _ = handler;
+    /// ```
     ///
     /// # Errors
     /// When the socket cannot take it.
@@ -78,6 +118,17 @@ impl AckSender {
 }
 
 /// The answer to a server emit with ack: resolves to the client's ack arguments.
+///
+/// # Examples
+/// ```
+/// # async fn f(socket: sockeye::SocketRef) {
+/// let answer = socket.emit_with_ack("question", &"ready?").await;
+/// match answer {
+///     Ok(payload) => println!("{} args", payload.len()),
+///     Err(e) => println!("no answer: {e}"),
+/// }
+/// # }
+/// ```
 #[must_use = "an ack does nothing unless awaited"]
 pub struct AckFuture {
     pub(crate) rx: Option<oneshot::Receiver<Payload>>,
@@ -88,6 +139,14 @@ pub struct AckFuture {
 
 impl AckFuture {
     /// Waits for the answer.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(socket: sockeye::SocketRef) -> Result<(), sockeye::AckError> {
+    /// let payload = socket.emit_with_ack("question", &()).recv().await?;
+    /// let first: String = payload.arg(0).map_err(sockeye::AckError::Deserialize)?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`AckError::Timeout`] when the client does not answer in time, [`AckError::Emit`] when

@@ -68,7 +68,12 @@ impl ClientData {
     }
 
     pub(crate) fn remove_socket(&self, ns: &str) {
-        self.state.lock().sockets.retain(|s| s.ns_name() != ns);
+        let mut st = self.state.lock();
+        if let Some(i) = st.sockets.iter().position(|s| s.ns_name() == ns) {
+            let gone = st.sockets.remove(i);
+            drop(st);
+            gone.forget_upgrade_listeners();
+        }
     }
 
     fn socket(&self, ns: &str) -> Option<SocketRef> {
@@ -199,13 +204,9 @@ impl IoHandler {
                     (None, Some(q), ProtocolVersion::V3) => Some(query_to_json(&q)),
                     (auth, _, _) => auth,
                 };
-                match self.0.get_or_create_ns(&ns) {
+                match self.0.get_ns(&ns) {
                     Some(nsp) => nsp.connect(conn, auth),
-                    None => {
-                        // An object in both protocols, as Node sends it.
-                        let packet = parser::encode_connect_error(&ns, "Invalid namespace", None);
-                        let _ = conn.send_text(packet);
-                    }
+                    None => self.0.connect_dynamic(conn, ns.into_owned(), auth),
                 }
             }
             Incoming::Disconnect { ns } => match conn.data().socket(&ns) {
@@ -239,7 +240,7 @@ impl Handler for IoHandler {
     fn on_connect(&self, conn: &Arc<Conn>) {
         if conn.protocol() == ProtocolVersion::V3 {
             // A v4-protocol client is connected to `/` without asking, as Node does.
-            if let Some(ns) = self.0.get_or_create_ns("/") {
+            if let Some(ns) = self.0.get_ns("/") {
                 ns.connect(conn, None);
             }
         }
@@ -255,6 +256,13 @@ impl Handler for IoHandler {
             }
         });
         *conn.data().connect_timer.lock() = Some(task.abort_handle());
+    }
+
+    fn on_upgrade(&self, conn: &Arc<Conn>) {
+        let sockets: SmallVec<[SocketRef; 2]> = conn.data().state.lock().sockets.clone();
+        for s in sockets {
+            s.notify_upgrade(conn.transport());
+        }
     }
 
     fn on_disconnect(&self, conn: &Arc<Conn>, reason: EngineReason) {

@@ -7,6 +7,18 @@ pub use sockeye_core::{AdapterError, ParseError};
 use sockeye_core::Payload;
 
 /// Why an emit failed.
+///
+/// # Examples
+/// ```
+/// # fn f(socket: sockeye::SocketRef) {
+/// use sockeye::EmitError;
+/// match socket.emit("tick", &1) {
+///     Ok(()) | Err(EmitError::Disconnected) => {}
+///     Err(EmitError::QueueFull) => println!("{} reads too slowly", socket.id()),
+///     Err(e) => println!("{e}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EmitError {
@@ -25,6 +37,18 @@ pub enum EmitError {
 }
 
 /// Why an ack did not arrive.
+///
+/// # Examples
+/// ```
+/// # async fn f(socket: sockeye::SocketRef) {
+/// use sockeye::AckError;
+/// match socket.emit_with_ack("question", &()).await {
+///     Ok(answer) => println!("{answer:?}"),
+///     Err(AckError::Timeout(after)) => println!("silent for {after:?}"),
+///     Err(e) => println!("{e}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AckError {
@@ -43,6 +67,21 @@ pub enum AckError {
 }
 
 /// Why a server-side emit with ack did not get every server's answer.
+///
+/// # Examples
+/// ```
+/// # async fn f(io: sockeye::SocketIo) {
+/// use std::time::Duration;
+/// use sockeye::ServerAckError;
+/// match io.server_side_emit_with_ack("uptime", &(), Duration::from_secs(1)).await {
+///     Ok(answers) => println!("{} servers", answers.len()),
+///     Err(ServerAckError::Timeout { expected, responses }) => {
+///         println!("{} of {expected} answered", responses.len())
+///     }
+///     Err(e) => println!("{e}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServerAckError {

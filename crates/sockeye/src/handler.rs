@@ -75,6 +75,19 @@ pub(crate) fn run_sync(f: impl FnOnce()) {
 }
 
 /// Why an extractor could not produce its value; the handler is not called.
+///
+/// # Examples
+/// ```
+/// use sockeye::SocketRef;
+/// use sockeye::extract::{ExtractError, FromMessageParts, MessageParts};
+/// /// The first argument as a user name, or the handler is not called.
+/// struct Name(String);
+/// impl FromMessageParts for Name {
+///     fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, ExtractError> {
+///         Ok(Name(parts.payload.arg(0)?))
+///     }
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExtractError {
@@ -90,6 +103,19 @@ pub enum ExtractError {
 }
 
 /// What an event handler is called with.
+///
+/// # Examples
+/// ```
+/// use sockeye::SocketRef;
+/// use sockeye::extract::{ExtractError, FromMessageParts, MessageParts};
+/// /// Whether the client asked for an ack.
+/// struct WantsAck(bool);
+/// impl FromMessageParts for WantsAck {
+///     fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, ExtractError> {
+///         Ok(WantsAck(parts.ack_id.is_some()))
+///     }
+/// }
+/// ```
 #[derive(Debug)]
 pub struct MessageParts {
     /// The event name (the handler's own name for it when the handler was found by name).
@@ -139,9 +165,26 @@ impl MessageParts {
     pub fn is_last_extractor(&self) -> bool {
         self.last
     }
+
+    pub(crate) fn set_last(&mut self, last: bool) {
+        self.last = last;
+    }
 }
 
 /// What a connect handler or middleware is called with.
+///
+/// # Examples
+/// ```
+/// use sockeye::SocketRef;
+/// use sockeye::extract::{ConnectParts, ExtractError, FromConnectParts};
+/// /// Whether the client sent an auth payload.
+/// struct HasAuth(bool);
+/// impl FromConnectParts for HasAuth {
+///     fn from_connect_parts(_: &SocketRef, parts: &ConnectParts) -> Result<Self, ExtractError> {
+///         Ok(HasAuth(parts.auth.is_some()))
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ConnectParts {
     /// The auth payload (JSON text), when the client sent one.
@@ -149,6 +192,21 @@ pub struct ConnectParts {
 }
 
 /// An extractor for event handlers.
+///
+/// # Examples
+/// ```
+/// use sockeye::SocketRef;
+/// use sockeye::extract::{ExtractError, FromMessageParts, MessageParts};
+/// /// How many arguments the event has.
+/// struct ArgCount(usize);
+/// impl FromMessageParts for ArgCount {
+///     fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, ExtractError> {
+///         Ok(ArgCount(parts.payload.len()))
+///     }
+/// }
+/// let handler = |ArgCount(n): ArgCount| println!("{n} arguments");
+/// # let _ = handler;
+/// ```
 pub trait FromMessageParts: Sized {
     /// Takes the value from the socket and the packet.
     ///
@@ -158,6 +216,19 @@ pub trait FromMessageParts: Sized {
 }
 
 /// An extractor for connect handlers and middlewares.
+///
+/// # Examples
+/// ```
+/// use sockeye::SocketRef;
+/// use sockeye::extract::{ConnectParts, ExtractError, FromConnectParts};
+/// /// The `x-tenant` header of the handshake.
+/// struct Tenant(String);
+/// impl FromConnectParts for Tenant {
+///     fn from_connect_parts(s: &SocketRef, _: &ConnectParts) -> Result<Self, ExtractError> {
+///         Ok(Tenant(s.handshake().header("x-tenant").unwrap_or("public").to_owned()))
+///     }
+/// }
+/// ```
 pub trait FromConnectParts: Sized {
     /// Takes the value from the socket and the connect packet.
     ///
@@ -167,6 +238,19 @@ pub trait FromConnectParts: Sized {
 }
 
 /// An extractor for disconnect handlers.
+///
+/// # Examples
+/// ```
+/// use sockeye::{DisconnectReason, SocketRef};
+/// use sockeye::extract::{ExtractError, FromDisconnectParts};
+/// /// Whether the client left on its own.
+/// struct Voluntary(bool);
+/// impl FromDisconnectParts for Voluntary {
+///     fn from_disconnect_parts(_: &SocketRef, r: DisconnectReason) -> Result<Self, ExtractError> {
+///         Ok(Voluntary(r == DisconnectReason::ClientNamespaceDisconnect))
+///     }
+/// }
+/// ```
 pub trait FromDisconnectParts: Sized {
     /// Takes the value from the socket and the reason.
     ///
@@ -219,6 +303,13 @@ pub struct TryData<T>(pub Result<T, serde_json::Error>);
 pub struct Bin(pub Vec<Bytes>);
 
 /// The event's name (useful in a catch-all handler).
+///
+/// # Examples
+/// ```
+/// use sockeye::{SocketRef, extract::Event};
+/// let handler = |s: SocketRef, Event(name): Event| println!("{} sent {name}", s.id());
+/// # let _ = handler;
+/// ```
 #[derive(Debug, Clone)]
 pub struct Event(pub String);
 
@@ -362,19 +453,51 @@ impl<T: Clone + Send + Sync + 'static> FromDisconnectParts for State<T> {
 }
 
 /// Marks a handler that returns a future.
+///
+/// # Examples
+/// ```
+/// use sockeye::{SocketRef, extract::{IsAsync, MessageHandler}};
+/// fn takes<H: MessageHandler<(IsAsync, SocketRef)>>(_: H) {}
+/// takes(|_: SocketRef| async {});
+/// ```
 #[derive(Debug)]
 pub struct IsAsync;
 /// Marks a handler that returns nothing.
+///
+/// # Examples
+/// ```
+/// use sockeye::{SocketRef, extract::{IsSync, MessageHandler}};
+/// fn takes<H: MessageHandler<(IsSync, SocketRef)>>(_: H) {}
+/// takes(|_: SocketRef| {});
+/// ```
 #[derive(Debug)]
 pub struct IsSync;
 
 /// An event handler: a closure of up to 8 extractors ([`FromMessageParts`]), sync or async.
+///
+/// # Examples
+/// ```
+/// use sockeye::{SocketRef, extract::MessageHandler};
+/// fn register<H: MessageHandler<M>, M>(socket: &SocketRef, h: H) {
+///     socket.on("event", h);
+/// }
+/// # fn g(s: &SocketRef) { register(s, |_: SocketRef| {}); }
+/// ```
 pub trait MessageHandler<M>: Send + std::marker::Sync + 'static {
     /// Calls the handler.
     fn call(&self, s: SocketRef, parts: MessageParts);
 }
 
 /// A connect handler: a closure of up to 8 extractors ([`FromConnectParts`]), sync or async.
+///
+/// # Examples
+/// ```
+/// use sockeye::{SocketIo, SocketRef, extract::ConnectHandler};
+/// fn chat<H: ConnectHandler<M>, M>(io: &SocketIo, h: H) {
+///     io.ns("/chat", h);
+/// }
+/// # fn g(io: &SocketIo) { chat(io, |_: SocketRef| {}); }
+/// ```
 pub trait ConnectHandler<M>: Send + std::marker::Sync + 'static {
     /// Calls the handler.
     fn call(&self, s: SocketRef, parts: ConnectParts);
@@ -382,12 +505,24 @@ pub trait ConnectHandler<M>: Send + std::marker::Sync + 'static {
 
 /// A disconnect handler: a closure of up to 8 extractors ([`FromDisconnectParts`]), sync or
 /// async.
+///
+/// # Examples
+/// ```
+/// use sockeye::{SocketRef, extract::DisconnectHandler};
+/// fn on_leave<H: DisconnectHandler<M>, M>(socket: &SocketRef, h: H) {
+///     socket.on_disconnect(h);
+/// }
+/// # fn g(s: &SocketRef) { on_leave(s, |_: SocketRef| {}); }
+/// ```
 pub trait DisconnectHandler<M>: Send + std::marker::Sync + 'static {
     /// Calls the handler.
     fn call(&self, s: SocketRef, reason: DisconnectReason);
 }
 
-/// Why a connect middleware refused a client: sent to it as `{"message":..,"data":..}`.
+/// Why a middleware refused. A connect middleware's refusal is sent to the client as its
+/// `connect_error` (`{"message":..,"data":..}`); a packet middleware's (see
+/// [`crate::Socket::use_middleware`]) goes to the socket's
+/// [`on_error`](crate::Socket::on_error) handler and nothing is sent, as in Node.
 ///
 /// # Examples
 /// ```
@@ -405,6 +540,13 @@ pub struct Refusal {
 
 impl Refusal {
     /// A refusal with a message.
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye::extract::Refusal;
+    /// let r = Refusal::new("unauthorized");
+    /// assert!(r.data.is_none());
+    /// ```
     pub fn new(message: impl Into<String>) -> Refusal {
         Refusal {
             message: message.into(),
@@ -413,6 +555,13 @@ impl Refusal {
     }
 
     /// Adds data.
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye::extract::Refusal;
+    /// let r = Refusal::new("unauthorized").with_data(serde_json::json!({"retry": false}));
+    /// assert_eq!(r.data.unwrap()["retry"], false);
+    /// ```
     #[must_use]
     pub fn with_data(mut self, data: serde_json::Value) -> Refusal {
         self.data = Some(data);
@@ -433,10 +582,26 @@ impl From<String> for Refusal {
 }
 
 /// The future a middleware returns.
+///
+/// # Examples
+/// ```
+/// use sockeye::extract::{MiddlewareFuture, Refusal};
+/// let fut: MiddlewareFuture = Box::pin(async { Err(Refusal::new("closed")) });
+/// # let _ = fut;
+/// ```
 pub type MiddlewareFuture = Pin<Box<dyn Future<Output = Result<(), Refusal>> + Send>>;
 
 /// A connect middleware: an async closure of up to 8 extractors ([`FromConnectParts`]) that
 /// returns `Result<(), E>` with `E: Into<Refusal>`.
+///
+/// # Examples
+/// ```
+/// use sockeye::{SocketIo, SocketRef, extract::Middleware};
+/// fn guarded<M: Middleware<T>, T>(io: &SocketIo, mw: M) {
+///     io.ns("/private", |_: SocketRef| {}).with(mw);
+/// }
+/// # let _ = guarded::<fn() -> std::future::Ready<Result<(), sockeye::extract::Refusal>>, (sockeye::extract::IsAsync,)>;
+/// ```
 pub trait Middleware<M>: Send + std::marker::Sync + 'static {
     /// Calls the middleware.
     fn call(&self, s: SocketRef, parts: ConnectParts) -> MiddlewareFuture;
@@ -652,6 +817,8 @@ pub(crate) fn box_middleware<H: Middleware<M>, M>(h: H) -> BoxedMiddleware {
 #[repr(C)]
 pub(crate) struct HandlerTable {
     many: Option<Box<crate::fast_hash::FastMap<Cow<'static, str>, BoxedMessageHandler>>>,
+    /// Catch-all listeners, packet middlewares and their error handler, when any was set.
+    pub(crate) hooks: Option<Arc<crate::hooks::Hooks>>,
     few: smallvec::SmallVec<[(Cow<'static, str>, BoxedMessageHandler); 4]>,
 }
 
@@ -691,10 +858,11 @@ impl HandlerTable {
         }
     }
 
-    /// Forgets every handler.
+    /// Forgets every handler (and hook).
     pub(crate) fn clear(&mut self) {
         self.few = smallvec::SmallVec::new();
         self.many = None;
+        self.hooks = None;
     }
 }
 

@@ -20,7 +20,7 @@ const TUNABLE: &str = "glibc.malloc.hugetlb=1";
 /// Only Linux does anything; elsewhere, and when the program cannot be run again, this returns
 /// and the program goes on as it is.
 ///
-/// # Example
+/// # Examples
 ///
 /// ```no_run
 /// // First thing in `main`, before the runtime starts:

@@ -5,12 +5,13 @@ mod client;
 mod errors;
 mod fast_hash;
 mod handler;
+mod hooks;
 pub mod huge_pages;
 mod io;
-mod js_date;
 pub mod metrics;
 mod ns;
 mod operators;
+mod parent;
 mod rooms;
 mod serve;
 mod server_event;
@@ -20,19 +21,24 @@ mod static_files;
 
 pub use ack::{AckFuture, AckSender};
 pub use errors::{AckError, AdapterError, EmitError, ParseError, ServerAckError};
+pub use hooks::ListenerId;
 pub use io::{AdapterFactory, NsHandle, SocketIo, SocketIoBuilder};
 pub use ns::Namespace;
 pub use operators::{BroadcastOperator, RemoteSocket};
+pub use parent::{ParentNamespace, ParentOperator};
 pub use serve::serve;
 pub use server_event::ServerEvent;
 pub use service::{NotFound, ResponseFuture, SioBody, SocketIoLayer, SocketIoService};
-pub use socket::{CompressSocket, DisconnectReason, Handshake, Socket, SocketRef, TimeoutSocket};
+pub use socket::{DisconnectReason, Handshake, Socket, SocketEmitter, SocketRef};
 pub use static_files::{ClientBundle, StaticDir};
 
 pub use sockeye_core::adapter::ConnectionStateRecovery;
 pub use sockeye_core::parser::Encoded;
 pub use sockeye_core::{value, IntoRooms, Payload, Room};
-pub use sockeye_engineio::{Cors, HttpCompression, OverflowPolicy, PerMessageDeflate, Sid};
+pub use sockeye_engineio::{
+    ConnectionError, Cookie, Cors, HttpCompression, HttpError, OverflowPolicy, PerMessageDeflate,
+    RequestRefusal, SameSite, Sid, TransportKind,
+};
 
 /// The adapter seam (from [`sockeye_core::adapter`]): how server-wide operations reach every
 /// server. [`adapter::LocalAdapter`] is the default; `sockeye-redis` provides a cluster one.
@@ -48,6 +54,7 @@ pub mod extract {
         FromConnectParts, FromDisconnectParts, FromMessageParts, IsAsync, IsSync, MessageHandler,
         MessageParts, Middleware, MiddlewareFuture, Refusal, State, TryData,
     };
+    pub use crate::hooks::PacketMiddleware;
 }
 
 /// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`); not a public API.
@@ -60,6 +67,8 @@ pub mod __fuzz {
 
     /// Decodes one client text packet; a binary packet is completed with `attachments` made
     /// of the input's bytes, then its placeholders are checked. `Ok` when everything is valid.
+    // The fuzz target asks only whether the packet is valid, not why it is not.
+    #[allow(clippy::result_unit_err)]
     pub fn decode(data: Bytes, max_attachments: usize) -> Result<(), ()> {
         // The engine hands the parser text messages only, checked as UTF-8.
         std::str::from_utf8(&data).map_err(|_| ())?;

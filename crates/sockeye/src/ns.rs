@@ -58,6 +58,15 @@ impl std::ops::Deref for Members {
 
 /// A namespace: its sockets and rooms on this server, its adapter (the way to every server),
 /// its connect handler, middlewares and server-side event handlers.
+///
+/// # Examples
+/// ```
+/// # async fn f(socket: sockeye::SocketRef) -> Result<(), sockeye::EmitError> {
+/// let ns = socket.ns();
+/// println!("{}: {} sockets here", ns.name(), ns.socket_count());
+/// ns.operator().emit("count", &ns.socket_count()).await?;
+/// # Ok(()) }
+/// ```
 pub struct Namespace {
     name: String,
     io: Arc<IoInner>,
@@ -132,17 +141,39 @@ impl Namespace {
     }
 
     /// The namespace's name, e.g. `/` or `/admin`.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// let ns = socket.ns();
+    /// assert!(ns.name().starts_with('/'));
+    /// # }
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The adapter.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(socket: sockeye::SocketRef) -> Result<(), sockeye::AdapterError> {
+    /// let servers = socket.ns().adapter().server_count().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn adapter(&self) -> &Arc<dyn Adapter> {
         &self.adapter
     }
 
     /// Waits until the adapter has started (subscribed to the other servers, for a cluster
     /// adapter); its outcome.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(socket: sockeye::SocketRef) -> Result<(), sockeye::AdapterError> {
+    /// socket.ns().ready().await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// The adapter's, when it could not start.
@@ -162,16 +193,40 @@ impl Namespace {
     }
 
     /// How many sockets are connected here.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// let ns = socket.ns();
+    /// println!("{} here", ns.socket_count());
+    /// # }
+    /// ```
     pub fn socket_count(&self) -> usize {
         self.sockets.read().len()
     }
 
     /// A connected socket by id.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// let ns = socket.ns();
+    /// assert!(ns.get_socket(socket.id()).is_some());
+    /// # }
+    /// ```
     pub fn get_socket(&self, sid: Sid) -> Option<SocketRef> {
         self.sockets.read().get(&sid).cloned()
     }
 
     /// The connected sockets with these ids.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// let ns = socket.ns();
+    /// let found = ns.get_sockets(&[socket.id()]);
+    /// # }
+    /// ```
     pub fn get_sockets(&self, sids: &[Sid]) -> Vec<SocketRef> {
         let map = self.sockets.read();
         sids.iter().filter_map(|s| map.get(s).cloned()).collect()
@@ -193,6 +248,14 @@ impl Namespace {
     }
 
     /// The connected sockets whose id passes `keep`.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(socket: sockeye::SocketRef) {
+    /// let ns = socket.ns();
+    /// let others = ns.local_sockets(|id| *id != socket.id());
+    /// # }
+    /// ```
     pub fn local_sockets(&self, keep: impl Fn(&Sid) -> bool) -> Vec<SocketRef> {
         self.sockets
             .read()
@@ -212,6 +275,13 @@ impl Namespace {
     }
 
     /// An operator over every socket of the namespace.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(socket: sockeye::SocketRef) -> Result<(), sockeye::EmitError> {
+    /// socket.ns().operator().except("muted").emit("news", &1).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn operator(self: &Arc<Self>) -> BroadcastOperator {
         BroadcastOperator::new(self.clone())
     }
@@ -669,6 +739,7 @@ fn send_each(sockets: &[SocketRef], packet: &BroadcastPacket, flags: &BroadcastF
         if let Some(ahead) = sockets.get(i + PREFETCH_AHEAD) {
             ahead.conn.prefetch();
         }
+        s.notify_broadcast(packet);
         if volatile && s.conn.queued_bytes() > 0 {
             crate::metrics::VOLATILE_DROPS.fetch_add(1, Ordering::Relaxed);
             continue;
@@ -707,8 +778,12 @@ impl LocalNamespace for Namespace {
     ) -> AckStream {
         let id = self.next_ack_id();
         let encoded = packet.encoded_with_id(id);
+        let sockets = self.select(opts);
+        for s in &sockets {
+            s.notify_broadcast(packet);
+        }
         let prepared = Prepared::new(&encoded, opts.flags.compress);
-        Box::pin(LocalAcks::send(self.select(opts), &prepared, id, timeout))
+        Box::pin(LocalAcks::send(sockets, &prepared, id, timeout))
     }
 
     fn fetch_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketInfo> {

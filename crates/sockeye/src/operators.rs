@@ -54,23 +54,51 @@ impl BroadcastOperator {
     }
 
     /// Adds rooms to send to.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.to("a").to(["b", "c"]).emit("news", &1).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn to(mut self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.opts.rooms.extend(rooms.into_rooms());
         self
     }
 
     /// Same as [`BroadcastOperator::to`].
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.within("a").within("b").emit("news", &1).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn within(self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.to(rooms)
     }
 
     /// Leaves out the sockets in these rooms.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.to("lobby").except("muted").emit("news", &1).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn except(mut self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.opts.except.extend(rooms.into_rooms());
         self
     }
 
     /// Only this server's sockets, even with a cluster adapter.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.to("lobby").local().emit("news", &1).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn local(mut self) -> BroadcastOperator {
         self.opts.flags.local = true;
         self
@@ -80,6 +108,13 @@ impl BroadcastOperator {
     /// (counted in [`crate::metrics::volatile_drops`]): anything still queued for that client
     /// makes this packet go. Send one volatile stream per client at a time, or several
     /// volatile emits in the same instant will drop all but the first for each client.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.to("ACME").volatile().emit("price", &12.5).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn volatile(mut self) -> BroadcastOperator {
         self.opts.flags.volatile = true;
         self
@@ -88,6 +123,14 @@ impl BroadcastOperator {
     /// How long to wait for answers: the acks of [`BroadcastOperator::emit_with_ack`]
     /// (default: the builder's `ack_timeout`), and other servers' answers to
     /// [`BroadcastOperator::fetch_sockets`] (default: the adapter's request timeout).
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// use std::time::Duration;
+    /// let answers = io.to("voters").timeout(Duration::from_secs(5)).emit_with_ack("vote", &()).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> BroadcastOperator {
         self.opts.flags.timeout = Some(timeout);
         self
@@ -110,11 +153,26 @@ impl BroadcastOperator {
     }
 
     /// The selection.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(io: sockeye::SocketIo) {
+    /// let op = io.to("a").except("b");
+    /// assert_eq!(op.options().rooms.len(), 1);
+    /// # }
+    /// ```
     pub fn options(&self) -> &BroadcastOptions {
         &self.opts
     }
 
     /// The namespace.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(io: sockeye::SocketIo) {
+    /// assert_eq!(io.to("a").ns().name(), "/");
+    /// # }
+    /// ```
     pub fn ns(&self) -> &Arc<Namespace> {
         &self.ns
     }
@@ -132,6 +190,13 @@ impl BroadcastOperator {
     /// is encoded once for this server's sockets and shared by them, and crosses to other
     /// servers once.
     ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.to("ACME").emit("price", &serde_json::json!({"price": 12.5})).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// When `data` does not serialize, or the adapter cannot reach the other servers (this
     /// server's sockets were sent it).
@@ -146,6 +211,13 @@ impl BroadcastOperator {
 
     /// Emits an event whose arguments are the items of `args` (a tuple, array or `Vec`).
     ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.to("ACME").emit_args("price", &("ACME", 12.5)).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// As [`BroadcastOperator::emit`], or when `args` does not serialize to an array.
     pub async fn emit_args<T: Serialize + ?Sized>(
@@ -157,6 +229,13 @@ impl BroadcastOperator {
     }
 
     /// Emits an event with the arguments and attachments of a received payload.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo, p: sockeye::Payload) -> Result<(), sockeye::EmitError> {
+    /// io.to("lobby").emit_payload("relay", &p).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// When the adapter cannot reach the other servers.
@@ -261,6 +340,15 @@ impl BroadcastOperator {
     }
 
     /// The selected sockets of this server.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(io: sockeye::SocketIo) {
+    /// for s in io.to("lobby").sockets() {
+    ///     s.leave("lobby");
+    /// }
+    /// # }
+    /// ```
     pub fn sockets(&self) -> Vec<SocketRef> {
         self.ns.select(&self.opts)
     }
@@ -294,6 +382,14 @@ impl BroadcastOperator {
 
     /// The ids of the selected sockets, on every server.
     ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// let ids = io.to("lobby").fetch_ids().await?;
+    /// println!("{} in the lobby", ids.len());
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// When the adapter cannot reach the other servers.
     pub async fn fetch_ids(&self) -> Result<Vec<Sid>, EmitError> {
@@ -302,6 +398,13 @@ impl BroadcastOperator {
     }
 
     /// Makes the selected sockets, on every server, join `rooms` (Node's `socketsJoin`).
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.to("lobby").sockets_join("game-1").await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// When the adapter cannot reach the other servers (this server's sockets joined).
@@ -316,6 +419,13 @@ impl BroadcastOperator {
 
     /// Makes the selected sockets, on every server, leave `rooms` (Node's `socketsLeave`).
     ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.to("game-1").sockets_leave("game-1").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// When the adapter cannot reach the other servers (this server's sockets left).
     pub async fn sockets_leave(&self, rooms: impl IntoRooms) -> Result<(), EmitError> {
@@ -329,6 +439,13 @@ impl BroadcastOperator {
 
     /// Disconnects the selected sockets, on every server (Node's `disconnectSockets`); with
     /// `close`, their whole connections are closed (every namespace of each client).
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// io.to("banned").disconnect_sockets(true).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// When the adapter cannot reach the other servers (this server's sockets were
@@ -373,11 +490,29 @@ pub struct RemoteSocket {
 
 impl RemoteSocket {
     /// The socket's id.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// for s in io.fetch_sockets().await? {
+    ///     println!("{}", s.id());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn id(&self) -> Sid {
         self.info.id
     }
 
     /// What its client's handshake carried.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// for s in io.fetch_sockets().await? {
+    ///     println!("{} from {}", s.id(), s.handshake().address);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn handshake(&self) -> &HandshakeInfo {
         &self.info.handshake
     }
@@ -388,11 +523,30 @@ impl RemoteSocket {
     }
 
     /// Its rooms when fetched (its own id among them).
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// for s in io.fetch_sockets().await? {
+    ///     println!("{}: {:?}", s.id(), s.rooms());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn rooms(&self) -> &[Room] {
         &self.info.rooms
     }
 
     /// The application's data on it when fetched (see [`crate::Socket::set_data`]), as a `T`.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// for s in io.fetch_sockets().await? {
+    ///     let user: serde_json::Value = s.data().unwrap_or_default();
+    ///     println!("{user}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// When the data does not deserialize as a `T`.
@@ -401,11 +555,27 @@ impl RemoteSocket {
     }
 
     /// The application's data on it when fetched, as it is.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// for s in io.fetch_sockets().await? {
+    ///     println!("{:?}", s.data_value());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn data_value(&self) -> &Value {
         &self.info.data
     }
 
     /// Whether it is connected to this server (it was when fetched).
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// let here = io.fetch_sockets().await?.iter().filter(|s| s.is_local()).count();
+    /// # Ok(()) }
+    /// ```
     pub fn is_local(&self) -> bool {
         self.ns.get_socket(self.info.id).is_some()
     }
@@ -415,6 +585,15 @@ impl RemoteSocket {
     }
 
     /// Emits an event to it.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// for s in io.fetch_sockets().await? {
+    ///     s.emit("hello", &"from the server").await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`BroadcastOperator::emit`].
@@ -473,6 +652,15 @@ impl RemoteSocket {
 
     /// Makes it join `rooms`.
     ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// for s in io.fetch_sockets().await? {
+    ///     s.join("everyone").await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// As [`BroadcastOperator::sockets_join`].
     pub async fn join(&self, rooms: impl IntoRooms) -> Result<(), EmitError> {
@@ -481,6 +669,15 @@ impl RemoteSocket {
 
     /// Makes it leave `rooms`.
     ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// for s in io.fetch_sockets().await? {
+    ///     s.leave("lobby").await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// As [`BroadcastOperator::sockets_leave`].
     pub async fn leave(&self, rooms: impl IntoRooms) -> Result<(), EmitError> {
@@ -488,6 +685,15 @@ impl RemoteSocket {
     }
 
     /// Disconnects it (and closes its whole connection when `close`).
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// for s in io.fetch_sockets().await? {
+    ///     s.disconnect(false).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`BroadcastOperator::disconnect_sockets`].

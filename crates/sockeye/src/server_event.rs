@@ -39,22 +39,60 @@ impl ServerEvent {
     }
 
     /// The event's name.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(io: sockeye::SocketIo) {
+    /// io.on_server_event("cache:invalidate", |ev: sockeye::ServerEvent| {
+    ///     assert_eq!(ev.event(), "cache:invalidate");
+    /// });
+    /// # }
+    /// ```
     pub fn event(&self) -> &str {
         &self.event
     }
 
     /// Its arguments.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(io: sockeye::SocketIo) {
+    /// io.on_server_event("cache:invalidate", |ev: sockeye::ServerEvent| {
+    ///     let key: Result<String, _> = ev.args().arg(0);
+    /// });
+    /// # }
+    /// ```
     pub fn args(&self) -> &Payload {
         &self.args
     }
 
     /// Whether the sending server waits for an answer.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(io: sockeye::SocketIo) {
+    /// io.on_server_event("uptime", |ev: sockeye::ServerEvent| {
+    ///     if ev.wants_ack() {
+    ///         let _ = ev.ack(&123);
+    ///     }
+    /// });
+    /// # }
+    /// ```
     pub fn wants_ack(&self) -> bool {
         self.ack.is_some()
     }
 
     /// Answers the sending server with `data` (once; nothing happens when it asked for no
     /// answer).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(io: sockeye::SocketIo) {
+    /// io.on_server_event("uptime", |ev: sockeye::ServerEvent| {
+    ///     let _ = ev.ack(&serde_json::json!({"seconds": 123}));
+    /// });
+    /// # }
+    /// ```
     ///
     /// # Errors
     /// When `data` does not serialize.

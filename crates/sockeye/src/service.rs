@@ -15,6 +15,15 @@ use crate::client::IoHandler;
 use crate::static_files::ClientBundle;
 
 /// The response body: the engine's own, or the inner service's.
+///
+/// # Examples
+/// ```
+/// use sockeye::{NotFound, SioBody, SocketIoService};
+/// // A standalone service answers with this body type.
+/// let (svc, _io): (SocketIoService<NotFound>, _) = sockeye::SocketIo::new_svc();
+/// fn body_type<S: tower_service::Service<http::Request<()>, Response = http::Response<SioBody<B>>>, B>(_: &S) {}
+/// # let _ = svc;
+/// ```
 #[derive(Debug)]
 pub enum SioBody<B> {
     /// Written by Sockeye.
@@ -61,6 +70,12 @@ where
 }
 
 /// The inner service of a standalone server: 404 for everything.
+///
+/// # Examples
+/// ```
+/// let (svc, io) = sockeye::SocketIo::new_svc(); // a SocketIoService<NotFound>
+/// # let _ = (svc, io);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NotFound;
 
@@ -136,6 +151,14 @@ impl<S> SocketIoService<S> {
     }
 
     /// Replaces the inner service.
+    ///
+    /// # Examples
+    /// ```
+    /// let (svc, io) = sockeye::SocketIo::new_svc();
+    /// // Pages from a folder where Sockeye does not answer.
+    /// let svc = svc.with_inner(sockeye::StaticDir::new("public"));
+    /// # let _ = (svc, io);
+    /// ```
     pub fn with_inner<S2>(self, inner: S2) -> SocketIoService<S2> {
         SocketIoService {
             engine: self.engine,
@@ -149,6 +172,18 @@ type EngineFuture = Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>;
 
 pin_project_lite::pin_project! {
     /// The future of [`SocketIoService`].
+    ///
+    /// # Examples
+    /// ```
+    /// use std::convert::Infallible;
+    /// use tower_service::Service;
+    /// # async fn f() -> Result<(), Infallible> {
+    /// let (mut svc, _io) = sockeye::SocketIo::new_svc();
+    /// let req = http::Request::get("/socket.io/?EIO=4&transport=polling").body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap();
+    /// let res = svc.call(req).await?; // a ResponseFuture, awaited
+    /// assert_eq!(res.status(), 200);
+    /// # Ok(()) }
+    /// ```
     #[project = ResponseFutureProj]
     #[allow(missing_docs)]
     pub enum ResponseFuture<F> {

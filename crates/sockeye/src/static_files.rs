@@ -61,6 +61,14 @@ impl ClientBundle {
     /// Loads the bundle files found in `dir` (at least `socket.io.js` or
     /// `socket.io.min.js`).
     ///
+    /// # Examples
+    /// ```
+    /// match sockeye::ClientBundle::from_dir("node_modules/socket.io-client/dist") {
+    ///     Ok(bundle) => println!("serving {:?}", bundle.file_names()),
+    ///     Err(e) => println!("no client bundle: {e}"),
+    /// }
+    /// ```
+    ///
     /// # Errors
     /// When neither file can be read.
     pub fn from_dir(dir: impl AsRef<Path>) -> std::io::Result<ClientBundle> {
@@ -94,6 +102,13 @@ impl ClientBundle {
     }
 
     /// Which files were loaded.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn f(bundle: sockeye::ClientBundle) {
+    /// assert!(bundle.file_names().contains(&"socket.io.js"));
+    /// # }
+    /// ```
     pub fn file_names(&self) -> Vec<&'static str> {
         let mut v: Vec<_> = self.files.keys().copied().collect();
         v.sort_unstable();
@@ -149,6 +164,12 @@ pub struct StaticDir {
 
 impl StaticDir {
     /// Serves `root`.
+    ///
+    /// # Examples
+    /// ```
+    /// let pages = sockeye::StaticDir::new("public");
+    /// # let _ = pages;
+    /// ```
     pub fn new(root: impl Into<PathBuf>) -> StaticDir {
         StaticDir {
             root: Arc::new(root.into()),

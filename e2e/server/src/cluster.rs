@@ -9,8 +9,8 @@ use parking_lot::Mutex;
 use sockeye::adapter::{AckFailure, SocketInfo};
 use sockeye::value::{to_value, Value};
 use sockeye::{
-    AckSender, BroadcastOperator, Namespace, Payload, ServerAckError, ServerEvent, SocketIo,
-    SocketRef,
+    AckSender, BroadcastOperator, Cookie, Namespace, Payload, ServerAckError, ServerEvent,
+    SocketIo, SocketRef,
 };
 use sockeye_redis::RedisAdapter;
 
@@ -52,7 +52,15 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                 o.requests_timeout = Some(Duration::from_millis(ms));
             }
             "--publish-on-specific-response-channel" => o.specific = true,
-            "--cookie" => o.cookie = Some(value()?),
+            "--cookie" => {
+                let name = value()?;
+                // A cookie name is a token (Cookie::new panics on anything else).
+                let token = |b: u8| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b);
+                if name.is_empty() || !name.bytes().all(token) {
+                    return Err(format!("bad --cookie {name:?}"));
+                }
+                o.cookie = Some(name);
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -474,16 +482,15 @@ pub(crate) async fn run(args: &[String]) -> std::io::Result<()> {
         redis = redis.publish_on_specific_response_channel(true);
     }
     let redis = redis.build().await.map_err(std::io::Error::other)?;
-    let builder = SocketIo::builder()
+    let mut builder = SocketIo::builder()
         .ping_interval(Duration::from_millis(1000))
         .ping_timeout(Duration::from_millis(2000))
         .connect_timeout(Duration::from_millis(3000))
         .max_payload(1_000_000)
         .adapter(redis.factory());
-    if opts.cookie.is_some() {
-        // The engine's sticky-session cookie comes with the Engine.IO rework.
-        eprintln!("e2e-server --cluster: --cookie is not supported yet");
-        std::process::exit(2);
+    if let Some(name) = &opts.cookie {
+        // Node's `cookie: {name}`: `Path=/; HttpOnly; SameSite=Lax` on the polling handshake.
+        builder = builder.cookie(Cookie::new(name.clone()));
     }
     let (svc, io) = builder.build_svc();
     let node = Node {

@@ -82,6 +82,28 @@ pub enum TransportKind {
     Websocket,
 }
 
+impl TransportKind {
+    /// Node's name for the transport (`socket.conn.transport.name`): `"polling"` or
+    /// `"websocket"`.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(sockeye_engineio::TransportKind::Websocket.as_str(), "websocket");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Polling => "polling",
+            TransportKind::Websocket => "websocket",
+        }
+    }
+}
+
+impl std::fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A point in time for the machine: microseconds since an origin the driver chooses (the
 /// process's first use of the clock in the engine, zero in tests). Eight bytes, so a session
 /// keeps its deadlines in little room.

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::request::Parts;
+use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 
 use crate::clock;
@@ -22,17 +23,18 @@ use crate::payload::{self, Outgoing};
 use crate::payload_v3;
 use crate::response::{self, EngineBody};
 use crate::session::{PollAnswer, Via};
+use crate::sid::Sid;
 use crate::socket::{DisconnectReason, Hub, RequestInfo, Socket, TransportKind};
 
 /// The handshake over polling: a new session, answered with its open packet.
-pub(crate) fn open<H: Handler, B>(
+pub(crate) fn open<H: Handler>(
     shared: &Arc<Shared<H>>,
-    req: Request<B>,
+    req: &Parts,
     version: ProtocolVersion,
     b64: bool,
     jsonp: Option<u32>,
-) -> Response<EngineBody> {
-    let info = Arc::new(RequestInfo::from_request(&req));
+) -> (Response<EngineBody>, Sid) {
+    let info = Arc::new(RequestInfo::from_parts(req));
     let socket = shared.create_session(info, version, TransportKind::Polling);
     // A JSONP client cannot take binary payloads either.
     socket
@@ -52,7 +54,7 @@ pub(crate) fn open<H: Handler, B>(
         }
         _ => open,
     };
-    response::text(wrap_jsonp(body, jsonp))
+    (response::text(wrap_jsonp(body, jsonp)), socket.sid())
 }
 
 /// Tells the session that a request ended, however it ends.
@@ -171,7 +173,8 @@ fn single(version: ProtocolVersion, packet: u8) -> Vec<u8> {
 pub(crate) async fn post<H, B>(
     shared: &Arc<Shared<H>>,
     socket: Arc<Socket<H::Data>>,
-    req: Request<B>,
+    headers: &HeaderMap,
+    body: B,
     jsonp: Option<u32>,
 ) -> Response<EngineBody>
 where
@@ -193,8 +196,7 @@ where
     };
     let config = &shared.config;
     let max = config.max_payload;
-    let binary_body = req
-        .headers()
+    let binary_body = headers
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/octet-stream"));
     let v3 = socket.protocol() == ProtocolVersion::V3;
@@ -203,8 +205,7 @@ where
         socket.close(DisconnectReason::ParseError);
         return response::error(HttpError::BadRequest);
     }
-    let declared = req
-        .headers()
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
@@ -212,7 +213,7 @@ where
     if declared.is_some_and(|n| n > max as u64) {
         return too_large();
     }
-    let read = read_body(req.into_body(), max);
+    let read = read_body(body, max);
     let body = match tokio::time::timeout(config.body_timeout, read).await {
         Ok(Ok(b)) => b,
         Ok(Err(BodyError::TooLarge)) => return too_large(),

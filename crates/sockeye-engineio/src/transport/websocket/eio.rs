@@ -173,6 +173,7 @@ impl<H: Handler> Eio<H> {
             ProbeStep::Upgraded => {
                 // The frames after `5` are the session's: handled in this same batch.
                 self.probe = 0;
+                self.shared.handler.on_upgrade(&self.socket);
                 None
             }
             ProbeStep::Abort => Some(Exit::Done(Some(1000))),

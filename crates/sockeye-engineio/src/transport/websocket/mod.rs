@@ -8,7 +8,8 @@ mod eio;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::request::Parts;
+use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
 use self::conn::{encode_close, Conn, Stream};
@@ -46,14 +47,14 @@ enum Then<D> {
 }
 
 /// Validates an upgrade request, answers 101 and spawns the connection's task.
-pub(crate) fn accept<H: Handler, B>(
+pub(crate) fn accept<H: Handler>(
     shared: &Arc<Shared<H>>,
-    mut req: Request<B>,
+    req: &mut Parts,
     version: ProtocolVersion,
     b64: bool,
     existing: Option<Arc<Socket<H::Data>>>,
 ) -> Result<Response<EngineBody>, HttpError> {
-    let accept = match ws::validate_upgrade(req.headers()) {
+    let accept = match ws::validate_upgrade(&req.headers) {
         Ok(a) => a,
         Err(ws::HandshakeError::UnsupportedVersion) => {
             let mut res = Response::new(Full::default());
@@ -67,14 +68,14 @@ pub(crate) fn accept<H: Handler, B>(
         Err(_) => return Err(HttpError::BadRequest),
     };
     let config = shared.config.per_message_deflate.as_ref();
-    let (agreed, answer) = match negotiate(config, req.headers()) {
+    let (agreed, answer) = match negotiate(config, &req.headers) {
         Ok(Some((agreed, answer))) => (Some(agreed), Some(answer)),
         Ok(None) => (None, None),
         Err(e) => return Ok(extension_error(e)),
     };
     let then = match existing {
         None => Then::Open {
-            info: Arc::new(RequestInfo::from_request(&req)),
+            info: Arc::new(RequestInfo::from_parts(req)),
             version,
             b64,
         },
@@ -83,7 +84,8 @@ pub(crate) fn accept<H: Handler, B>(
             UpgradeDecision::Close => Then::Close,
         },
     };
-    let on_upgrade = hyper::upgrade::on(&mut req);
+    // What `hyper::upgrade::on` takes from a whole request.
+    let on_upgrade = req.extensions.remove::<hyper::upgrade::OnUpgrade>();
     tokio::spawn(task(shared.clone(), on_upgrade, Task { then, agreed }));
     Ok(switching_protocols(accept, answer))
 }
@@ -153,11 +155,15 @@ fn engine_codec(config: &EngineConfig, agreed: Option<Agreed>) -> (Decoder, Enco
 /// The connection's task: waits for hyper to hand over the stream, then runs it.
 async fn task<H: Handler>(
     shared: Arc<Shared<H>>,
-    on_upgrade: hyper::upgrade::OnUpgrade,
+    on_upgrade: Option<hyper::upgrade::OnUpgrade>,
     Task { then, agreed }: Task<H::Data>,
 ) {
     let _live = shared.live_task();
-    let stream = match on_upgrade.await {
+    let upgraded = match on_upgrade {
+        Some(on_upgrade) => on_upgrade.await.map_err(|e| e.to_string()),
+        None => Err("the server cannot upgrade this connection".to_owned()),
+    };
+    let stream = match upgraded {
         Ok(upgraded) => Stream::from_upgraded(upgraded),
         Err(e) => {
             tracing::debug!("websocket upgrade failed: {e}");

@@ -1,14 +1,21 @@
-//! Dates as JavaScript's `Date.prototype.toString` writes them (in UTC), for the handshake's
-//! `time` that Node's servers read.
+//! Dates as JavaScript writes them: the handshake's `time` that Node's servers read, and the
+//! msgpack timestamps notepack.io decodes into `Date`s.
 
 const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// `secs` since the Unix epoch as `Fri Dec 04 2026 20:25:28 GMT+0000 (Coordinated Universal
-/// Time)`.
-pub(crate) fn to_js_string(secs: u64) -> String {
+/// `secs` since the Unix epoch as JavaScript's `Date.prototype.toString` writes it in UTC.
+///
+/// # Examples
+/// ```
+/// assert_eq!(
+///     sockeye_core::time::js_date_string(0),
+///     "Thu Jan 01 1970 00:00:00 GMT+0000 (Coordinated Universal Time)"
+/// );
+/// ```
+pub fn js_date_string(secs: u64) -> String {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days as i64);
@@ -25,7 +32,7 @@ pub(crate) fn to_js_string(secs: u64) -> String {
 }
 
 /// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -46,15 +53,15 @@ mod tests {
     fn matches_javascript() {
         // new Date(0).toString() with TZ=UTC, and two later dates checked in Node.
         assert_eq!(
-            to_js_string(0),
+            js_date_string(0),
             "Thu Jan 01 1970 00:00:00 GMT+0000 (Coordinated Universal Time)"
         );
         assert_eq!(
-            to_js_string(1_796_415_928),
+            js_date_string(1_796_415_928),
             "Fri Dec 04 2026 20:25:28 GMT+0000 (Coordinated Universal Time)"
         );
         assert_eq!(
-            to_js_string(951_782_400),
+            js_date_string(951_782_400),
             "Tue Feb 29 2000 00:00:00 GMT+0000 (Coordinated Universal Time)"
         );
     }
