@@ -12,7 +12,9 @@
 # 4. e2e/run.sh: the interop suite with the real socket.io-client (npm ci from the lock file)
 #    and python-socketio (a venv from pinned requirements) against the e2e server, with its
 #    in-process adapter and again with its Redis adapter (E2E_REDIS=1).
-# 5. e2e/browser: the `sockeye` binary's page in headless Chromium, driven by playwright-core.
+# 5. e2e/browser: the `sockeye` binary's page in headless Chromium, driven by playwright-core;
+#    e2e/metrics: the binary's --metrics (checked with promtool) and --log-format json, with
+#    real clients and a real redis-server.
 # 6. e2e/cluster/run.sh: the cluster suite (redis-server, nginx and haproxy installed by it) on
 #    a cluster of four Node nodes (the reference), on three Sockeye nodes beside a Node node,
 #    and with the Rust emitter (E2E_CLUSTER_NODES / E2E_CLUSTER_EMITTER override it: one run).
@@ -33,6 +35,9 @@ need=()
 # sockeye-redis's tests start their own redis-server (Debian's) on free ports.
 command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || need+=(redis-server)
 command -v openssl >/dev/null || need+=(openssl) # its TLS test makes a CA and a certificate
+# promtool (Debian's prometheus package) checks the metrics output (crates/sockeye/tests/metrics.rs,
+# e2e/metrics); the package's service is not started (the policy-rc.d below).
+command -v "${PROMTOOL:-promtool}" >/dev/null || need+=(prometheus)
 if [ "${#need[@]}" -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -123,6 +128,16 @@ bp="$({ grep -E '^# pass [0-9]+$' "$ART/browser.tap" || true; } | tail -1 | awk 
 bf="$({ grep -E '^# fail [0-9]+$' "$ART/browser.tap" || true; } | tail -1 | awk '{print $3}')"
 if [ -z "$bp" ] || [ -z "$bf" ]; then add 0 1; else add "$bp" "$bf"; fi
 if [ "$br_rc" != 0 ] && [ "${bf:-0}" = 0 ]; then add 0 1; fi
+
+log "e2e/metrics (the binary's --metrics and --log-format json)"
+set +e
+(cd e2e && timeout 300 node --test --test-reporter=tap metrics/*.test.mjs) 2>&1 | tee "$ART/metrics.tap"
+mt_rc="${PIPESTATUS[0]}"
+set -e
+mp="$({ grep -E '^# pass [0-9]+$' "$ART/metrics.tap" || true; } | tail -1 | awk '{print $3}')"
+mf="$({ grep -E '^# fail [0-9]+$' "$ART/metrics.tap" || true; } | tail -1 | awk '{print $3}')"
+if [ -z "$mp" ] || [ -z "$mf" ]; then add 0 1; else add "$mp" "$mf"; fi
+if [ "$mt_rc" != 0 ] && [ "${mf:-0}" = 0 ]; then add 0 1; fi
 
 # --- 6. cluster ---------------------------------------------------------------------------
 # Three runs: Node's cluster (the reference: it proves the tests assert Node's behaviour),

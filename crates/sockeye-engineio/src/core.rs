@@ -55,6 +55,9 @@ impl<H: Handler> Hub<H::Data> for Shared<H> {
         if forget {
             self.forget(socket.sid());
         }
+        crate::metrics::closed(socket.transport(), socket.protocol(), reason);
+        let _span = crate::trace::span(socket).entered();
+        tracing::info!(target: "sockeye_engineio", %reason, "session closed");
         self.handler.on_disconnect(socket, reason);
     }
 
@@ -159,6 +162,7 @@ impl<H: Handler> Shared<H> {
             self.handler.new_data(),
         ));
         self.sessions.write().insert(socket.sid(), socket.clone());
+        crate::metrics::opened(transport, version);
         if let Some(at) = first {
             self.schedule_many([(at, Arc::downgrade(&socket))]);
         }

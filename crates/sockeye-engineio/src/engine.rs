@@ -7,6 +7,7 @@ use std::sync::Arc;
 use http::request::Parts;
 use http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::Full;
+use tracing::Instrument;
 
 use crate::config::EngineConfig;
 use crate::core::Shared;
@@ -14,6 +15,7 @@ use crate::cors::Verdict;
 use crate::errors::HttpError;
 use crate::handler::Handler;
 use crate::hooks::{ConnectionError, RequestRefusal};
+use crate::metrics::Refusal;
 use crate::packet::ProtocolVersion;
 use crate::response::EngineBody;
 use crate::response::{refused, upgrade_refused};
@@ -166,6 +168,11 @@ impl<H: Handler> Engine<H> {
         let mut res = match self.route(&mut parts, body, cors, &mut exchange).await {
             Ok(res) => res,
             Err(refusal) => {
+                crate::metrics::refused(
+                    exchange
+                        .refused_by
+                        .unwrap_or_else(|| Refusal::of(refusal.error())),
+                );
                 if let Some(hook) = &config.on_connection_error {
                     hook(&ConnectionError {
                         error: refusal.error(),
@@ -240,6 +247,7 @@ impl<H: Handler> Engine<H> {
         if transport == TransportKind::Websocket
             && config.cors.refuses_websocket(cors, &parts.headers)
         {
+            exchange.refused_by = Some(Refusal::Origin);
             return Err(HttpError::Forbidden.into());
         }
         // What Node calls the protocol revision: 4, or 3 for anything else.
@@ -284,7 +292,12 @@ impl<H: Handler> Engine<H> {
             TransportKind::Polling => match parts.method {
                 Method::GET => Ok(polling::poll(&self.inner, socket, &parts.headers, jsonp).await),
                 Method::POST => {
-                    Ok(polling::post(&self.inner, socket, &parts.headers, body, jsonp).await)
+                    let span = crate::trace::span(&socket);
+                    Ok(
+                        polling::post(&self.inner, socket, &parts.headers, body, jsonp)
+                            .instrument(span)
+                            .await,
+                    )
                 }
                 _ => Err(HttpError::BadRequest.into()),
             },
@@ -310,7 +323,11 @@ impl<H: Handler> Engine<H> {
             return Err(HttpError::BadRequest.into());
         }
         if let Some(allow) = &config.allow_request {
-            allow.check(parts).await?;
+            if let Err(refusal) = allow.check(parts).await {
+                // Whatever code the hook chose, the hook refused it.
+                exchange.refused_by = Some(Refusal::AllowRequest);
+                return Err(refusal);
+            }
         }
         let version = match query.v4 {
             true => ProtocolVersion::V4,
@@ -321,12 +338,14 @@ impl<H: Handler> Engine<H> {
         let jsonp = jsonp_index(query.jsonp, version)?;
         if let Some(max) = config.max_connections {
             if self.session_count() >= max {
+                exchange.refused_by = Some(Refusal::MaxConnections);
                 return Err(HttpError::Forbidden.into());
             }
         }
         // A server shutting down takes no new clients (they reconnect elsewhere or
         // later); its listener may still accept, for the last polls of the old ones.
         if self.is_shutting_down() {
+            exchange.refused_by = Some(Refusal::ShuttingDown);
             return Err(HttpError::Forbidden.into());
         }
         drop(body);
@@ -343,7 +362,7 @@ impl<H: Handler> Engine<H> {
     }
 }
 
-/// What routing found out about a request, for the headers of its answer.
+/// What routing found out about a request, for the headers of its answer and the metrics.
 #[derive(Default)]
 struct Exchange {
     /// The request had no `sid`.
@@ -351,6 +370,9 @@ struct Exchange {
     /// The session its answer opens, when known now (polling; a WebSocket session is made
     /// after the `101`).
     opened: Option<Sid>,
+    /// Who refused it, where its error alone does not say (a 403, or a code an
+    /// `allow_request` hook chose), for the refusals' metric.
+    refused_by: Option<Refusal>,
 }
 
 /// What a handshake reads from the query.

@@ -48,6 +48,18 @@
 //! | [`EngineConfig::on_initial_headers`] / [`EngineConfig::on_headers`]: headers added to handshake answers / to every answer | none | `initial_headers` / `headers` events |
 //! | [`Handler::on_upgrade`]: a session moved to WebSocket | nothing | the socket's `upgrade` event |
 //!
+//! ## Feature flags
+//! | feature | default | what |
+//! |---|---|---|
+//! | `metrics` | no | `metrics::record`: the engine's counters and gauges ([`metrics`]) into the application's [`metrics`](https://docs.rs/metrics) recorder |
+//!
+//! ## Observability
+//! The engine counts sessions, handshakes, refusals, upgrades, disconnects, packets and bytes
+//! ([`metrics`]: relaxed atomic additions, per thread for the per-packet ones), and runs each
+//! session's work in a `tracing` span `connection{sid, transport, protocol, remote}` (INFO,
+//! target `sockeye_engineio`, made when the work starts: an idle session holds none), with a
+//! line when a session opens, upgrades and closes.
+//!
 //! ## Example
 //! ```
 //! use std::sync::Arc;
@@ -96,6 +108,7 @@ mod sid {
 mod socket;
 pub mod testing;
 mod timer;
+mod trace;
 mod transport;
 pub mod ws;
 

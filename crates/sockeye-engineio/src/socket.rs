@@ -417,7 +417,7 @@ impl<D> Socket<D> {
     }
 
     fn overflowed(self: &Arc<Self>) -> Result<(), SendError> {
-        crate::metrics::OVERFLOWS.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::overflowed(self.overflow);
         if self.overflow == OverflowPolicy::Disconnect {
             tracing::debug!(sid = %self.sid, "outbound queue full: closing the session");
             self.close(DisconnectReason::TransportError);
@@ -553,8 +553,12 @@ impl<D> Socket<D> {
         let (step, out) = st.session.on_probe_packet(id, packet);
         if step == ProbeStep::Upgraded {
             self.set_transport(TransportKind::Websocket);
+            crate::metrics::upgraded(self.version);
         }
         self.apply(st, out);
+        if step == ProbeStep::Upgraded {
+            tracing::info!(target: "sockeye_engineio", "upgraded to websocket");
+        }
         step
     }
 

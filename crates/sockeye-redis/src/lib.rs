@@ -45,6 +45,7 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `tls` | no | `rediss://` URLs (TLS with rustls and the system's root certificates) |
+//! | `metrics` | no | `RedisAdapter::record_metrics`: the [`Metrics`] into the application's [`metrics`](https://docs.rs/metrics) recorder (Prometheus) |
 //!
 //! ## The Redis client
 //! The connections are [fred](https://docs.rs/fred)'s. It was chosen over redis-rs because
@@ -108,6 +109,8 @@ pub use sockeye_core::AdapterError;
 mod classic;
 mod connection;
 mod emitter;
+#[cfg(feature = "metrics")]
+mod record;
 mod requests;
 mod sharded;
 mod wire;
@@ -234,6 +237,25 @@ impl RedisAdapter {
     /// The counters of this server's connection.
     pub fn metrics(&self) -> Metrics {
         self.conn.metrics()
+    }
+
+    /// Copies [`RedisAdapter::metrics`] into the installed [`metrics`](https://docs.rs/metrics)
+    /// recorder (feature `metrics`), beside `sockeye::metrics::record`: the counters
+    /// `sockeye_redis_reconnects_total`, `sockeye_redis_malformed_messages_total`,
+    /// `sockeye_redis_publish_failures_total` and `sockeye_redis_lagged_messages_total`, as
+    /// absolute values, with their descriptions. Without a recorder it does nothing.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run() -> Result<(), sockeye_redis::Error> {
+    /// let cluster = sockeye_redis::RedisAdapter::builder("redis://127.0.0.1").build().await?;
+    /// // Before rendering each scrape:
+    /// cluster.record_metrics();
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn record_metrics(&self) {
+        record::record(&self.metrics());
     }
 
     /// The channels' prefix (`key`).

@@ -28,6 +28,9 @@ pub struct Args {
     pub per_message_deflate: Option<sockeye::PerMessageDeflate>,
     /// gzip/deflate polling responses, when on.
     pub http_compression: Option<sockeye::HttpCompression>,
+    /// Where to serve `/metrics`, when asked.
+    pub metrics: Option<std::net::SocketAddr>,
+    pub log_format: crate::logging::Format,
 }
 
 /// What to do.
@@ -79,6 +82,10 @@ Flags:
                          threshold in bytes                    [default: on]
   --workers N            runtime worker threads                [default: one per core]
   --log-level LEVEL      error, warn, info, debug or trace     [default: warn]
+  --log-format FORMAT    text, or json (one JSON object a line, with the client's
+                         connection and socket spans)          [default: text]
+  --metrics ADDR         serve Prometheus metrics at http://ADDR/metrics, on a listener
+                         of its own (e.g. 127.0.0.1:9464)      [default: off]
   -h, --help             print this help
   -V, --version          print the version
 
@@ -123,6 +130,8 @@ impl Args {
             log_level: tracing::Level::WARN,
             per_message_deflate: None,
             http_compression: Some(sockeye::HttpCompression::new()),
+            metrics: None,
+            log_format: crate::logging::Format::Text,
         };
         while let Some(flag) = it.next() {
             let (flag, inline) = match flag.split_once('=') {
@@ -208,6 +217,21 @@ impl Args {
                         "off" => None,
                         v => Some(on.threshold(num("--http-compression", v.to_owned())?)),
                     }
+                }
+                "--log-format" => {
+                    a.log_format = match value("--log-format")?.as_str() {
+                        "text" => crate::logging::Format::Text,
+                        "json" => crate::logging::Format::Json,
+                        other => {
+                            return Err(format!("--log-format: use text or json, not `{other}`"))
+                        }
+                    }
+                }
+                "--metrics" => {
+                    let v = value("--metrics")?;
+                    a.metrics = Some(v.parse().map_err(|_| {
+                        format!("--metrics: `{v}` is not an address like 127.0.0.1:9464")
+                    })?);
                 }
                 other => return Err(format!("unknown flag `{other}`")),
             }
@@ -295,5 +319,23 @@ mod tests {
             panic!()
         };
         assert_eq!(a.redis.as_deref(), Some("redis://h:1"));
+    }
+
+    #[test]
+    fn metrics_and_log_format() {
+        let Ok(Parsed::Run(a)) = parse(&[]) else {
+            panic!()
+        };
+        assert_eq!(a.metrics, None, "no metrics unless asked for");
+        assert_eq!(a.log_format, crate::logging::Format::Text);
+        let Ok(Parsed::Run(a)) = parse(&["--metrics", "127.0.0.1:9464", "--log-format=json"])
+        else {
+            panic!()
+        };
+        assert_eq!(a.metrics, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(a.log_format, crate::logging::Format::Json);
+        assert!(parse(&["--metrics", "9464"]).is_err());
+        assert!(parse(&["--metrics"]).is_err());
+        assert!(parse(&["--log-format", "xml"]).is_err());
     }
 }

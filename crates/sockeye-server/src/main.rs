@@ -6,6 +6,8 @@
 //! flags.
 
 mod args;
+mod logging;
+mod metrics;
 mod page;
 
 use std::time::Duration;
@@ -159,6 +161,10 @@ async fn run(args: Args) -> std::io::Result<()> {
         println!("joined the cluster on {} ({nodes} nodes)", redis.key());
     }
 
+    if let Some(addr) = args.metrics {
+        let bound = metrics::serve(addr, io.clone(), cluster.clone()).await?;
+        println!("metrics on http://{bound}/metrics");
+    }
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
         .await
         .map_err(|e| bind_error(&args, e))?;
@@ -243,10 +249,7 @@ fn main() {
     };
     // Many connections' state in 2 MiB pages rather than 4 KiB ones (`GLIBC_TUNABLES=` opts out).
     sockeye::huge_pages::reexec();
-    tracing_subscriber::fmt()
-        .with_max_level(args.log_level)
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(args.log_level, args.log_format);
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.workers {
         rt.worker_threads(n);

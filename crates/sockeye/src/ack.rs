@@ -172,7 +172,10 @@ impl AckFuture {
             }
             // Dropping `self` forgets the pending entry: an answer after the timeout is
             // ignored.
-            Err(_) => Err(AckError::Timeout(self.timeout)),
+            Err(_) => {
+                crate::metrics::add(&crate::metrics::ACK_TIMEOUTS, 1);
+                Err(AckError::Timeout(self.timeout))
+            }
         }
     }
 
@@ -264,12 +267,15 @@ impl LocalAcks {
         for s in sockets {
             let rx = s.register_ack(id);
             match s.send_prepared(prepared) {
-                Ok(()) => waiting.push(AckWait {
-                    socket: s,
-                    id,
-                    rx,
-                    done: false,
-                }),
+                Ok(()) => {
+                    crate::metrics::add(&crate::metrics::DELIVERIES, 1);
+                    waiting.push(AckWait {
+                        socket: s,
+                        id,
+                        rx,
+                        done: false,
+                    });
+                }
                 Err(_) => {
                     s.forget_ack(id);
                     failed.push(AckReply::new(Some(s.id()), Err(AckFailure::NotSent)));
@@ -318,6 +324,7 @@ impl Stream for LocalAcks {
         }
         // Time is up: the silent sockets' entries are forgotten as their waits drop.
         let silent: Vec<Sid> = this.waiting.iter().map(|w| w.socket.id()).collect();
+        crate::metrics::add(&crate::metrics::ACK_TIMEOUTS, silent.len() as u64);
         this.waiting = FuturesUnordered::new();
         let mut silent = silent.into_iter();
         let next = silent

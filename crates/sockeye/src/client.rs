@@ -195,6 +195,9 @@ impl IoHandler {
                     return Self::protocol_error(conn, &"duplicate connect");
                 }
                 if conn.data().namespaces() >= self.0.config.max_namespaces {
+                    crate::metrics::connect_refused(
+                        crate::metrics::ConnectRefusal::TooManyNamespaces,
+                    );
                     let packet = parser::encode_connect_error(&ns, "Too many namespaces", None);
                     let _ = conn.send_text(packet);
                     return;

@@ -33,7 +33,15 @@ pub enum EmitError {
     QueueFull,
     /// The adapter could not reach the other servers (local delivery was done).
     #[error("adapter: {0}")]
-    Adapter(#[from] AdapterError),
+    Adapter(AdapterError),
+}
+
+impl From<AdapterError> for EmitError {
+    /// The adapter's error, counted in `sockeye_adapter_errors_total`.
+    fn from(e: AdapterError) -> Self {
+        crate::metrics::add(&crate::metrics::ADAPTER_ERRORS, 1);
+        EmitError::Adapter(e)
+    }
 }
 
 /// Why an ack did not arrive.

@@ -58,9 +58,15 @@ where
         Ok(Poll::Ready(())) => {}
         Ok(Poll::Pending) => {
             let kept = on_wait();
+            // The rest of a handler stays in the span it started in (its socket's).
+            let span = tracing::Span::current();
             tokio::spawn(async move {
                 let _kept = kept;
-                fut.await;
+                if span.is_none() {
+                    fut.await;
+                } else {
+                    tracing::Instrument::instrument(fut, span).await;
+                }
             });
         }
         Err(_) => tracing::error!("a handler panicked"),

@@ -189,8 +189,14 @@ impl IoInner {
         }
     }
 
-    fn namespaces(&self) -> Vec<Arc<Namespace>> {
+    pub(crate) fn namespaces(&self) -> Vec<Arc<Namespace>> {
         self.nsps.read().values().cloned().collect()
+    }
+
+    /// Whether a dynamic namespace was declared (`dyn_ns`).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn has_dynamic_namespaces(&self) -> bool {
+        !self.dyn_nsps.read().is_empty()
     }
 }
 
@@ -217,7 +223,7 @@ impl IoInner {
 /// ```
 #[derive(Clone)]
 pub struct SocketIo {
-    inner: Arc<IoInner>,
+    pub(crate) inner: Arc<IoInner>,
 }
 
 impl std::fmt::Debug for SocketIo {
@@ -850,6 +856,7 @@ impl SocketIo {
 
 /// Answers a CONNECT to a namespace that does not exist.
 fn invalid_namespace(conn: &Arc<Conn>, name: &str) {
+    crate::metrics::connect_refused(crate::metrics::ConnectRefusal::InvalidNamespace);
     // An object in both protocols, as Node sends it.
     let packet = sockeye_core::parser::encode_connect_error(name, "Invalid namespace", None);
     let _ = conn.send_text(packet);

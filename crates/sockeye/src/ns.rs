@@ -184,12 +184,19 @@ impl Namespace {
     /// Stops the adapter.
     pub(crate) async fn close_adapter(&self) {
         if let Err(e) = self.adapter.close().await {
+            crate::metrics::add(&crate::metrics::ADAPTER_ERRORS, 1);
             tracing::warn!(ns = %self.name, "closing the adapter: {e}");
         }
     }
 
     pub(crate) fn io_inner(&self) -> &Arc<IoInner> {
         &self.io
+    }
+
+    /// Whether a dynamic namespace made this one for a client.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn is_dynamic(&self) -> bool {
+        self.dynamic
     }
 
     /// How many sockets are connected here.
@@ -558,6 +565,7 @@ impl Namespace {
             }
             Ok(None) => None,
             Err(e) => {
+                crate::metrics::add(&crate::metrics::ADAPTER_ERRORS, 1);
                 tracing::warn!(ns = %self.name, "restoring a session: {e}");
                 None
             }
@@ -633,6 +641,7 @@ impl Namespace {
             match outcome {
                 Some(Ok(())) => return ns.finish_connect(socket, parts, None),
                 Some(Err(refusal)) => {
+                    crate::metrics::connect_refused(crate::metrics::ConnectRefusal::Middleware);
                     ns.leave_all_rooms(sid);
                     let packet = crate::client::connect_error(
                         &conn,
@@ -704,6 +713,8 @@ impl Namespace {
         let _ = conn.send_text(ack);
         drop(order);
         let handler = self.handler.read().clone();
+        let _span = socket.span().entered();
+        tracing::info!("socket connected");
         handler(socket, parts);
     }
 }
@@ -761,13 +772,16 @@ impl LocalNamespace for Namespace {
 
     fn broadcast(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) -> usize {
         let flags = &opts.flags;
-        match self.rooms.select(&self.name, opts) {
+        let sent = match self.rooms.select(&self.name, opts) {
             Selection::All => send_each(&self.all_sockets(), packet, flags),
             Selection::Some(sids) => send_each(&self.get_sockets(&sids), packet, flags),
             Selection::AllBut(except) => {
                 send_each(&self.local_sockets(|s| !except.contains(s)), packet, flags)
             }
-        }
+        };
+        crate::metrics::add(&crate::metrics::BROADCASTS, 1);
+        crate::metrics::add(&crate::metrics::DELIVERIES, sent as u64);
+        sent
     }
 
     fn broadcast_with_ack(
@@ -783,6 +797,7 @@ impl LocalNamespace for Namespace {
             s.notify_broadcast(packet);
         }
         let prepared = Prepared::new(&encoded, opts.flags.compress);
+        crate::metrics::add(&crate::metrics::BROADCASTS, 1);
         Box::pin(LocalAcks::send(sockets, &prepared, id, timeout))
     }
 

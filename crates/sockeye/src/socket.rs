@@ -724,9 +724,32 @@ impl Socket {
         *self.on_disconnecting.lock() = Some(box_disconnect(handler));
     }
 
+    /// The span `socket{sid, ns, conn, transport, remote}` of this socket's work: made when
+    /// the work starts (an event, the connect and disconnect handlers), kept by a handler's
+    /// task while it waits, a root span so that a line is never filed under another client.
+    /// With the INFO level off for `sockeye`, a level check and nothing else.
+    pub(crate) fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            parent: None,
+            "socket",
+            sid = %self.id,
+            ns = self.ns_name(),
+            conn = %self.conn.sid(),
+            transport = self.conn.transport().as_str(),
+            remote = self.conn.request().remote_addr.map(tracing::field::display),
+        )
+    }
+
     /// Runs the handler of an event (or the fallback); takes the caller's reference, which
     /// the handler then owns.
     pub(crate) fn dispatch(self: Arc<Self>, event: EventName, payload: Payload, id: Option<u64>) {
+        // With INFO off (as in production, usually) one comparison: no span is made or dropped.
+        let _span = tracing::level_enabled!(tracing::Level::INFO).then(|| self.span().entered());
+        tracing::debug!(
+            event = ?String::from_utf8_lossy(event.bytes(payload.src())),
+            ack = id.is_some(),
+            "event"
+        );
         let (found, hooks) = {
             let table = self.handlers.read();
             let found = table
@@ -1159,6 +1182,7 @@ impl Socket {
         let adapter = self.ns.adapter().clone();
         crate::handler::run(async move {
             if let Err(e) = adapter.broadcast(packet, opts).await {
+                crate::metrics::add(&crate::metrics::ADAPTER_ERRORS, 1);
                 tracing::debug!("an emit to one socket did not reach the adapter: {e}");
             }
         });
@@ -1688,6 +1712,8 @@ impl Socket {
         if !self.connected.swap(false, Ordering::AcqRel) {
             return;
         }
+        let _span = self.span().entered();
+        tracing::info!(%reason, "socket disconnected");
         if let Some(h) = self.on_disconnecting.lock().clone() {
             h(self.clone(), reason);
         }

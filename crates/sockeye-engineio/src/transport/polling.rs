@@ -42,8 +42,12 @@ pub(crate) fn open<H: Handler>(
         .store(b64 || jsonp.is_some(), std::sync::atomic::Ordering::Relaxed);
     let mut open = b"0".to_vec();
     open.extend_from_slice(&shared.open_packet(socket.sid(), TransportKind::Polling));
-    shared.handler.on_connect(&socket);
-    shared.refuse_if_closing(&socket);
+    {
+        let _span = crate::trace::span(&socket).entered();
+        tracing::info!(target: "sockeye_engineio", "session opened");
+        shared.handler.on_connect(&socket);
+        shared.refuse_if_closing(&socket);
+    }
     // What the handler queued (a v3 client's automatic connect to `/`) waits for the next
     // poll, as in Node: the handshake response is the open packet alone.
     let body = match version {
@@ -54,6 +58,7 @@ pub(crate) fn open<H: Handler>(
         }
         _ => open,
     };
+    crate::metrics::sent(TransportKind::Polling, 1, body.len() as u64);
     (response::text(wrap_jsonp(body, jsonp)), socket.sid())
 }
 
@@ -114,8 +119,14 @@ pub(crate) async fn poll<H: Handler>(
                 return Poll::Pending;
             }
             // Node's noop and close packets may be compressed, but are far below any threshold.
-            PollAnswer::Noop => (single(version, b'6'), false, true),
-            PollAnswer::Close => (single(version, b'1'), false, true),
+            PollAnswer::Noop => {
+                crate::metrics::sent(TransportKind::Polling, 1, 0);
+                (single(version, b'6'), false, true)
+            }
+            PollAnswer::Close => {
+                crate::metrics::sent(TransportKind::Polling, 1, 0);
+                (single(version, b'1'), false, true)
+            }
             PollAnswer::Packets { end } => {
                 let queue = &st.session.outbox.queue[..end];
                 let (body, binary, n) = match version {
@@ -131,6 +142,7 @@ pub(crate) async fn poll<H: Handler>(
                 // As Node: compressed when any of its packets may be.
                 let compress = queue.iter().take(n).any(Outgoing::may_compress);
                 st.session.taken(n);
+                crate::metrics::sent(TransportKind::Polling, n as u64, 0);
                 (body, binary, compress)
             }
         };
@@ -147,6 +159,8 @@ pub(crate) async fn poll<H: Handler>(
         }
         _ => (body, None),
     };
+    // The bytes that go out, as they go (compressed, or wrapped for JSONP).
+    crate::metrics::sent(TransportKind::Polling, 0, body.len() as u64);
     let mut res = response::text(body);
     if binary && jsonp.is_none() {
         res.headers_mut().insert(
@@ -233,6 +247,7 @@ where
         None => body,
     };
     let max_packets = config.max_packets_per_payload;
+    let body_len = body.len() as u64;
     let decoded = match (v3, binary_body) {
         (true, true) => payload_v3::decode_binary(body, max_packets),
         (true, false) => payload_v3::decode_text(body, max_packets),
@@ -247,6 +262,7 @@ where
             return ok_response();
         }
     };
+    crate::metrics::received(TransportKind::Polling, packets.len() as u64, body_len);
     let handler = &shared.handler;
     // The packets not yet handed on: if the request is dropped while it waits for reading to
     // resume, the client has lost them, and the session ends rather than skip them silently.

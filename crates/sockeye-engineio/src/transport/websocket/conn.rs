@@ -19,7 +19,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 
-use crate::socket::RunningGuard;
+use crate::socket::{RunningGuard, TransportKind};
 use crate::ws::{self, Decoder, Encoder, Message, OpCode};
 
 thread_local! {
@@ -314,7 +314,10 @@ impl<U: Upper> Conn<U> {
                     match self.io.poll_read(cx, &mut self.rbuf) {
                         Poll::Ready(Ok(0)) => Poll::Ready(Err(Exit::Io)),
                         Poll::Ready(Err(_)) => Poll::Ready(Err(Exit::Io)),
-                        Poll::Ready(Ok(_)) => Poll::Ready(self.decode_all().map_or(Ok(()), Err)),
+                        Poll::Ready(Ok(n)) => {
+                            crate::metrics::received(TransportKind::Websocket, 0, n as u64);
+                            Poll::Ready(self.decode_all().map_or(Ok(()), Err))
+                        }
                         Poll::Pending => Poll::Pending,
                     }
                 };
@@ -435,7 +438,8 @@ impl<U: Upper> Conn<U> {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(0)) => Poll::Ready(Err(Exit::Io)),
             Poll::Ready(Err(_)) => Poll::Ready(Err(Exit::Io)),
-            Poll::Ready(Ok(_)) => {
+            Poll::Ready(Ok(n)) => {
+                crate::metrics::received(TransportKind::Websocket, 0, n as u64);
                 let exit = self.handle_frames(&mut buf, true);
                 // An incomplete frame, or the frames left while reading is paused.
                 if !buf.is_empty() {

@@ -14,7 +14,7 @@ use crate::handler::Handler;
 use crate::packet::{Packet, ProtocolVersion};
 use crate::payload::{Outgoing, SharedMessage};
 use crate::session::{ProbeStep, Via};
-use crate::socket::{DisconnectReason, Queue, RunningGuard, Socket};
+use crate::socket::{DisconnectReason, Queue, RunningGuard, Socket, TransportKind};
 use crate::ws::{self, Encoder, Message, OpCode};
 
 impl<D: Send + Sync + 'static> ReadFlag for Socket<D> {
@@ -196,6 +196,7 @@ impl<H: Handler> Upper for Eio<H> {
 
     #[inline]
     fn on_message(&mut self, msg: Message, _: &mut Encoder, wbuf: &mut BytesMut) -> Option<Exit> {
+        crate::metrics::received(TransportKind::Websocket, 1, 0);
         let packet = match msg {
             Message::Text(t) => Packet::decode_text(t, false),
             Message::Binary(b) => Packet::decode_binary(b, self.version),
@@ -262,9 +263,13 @@ impl<H: Handler> Upper for Eio<H> {
     #[inline]
     fn frame(&self, taken: Queue, enc: &mut Encoder, out: &mut BytesMut) {
         let framing = self.framing();
+        let start = out.len();
         for p in &taken {
             frame(enc, out, p, framing);
         }
+        // Counted as framed (what the connection writes next): one count per wake-up.
+        let bytes = (out.len() - start) as u64;
+        crate::metrics::sent(TransportKind::Websocket, taken.len() as u64, bytes);
     }
 
     #[inline]

@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use http::request::Parts;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
+use tracing::Instrument;
 
 use self::conn::{encode_close, Conn, Stream};
 use self::eio::{Eio, Phase};
@@ -189,10 +190,21 @@ async fn task<H: Handler>(
         engine_codec(&shared.config, agreed),
     );
     write_open_packet(&shared, &socket, &mut conn.wbuf);
-    shared.handler.on_connect(&socket);
-    shared.refuse_if_closing(&socket);
+    let span = crate::trace::span(&socket);
+    {
+        let _entered = span.enter();
+        tracing::info!(target: "sockeye_engineio", "session opened");
+        shared.handler.on_connect(&socket);
+        shared.refuse_if_closing(&socket);
+    }
     drop(socket);
-    conn.run().await;
+    if span.is_disabled() {
+        drop(span);
+        conn.run().await;
+    } else {
+        // Boxed: a connection's task does not grow by a span while tracing is off.
+        Box::pin(async move { conn.run().await }.instrument(span)).await;
+    }
 }
 
 // Not inline in `task`: a local there would be kept, with its heap buffer, for as long as
@@ -200,7 +212,9 @@ async fn task<H: Handler>(
 fn write_open_packet<H: Handler>(shared: &Shared<H>, socket: &Socket<H::Data>, out: &mut BytesMut) {
     let mut open = b"0".to_vec();
     open.extend_from_slice(&shared.open_packet(socket.sid(), TransportKind::Websocket));
+    let start = out.len();
     ws::encode_frame(OpCode::Text, &open, out);
+    crate::metrics::sent(TransportKind::Websocket, 1, (out.len() - start) as u64);
 }
 
 /// The upgrade of a polling session: the probe, then (after `5`) the session itself.
@@ -212,8 +226,9 @@ async fn probe<H: Handler>(
     agreed: Option<Agreed>,
 ) {
     let codec = engine_codec(&shared.config, agreed);
+    let span = crate::trace::span_via(&socket, TransportKind::Websocket);
     let mut conn = Conn::new(Eio::new(shared, socket, Phase::Probe(id)), stream, codec);
-    conn.run().await;
+    conn.run().instrument(span).await;
 }
 
 /// A WebSocket this session cannot take: completed, then closed without a status code.
