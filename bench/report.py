@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Summarises a bench/run.sh results file (one JSON line per run): medians per (case, server),
-ratios to Sockeye and to the ceiling, server CPU per message; for the cluster cases (xbcast-*:
-two nodes and Redis) Sockeye / Node and the "Redis hop" (p99 of the cluster minus p99 of the
-single-node case at the same load); writes JSON, CSV, Markdown tables and an SVG chart.
-Standard library only.
+ratios to Sockeye and to the ceiling, server CPU per message; the user configurations
+(Sockeye and socketioxide as their READMEs mount them) beside the ceiling and the tuned
+Sockeye; for the cluster cases (xbcast-*: two nodes and Redis) Sockeye / Node and the "Redis
+hop" (p99 of the cluster minus p99 of the single-node case at the same load); writes JSON,
+CSV, Markdown tables and an SVG chart. Standard library only.
 
     python3 bench/report.py bench/results/raw-<stamp>.jsonl --out bench/results [--stamp S]
 """
@@ -15,30 +16,46 @@ import statistics
 import sys
 from html import escape
 
-SERVERS = ["sockeye", "ceiling", "node", "socketioxide", "python"]
+SERVERS = ["sockeye", "sockeye-user", "ceiling", "node", "socketioxide", "socketioxide-user",
+           "python"]
 NAMES = {
-    "sockeye": "Sockeye",
+    "sockeye": "Sockeye (tuned)",
+    "sockeye-user": "Sockeye (user config)",
     "ceiling": "ceiling (limit-server)",
     "node": "Node socket.io",
-    "socketioxide": "socketioxide",
+    "socketioxide": "socketioxide (tuned)",
+    "socketioxide-user": "socketioxide (user config)",
     "python": "python-socketio",
 }
+# What the two configurations are (the tables' notes say it too).
+CONFIGS = ("tuned: `sockeye::serve` (socketioxide: `axum::serve`), one current-thread worker "
+           "pinned to a CPU, fat LTO and one codegen unit, Sockeye's heap in huge pages; "
+           "user config: the README's library example (axum, `axum::serve`, `#[tokio::main]`'s "
+           "multi-thread runtime with one worker per CPU), a crate of its own built with plain "
+           "`cargo build --release`, not pinned, no huge pages")
 COLORS = {
     "sockeye": "#d9480f",
+    "sockeye-user": "#f08c00",
     "ceiling": "#868e96",
     "node": "#2f9e44",
     "socketioxide": "#1971c2",
+    "socketioxide-user": "#74c0fc",
     "python": "#7048e8",
 }
 # The case's headline metric: (field, label, higher is better).
 PRIMARY = {
     "connect": ("rss_per_conn_kib", "KiB per idle connection (server RSS)", False),
+    "connect-upgrade": ("server_cpu_us_per_msg", "server CPU µs per connection", False),
+    "storm": ("storm_all_back_s", "seconds from the restart until every client is back",
+              False),
     "echo-rate": ("server_cpu_pct", "server CPU % at the fixed rate", False),
     "echo": ("msgs_per_server_cpu_s", "messages per server CPU-second", True),
     "broadcast": ("deliveries_per_server_cpu_s", "deliveries per server CPU-second", True),
 }
 CASE_TITLES = {
     "connect-10k": "connect 10k",
+    "connect-upgrade-10k": "connect 10k, polling then upgrade",
+    "storm-10k": "reconnect storm, 10k clients",
     "echo-100": "echo, 100 clients closed loop",
     "echo-20k": "echo at 20k msg/s",
     "bcast-1k-100": "broadcast 1k x 100/s",
@@ -76,6 +93,15 @@ FIELDS = [
     "rss_per_conn_kib",
     "connects_per_s",
     "loadgen_cpu_s",
+    # The storm: time until all are back, failed attempts by cause, the restart's downtime.
+    "storm_all_back_s",
+    "not_back",
+    "refused",
+    "timed_out",
+    "attempt_errors",
+    "restart_down_s",
+    # Connections the kernel dropped at a full accept queue (ramp; storm).
+    "listen_drops",
     # Cluster runs: each process's CPU per delivery, and each node's subscribers' p99.
     "node1_cpu_us_per_msg",
     "node2_cpu_us_per_msg",
@@ -93,6 +119,8 @@ def kind(row):
     sc = row.get("scenario")
     if sc == "echo" and row.get("mode") == "rate":
         return "echo-rate"
+    if sc == "connect" and row.get("transport") == "upgrade":
+        return "connect-upgrade"
     return sc or "?"
 
 
@@ -222,6 +250,17 @@ def detail(s):
     if s["case"].endswith("-deflate") and s.get("rx_bytes_per_delivery") is not None:
         # What compression is for: the bytes each subscriber reads per tick.
         extra.append(f"{fmt(s['rx_bytes_per_delivery'])} B on the wire per delivery")
+    if s["scenario"] == "connect-upgrade" and s.get("connects_per_s") is not None:
+        extra.append(f"{fmt(s['connects_per_s'])} conn/s")
+    if s["scenario"] == "storm":
+        if s.get("not_back"):
+            extra.append(f"{fmt(s['not_back'])} not back")
+        failed = [(s.get(k), label) for k, label in
+                  (("refused", "refused"), ("timed_out", "timed out"),
+                   ("attempt_errors", "other errors"))]
+        extra.append(", ".join(f"{fmt(v) if v else 0} {label}" for v, label in failed))
+    if s["scenario"] in ("storm", "connect-upgrade", "connect") and s.get("listen_drops"):
+        extra.append(f"{fmt(s['listen_drops'])} listen drops")
     if s["ok_runs"] < s["runs"]:
         extra.append(f"{s['runs'] - s['ok_runs']}/{s['runs']} runs with errors")
     return v + (f" ({', '.join(extra)})" if extra else "")
@@ -332,12 +371,16 @@ def markdown(summary):
             cells.append(f"{r:.3f}" if r is not None else "–")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("Sockeye / ceiling is the ratio of the two medians; \"per-run pairs\" is the "
-                 "median of run n of Sockeye over run n of the ceiling (run back to back).")
+    lines.append("Sockeye / ceiling is the ratio of the two medians, for the tuned Sockeye; "
+                 "\"per-run pairs\" is the median of run n of Sockeye over run n of the ceiling "
+                 f"(run back to back). The configurations: {CONFIGS}. A storm's failed attempts "
+                 "are the medians of the reconnection attempts that failed, by cause.")
     lines.append("")
     lines.append("Server CPU per message (µs of server CPU per delivered message or echo; "
-                 "for connect, per connection), medians; in brackets the user (the server's "
-                 "own code) and system (kernel, mostly TCP) parts, each a median of its own:")
+                 "for connect, per connection during the ramp; for the storm, per "
+                 "reconnection, from the restarted server's start until every client is back), "
+                 "medians; in brackets the user (the server's own code) and system (kernel, "
+                 "mostly TCP) parts, each a median of its own:")
     lines.append("")
     head2 = ["scenario"] + [NAMES.get(x, x) for x in servers]
     lines += ["| " + " | ".join(head2) + " |", "|" + "---|" * len(head2)]
@@ -348,9 +391,68 @@ def markdown(summary):
             s = by.get((c, x))
             cells.append(cpu_cell(s) if s else "–")
         lines.append("| " + " | ".join(cells) + " |")
+    user = user_markdown(summary)
+    if user:
+        lines += [""] + user
     if cluster:
         lines += [""] + cluster
     return "\n".join(lines) + "\n"
+
+
+def user_markdown(summary):
+    """The user configurations: Sockeye as the README mounts it, against the ceiling, the tuned
+    Sockeye and socketioxide in the same configuration (as issue 17 put them side by side)."""
+    by = {(s["case"], s["server"]): s for s in summary}
+    if not any(s["server"] == "sockeye-user" for s in summary):
+        return []
+    cases = []
+    for s in summary:
+        if s["case"] not in cases:
+            cases.append(s["case"])
+    # Each case's headline metric, then the extra metrics of the connection scenarios.
+    rows = []
+    for c in cases:
+        first = next(s for s in summary if s["case"] == c)
+        rows.append((c, first["metric"], f"{first['title']}: {first['metric_label']}",
+                     first["higher_is_better"]))
+        if first["scenario"] == "connect":
+            rows.append((c, "server_cpu_us_per_msg",
+                         f"{first['title']}: server CPU µs per connection", False))
+        if first["scenario"] == "connect-upgrade":
+            rows.append((c, "connects_per_s", f"{first['title']}: connections per second",
+                         True))
+        if first["scenario"] == "storm":
+            rows.append((c, "server_cpu_us_per_msg",
+                         f"{first['title']}: server CPU µs per reconnection", False))
+    head = ["scenario (metric)", NAMES["sockeye-user"], "/ ceiling", "/ Sockeye (tuned)",
+            NAMES["socketioxide-user"], "Sockeye / socketioxide (both user config)",
+            NAMES["node"], "Sockeye (user config) / Node"]
+    lines = [
+        f"The user configurations ({CONFIGS}), medians; each ratio is Sockeye's (user config) "
+        "median over the other's (below 1 is better where lower is better):",
+        "",
+        "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+    ]
+
+    def val(case, server, field):
+        return by.get((case, server), {}).get(field)
+
+    def ratio(a, b):
+        return f"{a / b:.3f}" if a is not None and b else "–"
+
+    for c, field, label, higher in rows:
+        mine = val(c, "sockeye-user", field)
+        if mine is None and (c, "sockeye-user") not in by:
+            continue
+        arrow = "higher is better" if higher else "lower is better"
+        theirs = val(c, "socketioxide-user", field)
+        node = val(c, "node", field)
+        lines.append("| " + " | ".join([
+            f"{label} ({arrow})", fmt(mine, field),
+            ratio(mine, val(c, "ceiling", field)), ratio(mine, val(c, "sockeye", field)),
+            fmt(theirs, field), ratio(mine, theirs), fmt(node, field), ratio(mine, node),
+        ]) + " |")
+    return lines
 
 
 def svg_chart(summary):

@@ -6,6 +6,17 @@
 #   bench/run.sh                 # the full table (3 runs each)
 #   bench/run.sh --quick         # tiny sizes, 1 run: a smoke test of the whole pipeline
 #
+# Two configurations of Sockeye and of socketioxide: "sockeye" and "socketioxide" are tuned
+# (one current-thread worker pinned to a CPU, fat LTO; Sockeye's heap in huge pages, behind
+# sockeye::serve); "sockeye-user" and "socketioxide-user" are what a user gets from each
+# README (axum, axum::serve, #[tokio::main]'s multi-thread runtime with one worker per CPU,
+# a crate of its own built with plain `cargo build --release`, not pinned).
+#
+# The connect-upgrade-10k and storm-10k scenarios connect the way socket.io-client does by
+# default (a long-polling handshake, then the WebSocket upgrade); storm-10k restarts the
+# server under 10k connected clients and times their reconnection (socket.io-client's
+# backoff). Neither runs against the ceiling (WebSocket only).
+#
 # The xbcast-* scenarios run a cluster: two nodes of one server (Sockeye with sockeye-redis,
 # Node with @socket.io/redis-adapter) on a redis-server of their own (started here on a free
 # port of 127.0.0.1, no persistence, stopped after each run), the subscribers split over both
@@ -15,20 +26,23 @@
 # Options:
 #   --quick               tiny sizes (200 clients, 3 s), 1 run unless --runs is given
 #   --runs N              runs per (scenario, server) (default 3; medians are reported)
-#   --servers "A B ..."   among: sockeye ceiling node socketioxide python (default: all;
-#                         the xbcast-* scenarios run sockeye and node only)
-#   --scenarios "A B .."  among: connect-10k echo-100 echo-20k bcast-1k-100 bcast-10k-10
-#                         bcast-10k-100 echo-polling xbcast-1k-100 xbcast-10k-10
-#                         xbcast-10k-100 bcast-1k-10-deflate (default: all but
-#                         xbcast-10k-100; bcast-1k-10-deflate: 1 KiB JSON ticks with
-#                         permessage-deflate on, Sockeye and Node only;
+#   --servers "A B ..."   among: sockeye ceiling sockeye-user socketioxide-user node
+#                         socketioxide python (default: all; the xbcast-* scenarios run
+#                         sockeye and node only)
+#   --scenarios "A B .."  among: connect-10k connect-upgrade-10k storm-10k echo-100
+#                         echo-20k bcast-1k-100 bcast-10k-10 bcast-10k-100 echo-polling
+#                         xbcast-1k-100 xbcast-10k-10 xbcast-10k-100 bcast-1k-10-deflate
+#                         (default: all but xbcast-10k-100; bcast-1k-10-deflate: 1 KiB
+#                         JSON ticks with permessage-deflate on, Sockeye and Node only;
 #                         DEFLATE_MODE=no-context-takeover for the other mode)
 #   --no-baseline         do not add the single-node baseline of an xbcast-* scenario
-#   --server-threads N    worker threads for the multi-threaded servers (default 1:
+#   --server-threads N    worker threads for the tuned multi-threaded servers (default 1:
 #                         Node and Python are single-threaded, and the load generator
-#                         needs the other core)
+#                         needs the other core); the user configurations keep tokio's
+#                         default (one per CPU)
 #   --no-pin              do not pin: by default (2+ CPUs and taskset present) the server
-#                         runs on the last CPU and the load generator on the others, so the
+#                         (but for the user configurations, never pinned) runs on the last
+#                         CPU and the load generator on the others, so the
 #                         kernel's TCP work is charged the same way in every run (on one
 #                         shared CPU, a sender's system call does the receiver's work too);
 #                         in a cluster run both nodes and Redis share the server's CPU(s)
@@ -53,8 +67,11 @@ LIMIT_SERVER_DIR="${LIMIT_SERVER_DIR:-$ROOT/../shared/limit-server}"
 
 QUICK=0
 RUNS=""
-SERVERS="sockeye ceiling node socketioxide python"
-SCENARIOS="connect-10k echo-100 echo-20k bcast-1k-100 bcast-10k-10 bcast-10k-100 echo-polling xbcast-1k-100 xbcast-10k-10 bcast-1k-10-deflate"
+# Neighbours in this order run back to back (the order is reversed every other run): Sockeye
+# tuned and the ceiling, the ceiling and Sockeye's user configuration, and both user
+# configurations.
+SERVERS="sockeye ceiling sockeye-user socketioxide-user node socketioxide python"
+SCENARIOS="connect-10k connect-upgrade-10k storm-10k echo-100 echo-20k bcast-1k-100 bcast-10k-10 bcast-10k-100 echo-polling xbcast-1k-100 xbcast-10k-10 bcast-1k-10-deflate"
 BASELINE=1
 REDIS_SERVER="${REDIS_SERVER:-redis-server}"
 THREADS=1
@@ -82,19 +99,30 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$RUNS" ] || { [ "$QUICK" = 1 ] && RUNS=1 || RUNS=3; }
 
+# 10k clients and, in a storm, their handshakes in flight: the servers (started from here)
+# get this process's open-files soft limit raised to its hard limit (a limit of this process
+# tree, not a system-wide setting). The load generator raises its own.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
 # CPU pinning: the server gets the last CPU (or the last THREADS CPUs), the load generator the
 # rest. A cluster run puts both of its nodes and its Redis on the server's CPU(s): the same
 # budget as one server, and the loadgen's costs kept apart from the servers' (bench/README.md,
 # "Cluster broadcast").
 SERVER_PIN=()
 LOADGEN_PIN=()
+# Every CPU: what an unpinned server gets. Said explicitly where a server is started by the
+# pinned load generator (the storm's restart), which would otherwise pass on its own CPU.
+FREE_PIN=()
 NCPU="$(nproc 2>/dev/null || echo 1)"
 if [ "$PIN" = 1 ] && command -v taskset >/dev/null && [ "$NCPU" -ge 2 ]; then
   first_server_cpu=$(( NCPU - THREADS ))
   [ "$first_server_cpu" -ge 1 ] || first_server_cpu=1
   SERVER_PIN=(taskset -c "$first_server_cpu-$(( NCPU - 1 ))")
   LOADGEN_PIN=(taskset -c "0-$(( first_server_cpu - 1 ))")
+  FREE_PIN=(taskset -c "0-$(( NCPU - 1 ))")
 fi
+# The user configurations run as a user runs them: not pinned.
+is_user_config() { case "$1" in *-user) return 0 ;; *) return 1 ;; esac; }
 
 log() { printf '\n== %s\n' "$*" >&2; }
 skip() { printf 'SKIP %s\n' "$*" >&2; [ "$STRICT" = 0 ] || exit 1; }
@@ -109,6 +137,10 @@ scenario_args() {
   if [ "$QUICK" = 0 ]; then
     case "$id" in
       connect-10k)   echo "connect --clients 10000 --duration 5" ;;
+      connect-upgrade-10k) echo "connect --transport upgrade --clients 10000 --duration 5" ;;
+      # 10k clients reconnecting at once hold up to three connections each while they
+      # connect: two processes of the load generator keep each under its open-files limit.
+      storm-10k)     echo "storm --transport upgrade --clients 10000 --warmup 2 --duration 60 --connect-timeout 20 --shards 2" ;;
       echo-100)      echo "echo --clients 100 --duration 10 --warmup 2" ;;
       echo-20k)      echo "echo --clients 100 --rate 20000 --duration 10 --warmup 2" ;;
       bcast-1k-100)  echo "broadcast --clients 1000 --rate 100 --duration 10 --warmup 2" ;;
@@ -121,6 +153,8 @@ scenario_args() {
   else
     case "$id" in
       connect-10k)   echo "connect --clients 200 --duration 2" ;;
+      connect-upgrade-10k) echo "connect --transport upgrade --clients 200 --duration 2" ;;
+      storm-10k)     echo "storm --transport upgrade --clients 200 --warmup 0.5 --duration 30 --connect-timeout 20" ;;
       echo-100)      echo "echo --clients 20 --duration 3 --warmup 0.5" ;;
       echo-20k)      echo "echo --clients 20 --rate 2000 --duration 3 --warmup 0.5" ;;
       bcast-1k-100)  echo "broadcast --clients 200 --rate 20 --duration 3 --warmup 0.5" ;;
@@ -136,7 +170,8 @@ scenario_args() {
 port_of() {
   case "$1" in
     ceiling) echo 3010 ;; node) echo 3011 ;; socketioxide) echo 3012 ;;
-    python) echo 3013 ;; sockeye) echo 3014 ;;
+    python) echo 3013 ;; sockeye) echo 3014 ;; sockeye-user) echo 3015 ;;
+    socketioxide-user) echo 3016 ;;
   esac
 }
 # The second node of a cluster listens 10 above the first.
@@ -154,6 +189,9 @@ deflate_env() {
   esac
 }
 speaks_deflate() { [ "$1" = sockeye ] || [ "$1" = node ]; }
+# The scenarios that need long-polling, which the ceiling does not speak.
+needs_polling() { case "$1" in echo-polling|connect-upgrade-10k|storm-10k) return 0 ;; *) return 1 ;; esac; }
+is_storm() { case "$1" in storm-*) return 0 ;; *) return 1 ;; esac; }
 has_cluster_mode() { case "$1" in sockeye|node) return 0 ;; *) return 1 ;; esac; }
 
 for id in $SCENARIOS; do
@@ -241,12 +279,53 @@ setup_node() {
   CMD[node]="env NODE_PATH=$dir/node_modules node $BENCH/peers/node-server.js"
 }
 
-setup_socketioxide() {
-  local dir="$WORK/socketioxide"
+# The user configuration: the README's library example with the bench's handlers
+# (src/bin/sockeye-bench-axum.rs) in a crate of its own outside this workspace, as the README
+# tells a user to make it (sockeye by path, axum, tokio, serde_json), built with plain
+# `cargo build --release`: cargo's default release profile, not the workspace's. The
+# workspace's Cargo.lock is copied in, so the dependencies are the versions tested here.
+setup_sockeye_user() {
+  local dir="$WORK/sockeye-user"
   if [ "$INSTALL" = 1 ]; then
     mkdir -p "$dir/src"
-    cp "$BENCH/peers/socketioxide-server.rs" "$dir/src/main.rs"
+    cp "$BENCH/src/bin/sockeye-bench-axum.rs" "$dir/src/main.rs"
     cat > "$dir/Cargo.toml.new" <<EOF
+# Generated by bench/run.sh: Sockeye as a user's crate builds it (the README's dependencies).
+[package]
+name = "sockeye-bench-axum"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+# A workspace of its own: cargo's default profiles, not the Sockeye workspace's.
+[workspace]
+
+[dependencies]
+sockeye = { path = "$ROOT/crates/sockeye" }
+axum = { version = "0.8", default-features = false, features = ["tokio", "http1"] }
+tokio = { version = "1", features = ["macros", "rt-multi-thread", "net"] }
+serde_json = "1"
+EOF
+    cmp -s "$dir/Cargo.toml.new" "$dir/Cargo.toml" || mv "$dir/Cargo.toml.new" "$dir/Cargo.toml"
+    rm -f "$dir/Cargo.toml.new"
+    cp "$ROOT/Cargo.lock" "$dir/Cargo.lock"
+    "$CARGO" build --release --manifest-path "$dir/Cargo.toml" >&2 \
+      || { skip "sockeye-user: build failed"; return; }
+  fi
+  [ -x "$dir/target/release/sockeye-bench-axum" ] || { skip "sockeye-user: binary missing"; return; }
+  CMD[sockeye-user]="$dir/target/release/sockeye-bench-axum --port @PORT@"
+}
+
+# One throwaway crate for both socketioxide configurations: the tuned server
+# (peers/socketioxide-server.rs, the `production` profile: fat LTO, one codegen unit, as the
+# ceiling and Sockeye are built) and the user's (peers/socketioxide-user.rs, plain
+# `--release`: cargo's default release profile).
+socketioxide_crate() {
+  local dir="$WORK/socketioxide"
+  mkdir -p "$dir/src/bin"
+  cp "$BENCH/peers/socketioxide-server.rs" "$dir/src/main.rs"
+  cp "$BENCH/peers/socketioxide-user.rs" "$dir/src/bin/socketioxide-bench-user.rs"
+  cat > "$dir/Cargo.toml.new" <<EOF
 # Generated by bench/run.sh: the socketioxide peer of the Sockeye benchmark.
 [package]
 name = "socketioxide-bench-server"
@@ -263,18 +342,37 @@ axum = { version = "0.8", default-features = false, features = ["tokio", "http1"
 tokio = { version = "1", features = ["rt-multi-thread", "net", "macros"] }
 serde_json = "1"
 
-# Built as the ceiling and Sockeye are: fat LTO, one codegen unit.
-[profile.release]
+# The tuned server is built as the ceiling and Sockeye are: fat LTO, one codegen unit. The
+# user configuration takes cargo's default release profile.
+[profile.production]
+inherits = "release"
 lto = "fat"
 codegen-units = 1
 EOF
-    cmp -s "$dir/Cargo.toml.new" "$dir/Cargo.toml" || mv "$dir/Cargo.toml.new" "$dir/Cargo.toml"
-    rm -f "$dir/Cargo.toml.new"
-    "$CARGO" build --release --manifest-path "$dir/Cargo.toml" >&2 \
+  cmp -s "$dir/Cargo.toml.new" "$dir/Cargo.toml" || mv "$dir/Cargo.toml.new" "$dir/Cargo.toml"
+  rm -f "$dir/Cargo.toml.new"
+}
+
+setup_socketioxide() {
+  local dir="$WORK/socketioxide"
+  if [ "$INSTALL" = 1 ]; then
+    socketioxide_crate
+    "$CARGO" build --profile production --bin socketioxide-bench-server --manifest-path "$dir/Cargo.toml" >&2 \
       || { skip "socketioxide: build failed"; return; }
   fi
-  [ -x "$dir/target/release/socketioxide-bench-server" ] || { skip "socketioxide: binary missing"; return; }
-  CMD[socketioxide]="$dir/target/release/socketioxide-bench-server"
+  [ -x "$dir/target/production/socketioxide-bench-server" ] || { skip "socketioxide: binary missing"; return; }
+  CMD[socketioxide]="$dir/target/production/socketioxide-bench-server"
+}
+
+setup_socketioxide_user() {
+  local dir="$WORK/socketioxide"
+  if [ "$INSTALL" = 1 ]; then
+    socketioxide_crate
+    "$CARGO" build --release --bin socketioxide-bench-user --manifest-path "$dir/Cargo.toml" >&2 \
+      || { skip "socketioxide-user: build failed"; return; }
+  fi
+  [ -x "$dir/target/release/socketioxide-bench-user" ] || { skip "socketioxide-user: binary missing"; return; }
+  CMD[socketioxide-user]="$dir/target/release/socketioxide-bench-user"
 }
 
 setup_python() {
@@ -323,11 +421,11 @@ ACTIVE=""
 [ "$NEED_REDIS" = 0 ] || setup_redis
 for s in $SERVERS; do
   case "$s" in
-    sockeye|ceiling|node|socketioxide|python) ;;
+    sockeye|ceiling|sockeye-user|socketioxide-user|node|socketioxide|python) ;;
     *) echo "run.sh: unknown server $s" >&2; exit 2 ;;
   esac
   log "preparing $s"
-  "setup_$s"
+  "setup_${s//-/_}"
   [ -n "${CMD[$s]:-}" ] && ACTIVE="$ACTIVE $s"
 done
 [ -n "$ACTIVE" ] || { echo "run.sh: no server to benchmark" >&2; exit 1; }
@@ -339,13 +437,27 @@ RAW="$RESULTS/raw-$STAMP.jsonl"
 PIDS=()        # the processes of the current run: the server, or a cluster's nodes and Redis
 REDIS_DIR=""
 
+# alive PID: some thread of the process exists and is not a zombie (a server restarted by the
+# storm's load generator is not this shell's child: once it exits, nothing here can collect
+# it). Every thread: a multi-threaded server's first thread is a zombie as soon as it exits
+# itself, while the others may still hold the listening socket the next run binds.
+alive() {
+  local st t
+  for t in /proc/"$1"/task/*/stat; do
+    st="$(cat "$t" 2>/dev/null)" || continue
+    st="${st##*) }"
+    case "${st%% *}" in Z|X) ;; *) return 0 ;; esac
+  done
+  return 1
+}
+
 stop_servers() {  # the nodes first, then Redis (the last one started first)
   local i pid
   for (( i = ${#PIDS[@]} - 1; i >= 0; i-- )); do
     pid="${PIDS[$i]}"
     kill "$pid" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null
+    for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
+    alive "$pid" && kill -9 "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
   done
   PIDS=()
@@ -356,12 +468,14 @@ trap 'stop_servers; exit 130' INT TERM
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# launch LOG PORT CMD...: starts a process pinned like a server, appends its pid to PIDS, and
-# waits (at most 30 s) until it listens on PORT; returns 1 when it does not.
+# launch LOG PORT CMD...: starts a process pinned as PIN_NOW says (a server's pinning, or none
+# for a user configuration), appends its pid to PIDS, and waits (at most 30 s) until it
+# listens on PORT; returns 1 when it does not.
+PIN_NOW=("${SERVER_PIN[@]}")
 launch() {
   local logf="$1" port="$2" pid
   shift 2
-  "${SERVER_PIN[@]}" "$@" >>"$logf" 2>&1 &
+  "${PIN_NOW[@]}" "$@" >>"$logf" 2>&1 &
   pid=$!
   PIDS+=("$pid")
   for _ in $(seq 300); do
@@ -397,10 +511,13 @@ redis_publishes() {
 }
 
 # start_servers SERVER CASE: the server of a single-node case, or a cluster's Redis and two
-# nodes; sets PORTS (comma-separated) and PIDS. Returns 1 when something did not start.
+# nodes; sets PORTS (comma-separated) and PIDS, and RESTART_CMD / RESTART_LOG (how the
+# storm's load generator starts the server again: the same command line, environment and
+# pinning). Returns 1 when something did not start.
 start_servers() {
-  local s="$1" id="$2" port cmd k nodes=1
+  local s="$1" id="$2" port cmd k nodes=1 logf
   is_cluster "$id" && nodes=2
+  PIN_NOW=("${SERVER_PIN[@]}")
   PORTS=""
   for (( k = 0; k < nodes; k++ )); do
     port=$(( $(port_of "$s") + k * CLUSTER_PORT_STEP ))
@@ -420,11 +537,19 @@ start_servers() {
     cmd="${CMD[$s]//@PORT@/$port}"
     cmd="${cmd//@THREADS@/$THREADS}"
     [ "$nodes" = 1 ] || cmd="$cmd --redis $REDIS_URL"
+    logf="$RESULTS/logs/$s$([ "$k" = 0 ] || echo "-$((k + 1))")-$STAMP.log"
+    if is_user_config "$s"; then
+      PIN_NOW=()
+      RESTART_CMD="${FREE_PIN[*]} $cmd"
+    else
+      RESTART_CMD="${SERVER_PIN[*]} $cmd"
+    fi
+    RESTART_CMD="env PORT=$port WORKERS=$THREADS THREADS=$THREADS $RESTART_CMD"
+    RESTART_LOG="$logf"
     # The peers read PORT and WORKERS (socketioxide) / THREADS (ceiling) from the environment.
     # shellcheck disable=SC2086 # $cmd is a command line
     PORT="$port" WORKERS="$THREADS" THREADS="$THREADS" PER_MESSAGE_DEFLATE="$(deflate_env "$id")" \
-      launch "$RESULTS/logs/$s$([ "$k" = 0 ] || echo "-$((k + 1))")-$STAMP.log" "$port" $cmd \
-      || return 1
+      launch "$logf" "$port" $cmd || return 1
   done
 }
 
@@ -443,7 +568,7 @@ for run in $(seq "$RUNS"); do
   fi
   for id in $SCENARIOS; do
     for s in $ORDER; do
-      if [ "$s" = ceiling ] && [ "$id" = echo-polling ]; then
+      if [ "$s" = ceiling ] && needs_polling "$id"; then
         continue  # the ceiling speaks WebSocket only
       fi
       if is_cluster "$id" && { ! has_cluster_mode "$s" || [ "$REDIS_OK" = 0 ]; }; then
@@ -466,10 +591,23 @@ for run in $(seq "$RUNS"); do
       # summed; each one's listed in server_cpu_s_each, in this order).
       pids="$(IFS=,; echo "${PIDS[*]:1}"),${PIDS[0]}"
       [ "${#PIDS[@]}" -gt 1 ] || pids="${PIDS[0]}"
+      # The storm's load generator stops the server and starts it again itself (to see the
+      # moment it goes), with the command line it was started with; the new pid comes back
+      # in a file, so that it is stopped here whatever happens to the load generator.
+      restart=()
+      pidfile="$RESULTS/logs/restarted-$STAMP.pid"
+      rm -f "$pidfile"
+      if is_storm "$id"; then
+        restart=(--restart-cmd "$RESTART_CMD" --restart-log "$RESTART_LOG" --restart-pidfile "$pidfile")
+      fi
       # shellcheck disable=SC2086 # $args is a list of flags
       line="$(timeout --kill-after=10 900 "${LOADGEN_PIN[@]}" "$LOADGEN" $args --port "$PORTS" \
-        --server-pid "$pids" --label "$s" --tag "server=$s" --tag "case=$id" --tag "run=$run" --tag "quick=$QUICK" \
+        --server-pid "$pids" "${restart[@]}" --label "$s" --tag "server=$s" --tag "case=$id" --tag "run=$run" --tag "quick=$QUICK" \
         --tag "nodes=$(is_cluster "$id" && echo 2 || echo 1)" 2>>"$RESULTS/logs/loadgen-$STAMP.log" | tail -n 1)"
+      if [ -s "$pidfile" ]; then
+        PIDS+=("$(cat "$pidfile")")
+        rm -f "$pidfile"
+      fi
       publishes=""
       ! is_cluster "$id" || publishes="$(redis_publishes)"
       stop_servers
@@ -488,6 +626,11 @@ keys = [("ok", d.get("ok")), ("thr/s", d.get("throughput_per_s")), ("cpu%", d.ge
         ("us/msg", d.get("server_cpu_us_per_msg")), ("user", d.get("server_user_us_per_msg")),
         ("sys", d.get("server_sys_us_per_msg")), ("p99us", lat.get("p99")),
         ("ratio", d.get("delivery_ratio")), ("KiB/conn", d.get("rss_per_conn_kib")),
+        ("conn/s", d.get("connects_per_s") if d.get("scenario") == "connect" else None),
+        ("all_back_s", d.get("storm_all_back_s")), ("not_back", d.get("not_back")),
+        ("refused", d.get("refused")), ("timed_out", d.get("timed_out")),
+        ("attempt_errors", d.get("attempt_errors")), ("down_s", d.get("restart_down_s")),
+        ("listen_drops", d.get("listen_drops") or None),
         ("cpu_s_each", d.get("server_cpu_s_each")), ("publishes", d.get("redis_publishes")),
         ("p99us_by_node", [(a.get("latency_us") or {}).get("p99") for a in d.get("by_addr") or []] or None),
         ("err", d.get("error") or (list(d.get("errors") or {})[:1] or None))]

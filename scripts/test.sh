@@ -15,6 +15,9 @@
 # 5. e2e/browser: the `sockeye` binary's page in headless Chromium, driven by playwright-core;
 #    e2e/metrics: the binary's --metrics (checked with promtool) and --log-format json, with
 #    real clients and a real redis-server.
+# 5b. e2e/ops/run.sh: the admin UI (its protocol against the binary and against Node's own
+#    @socket.io/admin-ui; its page in Chromium), the publish API (one node; two on a
+#    redis-server) and examples/stock-ticker (its page in Chromium; 2000 subscribers).
 # 6. e2e/cluster/run.sh: the cluster suite (redis-server, nginx and haproxy installed by it) on
 #    a cluster of four Node nodes (the reference), on three Sockeye nodes beside a Node node,
 #    and with the Rust emitter (E2E_CLUSTER_NODES / E2E_CLUSTER_EMITTER override it: one run).
@@ -66,7 +69,7 @@ if cargo fmt --all --check; then add 1 0; else add 0 1; log "cargo fmt: unformat
 log "cargo clippy"
 if cargo clippy --workspace --all-targets --quiet -- -D warnings; then add 1 0; else add 0 1; fi
 log "cargo doc (warnings denied)"
-if RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet -p sockeye -p sockeye-engineio -p sockeye-core -p sockeye-redis; then
+if RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet -p sockeye -p sockeye-engineio -p sockeye-core -p sockeye-redis --features sockeye/admin-ui,sockeye/publish,sockeye/metrics,sockeye-engineio/metrics,sockeye-redis/metrics; then
   add 1 0
 else
   add 0 1
@@ -138,6 +141,20 @@ mp="$({ grep -E '^# pass [0-9]+$' "$ART/metrics.tap" || true; } | tail -1 | awk 
 mf="$({ grep -E '^# fail [0-9]+$' "$ART/metrics.tap" || true; } | tail -1 | awk '{print $3}')"
 if [ -z "$mp" ] || [ -z "$mf" ]; then add 0 1; else add "$mp" "$mf"; fi
 if [ "$mt_rc" != 0 ] && [ "${mf:-0}" = 0 ]; then add 0 1; fi
+
+# --- 5b. ops: admin UI, publish API, stock ticker -----------------------------------------
+log "e2e/ops/run.sh (admin UI, publish API, stock ticker)"
+set +e
+bash e2e/ops/run.sh 2>&1 | tee "$ART/ops.txt"
+ops_rc="${PIPESTATUS[0]}"
+set -e
+line="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$ART/ops.txt" | tail -1 || true)"
+if [ -n "$line" ]; then
+  add "$(echo "$line" | awk '{print $1}')" "$(echo "$line" | awk '{print $3}')"
+else
+  add 0 1
+fi
+if [ "$ops_rc" != 0 ] && [ -n "$line" ] && [ "$(echo "$line" | awk '{print $3}')" = 0 ]; then add 0 1; fi
 
 # --- 6. cluster ---------------------------------------------------------------------------
 # Three runs: Node's cluster (the reference: it proves the tests assert Node's behaviour),

@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::proto::{self, client_frame, Inbuf, Inflate, OP_CLOSE, OP_PING, OP_TEXT};
+use crate::proto::{self, client_frame, Inbuf, Inflate, Rng, OP_CLOSE, OP_PING, OP_TEXT};
 
 /// WebSocket opcode of a pong frame.
 const OP_PONG: u8 = 0xA;
@@ -53,64 +53,200 @@ impl WsClient {
         deflate: bool,
     ) -> io::Result<WsClient> {
         let mut stream = connect_tcp(addr, index).await?;
-        let offer = if deflate {
-            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
-        } else {
-            ""
-        };
-        let req = format!(
-            "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {addr}\r\n\
-             Upgrade: websocket\r\nConnection: Upgrade\r\n{offer}\
-             Sec-WebSocket-Key: c29ja2V5ZS1iZW5jaC0xNg==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
+        let mut req = ws_request(addr, "EIO=4&transport=websocket");
+        if deflate {
+            // Before the blank line that ends the request's head.
+            req.truncate(req.len() - 2);
+            req.push_str("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n");
+        }
         stream.write_all(req.as_bytes()).await?;
         let mut inbuf = Inbuf::new(4096);
-        let hend = loop {
-            if let Some(p) = proto::find(inbuf.pending(), b"\r\n\r\n") {
-                break p;
+        let agreed = loop {
+            // Read before the head is taken off the buffer.
+            let agreed = deflate_agreed(inbuf.pending());
+            if upgrade_head(&mut inbuf)? {
+                break agreed;
             }
-            if inbuf.pending().len() > 16 << 10 {
-                return Err(err(
-                    io::ErrorKind::InvalidData,
-                    "upgrade response too large",
-                ));
-            }
-            let n = stream.read(inbuf.space()).await?;
-            if n == 0 {
-                return Err(err(io::ErrorKind::UnexpectedEof, "closed during upgrade"));
-            }
-            inbuf.filled(n);
+            read_into(&mut stream, &mut inbuf, "closed during upgrade").await?;
         };
-        if !inbuf.pending().starts_with(b"HTTP/1.1 101") {
-            let line = inbuf.pending().split(|&b| b == b'\r').next().unwrap_or(b"");
-            let msg = format!("upgrade refused: {}", String::from_utf8_lossy(line));
-            return Err(io::Error::new(io::ErrorKind::ConnectionRefused, msg));
+        let mut c = WsClient::new(stream, inbuf, mask);
+        c.inflate = agreed.map(|v| Box::new(Inflate::new(&v)));
+        c.await_namespace(false).await?;
+        Ok(c)
+    }
+
+    /// Connects the way socket.io-client and browsers do by default: the Engine.IO handshake
+    /// over long-polling, then at once the namespace CONNECT (`40`) in a POST, the next
+    /// long-polling GET and a WebSocket to the same session, probed with `2probe`; on
+    /// `3probe` polling pauses (the pending GET is answered by the server, typically with a
+    /// `6` noop, and no new one is sent) and `5` on the WebSocket completes the upgrade. The
+    /// `40{"sid":..}` reply comes in a polling response or, after the upgrade, on the
+    /// WebSocket. As a browser does, the GETs share one keep-alive connection and the POSTs
+    /// another; both are closed once the WebSocket took over.
+    /// `at` follows the step under way (the handshake, a polling GET, the CONNECT POST, the
+    /// WebSocket), and an error names it.
+    pub async fn connect_upgrade(
+        addr: SocketAddr,
+        index: usize,
+        mask: [u8; 4],
+        rng: &mut Rng,
+        at: &mut &'static str,
+    ) -> io::Result<WsClient> {
+        *at = "handshake";
+        WsClient::upgrade_steps(addr, index, mask, rng, at)
+            .await
+            .map_err(|e| match e.raw_os_error() {
+                // The kernel's errors keep their code (a refusal is told apart by it).
+                Some(_) => e,
+                None => io::Error::new(e.kind(), format!("{}: {e}", *at)),
+            })
+    }
+
+    async fn upgrade_steps(
+        addr: SocketAddr,
+        index: usize,
+        mask: [u8; 4],
+        rng: &mut Rng,
+        at: &mut &'static str,
+    ) -> io::Result<WsClient> {
+        // engine.io-client adds a cache-busting `t` to every polling request.
+        let mut t = || format!("{:08x}", rng.next_u64() as u32);
+        let mut get = HttpConn::new(connect_tcp(addr, index).await?, 4096);
+        let handshake = format!(
+            "GET /socket.io/?EIO=4&transport=polling&t={} HTTP/1.1\r\nHost: {addr}\r\nAccept: */*\r\n\r\n",
+            t()
+        );
+        get.stream.write_all(handshake.as_bytes()).await?;
+        let open = get.response().await?;
+        let sid = open_sid(&open.body)?;
+        if !offers_websocket(&open.body) {
+            return Err(err(
+                io::ErrorKind::InvalidData,
+                "the open packet offers no websocket upgrade",
+            ));
         }
-        let head = String::from_utf8_lossy(&inbuf.pending()[..hend]).to_ascii_lowercase();
-        let inflate = head
-            .lines()
-            .find_map(|l| l.strip_prefix("sec-websocket-extensions:"))
-            .filter(|v| v.contains("permessage-deflate"))
-            .map(|v| Box::new(Inflate::new(v)));
-        inbuf.consume(hend + 4);
-        let mut c = WsClient {
+        *at = "opening the CONNECT POST's and the WebSocket's connections";
+        let mut post = HttpConn::new(connect_tcp(addr, index).await?, 1024);
+        let mut ws = connect_tcp(addr, index).await?;
+        let get_req = |t: String| {
+            format!(
+                "GET /socket.io/?EIO=4&transport=polling&t={t}&sid={sid} HTTP/1.1\r\nHost: {addr}\r\nAccept: */*\r\n\r\n"
+            )
+        };
+        let post_req = |t: String, body: &[u8]| {
+            let mut r = format!(
+                "POST /socket.io/?EIO=4&transport=polling&t={t}&sid={sid} HTTP/1.1\r\nHost: {addr}\r\nAccept: */*\r\n\
+                 Content-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            r.extend_from_slice(body);
+            r
+        };
+        // On open, engine.io-client flushes the CONNECT, starts the probe and polls again.
+        post.stream.write_all(&post_req(t(), b"40")).await?;
+        ws.write_all(ws_request(addr, &format!("EIO=4&transport=websocket&sid={sid}")).as_bytes())
+            .await?;
+        get.stream.write_all(get_req(t()).as_bytes()).await?;
+        let (mut get_inflight, mut post_inflight) = (true, true);
+        let mut queued: Vec<u8> = Vec::new(); // pongs to POST
+        let mut ws_in = Inbuf::new(4096);
+        let (mut head_done, mut probe_acked, mut state) = (false, false, 0u8);
+        loop {
+            // Paused: no request in flight on the polling transport; `5` hands over.
+            if probe_acked && !get_inflight && !post_inflight {
+                ws.write_all(&client_frame(OP_TEXT, b"5", mask)).await?;
+                break;
+            }
+            tokio::select! {
+                r = get.read_some(), if get_inflight => {
+                    *at = "polling GET";
+                    r?;
+                    while let Some(resp) = get.try_response()? {
+                        get_inflight = false;
+                        for p in resp.body.split(|&b| b == 0x1e) {
+                            match p.first() {
+                                Some(b'4') => state = connect_state(p, state),
+                                Some(b'2') => push_packet(&mut queued, b"3"),
+                                Some(b'1') => return Err(err(io::ErrorKind::ConnectionAborted, "engine closed")),
+                                _ => {}
+                            }
+                        }
+                        if state == 3 {
+                            return Err(err(io::ErrorKind::ConnectionRefused, "namespace connect refused"));
+                        }
+                        if !probe_acked {
+                            get.stream.write_all(get_req(t()).as_bytes()).await?;
+                            get_inflight = true;
+                        }
+                    }
+                }
+                r = post.read_some(), if post_inflight => {
+                    *at = "CONNECT POST";
+                    r?;
+                    if post.try_response()?.is_some() {
+                        post_inflight = false;
+                        if !queued.is_empty() && !probe_acked {
+                            post.stream.write_all(&post_req(t(), &queued)).await?;
+                            queued.clear();
+                            post_inflight = true;
+                        }
+                    }
+                }
+                r = read_into(&mut ws, &mut ws_in, "closed during the upgrade") => {
+                    *at = "WebSocket upgrade";
+                    r?;
+                    if !head_done && upgrade_head(&mut ws_in)? {
+                        head_done = true;
+                        ws.write_all(&client_frame(OP_TEXT, b"2probe", mask)).await?;
+                    }
+                    if head_done {
+                        while let Some(f) = ws_in.next_frame()? {
+                            let p = &ws_in.data[f.payload];
+                            if f.opcode == OP_CLOSE {
+                                return Err(err(io::ErrorKind::ConnectionAborted, "websocket closed during the upgrade"));
+                            }
+                            if f.opcode == OP_TEXT && p == b"3probe" {
+                                probe_acked = true;
+                            }
+                        }
+                        ws_in.settle();
+                    }
+                }
+            }
+        }
+        drop((get, post));
+        *at = "namespace CONNECT over the WebSocket";
+        let mut c = WsClient::new(ws, ws_in, mask);
+        if state != 2 {
+            c.await_namespace(true).await?;
+        }
+        Ok(c)
+    }
+
+    fn new(stream: TcpStream, inbuf: Inbuf, mask: [u8; 4]) -> WsClient {
+        WsClient {
             stream,
             inbuf,
             mask,
             pong: client_frame(OP_TEXT, b"3", mask),
-            inflate,
-        };
+            inflate: None,
+        }
+    }
+
+    /// Reads until the namespace handshake is done: the Engine.IO open packet first (and
+    /// `40` sent in reply) unless `opened`, then `40{"sid":..}`.
+    async fn await_namespace(&mut self, mut opened: bool) -> io::Result<()> {
         let mut out = Vec::new();
-        let mut opened = false;
         loop {
             let mut state = 0u8; // 1 = got the open packet, 2 = connected, 3 = refused
-            c.handle_frames(&mut out, |p| state = connect_state(p, state), &mut opened)?;
+            self.handle_frames(&mut out, |p| state = connect_state(p, state), &mut opened)?;
             if !out.is_empty() {
-                c.stream.write_all(&out).await?;
+                self.stream.write_all(&out).await?;
                 out.clear();
             }
             match state {
-                2 => return Ok(c),
+                2 => return Ok(()),
                 3 => {
                     return Err(err(
                         io::ErrorKind::ConnectionRefused,
@@ -119,11 +255,11 @@ impl WsClient {
                 }
                 _ => {}
             }
-            c.read_some().await?;
+            self.read_some().await?;
         }
     }
 
-    /// Reads whatever is available (at least one byte); returns how many bytes.
+    /// Reads whatever is available (at least one byte).
     pub async fn read_some(&mut self) -> io::Result<usize> {
         let n = self.stream.read(self.inbuf.space()).await?;
         if n == 0 {
@@ -196,6 +332,83 @@ fn connect_state(p: &[u8], state: u8) -> u8 {
     }
 }
 
+/// The WebSocket upgrade request for `query`.
+fn ws_request(addr: SocketAddr, query: &str) -> String {
+    format!(
+        "GET /socket.io/?{query} HTTP/1.1\r\nHost: {addr}\r\n\
+         Upgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: c29ja2V5ZS1iZW5jaC0xNg==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+}
+
+/// The `Sec-WebSocket-Extensions` value of a complete upgrade response's head at the start of
+/// `pending`, when it agrees `permessage-deflate`.
+fn deflate_agreed(pending: &[u8]) -> Option<String> {
+    let hend = proto::find(pending, b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&pending[..hend]).to_ascii_lowercase();
+    head.lines()
+        .find_map(|l| l.strip_prefix("sec-websocket-extensions:"))
+        .filter(|v| v.contains("permessage-deflate"))
+        .map(str::to_owned)
+}
+
+/// Takes the upgrade response's head off `inbuf` once it is complete: `Ok(true)` for a
+/// `101`, `Ok(false)` while incomplete, an error for any other answer.
+fn upgrade_head(inbuf: &mut Inbuf) -> io::Result<bool> {
+    let Some(hend) = proto::find(inbuf.pending(), b"\r\n\r\n") else {
+        if inbuf.pending().len() > 16 << 10 {
+            return Err(err(
+                io::ErrorKind::InvalidData,
+                "upgrade response too large",
+            ));
+        }
+        return Ok(false);
+    };
+    if !inbuf.pending().starts_with(b"HTTP/1.1 101") {
+        let line = inbuf.pending().split(|&b| b == b'\r').next().unwrap_or(b"");
+        let msg = format!("upgrade refused: {}", String::from_utf8_lossy(line));
+        return Err(io::Error::new(io::ErrorKind::ConnectionRefused, msg));
+    }
+    inbuf.consume(hend + 4);
+    Ok(true)
+}
+
+/// Reads what is available into `inbuf` (at least one byte); `eof` names an early close.
+async fn read_into(stream: &mut TcpStream, inbuf: &mut Inbuf, eof: &str) -> io::Result<()> {
+    let n = stream.read(inbuf.space()).await?;
+    if n == 0 {
+        return Err(err(io::ErrorKind::UnexpectedEof, eof));
+    }
+    inbuf.filled(n);
+    Ok(())
+}
+
+/// The session id of an Engine.IO open packet (`0{"sid":"..",..}`).
+fn open_sid(body: &[u8]) -> io::Result<String> {
+    let body = String::from_utf8_lossy(body);
+    body.strip_prefix('0')
+        .and_then(|b| b.split("\"sid\":\"").nth(1))
+        .and_then(|b| b.split('"').next())
+        .map(str::to_string)
+        .ok_or_else(|| err(io::ErrorKind::InvalidData, "no sid in the open packet"))
+}
+
+/// Whether an open packet lists `websocket` among its `upgrades`.
+fn offers_websocket(body: &[u8]) -> bool {
+    let body = String::from_utf8_lossy(body);
+    body.split_once("\"upgrades\"")
+        .and_then(|(_, rest)| rest.split(']').next())
+        .is_some_and(|list| list.contains("\"websocket\""))
+}
+
+/// Appends one Engine.IO packet to a polling payload (0x1e between packets).
+fn push_packet(queue: &mut Vec<u8>, packet: &[u8]) {
+    if !queue.is_empty() {
+        queue.push(0x1e);
+    }
+    queue.extend_from_slice(packet);
+}
+
 /// One HTTP/1.1 keep-alive connection.
 pub struct HttpConn {
     /// The socket.
@@ -204,6 +417,14 @@ pub struct HttpConn {
 }
 
 impl HttpConn {
+    /// A connection with `cap` bytes of input buffer.
+    pub fn new(stream: TcpStream, cap: usize) -> HttpConn {
+        HttpConn {
+            stream,
+            inbuf: Inbuf::new(cap),
+        }
+    }
+
     /// Reads whatever is available (at least one byte).
     pub async fn read_some(&mut self) -> io::Result<()> {
         let n = self.stream.read(self.inbuf.space()).await?;
@@ -259,26 +480,14 @@ pub struct PollClient {
 impl PollClient {
     /// Connects: Engine.IO handshake GET, POST `40`, GET until `40{"sid":..}`. Leaves a GET pending.
     pub async fn connect(addr: SocketAddr, index: usize) -> io::Result<PollClient> {
-        let mut get = HttpConn {
-            stream: connect_tcp(addr, index).await?,
-            inbuf: Inbuf::new(4096),
-        };
+        let mut get = HttpConn::new(connect_tcp(addr, index).await?, 4096);
         let hs =
             format!("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: {addr}\r\n\r\n");
         get.stream.write_all(hs.as_bytes()).await?;
         let open = get.response().await?;
-        let body = String::from_utf8_lossy(&open.body).into_owned();
-        let sid = body
-            .strip_prefix('0')
-            .and_then(|b| b.split("\"sid\":\"").nth(1))
-            .and_then(|b| b.split('"').next())
-            .ok_or_else(|| err(io::ErrorKind::InvalidData, "no sid in the open packet"))?
-            .to_string();
+        let sid = open_sid(&open.body)?;
         let q = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
-        let post = HttpConn {
-            stream: connect_tcp(addr, index).await?,
-            inbuf: Inbuf::new(1024),
-        };
+        let post = HttpConn::new(connect_tcp(addr, index).await?, 1024);
         let mut c = PollClient {
             get,
             post,
@@ -316,10 +525,7 @@ impl PollClient {
 
     /// Queues one Engine.IO packet for the next POST.
     pub fn push(&mut self, packet: &[u8]) {
-        if !self.queue.is_empty() {
-            self.queue.push(0x1e);
-        }
-        self.queue.extend_from_slice(packet);
+        push_packet(&mut self.queue, packet);
     }
 
     /// Sends the next long-polling GET.
@@ -353,5 +559,75 @@ impl PollClient {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_packets() {
+        let open = br#"0{"sid":"abc","upgrades":["websocket"],"pingInterval":25000}"#;
+        assert_eq!(open_sid(open).unwrap(), "abc");
+        assert!(offers_websocket(open));
+        assert!(!offers_websocket(br#"0{"sid":"abc","upgrades":[]}"#));
+        // A websocket named elsewhere than in the upgrades is not an offer.
+        assert!(!offers_websocket(
+            br#"0{"sid":"websocket","upgrades":[],"x":"websocket"}"#
+        ));
+        assert!(open_sid(b"40{}").is_err());
+    }
+
+    #[test]
+    fn upgrade_heads() {
+        let mut buf = Inbuf::new(64);
+        buf.push(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n");
+        assert!(!upgrade_head(&mut buf).unwrap());
+        buf.push(b"\r\n\x81\x063probe");
+        assert!(upgrade_head(&mut buf).unwrap());
+        // The frame that came in the same read is kept.
+        let f = buf.next_frame().unwrap().unwrap();
+        assert_eq!(&buf.data[f.payload], b"3probe");
+        let mut refused = Inbuf::new(64);
+        refused.push(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        let e = upgrade_head(&mut refused).unwrap_err();
+        assert!(e.to_string().contains("400"), "{e}");
+    }
+
+    /// The default path against a real Sockeye server: connected and upgraded, and the
+    /// WebSocket then carries the session (an event and its answer).
+    #[tokio::test]
+    async fn the_default_path_upgrades_against_sockeye() {
+        let (svc, io) = sockeye::SocketIo::new_svc();
+        io.ns("/", |s: sockeye::SocketRef| {
+            s.on("message", |s: sockeye::SocketRef, p: sockeye::Payload| {
+                let _ = s.emit_payload("message", &p);
+            });
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(sockeye::serve(listener, svc, std::future::pending()));
+        let mut rng = Rng::new(7);
+        let mut at = "";
+        let mut c = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            WsClient::connect_upgrade(addr, 0, [1, 2, 3, 4], &mut rng, &mut at),
+        )
+        .await
+        .expect("connected within 10 s")
+        .expect("connected");
+        assert_eq!(at, "namespace CONNECT over the WebSocket");
+        c.stream
+            .write_all(&client_frame(OP_TEXT, br#"42["message","up"]"#, c.mask))
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        while got.is_empty() {
+            c.read_some().await.unwrap();
+            let mut out = Vec::new();
+            c.frames(&mut out, |p| got.push(p.to_vec())).unwrap();
+        }
+        assert_eq!(got, vec![br#"42["message","up"]"#.to_vec()]);
     }
 }

@@ -2,10 +2,14 @@
 //! benchmark. One single-threaded runtime per process, hand-written WebSocket framing with
 //! pre-encoded (masked) frames, an HTTP/1.1 long-polling client, and one JSON line of results.
 //!
-//! Scenarios: `connect` (ramp and hold idle connections: connects/s, server RSS per
-//! connection), `echo` (`message` echoed to the sender: closed loop, or `--rate` msgs/s in all;
-//! throughput and latency percentiles), `broadcast` (one publisher emits `tick` at `--rate`,
-//! the server broadcasts it to all: deliveries/s, delivery ratio, fan-out latency).
+//! Scenarios: `connect` (ramp and hold idle connections: connects/s, server CPU and RSS per
+//! connection; over WebSocket directly, or `--transport upgrade` the way socket.io-client and
+//! browsers connect by default: long-polling handshake, then the WebSocket upgrade), `echo`
+//! (`message` echoed to the sender: closed loop, or `--rate` msgs/s in all; throughput and
+//! latency percentiles), `broadcast` (one publisher emits `tick` at `--rate`, the server
+//! broadcasts it to all: deliveries/s, delivery ratio, fan-out latency), `storm` (clients
+//! connected, the server restarted, every client reconnecting with socket.io-client's
+//! backoff: time until all are back, failed attempts, server CPU per reconnection).
 //! The clients may be split over several servers (`--addr A,B`, the nodes of a cluster), and
 //! the server CPU summed over several processes (`--server-pid P1,P2,...`, Redis included).
 //! Run with `--help` for the options.
@@ -13,6 +17,7 @@
 mod client;
 mod procfs;
 mod proto;
+mod restart;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -26,20 +31,24 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 
 const USAGE: &str = "\
-usage: sockeye-loadgen <connect|echo|broadcast> [options]
+usage: sockeye-loadgen <connect|echo|broadcast|storm> [options]
 
   --addr HOST:PORT[,..] server address (default 127.0.0.1:3000); --port N = 127.0.0.1:N.
                         Several (comma-separated, e.g. the nodes of a cluster): client i
                         connects to address i % count, so the clients are split evenly
   --publish-to K        broadcast: the publisher connects to the K-th address (0)
   --clients N           connections; for broadcast, subscribers (one publisher is added)
-                        (defaults: connect 1000, echo 100, broadcast 1000)
-  --duration S          measured seconds; for connect, how long the clients are held (10)
-  --warmup S            seconds of unmeasured traffic before measuring (1)
+                        (defaults: connect 1000, echo 100, broadcast 1000, storm 1000)
+  --duration S          measured seconds; for connect, how long the clients are held (10);
+                        for storm, the longest wait for every client to be back (60)
+  --warmup S            seconds of unmeasured traffic before measuring (1); for storm,
+                        how long the connected clients are held before the restart
   --drain S             at most this long to wait for replies after the window (5)
   --rate R              echo: R messages/s in all, fixed rate (default: closed loop);
                         broadcast: R ticks/s (default 10)
-  --transport T         websocket (default) or polling (echo only)
+  --transport T         websocket (default); polling (echo only); upgrade (connect and
+                        storm): socket.io-client's default path, a long-polling handshake
+                        and CONNECT, then the WebSocket upgrade (2probe, 3probe, 5)
   --payload-size B      length of the echoed string (32)
   --tick-size B         broadcast: add at least B bytes of JSON to each tick (0: none)
   --deflate             WebSocket clients offer permessage-deflate (as browsers do) and
@@ -53,6 +62,15 @@ usage: sockeye-loadgen <connect|echo|broadcast> [options]
   --connect-timeout S   per-connection handshake timeout (10)
   --timeout S           hard limit for the whole run (default: derived from the sizes)
   --shards N            split the clients over N processes (1)
+  --restart-cmd CMD     storm: the command that starts the server again (sh -c \"exec CMD\";
+                        it inherits this process's CPU affinity unless it sets its own);
+                        the server (the one --server-pid) is stopped with SIGTERM first
+  --restart-log FILE    storm: where the restarted server's output goes (appended)
+  --restart-pidfile F   storm: written with the restarted server's pid once it is known
+  --backoff MIN,MAX,J   storm: the reconnection delays, as socket.io-client's
+                        reconnectionDelay, reconnectionDelayMax (ms) and
+                        randomizationFactor (default its defaults: 1000,5000,0.5);
+                        0,0,0 reconnects at once
   --label TEXT          copied into the output (e.g. the server's name)
   --tag KEY=VALUE       adds the field KEY (a string) to the output (repeatable)
 
@@ -67,6 +85,8 @@ pub enum Scenario {
     Echo,
     /// `tick` broadcast to every client.
     Broadcast,
+    /// Clients connected, the server restarted, every client reconnecting.
+    Storm,
 }
 
 /// The Engine.IO transport the clients use.
@@ -76,6 +96,46 @@ pub enum Transport {
     WebSocket,
     /// HTTP long-polling only.
     Polling,
+    /// socket.io-client's default: long-polling handshake, then the WebSocket upgrade.
+    Upgrade,
+}
+
+/// socket.io-client's reconnection delays (its `Backoff`): attempt `n` (from 0) waits
+/// `min · 2^n` ms, moved up or down at random by up to `jitter` of itself, at most `max`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    /// `reconnectionDelay` (ms).
+    pub min_ms: f64,
+    /// `reconnectionDelayMax` (ms).
+    pub max_ms: f64,
+    /// `randomizationFactor`.
+    pub jitter: f64,
+}
+
+impl Backoff {
+    /// socket.io-client's defaults.
+    pub const CLIENT_DEFAULT: Backoff = Backoff {
+        min_ms: 1000.0,
+        max_ms: 5000.0,
+        jitter: 0.5,
+    };
+
+    /// The delay before attempt `attempt` (0 for the first), drawn as backo2 draws it: one
+    /// random number gives both the size of the deviation and, by the parity of its first
+    /// decimal, its sign.
+    pub fn delay(&self, attempt: u32, rng: &mut proto::Rng) -> Duration {
+        let mut ms = self.min_ms * 2f64.powi(attempt.min(30) as i32);
+        if self.jitter > 0.0 {
+            let r = rng.unit();
+            let deviation = (r * self.jitter * ms).floor();
+            ms = if ((r * 10.0).floor() as u64) & 1 == 0 {
+                ms - deviation
+            } else {
+                ms + deviation
+            };
+        }
+        Duration::from_millis(ms.min(self.max_ms).max(0.0) as u64)
+    }
 }
 
 /// The run's settings, from the command line.
@@ -121,6 +181,14 @@ pub struct Config {
     pub shard: Option<(usize, usize)>,
     /// Free text for the output.
     pub label: Option<String>,
+    /// Storm: how the server is started again.
+    pub restart_cmd: Option<String>,
+    /// Storm: the restarted server's log.
+    pub restart_log: Option<std::path::PathBuf>,
+    /// Storm: where the restarted server's pid is written.
+    pub restart_pidfile: Option<std::path::PathBuf>,
+    /// Storm: the reconnection delays.
+    pub backoff: Backoff,
     /// Extra `KEY=VALUE` fields for the output.
     pub tags: Vec<(String, String)>,
 }
@@ -130,6 +198,7 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
         Some("connect") => Scenario::Connect,
         Some("echo") => Scenario::Echo,
         Some("broadcast") => Scenario::Broadcast,
+        Some("storm") => Scenario::Storm,
         Some(other) => return Err(format!("unknown scenario {other:?}")),
         None => return Err("no scenario given".into()),
     };
@@ -139,10 +208,14 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
         addrs: vec![SocketAddr::from(([127, 0, 0, 1], 3000))],
         publish_to: 0,
         clients: match scenario {
-            Scenario::Connect | Scenario::Broadcast => 1000,
+            Scenario::Connect | Scenario::Broadcast | Scenario::Storm => 1000,
             Scenario::Echo => 100,
         },
-        duration: 10.0,
+        duration: if scenario == Scenario::Storm {
+            60.0
+        } else {
+            10.0
+        },
         warmup: 1.0,
         drain: 5.0,
         rate: (scenario == Scenario::Broadcast).then_some(10.0),
@@ -158,6 +231,10 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
         shard: None,
         label: None,
         tags: Vec::new(),
+        restart_cmd: None,
+        restart_log: None,
+        restart_pidfile: None,
+        backoff: Backoff::CLIENT_DEFAULT,
     };
     let mut it = args[1..].iter();
     while let Some(flag) = it.next() {
@@ -186,6 +263,7 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
                 cfg.transport = match val()?.as_str() {
                     "websocket" | "ws" => Transport::WebSocket,
                     "polling" => Transport::Polling,
+                    "upgrade" | "polling-upgrade" => Transport::Upgrade,
                     t => return Err(format!("unknown transport {t:?}")),
                 }
             }
@@ -206,6 +284,23 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
                 cfg.shard = Some((num(flag, i)?, num(flag, n)?));
             }
             "--label" => cfg.label = Some(val()?.clone()),
+            "--restart-cmd" => cfg.restart_cmd = Some(val()?.clone()),
+            "--restart-log" => cfg.restart_log = Some(val()?.into()),
+            "--restart-pidfile" => cfg.restart_pidfile = Some(val()?.into()),
+            "--backoff" => {
+                let v: Vec<f64> = list(flag, val()?, |v| num(flag, v))?;
+                let [min_ms, max_ms, jitter] = v[..] else {
+                    return Err("--backoff takes MIN_MS,MAX_MS,JITTER".into());
+                };
+                if !(min_ms >= 0.0 && max_ms >= 0.0 && (0.0..=1.0).contains(&jitter)) {
+                    return Err(format!("bad --backoff: {min_ms},{max_ms},{jitter}"));
+                }
+                cfg.backoff = Backoff {
+                    min_ms,
+                    max_ms,
+                    jitter,
+                };
+            }
             "--tag" => {
                 let v = val()?;
                 let (k, v) = v.split_once('=').ok_or("--tag takes KEY=VALUE")?;
@@ -224,6 +319,21 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
     if cfg.transport == Transport::Polling && scenario != Scenario::Echo {
         return Err("--transport polling is supported by the echo scenario only".into());
     }
+    if cfg.transport == Transport::Upgrade
+        && !matches!(scenario, Scenario::Connect | Scenario::Storm)
+    {
+        return Err("--transport upgrade is supported by connect and storm only".into());
+    }
+    if scenario == Scenario::Storm {
+        if cfg.restart_cmd.is_none() {
+            return Err("storm needs --restart-cmd (how to start the server again)".into());
+        }
+        if cfg.server_pids.len() != 1 || cfg.addrs.len() != 1 {
+            return Err("storm needs exactly one server: one --server-pid, one address".into());
+        }
+    } else if cfg.restart_cmd.is_some() {
+        return Err("--restart-cmd is for the storm scenario only".into());
+    }
     if cfg.clients == 0 {
         return Err("--clients must be at least 1".into());
     }
@@ -240,6 +350,24 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
             + cfg.drain;
     }
     Ok(cfg)
+}
+
+/// The open files one process of `procs` needs: the connections its clients hold, those they
+/// hold only while connecting (the upgrade path's two polling connections: during a ramp for
+/// at most `--concurrency` clients at once, in a storm for every client), and some spare.
+fn open_files_needed(cfg: &Config, procs: usize) -> usize {
+    let share = cfg.clients.div_ceil(procs.max(1)) + 1;
+    let (held, while_connecting) = match cfg.transport {
+        Transport::WebSocket => (1, 0),
+        Transport::Polling => (2, 0),
+        Transport::Upgrade => (1, 2),
+    };
+    let connecting = if cfg.scenario == Scenario::Storm {
+        share
+    } else {
+        share.min(cfg.concurrency)
+    };
+    share * held + connecting * while_connecting + 64
 }
 
 /// The comma-separated values of `flag`, each parsed by `one`; at least one.
@@ -290,6 +418,8 @@ struct Snap {
     cpu: Vec<Option<procfs::CpuTimes>>,
     /// The RSS of each server process.
     rss: Vec<Option<u64>>,
+    /// The kernel's count of connections dropped at listening sockets.
+    listen_drops: Option<u64>,
 }
 
 impl Snap {
@@ -311,18 +441,61 @@ fn sum_all<T: Copy + std::ops::Add<Output = T>>(values: &[Option<T>]) -> Option<
     rest.iter().try_fold((*first)?, |acc, v| Some(acc + (*v)?))
 }
 
-/// Records the time and the servers' CPU and RSS at each [`Point`].
+/// Records the time and the servers' CPU and RSS at each [`Point`]; in a storm, restarts
+/// the server at [`Point::Measure`].
 pub struct Coord {
     pids: Vec<u32>,
     snaps: [Option<Snap>; 4],
+    /// Storm: the restart still to do.
+    restart: Option<restart::Spec>,
+    /// Storm: what the restart did.
+    restarted: Option<restart::Done>,
 }
 
 impl Coord {
-    fn new(pids: &[u32]) -> Coord {
+    fn new(cfg: &Config) -> Coord {
+        let restart = cfg
+            .restart_cmd
+            .as_ref()
+            .zip(cfg.server_pids.first())
+            .map(|(cmd, &pid)| restart::Spec {
+                pid,
+                cmd: cmd.clone(),
+                log: cfg.restart_log.clone(),
+                pidfile: cfg.restart_pidfile.clone(),
+                addr: cfg.addrs[0],
+            });
         Coord {
-            pids: pids.to_vec(),
+            pids: cfg.server_pids.clone(),
             snaps: Default::default(),
+            restart,
+            restarted: None,
         }
+    }
+
+    /// Storm: the restart to do now, when `p` is where it is due and it was not done yet.
+    fn restart_due(&mut self, p: Point) -> Option<restart::Spec> {
+        if p == Point::Measure && self.snaps[p as usize].is_none() {
+            self.restart.take()
+        } else {
+            None
+        }
+    }
+
+    /// Records a restart: from now on the new process is the one observed (its CPU from the
+    /// moment it listens).
+    fn restarted(&mut self, done: restart::Done) {
+        if let Some(pid) = done.new_pid {
+            self.pids = vec![pid];
+        }
+        let secs = |t: Option<Instant>| t.map(|t| t.duration_since(done.kill_at).as_secs_f64());
+        eprintln!(
+            "loadgen: server restarted: gone after {:?} s, listening after {:?} s, pid {:?}",
+            secs(done.exited_at),
+            secs(done.listening_at),
+            done.new_pid
+        );
+        self.restarted = Some(done);
     }
 
     fn snap(&mut self, p: Point) {
@@ -332,6 +505,7 @@ impl Coord {
                 at: Instant::now(),
                 cpu: self.pids.iter().map(|&p| procfs::cpu_times(p)).collect(),
                 rss: self.pids.iter().map(|&p| procfs::rss_kib(p)).collect(),
+                listen_drops: procfs::listen_drops(),
             });
             eprintln!("loadgen: {}", p.name());
         }
@@ -341,8 +515,8 @@ impl Coord {
 /// How a worker waits at a [`Point`]: in one process the coordinator is local; in a shard
 /// the parent process is told on stdout and answers `go` on stdin.
 pub enum Barrier {
-    /// Single process.
-    Local(Coord),
+    /// Single process (boxed: the snapshots make it large).
+    Local(Box<Coord>),
     /// Child process of a sharded run.
     Child(tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>),
 }
@@ -351,7 +525,20 @@ impl Barrier {
     /// Stops at `p` until every shard got there.
     pub async fn at(&mut self, p: Point) {
         match self {
-            Barrier::Local(c) => c.snap(p),
+            Barrier::Local(c) => {
+                if let Some(spec) = c.restart_due(p) {
+                    // Off this thread: the clients must see the server go at once, as real
+                    // ones would, not once the restart is over.
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    std::thread::spawn(move || {
+                        let _ = tx.send(restart::run(&spec));
+                    });
+                    if let Ok(done) = rx.await {
+                        c.restarted(done);
+                    }
+                }
+                c.snap(p)
+            }
             Barrier::Child(lines) => {
                 println!("@barrier {}", p.name());
                 let _ = lines.next_line().await;
@@ -400,19 +587,16 @@ fn main() {
     };
     // Raise the open-files soft limit to the hard limit.
     let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
-    let per_client = if cfg.transport == Transport::Polling {
-        2
-    } else {
-        1
-    };
     let procs = cfg.shard.map_or(cfg.shards, |s| s.1).max(1);
-    let needed = (cfg.clients.div_ceil(procs) + 1) * per_client + 64;
+    let needed = open_files_needed(&cfg, procs);
     if needed as u64 > limit {
+        let enough = (1..=256)
+            .find(|&n| (open_files_needed(&cfg, n) as u64) < limit)
+            .unwrap_or(256);
         let e = format!(
             "{} clients need about {needed} open files per process, over this process's limit of {limit}: \
-             split them across processes with --shards {} (or run several loadgens)",
+             split them across processes with --shards {enough} (or run several loadgens)",
             cfg.clients,
-            (cfg.clients * per_client + 64).div_ceil(limit.saturating_sub(128).max(1) as usize)
         );
         eprintln!("sockeye-loadgen: {e}");
         let mut o =
@@ -433,7 +617,7 @@ fn main() {
         let (coord, parts, errors) = run_shards(&cfg, &args);
         println!("{}", report(&cfg, &coord, &parts, errors));
     } else {
-        let mut barrier = Barrier::Local(Coord::new(&cfg.server_pids));
+        let mut barrier = Barrier::Local(Box::new(Coord::new(&cfg)));
         let part = run_worker(&cfg, 0, 1, &mut barrier);
         let Barrier::Local(mut coord) = barrier else {
             unreachable!()
@@ -476,7 +660,7 @@ fn run_shards(cfg: &Config, args: &[String]) -> (Coord, Vec<Value>, Vec<String>)
         children.push(child);
     }
     drop(tx);
-    let mut coord = Coord::new(&cfg.server_pids);
+    let mut coord = Coord::new(cfg);
     let mut at: Vec<usize> = vec![0; n]; // barriers reported per child
     let mut done = vec![false; n];
     let mut parts = Vec::new();
@@ -510,6 +694,10 @@ fn run_shards(cfg: &Config, args: &[String]) -> (Coord, Vec<Value>, Vec<String>)
             && (0..n).all(|j| done[j] || at[j] > released)
             && (0..n).any(|j| !done[j])
         {
+            if let Some(spec) = coord.restart_due(Point::ALL[released]) {
+                // The shards' clients see the server go while this process waits.
+                coord.restarted(restart::run(&spec));
+            }
             coord.snap(Point::ALL[released]);
             released += 1;
             for s in stdins.iter_mut().flatten() {
@@ -530,6 +718,7 @@ fn scenario_name(cfg: &Config) -> &'static str {
         Scenario::Connect => "connect",
         Scenario::Echo => "echo",
         Scenario::Broadcast => "broadcast",
+        Scenario::Storm => "storm",
     }
 }
 
@@ -600,6 +789,11 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
     if timed_out {
         errs.push("hard timeout reached".into());
     }
+    if let Some(done) = &coord.restarted {
+        errs.extend(done.problems.iter().cloned());
+    } else if cfg.scenario == Scenario::Storm {
+        errs.push("the server was not restarted".into());
+    }
     let snap = |p: Point| coord.snaps[p as usize].as_ref();
     let secs = |a: Point, b: Point| match (snap(a), snap(b)) {
         (Some(a), Some(b)) => Some(b.at.duration_since(a.at).as_secs_f64()),
@@ -622,6 +816,22 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
             .collect()
     };
     let cpu = |a: Point, b: Point| times(a, b).map(procfs::CpuTimes::total);
+    // Connections the kernel dropped at a full accept queue: during the ramp, or from the
+    // end of the ramp to the end of a storm (the restart included).
+    let drops_from = if cfg.scenario == Scenario::Storm {
+        Point::Connected
+    } else {
+        Point::Start
+    };
+    let drops_to = if cfg.scenario == Scenario::Storm {
+        Point::End
+    } else {
+        Point::Connected
+    };
+    let listen_drops = snap(drops_from)
+        .and_then(|a| a.listen_drops)
+        .zip(snap(drops_to).and_then(|b| b.listen_drops))
+        .map(|(a, b)| b.saturating_sub(a));
     let rss = |p: Point| snap(p).and_then(Snap::rss_sum);
     for p in Point::ALL {
         if cfg.server_pids.len() > 1 && snap(p).is_some_and(|s| s.cpu.iter().any(Option::is_none)) {
@@ -632,6 +842,7 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
         }
     }
     let (connected, failed, lost) = (sum("connected"), sum("failed"), sum("lost"));
+    let mut all_back = false;
     let mut o = Map::new();
     let mut put = |k: &str, v: Value| {
         o.insert(k.to_string(), v);
@@ -643,6 +854,7 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
         json!(match cfg.transport {
             Transport::WebSocket => "websocket",
             Transport::Polling => "polling",
+            Transport::Upgrade => "upgrade",
         }),
     );
     put("addr", json!(cfg.addrs[0].to_string()));
@@ -662,6 +874,7 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
     put("lost", json!(lost));
     let connect_s = secs(Point::Start, Point::Connected);
     put("connect_s", json!(connect_s.map(|s| round(s, 3))));
+    put("listen_drops", json!(listen_drops));
     put(
         "connects_per_s",
         json!(connect_s.map(|s| round(connected as f64 / s.max(1e-9), 1))),
@@ -809,6 +1022,66 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
             );
             (got, per_s)
         }
+        Scenario::Storm => {
+            // Every client that connected in the ramp lost its connection in the restart and
+            // is back when it is connected again (the same handshake as in the ramp).
+            let (down, up, reconnects) = (sum("down_once"), sum("up"), sum("reconnects"));
+            all_back = connected > 0 && down >= connected && up >= connected;
+            put("disconnected", json!(down));
+            put("back", json!(up.min(connected)));
+            put("not_back", json!(connected.saturating_sub(up)));
+            put("reconnects", json!(reconnects));
+            put("reconnect_attempts", json!(sum("attempts")));
+            // Failed attempts, by cause: the port closed (the server not listening yet, or
+            // its backlog full and the kernel refusing), no answer within --connect-timeout,
+            // anything else (a reset, an HTTP error, a refused upgrade; listed in `errors`).
+            put("refused", json!(sum("refused")));
+            put("timed_out", json!(sum("timed_out")));
+            put("attempt_errors", json!(sum("attempt_errors")));
+            put(
+                "backoff",
+                json!([cfg.backoff.min_ms, cfg.backoff.max_ms, cfg.backoff.jitter]),
+            );
+            let restart = coord.restarted.as_ref();
+            let since_kill = |t: Option<Instant>| {
+                restart
+                    .zip(t)
+                    .map(|(r, t)| round(t.duration_since(r.kill_at).as_secs_f64(), 3))
+            };
+            put(
+                "restart_exit_s",
+                json!(since_kill(restart.and_then(|r| r.exited_at))),
+            );
+            put(
+                "restart_down_s",
+                json!(since_kill(restart.and_then(|r| r.listening_at))),
+            );
+            put(
+                "server_pid_after_restart",
+                json!(restart.and_then(|r| r.new_pid)),
+            );
+            let all_back_s = since_kill(snap(Point::End).map(|s| s.at)).filter(|_| all_back);
+            put("storm_all_back_s", json!(all_back_s));
+            // Each client's time without a connection: from reading the close to being back.
+            put("downtime_us", latency);
+            let grown = rss(Point::End)
+                .zip(rss(Point::Measure))
+                .map(|(e, s)| e as f64 - s as f64);
+            put(
+                "rss_per_conn_kib",
+                json!(grown.filter(|_| up > 0).map(|g| round(g / up as f64, 2))),
+            );
+            put(
+                "reconnects_per_server_cpu_s",
+                json!(server_cpu
+                    .filter(|c| *c > 0.0)
+                    .map(|c| round(reconnects as f64 / c, 0))),
+            );
+            (
+                reconnects,
+                all_back_s.map_or(0.0, |s| up as f64 / s.max(1e-9)),
+            )
+        }
     };
     put("throughput_per_s", json!(round(per_s, 1)));
     let base_cpu = if cfg.scenario == Scenario::Connect {
@@ -822,20 +1095,32 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
             .filter(|_| count > 0)
             .map(|c| round(c * 1e6 / count as f64, 3))),
     );
-    if cfg.scenario != Scenario::Connect {
-        let per = |c: f64| round(c * 1e6 / count as f64, 3);
-        let split = split.filter(|_| count > 0);
-        put("server_user_us_per_msg", json!(split.map(|t| per(t.user))));
-        put("server_sys_us_per_msg", json!(split.map(|t| per(t.system))));
-    }
+    // For connect, the ramp's split; otherwise the measured window's.
+    let split = if cfg.scenario == Scenario::Connect {
+        times(Point::Start, Point::Connected)
+    } else {
+        split
+    };
+    let per = |c: f64| round(c * 1e6 / count as f64, 3);
+    let split = split.filter(|_| count > 0);
+    put("server_user_us_per_msg", json!(split.map(|t| per(t.user))));
+    put("server_sys_us_per_msg", json!(split.map(|t| per(t.system))));
     put("errors", json!(errors));
     put("problems", json!(errs));
     for (k, v) in &cfg.tags {
         put(k, json!(v));
     }
+    let storm_ok = cfg.scenario != Scenario::Storm
+        || (all_back
+            && coord
+                .restarted
+                .as_ref()
+                .is_some_and(|r| r.problems.is_empty()));
     put(
         "ok",
-        json!(!timed_out && failed == 0 && lost == 0 && parts.len() == cfg.shards.max(1)),
+        json!(
+            !timed_out && failed == 0 && lost == 0 && storm_ok && parts.len() == cfg.shards.max(1)
+        ),
     );
     Value::Object(o)
 }
@@ -871,6 +1156,69 @@ mod tests {
         assert!(parse_args(&args("broadcast --port ,")).is_err());
         assert!(parse_args(&args("broadcast --port 3014,x")).is_err());
         assert!(parse_args(&args("broadcast --server-pid 1,-2")).is_err());
+    }
+
+    #[test]
+    fn storm_and_upgrade_options() {
+        let storm = parse_args(&args(
+            "storm --transport upgrade --port 3014 --server-pid 9 --restart-cmd x --backoff 0,0,0",
+        ))
+        .unwrap();
+        assert_eq!(storm.transport, Transport::Upgrade);
+        assert_eq!(storm.duration, 60.0);
+        assert_eq!(storm.backoff.max_ms, 0.0);
+        // The restart needs a command, and one server to restart.
+        assert!(parse_args(&args("storm --port 3014 --server-pid 9")).is_err());
+        assert!(parse_args(&args(
+            "storm --port 3014,3024 --server-pid 9,10 --restart-cmd x"
+        ))
+        .is_err());
+        assert!(parse_args(&args("connect --server-pid 9 --restart-cmd x")).is_err());
+        assert!(parse_args(&args("echo --transport upgrade")).is_err());
+        assert!(parse_args(&args("connect --transport upgrade")).is_ok());
+        assert!(parse_args(&args("storm --server-pid 9 --restart-cmd x --backoff 1,2")).is_err());
+        assert!(parse_args(&args(
+            "storm --server-pid 9 --restart-cmd x --backoff 1,2,3"
+        ))
+        .is_err());
+    }
+
+    #[test]
+    fn the_client_backoff() {
+        let b = Backoff::CLIENT_DEFAULT;
+        let mut rng = proto::Rng::new(3);
+        let ms = |d: Duration| d.as_millis() as f64;
+        let first: Vec<f64> = (0..2000).map(|_| ms(b.delay(0, &mut rng))).collect();
+        // 1 s moved by up to half of it, both ways, spread over the whole range.
+        assert!(first.iter().all(|&d| (500.0..=1500.0).contains(&d)));
+        assert!(first.iter().any(|&d| d < 600.0) && first.iter().any(|&d| d > 1400.0));
+        let mean = first.iter().sum::<f64>() / first.len() as f64;
+        assert!((950.0..1050.0).contains(&mean), "{mean}");
+        // Doubled per attempt, never above the maximum.
+        assert!((0..200).all(|_| (1000.0..=3000.0).contains(&ms(b.delay(1, &mut rng)))));
+        assert!((0..200).all(|_| ms(b.delay(2, &mut rng)) <= 5000.0));
+        assert!((0..200).all(|_| ms(b.delay(40, &mut rng)) == 5000.0));
+        let exact = Backoff {
+            min_ms: 100.0,
+            max_ms: 1000.0,
+            jitter: 0.0,
+        };
+        let d: Vec<f64> = (0..5).map(|n| ms(exact.delay(n, &mut rng))).collect();
+        assert_eq!(d, [100.0, 200.0, 400.0, 800.0, 1000.0]);
+    }
+
+    #[test]
+    fn open_files_for_a_storm() {
+        let storm = parse_args(&args(
+            "storm --transport upgrade --clients 10000 --server-pid 9 --restart-cmd x",
+        ))
+        .unwrap();
+        // Up to three connections per client while they all reconnect.
+        assert!(open_files_needed(&storm, 1) > 30_000);
+        assert!(open_files_needed(&storm, 2) < 20_000);
+        // A ramp holds the polling connections of --concurrency clients at most.
+        let ramp = parse_args(&args("connect --transport upgrade --clients 10000")).unwrap();
+        assert!(open_files_needed(&ramp, 1) < 11_000);
     }
 
     #[test]

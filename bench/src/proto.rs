@@ -126,6 +126,11 @@ impl Rng {
         x
     }
 
+    /// A uniform value in [0, 1) (53 random bits), as `Math.random()` gives.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     /// A non-zero WebSocket mask key.
     pub fn mask(&mut self) -> [u8; 4] {
         loop {

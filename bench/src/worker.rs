@@ -4,6 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -58,6 +59,17 @@ pub struct Shared {
     errors: RefCell<BTreeMap<String, u64>>,
     cpu0: Cell<f64>,
     cpu1: Cell<f64>,
+    /// Storm: the clients connected right now.
+    up: Cell<u64>,
+    /// Storm: the clients that lost their connection at least once.
+    down_once: Cell<u64>,
+    /// Storm: successful reconnections.
+    reconnects: Cell<u64>,
+    /// Storm: reconnection attempts, and those that failed, by cause.
+    attempts: Cell<u64>,
+    refused: Cell<u64>,
+    timed_out: Cell<u64>,
+    attempt_errors: Cell<u64>,
 }
 
 /// The counters of the clients of one server address.
@@ -106,6 +118,19 @@ impl Shared {
         }
     }
 
+    /// Counts a failed reconnection attempt by its cause (and its message in `errors`).
+    fn attempt_failed(&self, e: &io::Error) {
+        let cause = match e.kind() {
+            // The kernel's refusal (no listener, or a full backlog with the kernel set to
+            // refuse), not a refusal the load generator read from the server.
+            io::ErrorKind::ConnectionRefused if e.raw_os_error().is_some() => &self.refused,
+            io::ErrorKind::TimedOut => &self.timed_out,
+            _ => &self.attempt_errors,
+        };
+        Shared::bump(cause);
+        self.error(e);
+    }
+
     /// Counts a connected client of address `addr` (not the publisher).
     fn connected_to(&self, addr: usize) {
         if let Some(a) = self.by_addr.get(addr) {
@@ -133,6 +158,13 @@ impl Shared {
             "deflated": self.deflated.get(),
             "rx_bytes": self.rx_bytes.get(),
             "errors": *self.errors.borrow(),
+            "up": self.up.get(),
+            "down_once": self.down_once.get(),
+            "reconnects": self.reconnects.get(),
+            "attempts": self.attempts.get(),
+            "refused": self.refused.get(),
+            "timed_out": self.timed_out.get(),
+            "attempt_errors": self.attempt_errors.get(),
             "loadgen_cpu_s": cpu,
             "timed_out": timed_out,
             "hist": hist,
@@ -207,6 +239,13 @@ impl Worker {
             errors: RefCell::new(BTreeMap::new()),
             cpu0: Cell::new(0.0),
             cpu1: Cell::new(0.0),
+            up: Cell::new(0),
+            down_once: Cell::new(0),
+            reconnects: Cell::new(0),
+            attempts: Cell::new(0),
+            refused: Cell::new(0),
+            timed_out: Cell::new(0),
+            attempt_errors: Cell::new(0),
         });
         Worker {
             shared,
@@ -223,7 +262,7 @@ impl Worker {
         let cfg = sh.cfg.clone();
         barrier.at(Point::Start).await;
         let role = match cfg.scenario {
-            Scenario::Connect => Role::Idle,
+            Scenario::Connect | Scenario::Storm => Role::Idle,
             Scenario::Echo => Role::Echo,
             Scenario::Broadcast => Role::Subscriber,
         };
@@ -234,7 +273,11 @@ impl Worker {
             tasks += 1;
         }
         for i in (self.shard..cfg.clients).step_by(self.shards) {
-            tokio::task::spawn_local(client_task(sh.clone(), i, role));
+            if cfg.scenario == Scenario::Storm {
+                tokio::task::spawn_local(storm_task(sh.clone(), i));
+            } else {
+                tokio::task::spawn_local(client_task(sh.clone(), i, role));
+            }
             tasks += 1;
         }
         sh.clients.set(tasks);
@@ -245,6 +288,19 @@ impl Worker {
             sh.cpu0.set(crate::procfs::self_cpu_seconds());
             let _ = self.tx.send(Phase::Measure);
             sleep(Duration::from_secs_f64(cfg.duration)).await;
+        } else if cfg.scenario == Scenario::Storm {
+            // Held for --warmup, then the coordinator restarts the server at this barrier;
+            // the clients see their connections end and come back on their own.
+            sleep(Duration::from_secs_f64(cfg.warmup)).await;
+            barrier.at(Point::Measure).await;
+            sh.cpu0.set(crate::procfs::self_cpu_seconds());
+            let _ = self.tx.send(Phase::Measure);
+            let deadline = Instant::now() + Duration::from_secs_f64(cfg.duration);
+            let target = sh.connected.get();
+            wait_until(Some(deadline), || {
+                sh.down_once.get() >= target && sh.up.get() >= target
+            })
+            .await;
         } else {
             let _ = self.tx.send(Phase::Warmup);
             sleep(Duration::from_secs_f64(cfg.warmup)).await;
@@ -385,18 +441,23 @@ async fn client_task(sh: Rc<Shared>, i: usize, role: Role) {
     let connect_timeout = Duration::from_secs_f64(cfg.connect_timeout);
     let permit = sh.gate.acquire().await.ok();
     let result = match cfg.transport {
-        Transport::WebSocket => {
-            let c = timeout(connect_timeout, async {
-                let mut c = WsClient::connect(addr, i, rng.mask(), cfg.deflate).await?;
-                if role == Role::Idle && cfg.hello_size > 0 {
-                    hello(&mut c, cfg.hello_size).await?;
+        Transport::WebSocket | Transport::Upgrade => {
+            let mut c = connect_ws(&cfg, addr, i, &mut rng).await;
+            if role == Role::Idle && cfg.hello_size > 0 {
+                if let Ok(conn) = &mut c {
+                    let said = timeout(connect_timeout, hello(conn, cfg.hello_size))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(io::Error::new(io::ErrorKind::TimedOut, "hello timed out"))
+                        });
+                    if let Err(e) = said {
+                        c = Err(e);
+                    }
                 }
-                Ok::<_, io::Error>(c)
-            })
-            .await;
+            }
             drop(permit);
             match c {
-                Ok(Ok(c)) => {
+                Ok(c) => {
                     Shared::bump(&sh.connected);
                     if c.inflate.is_some() {
                         Shared::bump(&sh.deflated);
@@ -409,8 +470,7 @@ async fn client_task(sh: Rc<Shared>, i: usize, role: Role) {
                     }
                     Ok(ws_loop(&sh, c, i, a, role).await)
                 }
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+                Err(e) => Err(e),
             }
         }
         Transport::Polling => {
@@ -439,6 +499,89 @@ async fn client_task(sh: Rc<Shared>, i: usize, role: Role) {
             }
         }
         Ok(Ok(())) => {}
+    }
+}
+
+/// Opens client `i`'s WebSocket connection (directly, or by the upgrade path with
+/// `--transport upgrade`) within `--connect-timeout`.
+async fn connect_ws(
+    cfg: &Config,
+    addr: SocketAddr,
+    i: usize,
+    rng: &mut Rng,
+) -> io::Result<WsClient> {
+    let limit = Duration::from_secs_f64(cfg.connect_timeout);
+    let mask = rng.mask();
+    let mut at = "WebSocket";
+    let c = match cfg.transport {
+        Transport::Upgrade => {
+            timeout(
+                limit,
+                WsClient::connect_upgrade(addr, i, mask, rng, &mut at),
+            )
+            .await
+        }
+        _ => timeout(limit, WsClient::connect(addr, i, mask, cfg.deflate)).await,
+    };
+    c.unwrap_or_else(|_| {
+        let msg = format!("connect timed out (at: {at})");
+        Err(io::Error::new(io::ErrorKind::TimedOut, msg))
+    })
+}
+
+/// A client of the storm. It connects in the ramp like every client, holds its connection
+/// (answering pings), and each time the connection ends reconnects as socket.io-client's
+/// Manager does with its defaults: it waits the backoff's delay (1 s, moved by up to half of
+/// it at random), tries, and after each failed attempt waits the next, doubled, delay (at
+/// most 5 s), without limit on attempts; an attempt is the whole handshake of the ramp and
+/// fails after `--connect-timeout`. Its time without a connection (from reading the close to
+/// being connected again) goes into the histogram.
+async fn storm_task(sh: Rc<Shared>, i: usize) {
+    let cfg = sh.cfg.clone();
+    let a = i % cfg.addrs.len();
+    let addr = cfg.addrs[a];
+    let mut rng = Rng::new(i as u64 + 1);
+    let permit = sh.gate.acquire().await.ok();
+    let first = connect_ws(&cfg, addr, i, &mut rng).await;
+    drop(permit);
+    let mut c = match first {
+        Ok(c) => c,
+        Err(e) => {
+            Shared::bump(&sh.failed);
+            sh.error(&e);
+            return;
+        }
+    };
+    Shared::bump(&sh.connected);
+    sh.connected_to(a);
+    let mut was_down = false;
+    loop {
+        Shared::bump(&sh.up);
+        if ws_loop(&sh, c, i, a, Role::Idle).await.is_ok() {
+            return; // the run is over
+        }
+        sh.up.set(sh.up.get() - 1);
+        if !was_down {
+            was_down = true;
+            Shared::bump(&sh.down_once);
+        }
+        let down_at = Instant::now();
+        let mut attempt = 0;
+        c = loop {
+            sleep(cfg.backoff.delay(attempt, &mut rng)).await;
+            attempt += 1;
+            if *sh.phase.borrow() == Phase::Stop {
+                return;
+            }
+            Shared::bump(&sh.attempts);
+            match connect_ws(&cfg, addr, i, &mut rng).await {
+                Ok(c) => break c,
+                Err(e) => sh.attempt_failed(&e),
+            }
+        };
+        Shared::bump(&sh.reconnects);
+        let us = (down_at.elapsed().as_micros() as u64).clamp(1, MAX_LATENCY_US);
+        sh.hist.borrow_mut().saturating_record(us);
     }
 }
 

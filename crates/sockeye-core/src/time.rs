@@ -31,6 +31,31 @@ pub fn js_date_string(secs: u64) -> String {
     )
 }
 
+/// `millis` since the Unix epoch as `2026-12-04T20:25:28.123Z` (JavaScript's
+/// `Date.prototype.toISOString`, which is also how `JSON.stringify` writes a `Date`): the
+/// dates the admin UI reads.
+///
+/// # Examples
+/// ```
+/// assert_eq!(
+///     sockeye_core::time::to_iso_string(1_000),
+///     "1970-01-01T00:00:01.000Z"
+/// );
+/// ```
+pub fn to_iso_string(millis: u64) -> String {
+    let secs = millis / 1000;
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        millis % 1000
+    )
+}
+
 /// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's algorithm).
 pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -64,5 +89,13 @@ mod tests {
             js_date_string(951_782_400),
             "Tue Feb 29 2000 00:00:00 GMT+0000 (Coordinated Universal Time)"
         );
+    }
+
+    #[test]
+    fn iso_strings_match_javascript() {
+        // new Date(ms).toISOString() in Node.
+        assert_eq!(to_iso_string(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(to_iso_string(1_796_415_928_007), "2026-12-04T20:25:28.007Z");
+        assert_eq!(to_iso_string(951_782_399_999), "2000-02-28T23:59:59.999Z");
     }
 }

@@ -471,12 +471,12 @@ impl Adapter for ClassicAdapter {
         &self,
         packet: BroadcastPacket,
         opts: BroadcastOptions,
-    ) -> BoxFuture<'_, Result<(), AdapterError>> {
+    ) -> BoxFuture<'_, Result<usize, AdapterError>> {
         let c = &self.core;
-        c.local.broadcast(&packet, &opts);
+        let sent = c.local.broadcast(&packet, &opts);
         Box::pin(async move {
             if opts.flags.local {
-                return Ok(());
+                return Ok(sent);
             }
             let msg = Value::Array(vec![
                 Value::Str(c.uid.clone()),
@@ -487,7 +487,8 @@ impl Adapter for ClassicAdapter {
                 [room] => format!("{}{room}#", c.channel),
                 _ => c.channel.clone(),
             };
-            c.publish(&channel, msgpack::encode(&msg)).await
+            c.publish(&channel, msgpack::encode(&msg)).await?;
+            Ok(sent)
         })
     }
 

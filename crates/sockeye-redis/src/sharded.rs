@@ -483,12 +483,12 @@ impl Adapter for ShardedAdapter {
         &self,
         packet: BroadcastPacket,
         opts: BroadcastOptions,
-    ) -> BoxFuture<'_, Result<(), AdapterError>> {
+    ) -> BoxFuture<'_, Result<usize, AdapterError>> {
         let c = &self.core;
-        c.local.broadcast(&packet, &opts);
+        let sent = c.local.broadcast(&packet, &opts);
         Box::pin(async move {
             if opts.flags.local {
-                return Ok(());
+                return Ok(sent);
             }
             let channel = match opts.rooms.as_slice() {
                 [room] if c.has_own_channel(room) => c.dynamic_channel(room),
@@ -498,7 +498,8 @@ impl Adapter for ShardedAdapter {
                 .with("packet", wire::packet(&packet, false)?)
                 .with("opts", wire::opts_full(&opts, None))
                 .build();
-            c.publish(&channel, kind::BROADCAST, data).await
+            c.publish(&channel, kind::BROADCAST, data).await?;
+            Ok(sent)
         })
     }
 

@@ -38,10 +38,12 @@ async fn broadcasts_reach_every_server_once() {
         Value::Float(1.5),
         Value::Map(vec![("b".into(), bin.clone())]),
     ];
-    a.adapter
+    let here = a
+        .adapter
         .broadcast(packet("/", "hello", args.clone()), BroadcastOptions::new())
         .await
         .unwrap();
+    assert_eq!(here, 1, "the answer counts a's own socket only");
     eventually("b and c got it", || {
         !b.ns.inbox(sb).is_empty() && !c.ns.inbox(sc).is_empty()
     })

@@ -31,6 +31,46 @@ pub struct Args {
     /// Where to serve `/metrics`, when asked.
     pub metrics: Option<std::net::SocketAddr>,
     pub log_format: crate::logging::Format,
+    /// The admin UI's namespace and files, when asked for.
+    pub admin: Option<AdminArgs>,
+    /// The publish endpoint, when asked for.
+    pub publish: Option<PublishArgs>,
+}
+
+/// `--admin-ui` and its companions.
+#[derive(Clone)]
+pub struct AdminArgs {
+    /// `SOCKEYE_ADMIN_USER` and `SOCKEYE_ADMIN_PASSWORD_HASH`; `None` with
+    /// `--admin-ui-no-auth`.
+    pub credentials: Option<(String, String)>,
+    pub readonly: bool,
+    /// Where the UI's files are (`@socket.io/admin-ui`'s `ui/dist`).
+    pub dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for AdminArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminArgs")
+            .field("user", &self.credentials.as_ref().map(|c| &c.0))
+            .field("readonly", &self.readonly)
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
+/// `--publish-token` (or its file) and its companions.
+#[derive(Clone)]
+pub struct PublishArgs {
+    pub token: String,
+    pub max_bytes: usize,
+}
+
+impl std::fmt::Debug for PublishArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublishArgs")
+            .field("max_bytes", &self.max_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What to do.
@@ -89,14 +129,30 @@ Flags:
   -h, --help             print this help
   -V, --version          print the version
 
+Admin UI (the official @socket.io/admin-ui, off by default):
+  --admin-ui             serve its namespace /admin, with the credentials of
+                         SOCKEYE_ADMIN_USER and SOCKEYE_ADMIN_PASSWORD_HASH (a bcrypt
+                         hash of the password), and its page at /admin/ when its files
+                         are installed (scripts/admin-ui.sh)
+  --admin-ui-no-auth     no credentials: anyone who reaches the server may administer it
+  --admin-ui-readonly    the UI may look, not act (no emit, join, leave, disconnect)
+  --admin-ui-dir DIR     where its files are (@socket.io/admin-ui's ui/dist)
+                         [default: admin-ui/node_modules/@socket.io/admin-ui/ui/dist]
+
+Publish API (POST /publish, off by default):
+  --publish-token TOKEN  accept broadcasts from requests with `Authorization: Bearer TOKEN`
+                         (also env SOCKEYE_PUBLISH_TOKEN; 16 characters at least)
+  --publish-token-file PATH   the same, the token read from a file
+  --publish-max-bytes BYTES   largest request body               [default: 1000000]
+
 On Linux with glibc the server runs itself again with GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 (its heap in transparent huge pages, cheaper with many connections) unless GLIBC_TUNABLES is
 already set; set it, even empty, to keep the default allocator settings.
 ";
 
 impl Args {
-    /// Parses the flags (without the program name), with `PORT` and `SOCKEYE_REDIS` from the
-    /// environment.
+    /// Parses the flags (without the program name), with `PORT`, `SOCKEYE_REDIS`,
+    /// `SOCKEYE_PUBLISH_TOKEN` and the admin UI's credentials from the environment.
     pub fn parse(it: impl Iterator<Item = String>) -> Result<Parsed, String> {
         Args::parse_with(it, |name| std::env::var(name).ok())
     }
@@ -132,7 +188,15 @@ impl Args {
             http_compression: Some(sockeye::HttpCompression::new()),
             metrics: None,
             log_format: crate::logging::Format::Text,
+            admin: None,
+            publish: None,
         };
+        let mut admin_ui = false;
+        let mut admin_no_auth = false;
+        let mut admin_readonly = false;
+        let mut admin_dir: Option<PathBuf> = None;
+        let mut publish_token = env("SOCKEYE_PUBLISH_TOKEN").filter(|t| !t.is_empty());
+        let mut publish_max_bytes: Option<usize> = None;
         while let Some(flag) = it.next() {
             let (flag, inline) = match flag.split_once('=') {
                 Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
@@ -218,6 +282,21 @@ impl Args {
                         v => Some(on.threshold(num("--http-compression", v.to_owned())?)),
                     }
                 }
+                "--admin-ui" => admin_ui = true,
+                "--admin-ui-no-auth" => admin_no_auth = true,
+                "--admin-ui-readonly" => admin_readonly = true,
+                "--admin-ui-dir" => admin_dir = Some(value("--admin-ui-dir")?.into()),
+                "--publish-token" => publish_token = Some(value("--publish-token")?),
+                "--publish-token-file" => {
+                    let path = value("--publish-token-file")?;
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| format!("--publish-token-file {path}: {e}"))?;
+                    publish_token = Some(text.trim().to_owned());
+                }
+                "--publish-max-bytes" => {
+                    publish_max_bytes =
+                        Some(num("--publish-max-bytes", value("--publish-max-bytes")?)?)
+                }
                 "--log-format" => {
                     a.log_format = match value("--log-format")?.as_str() {
                         "text" => crate::logging::Format::Text,
@@ -239,6 +318,17 @@ impl Args {
         if a.redis_key.is_some() && a.redis.is_none() {
             return Err("--redis-key needs --redis URL (or SOCKEYE_REDIS)".into());
         }
+        a.admin = admin_args(admin_ui, admin_no_auth, admin_readonly, admin_dir, &env)?;
+        a.publish = match (publish_token, publish_max_bytes) {
+            (Some(token), max) => Some(PublishArgs {
+                token,
+                max_bytes: max.unwrap_or(1_000_000),
+            }),
+            (None, Some(_)) => {
+                return Err("--publish-max-bytes needs --publish-token (or its file)".into())
+            }
+            (None, None) => None,
+        };
         if let Some(dir) = &a.static_dir {
             if !dir.is_dir() {
                 return Err(format!("--static: {} is not a folder", dir.display()));
@@ -246,6 +336,49 @@ impl Args {
         }
         Ok(Parsed::Run(Box::new(a)))
     }
+}
+
+/// The admin UI's settings: `--admin-ui` with credentials from the environment, or with
+/// `--admin-ui-no-auth` explicitly; its other flags only with it.
+fn admin_args(
+    on: bool,
+    no_auth: bool,
+    readonly: bool,
+    dir: Option<PathBuf>,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<AdminArgs>, String> {
+    if !on {
+        if no_auth || readonly || dir.is_some() {
+            return Err(
+                "--admin-ui-no-auth, --admin-ui-readonly and --admin-ui-dir need --admin-ui".into(),
+            );
+        }
+        return Ok(None);
+    }
+    let user = env("SOCKEYE_ADMIN_USER").filter(|v| !v.is_empty());
+    let hash = env("SOCKEYE_ADMIN_PASSWORD_HASH").filter(|v| !v.is_empty());
+    let credentials =
+        match (user, hash, no_auth) {
+            (Some(u), Some(h), false) => Some((u, h)),
+            (None, None, true) => None,
+            (_, _, true) => return Err(
+                "--admin-ui-no-auth with SOCKEYE_ADMIN_USER or SOCKEYE_ADMIN_PASSWORD_HASH set: \
+                        unset them, or drop --admin-ui-no-auth"
+                    .into(),
+            ),
+            _ => {
+                return Err("--admin-ui needs credentials: set SOCKEYE_ADMIN_USER and \
+                        SOCKEYE_ADMIN_PASSWORD_HASH (a bcrypt hash of the password, e.g. from \
+                        `htpasswd -nbBC 10 \"\" PASSWORD | cut -d: -f2`), or pass \
+                        --admin-ui-no-auth to run it without any"
+                    .into())
+            }
+        };
+    Ok(Some(AdminArgs {
+        credentials,
+        readonly,
+        dir,
+    }))
 }
 
 #[cfg(test)]
@@ -319,6 +452,82 @@ mod tests {
             panic!()
         };
         assert_eq!(a.redis.as_deref(), Some("redis://h:1"));
+    }
+
+    #[test]
+    fn admin_ui_needs_credentials_or_an_explicit_no_auth() {
+        let Ok(Parsed::Run(a)) = parse(&[]) else {
+            panic!()
+        };
+        assert!(
+            a.admin.is_none() && a.publish.is_none(),
+            "both off by default"
+        );
+        let err = parse(&["--admin-ui"]).err().unwrap();
+        assert!(err.contains("SOCKEYE_ADMIN_PASSWORD_HASH"), "{err}");
+        let Ok(Parsed::Run(a)) = parse(&["--admin-ui", "--admin-ui-no-auth"]) else {
+            panic!()
+        };
+        assert!(a.admin.unwrap().credentials.is_none());
+        assert!(parse(&["--admin-ui-readonly"]).is_err());
+        let env = |name: &str| match name {
+            "SOCKEYE_ADMIN_USER" => Some("ops".to_owned()),
+            "SOCKEYE_ADMIN_PASSWORD_HASH" => Some("$2a$10$x".to_owned()),
+            _ => None,
+        };
+        let args = |v: &[&str]| Args::parse_with(v.iter().map(|s| s.to_string()), env);
+        let Ok(Parsed::Run(a)) = args(&["--admin-ui", "--admin-ui-readonly"]) else {
+            panic!()
+        };
+        let admin = a.admin.unwrap();
+        assert_eq!(admin.credentials.as_ref().unwrap().0, "ops");
+        assert!(admin.readonly);
+        assert!(
+            !format!("{admin:?}").contains("$2a$"),
+            "the hash stays out of logs"
+        );
+        assert!(args(&["--admin-ui", "--admin-ui-no-auth"]).is_err());
+        // Only one of the two set is no credentials.
+        let half = |name: &str| (name == "SOCKEYE_ADMIN_USER").then(|| "ops".to_owned());
+        assert!(Args::parse_with(["--admin-ui".to_owned()].into_iter(), half).is_err());
+    }
+
+    #[test]
+    fn publish_token_from_a_flag_a_file_or_the_environment() {
+        let Ok(Parsed::Run(a)) = parse(&["--publish-token", "t0123456789abcdef"]) else {
+            panic!()
+        };
+        let p = a.publish.unwrap();
+        assert_eq!(
+            (p.token.as_str(), p.max_bytes),
+            ("t0123456789abcdef", 1_000_000)
+        );
+        assert!(
+            !format!("{p:?}").contains("t0123"),
+            "the token stays out of logs"
+        );
+        let dir = std::env::temp_dir().join(format!("sockeye-token-{}", std::process::id()));
+        std::fs::write(&dir, "from-a-file-0123456789\n").unwrap();
+        let path = dir.display().to_string();
+        let Ok(Parsed::Run(a)) = parse(&["--publish-token-file", &path, "--publish-max-bytes=64"])
+        else {
+            panic!()
+        };
+        let _ = std::fs::remove_file(&dir);
+        let p = a.publish.unwrap();
+        assert_eq!(
+            (p.token.as_str(), p.max_bytes),
+            ("from-a-file-0123456789", 64)
+        );
+        assert!(parse(&["--publish-token-file", "/nonexistent/token"]).is_err());
+        assert!(parse(&["--publish-max-bytes", "10"]).is_err());
+        let env = |name: &str| {
+            (name == "SOCKEYE_PUBLISH_TOKEN").then(|| "env-token-0123456789".to_owned())
+        };
+        let Ok(Parsed::Run(a)) = Args::parse_with(std::iter::empty(), env) else {
+            panic!()
+        };
+        assert_eq!(a.publish.unwrap().token, "env-token-0123456789");
     }
 
     #[test]

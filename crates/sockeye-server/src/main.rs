@@ -9,6 +9,7 @@ mod args;
 mod logging;
 mod metrics;
 mod page;
+mod routes;
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use sockeye::{AckSender, ClientBundle, Payload, SocketIo, SocketRef, StaticDir};
 
 use crate::args::Args;
 use crate::page::Page;
+use crate::routes::{AdminUi, Routes};
 
 /// Reverses a string by Unicode scalar values (never by bytes), as Python's `s[::-1]` does.
 fn reverse(text: &str) -> String {
@@ -152,6 +154,7 @@ async fn run(args: Args) -> std::io::Result<()> {
     io.ns("/", |socket: SocketRef| {
         socket.on("message", on_message);
     });
+    let extras = extras(&args, &io)?;
     if let Some(redis) = &cluster {
         // Subscribed before the first client: what other nodes send is heard from then on.
         if let Err(e) = io.ready().await {
@@ -187,15 +190,94 @@ async fn run(args: Args) -> std::io::Result<()> {
     match &args.static_dir {
         Some(dir) => {
             println!("serving {}", dir.display());
-            let svc = tower_layer_apply(&layer, StaticDir::new(dir));
+            let svc = tower_layer_apply(&layer, extras.around(StaticDir::new(dir)));
             sockeye::serve(listener, svc, stop).await;
         }
         None => {
-            let svc = tower_layer_apply(&layer, Page);
+            let svc = tower_layer_apply(&layer, extras.around(Page));
             sockeye::serve(listener, svc, stop).await;
         }
     }
     Ok(())
+}
+
+/// The publish endpoint and the admin UI, as the flags ask (each off by default).
+struct Extras {
+    publisher: Option<sockeye::publish::Publisher>,
+    admin_ui: Option<std::sync::Arc<AdminUi>>,
+}
+
+impl Extras {
+    fn around<S>(&self, inner: S) -> Routes<S> {
+        Routes {
+            publisher: self.publisher.clone(),
+            admin_ui: self.admin_ui.clone(),
+            inner,
+        }
+    }
+}
+
+/// Sets up `--admin-ui` (its namespace on `io`, its files) and `--publish-token`.
+fn extras(args: &Args, io: &SocketIo) -> std::io::Result<Extras> {
+    let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+    let publisher = match &args.publish {
+        Some(p) => {
+            let publisher = sockeye::publish::Publisher::new(io, &p.token)
+                .map_err(|e| invalid(format!("--publish-token: {e}")))?
+                .max_body_bytes(p.max_bytes);
+            println!("publish API on POST /publish (bearer token required)");
+            Some(publisher)
+        }
+        None => None,
+    };
+    let Some(admin) = &args.admin else {
+        return Ok(Extras {
+            publisher,
+            admin_ui: None,
+        });
+    };
+    use sockeye::admin::{instrument, AdminAuth, AdminOptions};
+    let auth = match &admin.credentials {
+        Some((user, hash)) => AdminAuth::basic(user, hash)
+            .map_err(|e| invalid(format!("SOCKEYE_ADMIN_PASSWORD_HASH: {e}")))?,
+        None => AdminAuth::None,
+    };
+    instrument(io, AdminOptions::new(auth).readonly(admin.readonly))
+        .map_err(|e| invalid(format!("--admin-ui: {e}")))?;
+    let who = match &admin.credentials {
+        Some((user, _)) => format!("user {user}"),
+        None => "NO AUTHENTICATION".to_owned(),
+    };
+    let mode = if admin.readonly { ", read-only" } else { "" };
+    let admin_ui = match AdminUi::find(admin.dir.as_deref()) {
+        Ok(ui) => {
+            let fonts = if ui.self_contained() {
+                ""
+            } else {
+                "; its fonts load from CDNs"
+            };
+            println!(
+                "admin UI on namespace /admin ({who}{mode}), its page at {} (from {}{fonts})",
+                routes::ADMIN_PATH,
+                ui.found_in.display()
+            );
+            Some(std::sync::Arc::new(ui))
+        }
+        Err(tried) => {
+            let tried: Vec<String> = tried.iter().map(|d| d.display().to_string()).collect();
+            println!(
+                "admin UI on namespace /admin ({who}{mode}); its page is not served: not found \
+                 in {} (install it with scripts/admin-ui.sh, or use https://admin.socket.io \
+                 with --cors https://admin.socket.io)",
+                tried.join(", ")
+            );
+            None
+        }
+    };
+    Ok(Extras {
+        publisher,
+        admin_ui,
+    })
 }
 
 /// The error of a listener that could not be opened, saying which address and what to do.

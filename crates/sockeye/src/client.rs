@@ -241,6 +241,9 @@ impl Handler for IoHandler {
     }
 
     fn on_connect(&self, conn: &Arc<Conn>) {
+        if let Some(o) = self.0.observer() {
+            o.connection_opened(conn);
+        }
         if conn.protocol() == ProtocolVersion::V3 {
             // A v4-protocol client is connected to `/` without asking, as Node does.
             if let Some(ns) = self.0.get_ns("/") {
@@ -283,9 +286,15 @@ impl Handler for IoHandler {
         for s in sockets {
             s.close(reason.into());
         }
+        if let Some(o) = self.0.observer() {
+            o.connection_closed(conn, reason);
+        }
     }
 
     fn on_message(&self, conn: &Arc<Conn>, msg: Bytes) {
+        if let Some(o) = self.0.observer() {
+            o.packet_in(msg.len());
+        }
         let decoded = parser::decode(msg, self.limits());
         // The usual packet, an event, takes one lock: no binary packet may be waiting for
         // its attachments, and the event's socket is looked up at the same time.
@@ -344,6 +353,9 @@ impl Handler for IoHandler {
     }
 
     fn on_binary(&self, conn: &Arc<Conn>, data: Bytes) {
+        if let Some(o) = self.0.observer() {
+            o.packet_in(data.len());
+        }
         let done = {
             let mut st = conn.data().state.lock();
             let Some(p) = st.partial.as_mut() else {

@@ -8,6 +8,7 @@
 //! |---|---|---|---|
 //! | [`SocketRef`] | yes | yes | yes |
 //! | [`Data<T>`] / [`TryData<T>`] (auth, or the event's arguments) | yes | yes | |
+//! | [`Payload`] (the event's arguments as they arrived, to relay unchanged) | | yes | |
 //! | [`Bin`] (binary attachments) | | yes | |
 //! | [`AckSender`] | | yes | |
 //! | [`Event`] (the event's name) | | yes | |
@@ -344,6 +345,31 @@ impl<T: DeserializeOwned> FromMessageParts for TryData<T> {
     }
 }
 
+/// The event's arguments as they arrived, to relay unchanged (`emit_payload` on a socket, on
+/// [`SocketIo`] or on an operator) without decoding them.
+///
+/// As the handler's last argument it takes the payload out of the message. Anywhere else it
+/// is a clone that shares the message's bytes rather than copying them: the JSON text and the
+/// binary attachments are reference-counted buffers (`Bytes`), so a clone costs a count (the
+/// first clone of a buffer allocates that count's few bytes), plus the list of the arguments'
+/// ranges (kept inline up to four arguments) and, with attachments, the short list of their
+/// handles. The clone cannot be avoided there: the extractors after it may read the payload
+/// (`Data<T>`, `Bin`, another `Payload`). A payload made of structured values (from
+/// [`Payload::from_values`]) is copied value by value by a clone; put the `Payload` last to
+/// relay such a payload without one.
+///
+/// # Examples
+/// ```
+/// use sockeye::{Payload, SocketIo, SocketRef};
+///
+/// let (_svc, io) = SocketIo::new_svc();
+/// io.ns("/", |socket: SocketRef| {
+///     // Relayed to everyone else; the payload is the last argument, so it is taken.
+///     socket.on("chat", |s: SocketRef, p: Payload| async move {
+///         let _ = s.broadcast().emit_payload("chat", &p).await;
+///     });
+/// });
+/// ```
 impl FromMessageParts for Payload {
     fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, ExtractError> {
         Ok(if parts.is_last_extractor() {

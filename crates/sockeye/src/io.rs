@@ -22,6 +22,7 @@ use crate::client::{Conn, IoHandler};
 use crate::errors::{EmitError, ServerAckError};
 use crate::handler::{box_connect, BoxedConnectHandler, ConnectHandler, Middleware};
 use crate::ns::Namespace;
+use crate::observe::Observer;
 use crate::operators::{BroadcastOperator, RemoteSocket};
 use crate::parent::{box_handshake_matcher, NsMatcher, Parent, ParentNamespace};
 use crate::server_event::{ServerEvent, ServerHandlers};
@@ -56,6 +57,8 @@ pub(crate) struct IoInner {
     dyn_nsps: RwLock<Vec<Arc<Parent>>>,
     new_ns_listeners: RwLock<Vec<NewNsListener>>,
     engine: OnceLock<Engine<IoHandler>>,
+    /// The instrument watching this server (the admin UI), once one is set.
+    observer: OnceLock<Arc<dyn Observer>>,
     self_ref: std::sync::Weak<IoInner>,
 }
 
@@ -63,6 +66,18 @@ impl IoInner {
     fn arc(&self) -> Arc<IoInner> {
         // The inner value is only reachable through an Arc.
         self.self_ref.upgrade().unwrap_or_else(|| unreachable!())
+    }
+
+    /// The instrument watching this server, if any.
+    #[inline]
+    pub(crate) fn observer(&self) -> Option<&Arc<dyn Observer>> {
+        self.observer.get()
+    }
+
+    /// Sets the instrument watching this server; false when one is set already.
+    #[cfg_attr(not(feature = "admin-ui"), allow(dead_code))]
+    pub(crate) fn set_observer(&self, observer: Arc<dyn Observer>) -> bool {
+        self.observer.set(observer).is_ok()
     }
 
     /// A namespace that exists: declared, or a dynamic one's child already created.
@@ -237,6 +252,11 @@ impl std::fmt::Debug for SocketIo {
 impl SocketIo {
     pub(crate) fn from_inner(inner: Arc<IoInner>) -> SocketIo {
         SocketIo { inner }
+    }
+
+    #[cfg_attr(not(feature = "admin-ui"), allow(dead_code))]
+    pub(crate) fn inner(&self) -> &Arc<IoInner> {
+        &self.inner
     }
 
     /// A builder with the default options.
@@ -1533,6 +1553,7 @@ impl SocketIoBuilder {
             dyn_nsps: RwLock::new(Vec::new()),
             new_ns_listeners: RwLock::new(Vec::new()),
             engine: OnceLock::new(),
+            observer: OnceLock::new(),
             self_ref: w.clone(),
         });
         let engine = Engine::new(IoHandler(inner.clone()), self.engine);

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 mod ack;
+#[cfg(feature = "admin-ui")]
+pub mod admin;
 mod client;
 mod errors;
 mod fast_hash;
@@ -10,8 +12,11 @@ pub mod huge_pages;
 mod io;
 pub mod metrics;
 mod ns;
+mod observe;
 mod operators;
 mod parent;
+#[cfg(feature = "publish")]
+pub mod publish;
 mod rooms;
 mod serve;
 mod server_event;
@@ -48,6 +53,11 @@ pub use sockeye_core::adapter;
 pub use tower_layer;
 
 /// Extractors and handler traits.
+///
+/// [`Payload`] is an extractor too: the event's arguments as they arrived, to
+/// relay unchanged. As a handler's last argument it is taken from the message; before other
+/// arguments it is a clone that shares the message's bytes (its `FromMessageParts`
+/// implementation says what that costs).
 pub mod extract {
     pub use crate::handler::{
         Bin, ConnectHandler, ConnectParts, Data, DisconnectHandler, Event, ExtractError,

@@ -300,13 +300,31 @@ impl Namespace {
     /// Adds a local socket to rooms, telling the adapter of each room that gets its first
     /// member here.
     pub(crate) fn join_rooms(&self, sid: Sid, rooms: &[Room]) {
+        let Some(o) = self.io.observer() else {
+            return self
+                .rooms
+                .add_all(sid, rooms, |r| self.adapter.room_created(r));
+        };
+        let before = self.rooms.socket_rooms(sid);
         self.rooms
             .add_all(sid, rooms, |r| self.adapter.room_created(r));
+        for (i, r) in rooms.iter().enumerate() {
+            if !before.contains(r) && !rooms[..i].contains(r) {
+                o.room_joined(self, r, sid);
+            }
+        }
     }
 
     /// Removes a local socket from a room, telling the adapter when it was the last member.
     pub(crate) fn leave_room(&self, sid: Sid, room: &str) {
+        let Some(o) = self.io.observer() else {
+            return self.rooms.del(sid, room, |r| self.adapter.room_deleted(r));
+        };
+        let was_in = self.rooms.socket_rooms(sid)[1..].iter().any(|r| r == room);
         self.rooms.del(sid, room, |r| self.adapter.room_deleted(r));
+        if was_in {
+            o.room_left(self, room, sid);
+        }
     }
 
     /// Removes a local socket from every room, telling the adapter of each room left empty.
@@ -712,6 +730,9 @@ impl Namespace {
         };
         let _ = conn.send_text(ack);
         drop(order);
+        if let Some(o) = self.io.observer() {
+            o.socket_connected(&socket);
+        }
         let handler = self.handler.read().clone();
         let _span = socket.span().entered();
         tracing::info!("socket connected");
@@ -779,6 +800,10 @@ impl LocalNamespace for Namespace {
                 send_each(&self.local_sockets(|s| !except.contains(s)), packet, flags)
             }
         };
+        if let Some(o) = self.io.observer() {
+            let (packets, bytes) = crate::observe::size(packet.encoded());
+            o.packets_out(packets * sent, bytes * sent);
+        }
         crate::metrics::add(&crate::metrics::BROADCASTS, 1);
         crate::metrics::add(&crate::metrics::DELIVERIES, sent as u64);
         sent

@@ -178,12 +178,21 @@ impl BroadcastOperator {
     }
 
     async fn send(&self, event: &str, args: Payload) -> Result<(), EmitError> {
+        self.send_counted(event, args).await.map(|_| ())
+    }
+
+    /// Broadcasts; answers how many of this server's clients it was queued for.
+    pub(crate) async fn send_counted(
+        &self,
+        event: &str,
+        args: Payload,
+    ) -> Result<usize, EmitError> {
         let packet = BroadcastPacket::new(self.ns.name(), event, args);
-        self.ns
+        Ok(self
+            .ns
             .adapter()
             .broadcast(packet, self.opts.clone())
-            .await?;
-        Ok(())
+            .await?)
     }
 
     /// Emits an event with `data` as its single argument to every selected socket. The packet
@@ -577,7 +586,12 @@ impl RemoteSocket {
     /// # Ok(()) }
     /// ```
     pub fn is_local(&self) -> bool {
-        self.ns.get_socket(self.info.id).is_some()
+        self.local_socket().is_some()
+    }
+
+    /// The socket itself, when it is connected to this server.
+    pub(crate) fn local_socket(&self) -> Option<SocketRef> {
+        self.ns.get_socket(self.info.id)
     }
 
     fn operator(&self) -> BroadcastOperator {

@@ -1386,7 +1386,13 @@ impl Socket {
 
     /// Queues an encoded packet (and its attachments) for the client.
     pub(crate) fn send_encoded(&self, encoded: Encoded) -> Result<(), EmitError> {
-        self.queue(encoded.text, encoded.bins.into_iter())
+        let Some(o) = self.io_inner().observer() else {
+            return self.queue(encoded.text, encoded.bins.into_iter());
+        };
+        let (packets, bytes) = crate::observe::size(&encoded);
+        self.queue(encoded.text, encoded.bins.into_iter())?;
+        o.packets_out(packets, bytes);
+        Ok(())
     }
 
     /// As [`Socket::send_encoded`], never compressed when `compress` is false.
@@ -1629,7 +1635,18 @@ impl Socket {
     pub fn set_data<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), serde_json::Error> {
         let v = value::to_value(data)?;
         *self.data.lock() = Some(Box::new(v));
+        if let Some(o) = self.io_inner().observer() {
+            o.data_set(self);
+        }
         Ok(())
+    }
+
+    /// Changes the data in place (an empty map when none was set), telling no observer: for
+    /// the admin UI's own fields, which Node's admin UI also keeps in `socket.data`.
+    #[cfg_attr(not(feature = "admin-ui"), allow(dead_code))]
+    pub(crate) fn update_data_quietly(&self, f: impl FnOnce(&mut Value)) {
+        let mut data = self.data.lock();
+        f(data.get_or_insert_with(|| Box::new(Value::Map(Vec::new()))));
     }
 
     /// The application's data on this socket, as a `T` (an empty object when none was set,
@@ -1722,6 +1739,10 @@ impl Socket {
                 self.persist_session(*pid);
             }
         }
+        let observed = self
+            .io_inner()
+            .observer()
+            .map(|o| (o.clone(), self.rooms()));
         self.ns.remove_socket(self.id);
         self.conn.data().remove_socket(self.ns_name());
         // Dropping the senders ends every pending ack with `Disconnected`.
@@ -1731,6 +1752,9 @@ impl Socket {
         *self.fallback.write() = None;
         let h = self.on_disconnect.lock().take();
         self.on_disconnecting.lock().take();
+        if let Some((o, rooms)) = observed {
+            o.socket_disconnected(self, reason, &rooms);
+        }
         if let Some(h) = h {
             h(self.clone(), reason);
         }

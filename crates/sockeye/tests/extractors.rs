@@ -1,11 +1,36 @@
-//! Extractors in every position (the last one takes the payload instead of cloning it),
-//! handler lookup (replacement, many handlers) and one connection in two namespaces.
+//! Extractors in every position (the last one takes the payload instead of cloning it, the
+//! others share its bytes), handler lookup (replacement, many handlers) and one connection in
+//! two namespaces.
 
 mod common;
 
 use common::*;
-use sockeye::extract::{Data, Event};
+use sockeye::extract::{Data, Event, ExtractError, FromMessageParts, MessageParts};
 use sockeye::{Payload, SocketRef};
+
+/// Where a payload's bytes sit in memory: its JSON text and each attachment.
+#[derive(Debug, PartialEq)]
+struct Addresses {
+    text: Option<usize>,
+    bins: Vec<usize>,
+}
+
+impl Addresses {
+    fn of(p: &Payload) -> Addresses {
+        Addresses {
+            text: p.json_parts().map(|(src, _)| src.as_ptr() as usize),
+            bins: p.bins().iter().map(|b| b.as_ptr() as usize).collect(),
+        }
+    }
+}
+
+/// The addresses of the message's own payload, read by the handler's last extractor (after
+/// the `Payload` before it took its clone).
+impl FromMessageParts for Addresses {
+    fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, ExtractError> {
+        Ok(Addresses::of(&parts.payload))
+    }
+}
 
 /// A namespace whose handlers put the payload and other extractors in various orders.
 fn install(io: &sockeye::SocketIo) {
@@ -24,6 +49,19 @@ fn install(io: &sockeye::SocketIo) {
                 let _ = s.emit("got", &(p.len(), p.arg_text(0).map(str::to_owned), text));
             },
         );
+        // A payload that is not the last argument shares the message's bytes: a copy would
+        // sit elsewhere in memory.
+        socket.on("shared", |s: SocketRef, p: Payload, message: Addresses| {
+            let mine = Addresses::of(&p);
+            let _ = s.emit(
+                "shared",
+                &(
+                    mine.text.is_some() && mine.text == message.text,
+                    mine.bins == message.bins,
+                    mine.bins.len(),
+                ),
+            );
+        });
         // The event name last (taken), the payload before it (cloned).
         socket.on_fallback(|s: SocketRef, p: Payload, Event(name): Event| {
             let _ = s.emit("fallback", &(name, p.len()));
@@ -71,6 +109,23 @@ async fn the_last_extractor_takes_and_the_others_see_everything() {
         ws.recv_text().await,
         r#"42/ext,["fallback",["no-such-event",3]]"#
     );
+    srv.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn a_payload_before_the_last_argument_shares_the_message_bytes() {
+    let srv = start_with(builder(), |io, _| install(io)).await;
+    let mut ws = Ws::connect_ns(srv.addr, "/ext").await;
+
+    ws.text(r#"42/ext,["shared",{"text":"hello"},2,3,4,5]"#)
+        .await;
+    assert_eq!(ws.recv_text().await, r#"42/ext,["shared",[true,true,0]]"#);
+    // With binary attachments: the attachments are shared too.
+    ws.text(r#"452-/ext,["shared",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#)
+        .await;
+    ws.binary(&[1, 2, 3]).await;
+    ws.binary(&[7u8; 4096]).await;
+    assert_eq!(ws.recv_text().await, r#"42/ext,["shared",[true,true,2]]"#);
     srv.assert_healthy().await;
 }
 

@@ -47,5 +47,20 @@ async fn mounts_in_axum_with_one_layer() {
     ws.text("42[\"message\",\"héllo 🌍\"]").await;
     assert_eq!(ws.recv_text().await, "42[\"message\",\"🌍 olléh\"]");
     assert_eq!(io.sockets().len(), 1);
+
+    // Behind axum the upgraded stream arrives wrapped and is read through the generic path:
+    // a frame split over two reads (its start kept by the connection until the rest comes)
+    // and a message larger than a worker's read buffer both arrive whole.
+    let frame = common::masked_frame(0x81, "42[\"message\",\"split\"]".as_bytes());
+    ws.send_raw(&frame[..5]).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    ws.send_raw(&frame[5..]).await;
+    assert_eq!(ws.recv_text().await, "42[\"message\",\"tilps\"]");
+    let long = "ab".repeat(100_000);
+    ws.text(&format!("42[\"message\",\"{long}\"]")).await;
+    assert_eq!(
+        ws.recv_text().await,
+        format!("42[\"message\",\"{}\"]", "ba".repeat(100_000))
+    );
     server.abort();
 }

@@ -215,7 +215,7 @@ mod later {
             &self,
             packet: BroadcastPacket,
             opts: BroadcastOptions,
-        ) -> BoxFuture<'_, Result<(), AdapterError>> {
+        ) -> BoxFuture<'_, Result<usize, AdapterError>> {
             self.0.broadcast(packet, opts)
         }
         fn broadcast_with_ack(

@@ -1,126 +1,177 @@
-//! A stock ticker: a background task publishes random-walk prices 10 times a second to one
-//! room per symbol, with volatile emits (a slow client skips prices instead of queueing stale
-//! ones). Also shows the `State` extractor and an emit with ack from the server.
+//! A stock ticker, as the python-socketio tutorial imagined one: a backend pushes live prices,
+//! and every browser that subscribed to a symbol sees them move.
 //!
-//! - `subscribe` / `unsubscribe` (symbol) join or leave the symbol's room (unknown symbols
-//!   are ignored); the ack is the list of subscribed symbols.
-//! - `price` `{symbol, price}` arrives for each subscribed symbol.
-//! - On connect the server emits `clock` (its time, ms) and waits up to 2 s for the client's
-//!   ack with its own time, then prints how far the client's clock is from the server's.
+//! - The page (`/`) lists the symbols in a live table, draws a chart of the subscribed ones
+//!   (plain SVG, no library), and subscribes or unsubscribes per symbol.
+//! - The server puts each subscriber in the room of its symbol (`subscribe` / `unsubscribe`,
+//!   answered with the list of symbols subscribed), and knows nothing of prices.
+//! - The feeder makes random-walk prices and pushes each into its symbol's room through the
+//!   publish API (`POST /publish` with a bearer token): what a backend in any language would
+//!   do. It runs inside the server by default (over HTTP all the same), or as its own process.
 //!
 //! ```sh
-//! cd examples && cargo run -p stock-ticker    # PORT=3000 to change the port
+//! cd examples && cargo run -p stock-ticker        # the page on http://127.0.0.1:8080
 //! ```
 //!
-//! Then, in a directory where `npm i socket.io-client` was run, `node ticker.mjs`:
+//! With the feeder apart (e.g. on another machine, or replaced by your backend):
 //!
-//! ```js
-//! import { io } from "socket.io-client";
-//! const socket = io("http://127.0.0.1:8080");
-//! socket.on("clock", (_serverTime, ack) => ack(Date.now()));
-//! socket.on("price", ({ symbol, price }) => console.log(symbol, price));
-//! socket.emit("subscribe", "ACME", (reply) => console.log(reply));
+//! ```sh
+//! PUBLISH_TOKEN=$(openssl rand -hex 32) cargo run -p stock-ticker -- --no-feeder &
+//! PUBLISH_TOKEN=... cargo run -p stock-ticker -- feed --addr 127.0.0.1:8080 --rate 20
+//! curl -H "Authorization: Bearer $PUBLISH_TOKEN" -H 'Content-Type: application/json' \
+//!      -d '{"rooms":["ACME"],"event":"price","args":[{"symbol":"ACME","price":123.45,"time":0}]}' \
+//!      http://127.0.0.1:8080/publish
 //! ```
+//!
+//! Flags: `--port P` (or `PORT`; default 8080), `--no-feeder`, `--rate N` (prices per second
+//! over all symbols, default 10), `--volatile` (publish volatile prices), `--client-dir DIR`
+//! (socket.io-client's `dist`; by default `node_modules/...` or the e2e suite's). `feed`
+//! takes `--addr HOST:PORT`, `--rate`, `--volatile`, `--for SECONDS` and `--symbols A,B`; it
+//! prints a JSON summary when it stops. The token comes from `PUBLISH_TOKEN`, or is made up
+//! (and printed) when the server runs its own feeder.
 
-use std::time::{Duration, UNIX_EPOCH};
+mod feeder;
+mod server;
 
-use serde::Serialize;
-use sockeye::extract::{Data, State};
-use sockeye::{AckSender, SocketIo, SocketRef};
+use std::path::PathBuf;
+use std::time::Duration;
 
-/// Shared configuration, handed to handlers by the `State` extractor.
-#[derive(Clone)]
-struct Config {
-    symbols: &'static [&'static str],
-    tick: Duration,
-    clock_timeout: Duration,
+struct Cli {
+    feed_only: bool,
+    port: u16,
+    addr: Option<String>,
+    no_feeder: bool,
+    rate: f64,
+    volatile: bool,
+    duration: Option<Duration>,
+    symbols: Vec<String>,
+    client_dir: Option<PathBuf>,
 }
 
-#[derive(Serialize)]
-struct Price {
-    symbol: &'static str,
-    price: f64,
-}
-
-fn now_ms() -> i64 {
-    UNIX_EPOCH.elapsed().unwrap_or_default().as_millis() as i64
-}
-
-fn subscriptions(socket: &SocketRef, config: &Config) -> Vec<&'static str> {
-    let rooms = socket.rooms();
-    let subscribed = |s: &&str| rooms.iter().any(|r| r == s);
-    config.symbols.iter().copied().filter(subscribed).collect()
-}
-
-async fn publish_prices(io: SocketIo, config: Config) {
-    let n = config.symbols.len();
-    let mut prices = vec![100.0_f64; n];
-    // One symbol per tick, in turn. A volatile emit is dropped for a client that still has
-    // something queued, so prices of several symbols sent at the same instant would reach a
-    // client subscribed to several only for the first one.
-    let mut tick = tokio::time::interval(config.tick / n as u32);
-    // After a stall, carry on from now rather than sending a burst of late prices.
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    for i in (0..n).cycle() {
-        tick.tick().await;
-        let symbol = config.symbols[i];
-        prices[i] *= 1.0 + (rand::random::<f64>() - 0.5) / 100.0;
-        let price = (prices[i] * 100.0).round() / 100.0;
-        let _ = io
-            .to(symbol)
-            .volatile()
-            .emit("price", &Price { symbol, price })
-            .await;
+fn parse() -> Result<Cli, String> {
+    let mut cli = Cli {
+        feed_only: false,
+        port: match std::env::var("PORT") {
+            Ok(p) => p.parse().map_err(|_| format!("PORT={p} is not a port"))?,
+            Err(_) => 8080,
+        },
+        addr: None,
+        no_feeder: false,
+        rate: 10.0,
+        volatile: false,
+        duration: None,
+        symbols: server::SYMBOLS.iter().map(|s| s.to_string()).collect(),
+        client_dir: None,
+    };
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("feed") {
+        args.next();
+        cli.feed_only = true;
     }
-}
-
-async fn on_connect(socket: SocketRef, State(config): State<Config>) {
-    socket.on(
-        "subscribe",
-        |s: SocketRef, Data(symbol): Data<String>, ack: AckSender, State(config): State<Config>| {
-            if config.symbols.contains(&symbol.as_str()) {
-                s.join(symbol);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--port" => cli.port = value()?.parse().map_err(|_| "--port: not a port")?,
+            "--addr" => cli.addr = Some(value()?),
+            "--no-feeder" => cli.no_feeder = true,
+            "--rate" => {
+                cli.rate = value()?.parse().map_err(|_| "--rate: not a number")?;
+                if !(cli.rate > 0.0 && cli.rate <= 10_000.0) {
+                    return Err("--rate: between 0 and 10000 prices per second".into());
+                }
             }
-            let _ = ack.send(&subscriptions(&s, &config));
-        },
-    );
-    socket.on(
-        "unsubscribe",
-        |s: SocketRef, Data(symbol): Data<String>, ack: AckSender, State(config): State<Config>| {
-            s.leave(symbol);
-            let _ = ack.send(&subscriptions(&s, &config));
-        },
-    );
-
-    // The handlers above are in place before this first `.await`.
-    let sent = now_ms();
-    let ask = socket
-        .timeout(config.clock_timeout)
-        .emit_with_ack("clock", &sent);
-    match ask.recv_as::<i64>().await {
-        Ok(client) => {
-            let rtt = now_ms() - sent;
-            let offset = client - sent - rtt / 2;
-            println!("{}: client clock {offset:+} ms (rtt {rtt} ms)", socket.id());
+            "--volatile" => cli.volatile = true,
+            "--for" => {
+                let secs: f64 = value()?.parse().map_err(|_| "--for: not a number")?;
+                cli.duration = Some(Duration::from_secs_f64(secs.max(0.0)));
+            }
+            "--symbols" => cli.symbols = value()?.split(',').map(str::to_owned).collect(),
+            "--client-dir" => cli.client_dir = Some(value()?.into()),
+            other => return Err(format!("unknown flag `{other}`")),
         }
-        Err(e) => println!("{}: no clock from the client: {e}", socket.id()),
     }
+    Ok(cli)
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let config = Config {
-        symbols: &["ACME", "GLOBEX", "INITECH"],
-        tick: Duration::from_millis(100),
-        clock_timeout: Duration::from_secs(2),
+async fn main() {
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("stock-ticker: {e}");
+            std::process::exit(2);
+        }
     };
-    let (layer, io) = SocketIo::builder().with_state(config.clone()).build_layer();
-    io.ns("/", on_connect);
-    tokio::spawn(publish_prices(io, config));
+    let token = std::env::var("PUBLISH_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    if cli.feed_only {
+        let Some(token) = token else {
+            eprintln!("stock-ticker feed: set PUBLISH_TOKEN to the server's token");
+            std::process::exit(2);
+        };
+        let addr = cli
+            .addr
+            .clone()
+            .unwrap_or_else(|| format!("127.0.0.1:{}", cli.port));
+        let feed = feeder::Feed {
+            addr,
+            token,
+            symbols: cli.symbols,
+            rate: cli.rate,
+            duration: cli.duration,
+            volatile: cli.volatile,
+        };
+        let summary = tokio::select! {
+            s = feeder::run(feed) => s,
+            _ = tokio::signal::ctrl_c() => return,
+        };
+        println!("{}", serde_json::to_string(&summary).unwrap_or_default());
+        return;
+    }
+    if let Err(e) = serve(cli, token).await {
+        eprintln!("stock-ticker: {e}");
+        std::process::exit(1);
+    }
+}
 
-    let app = axum::Router::new().layer(layer);
-    let port = std::env::var("PORT").unwrap_or_else(|_| "8080".into());
-    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
-    println!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app).await
+async fn serve(cli: Cli, token: Option<String>) -> Result<(), Box<dyn std::error::Error>> {
+    let token = match token {
+        Some(t) => t,
+        None => {
+            let t = format!("{:032x}", rand::random::<u128>());
+            if cli.no_feeder {
+                println!("publish token (set PUBLISH_TOKEN to choose it): {t}");
+            }
+            t
+        }
+    };
+    let config = server::Config {
+        port: cli.port,
+        token: token.clone(),
+        client_dir: cli.client_dir,
+    };
+    let (app, io) = server::app(&config)?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
+    let addr = listener.local_addr()?;
+    println!("stock ticker listening on http://{addr}");
+    if !cli.no_feeder {
+        let feed = feeder::Feed {
+            addr: addr.to_string(),
+            token,
+            symbols: cli.symbols,
+            rate: cli.rate,
+            duration: None,
+            volatile: cli.volatile,
+        };
+        tokio::spawn(feeder::run(feed));
+    }
+    let shutdown = async move {
+        let _ = tokio::signal::ctrl_c().await;
+        io.close();
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
 }

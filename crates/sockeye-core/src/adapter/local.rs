@@ -75,8 +75,8 @@ impl Adapter for LocalAdapter {
         &self,
         packet: BroadcastPacket,
         opts: BroadcastOptions,
-    ) -> BoxFuture<'_, Result<(), AdapterError>> {
-        match &self.sessions {
+    ) -> BoxFuture<'_, Result<usize, AdapterError>> {
+        let sent = match &self.sessions {
             // A volatile packet may be dropped anyway: Node neither numbers nor keeps it.
             // (A broadcast with ack never comes here: its ack could not be answered after a
             // reconnection.)
@@ -84,14 +84,13 @@ impl Adapter for LocalAdapter {
                 let _order = self.local.delivery_lock();
                 let (id, offset) = store.next_offset();
                 let packet = packet.with_offset(offset);
-                self.local.broadcast(&packet, &opts);
+                let sent = self.local.broadcast(&packet, &opts);
                 store.keep(id, packet, opts, Instant::now());
+                sent
             }
-            _ => {
-                self.local.broadcast(&packet, &opts);
-            }
-        }
-        ready(Ok(()))
+            _ => self.local.broadcast(&packet, &opts),
+        };
+        ready(Ok(sent))
     }
 
     fn broadcast_with_ack(

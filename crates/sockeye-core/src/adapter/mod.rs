@@ -56,7 +56,7 @@
 //! struct Logged(LocalAdapter);
 //!
 //! impl Adapter for Logged {
-//!     fn broadcast(&self, packet: BroadcastPacket, opts: BroadcastOptions) -> BoxFuture<'_, Result<(), AdapterError>> {
+//!     fn broadcast(&self, packet: BroadcastPacket, opts: BroadcastOptions) -> BoxFuture<'_, Result<usize, AdapterError>> {
 //!         println!("{} to {:?}", packet.event(), opts.rooms);
 //!         self.0.broadcast(packet, opts)
 //!     }
@@ -377,11 +377,15 @@ pub trait Adapter: Send + Sync + 'static {
 
     /// Delivers `packet` to the sockets `opts` selects on every server (Node's
     /// `broadcast`). The packet crosses to other servers once, not once per socket.
+    ///
+    /// Answers how many of this server's sockets it was queued for: what
+    /// [`LocalHandle::broadcast`] returned (other servers' deliveries are not counted, and
+    /// are not waited for).
     fn broadcast(
         &self,
         packet: BroadcastPacket,
         opts: BroadcastOptions,
-    ) -> BoxFuture<'_, Result<(), AdapterError>>;
+    ) -> BoxFuture<'_, Result<usize, AdapterError>>;
 
     /// Delivers `packet` asking each selected socket for an ack (Node's
     /// `broadcastWithAck`); the stream says how many answers to expect, then yields them,

@@ -5,7 +5,9 @@
 //!
 //! Each wake-up takes everything queued for the peer, frames it into one buffer and writes it
 //! with one call; reads go to a buffer owned by the worker thread, so an idle connection holds
-//! no read buffer (only the bytes of an incomplete frame stay with it).
+//! no read buffer (only the bytes of an incomplete frame stay with it). That holds for every
+//! stream, not only a plain TCP one: behind `axum::serve` (hyper-util's connection builder)
+//! or TLS the upgraded stream arrives wrapped, and most servers run there.
 
 use std::future::poll_fn;
 use std::io;
@@ -153,8 +155,11 @@ impl Stream {
                     r => r,
                 }
             }
+            // Only a connection with an incomplete frame reads here (see `poll_read_shared`).
             Stream::Other(s) => {
-                buf.reserve(4096);
+                if buf.capacity() - buf.len() < 1024 {
+                    buf.reserve(4096);
+                }
                 tokio_util::io::poll_read_buf(Pin::new(&mut **s), cx, buf)
             }
         }
@@ -306,7 +311,7 @@ impl<U: Upper> Conn<U> {
             // A handler that paused reading (too much of this client's work in flight) keeps
             // the messages in the kernel's buffers until it resumes.
             if self.wbuf.len() < max_unwritten && self.upper.reading_allowed(cx) {
-                let read = if self.rbuf.is_empty() && matches!(self.io, Stream::Tcp(_)) {
+                let read = if self.rbuf.is_empty() {
                     self.poll_read_shared(cx)
                 } else {
                     // This read registers the task's own waker, which sets no flag.
@@ -401,39 +406,52 @@ impl<U: Upper> Conn<U> {
     /// an incomplete frame moves to the connection's own buffer, which later reads fill
     /// until it is empty again.
     fn poll_read_shared(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Exit>> {
-        let Stream::Tcp(stream) = &mut self.io else {
-            return Poll::Ready(Err(Exit::Io));
-        };
-        // The waker of the last `Pending` read is still with the stream (only its readiness
-        // event takes it, through `ReadWake`, which sets the flag): without the flag, this
-        // wake-up came from elsewhere and a read would only end `Pending` again.
-        let flag = self.upper.flag().readable();
-        if flag.load(Ordering::Acquire) {
-            flag.store(false, Ordering::Release);
-        } else if self.read_armed {
-            return Poll::Pending;
-        }
-        let read_wake = match &self.read_wake {
-            Some((task, wake)) if task.will_wake(cx.waker()) => wake,
-            _ => {
-                let task = cx.waker().clone();
-                let wake = Waker::from(Arc::new(ReadWake {
-                    flag: self.upper.flag().clone(),
-                    task: task.clone(),
-                }));
-                &self.read_wake.insert((task, wake)).1
+        if let Stream::Tcp(_) = self.io {
+            // The waker of the last `Pending` read is still with the stream (only its
+            // readiness event takes it, through `ReadWake`, which sets the flag): without the
+            // flag, this wake-up came from elsewhere and a read would only end `Pending` again.
+            let flag = self.upper.flag().readable();
+            if flag.load(Ordering::Acquire) {
+                flag.store(false, Ordering::Release);
+            } else if self.read_armed {
+                return Poll::Pending;
             }
-        };
+        }
         let mut buf = READ_BUF.with(std::cell::Cell::take);
         buf.clear();
         // Reuses the same memory: messages are copied out of it, never split off.
         buf.reserve(READ_CHUNK);
-        let read = tokio_util::io::poll_read_buf(
-            Pin::new(stream),
-            &mut Context::from_waker(read_wake),
-            &mut buf,
-        );
-        self.read_armed = read.is_pending();
+        let read = match &mut self.io {
+            Stream::Tcp(stream) => {
+                let read_wake = match &self.read_wake {
+                    Some((task, wake)) if task.will_wake(cx.waker()) => wake,
+                    _ => {
+                        let task = cx.waker().clone();
+                        let wake = Waker::from(Arc::new(ReadWake {
+                            flag: self.upper.flag().clone(),
+                            task: task.clone(),
+                        }));
+                        &self.read_wake.insert((task, wake)).1
+                    }
+                };
+                let read = tokio_util::io::poll_read_buf(
+                    Pin::new(stream),
+                    &mut Context::from_waker(read_wake),
+                    &mut buf,
+                );
+                self.read_armed = read.is_pending();
+                read
+            }
+            // Any other stream is read with the task's own waker, every time: a wrapper may
+            // register the waker of a write for reading too (TLS does), so a flag set only by
+            // the read's waker could miss a readable stream. `AsyncRead` leaves a buffer's
+            // contents alone when it returns `Pending`, so the thread's buffer serves here as
+            // well.
+            Stream::Other(stream) => {
+                self.read_armed = false;
+                tokio_util::io::poll_read_buf(Pin::new(&mut **stream), cx, &mut buf)
+            }
+        };
         let out = match read {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(0)) => Poll::Ready(Err(Exit::Io)),
