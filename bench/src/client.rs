@@ -57,7 +57,9 @@ impl WsClient {
         if deflate {
             // Before the blank line that ends the request's head.
             req.truncate(req.len() - 2);
-            req.push_str("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n");
+            req.push_str(
+                "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n",
+            );
         }
         stream.write_all(req.as_bytes()).await?;
         let mut inbuf = Inbuf::new(4096);
