@@ -31,8 +31,10 @@
 #                         sockeye and node only)
 #   --scenarios "A B .."  among: connect-10k connect-upgrade-10k storm-10k echo-100
 #                         echo-20k bcast-1k-100 bcast-10k-10 bcast-10k-100 echo-polling
-#                         xbcast-1k-100 xbcast-10k-10 xbcast-10k-100 (default: all but
-#                         xbcast-10k-100)
+#                         xbcast-1k-100 xbcast-10k-10 xbcast-10k-100 bcast-1k-10-deflate
+#                         (default: all but xbcast-10k-100; bcast-1k-10-deflate: 1 KiB
+#                         JSON ticks with permessage-deflate on, Sockeye and Node only;
+#                         DEFLATE_MODE=no-context-takeover for the other mode)
 #   --no-baseline         do not add the single-node baseline of an xbcast-* scenario
 #   --server-threads N    worker threads for the tuned multi-threaded servers (default 1:
 #                         Node and Python are single-threaded, and the load generator
@@ -69,7 +71,7 @@ RUNS=""
 # tuned and the ceiling, the ceiling and Sockeye's user configuration, and both user
 # configurations.
 SERVERS="sockeye ceiling sockeye-user socketioxide-user node socketioxide python"
-SCENARIOS="connect-10k connect-upgrade-10k storm-10k echo-100 echo-20k bcast-1k-100 bcast-10k-10 bcast-10k-100 echo-polling xbcast-1k-100 xbcast-10k-10"
+SCENARIOS="connect-10k connect-upgrade-10k storm-10k echo-100 echo-20k bcast-1k-100 bcast-10k-10 bcast-10k-100 echo-polling xbcast-1k-100 xbcast-10k-10 bcast-1k-10-deflate"
 BASELINE=1
 REDIS_SERVER="${REDIS_SERVER:-redis-server}"
 THREADS=1
@@ -145,6 +147,7 @@ scenario_args() {
       bcast-10k-10)  echo "broadcast --clients 10000 --rate 10 --duration 10 --warmup 2 --drain 10" ;;
       bcast-10k-100) echo "broadcast --clients 10000 --rate 100 --duration 10 --warmup 2 --drain 10" ;;
       echo-polling)  echo "echo --transport polling --clients 50 --duration 10 --warmup 2" ;;
+      bcast-1k-10-deflate) echo "broadcast --clients 1000 --rate 10 --duration 10 --warmup 2 --tick-size 1024 --deflate" ;;
       *) return 1 ;;
     esac
   else
@@ -158,6 +161,7 @@ scenario_args() {
       bcast-10k-10)  echo "broadcast --clients 200 --rate 10 --duration 3 --warmup 0.5" ;;
       bcast-10k-100) echo "broadcast --clients 200 --rate 50 --duration 3 --warmup 0.5" ;;
       echo-polling)  echo "echo --transport polling --clients 10 --duration 3 --warmup 0.5" ;;
+      bcast-1k-10-deflate) echo "broadcast --clients 200 --rate 10 --duration 3 --warmup 0.5 --tick-size 1024 --deflate" ;;
       *) return 1 ;;
     esac
   fi
@@ -174,6 +178,17 @@ port_of() {
 CLUSTER_PORT_STEP=10
 
 is_cluster() { case "$1" in xbcast-*) return 0 ;; *) return 1 ;; esac; }
+
+# The `-deflate` scenarios run the servers that speak permessage-deflate with it on
+# (PER_MESSAGE_DEFLATE, read by the Sockeye bench server and the Node peer; `on` is Node's
+# `perMessageDeflate: true`, DEFLATE_MODE=no-context-takeover the other mode).
+deflate_env() {
+  case "$1" in
+    *-deflate) echo "${DEFLATE_MODE:-on}" ;;
+    *) echo off ;;
+  esac
+}
+speaks_deflate() { [ "$1" = sockeye ] || [ "$1" = node ]; }
 # The scenarios that need long-polling, which the ceiling does not speak.
 needs_polling() { case "$1" in echo-polling|connect-upgrade-10k|storm-10k) return 0 ;; *) return 1 ;; esac; }
 is_storm() { case "$1" in storm-*) return 0 ;; *) return 1 ;; esac; }
@@ -533,7 +548,8 @@ start_servers() {
     RESTART_LOG="$logf"
     # The peers read PORT and WORKERS (socketioxide) / THREADS (ceiling) from the environment.
     # shellcheck disable=SC2086 # $cmd is a command line
-    PORT="$port" WORKERS="$THREADS" THREADS="$THREADS" launch "$logf" "$port" $cmd || return 1
+    PORT="$port" WORKERS="$THREADS" THREADS="$THREADS" PER_MESSAGE_DEFLATE="$(deflate_env "$id")" \
+      launch "$logf" "$port" $cmd || return 1
   done
 }
 
@@ -557,6 +573,9 @@ for run in $(seq "$RUNS"); do
       fi
       if is_cluster "$id" && { ! has_cluster_mode "$s" || [ "$REDIS_OK" = 0 ]; }; then
         continue  # only Sockeye and Node have a cluster mode here
+      fi
+      if [ "$(deflate_env "$id")" != off ] && ! speaks_deflate "$s"; then
+        continue  # compared with compression on only where the server has it
       fi
       args="$(scenario_args "$id")"
       printf '%s run %s/%s: %-13s %-12s ' "$(date +%H:%M:%S)" "$run" "$RUNS" "$id" "$s" >&2

@@ -225,11 +225,35 @@ SIO_MSGPACK = [
     b"\x93\x02\x90\xa1/", b"\xdf\xff\xff\xff\xff" + b"\0" * 10, b"\xc1", b"\xc0", b"",
 ]
 
+# ---------------------------------------------------------------- permessage-deflate (ws_inflate)
+def inflate_seed(limits, agreed, *messages):
+    """`[limits] [agreed] (flags len data)*`: see fuzz_targets/ws_inflate.rs."""
+    out = bytes([limits, agreed])
+    for flags, data in messages:
+        data = b(data)[:255]
+        out += bytes([flags, len(data)]) + data
+    return out
+
+
+# RFC 7692 §7.2.3.1 "Hello", a stored block, a bomb-like run of zeros, a reserved block type.
+HELLO_Z = bytes([0xF2, 0x48, 0xCD, 0xC9, 0xC9, 0x07, 0x00])
+STORED = bytes([0x00, 0x05, 0x00, 0xFA, 0xFF]) + b"Hello" + b"\x00"
+WS_INFLATE = [
+    inflate_seed(5, 0, (0b0001, HELLO_Z), (0b0001, bytes([0xF2, 0x00, 0x11, 0x00, 0x00]))),
+    inflate_seed(5, 1, (0b0001, STORED)),
+    inflate_seed(3, 0, (0b0011, '42["message","hello"]'), (0b0101, HELLO_Z)),
+    inflate_seed(4, 14, (0b1111_0010, bytes(200)), (0b0010, b"binary data")),
+    inflate_seed(2, 0, (0b0001, b"\xff\xff\xff\x00")),
+    inflate_seed(5, 0, (0b1001, "not compressed"), (0b0001, HELLO_Z)),
+    inflate_seed(7, 6, (0b0011, "\u00e9\U0001d54a text"), (0b0011, b"\xff\xfe")),
+]
+
 TARGETS = {
     "eio_packet": EIO_PACKET,
     "eio_payload_v4": EIO_PAYLOAD_V4,
     "eio_payload_v3": EIO_PAYLOAD_V3,
     "ws_frames": WS_FRAMES,
+    "ws_inflate": WS_INFLATE,
     "ws_handshake": WS_HANDSHAKE,
     "sio_packet": SIO_PACKET,
     "value_msgpack": VALUE_MSGPACK,

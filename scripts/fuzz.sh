@@ -28,12 +28,12 @@ fuzz="$root/fuzz"
 triple="$(rustc -vV | sed -n 's/^host: //p')"
 target_dir="${FUZZ_TARGET_DIR:-$fuzz/target/script}"
 sanitizer="${FUZZ_SANITIZER:-address}"
-read -r -a targets <<<"${FUZZ_TARGETS:-eio_packet eio_payload_v4 eio_payload_v3 ws_frames ws_handshake sio_packet value_msgpack sio_msgpack}"
+read -r -a targets <<<"${FUZZ_TARGETS:-eio_packet eio_payload_v4 eio_payload_v3 ws_frames ws_inflate ws_handshake sio_packet value_msgpack sio_msgpack}"
 
 max_len() {
     case "$1" in
         eio_payload_v4 | eio_payload_v3 | sio_packet | value_msgpack | sio_msgpack) echo 65536 ;;
-        ws_frames) echo 16384 ;;
+        ws_frames | ws_inflate) echo 16384 ;;
         *) echo 4096 ;;
     esac
 }

@@ -6,6 +6,9 @@
 //                                                     @socket.io/redis-adapter over `redis`,
 //                                                     so a tick reaches the clients of every node
 //
+// PER_MESSAGE_DEFLATE=on (or no-context-takeover) turns WebSocket compression on, with the
+// same options as the Sockeye bench server's flag.
+//
 // The packages are resolved through NODE_PATH (bench/run.sh installs them).
 "use strict";
 const http = require("http");
@@ -16,6 +19,13 @@ const at = argv.indexOf("--redis");
 const redisUrl = at >= 0 ? argv[at + 1] : process.env.REDIS_URL || "";
 const positional = argv.filter((a, i) => !a.startsWith("--") && argv[i - 1] !== "--redis");
 const port = Number(process.env.PORT || positional[0] || 3011);
+const deflate = process.env.PER_MESSAGE_DEFLATE || "off";
+const perMessageDeflate =
+  deflate === "off" || deflate === "0"
+    ? false
+    : deflate === "no-context-takeover"
+      ? { serverNoContextTakeover: true, clientNoContextTakeover: true }
+      : true;
 
 async function clusterAdapter(url) {
   const { createClient } = require("redis");
@@ -32,7 +42,7 @@ async function clusterAdapter(url) {
 
 async function main() {
   const server = http.createServer();
-  const options = { serveClient: false };
+  const options = { serveClient: false, perMessageDeflate };
   if (redisUrl) options.adapter = await clusterAdapter(redisUrl);
   const io = new Server(server, options);
 

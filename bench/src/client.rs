@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::proto::{self, client_frame, Inbuf, Rng, OP_CLOSE, OP_PING, OP_TEXT};
+use crate::proto::{self, client_frame, Inbuf, Inflate, Rng, OP_CLOSE, OP_PING, OP_TEXT};
 
 /// WebSocket opcode of a pong frame.
 const OP_PONG: u8 = 0xA;
@@ -39,23 +39,40 @@ pub struct WsClient {
     /// This connection's mask key.
     pub mask: [u8; 4],
     pong: Vec<u8>,
+    /// `permessage-deflate`, when the server agreed to it.
+    pub inflate: Option<Box<Inflate>>,
 }
 
 impl WsClient {
-    /// Connects: WebSocket upgrade, Engine.IO open, `40` and its `40{"sid":..}` reply.
-    pub async fn connect(addr: SocketAddr, index: usize, mask: [u8; 4]) -> io::Result<WsClient> {
+    /// Connects: WebSocket upgrade, Engine.IO open, `40` and its `40{"sid":..}` reply. With
+    /// `deflate`, offers `permessage-deflate` as browsers do.
+    pub async fn connect(
+        addr: SocketAddr,
+        index: usize,
+        mask: [u8; 4],
+        deflate: bool,
+    ) -> io::Result<WsClient> {
         let mut stream = connect_tcp(addr, index).await?;
-        stream
-            .write_all(ws_request(addr, "EIO=4&transport=websocket").as_bytes())
-            .await?;
+        let mut req = ws_request(addr, "EIO=4&transport=websocket");
+        if deflate {
+            // Before the blank line that ends the request's head.
+            req.truncate(req.len() - 2);
+            req.push_str(
+                "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n",
+            );
+        }
+        stream.write_all(req.as_bytes()).await?;
         let mut inbuf = Inbuf::new(4096);
-        loop {
+        let agreed = loop {
+            // Read before the head is taken off the buffer.
+            let agreed = deflate_agreed(inbuf.pending());
             if upgrade_head(&mut inbuf)? {
-                break;
+                break agreed;
             }
             read_into(&mut stream, &mut inbuf, "closed during upgrade").await?;
-        }
+        };
         let mut c = WsClient::new(stream, inbuf, mask);
+        c.inflate = agreed.map(|v| Box::new(Inflate::new(&v)));
         c.await_namespace(false).await?;
         Ok(c)
     }
@@ -215,6 +232,7 @@ impl WsClient {
             inbuf,
             mask,
             pong: client_frame(OP_TEXT, b"3", mask),
+            inflate: None,
         }
     }
 
@@ -244,7 +262,7 @@ impl WsClient {
     }
 
     /// Reads whatever is available (at least one byte).
-    pub async fn read_some(&mut self) -> io::Result<()> {
+    pub async fn read_some(&mut self) -> io::Result<usize> {
         let n = self.stream.read(self.inbuf.space()).await?;
         if n == 0 {
             return Err(err(
@@ -253,7 +271,7 @@ impl WsClient {
             ));
         }
         self.inbuf.filled(n);
-        Ok(())
+        Ok(n)
     }
 
     /// Handles every complete frame in the buffer: Engine.IO pings get a pong and WebSocket
@@ -271,7 +289,17 @@ impl WsClient {
         opened: &mut bool,
     ) -> io::Result<()> {
         while let Some(f) = self.inbuf.next_frame()? {
-            let p = &self.inbuf.data[f.payload];
+            let mut p = &self.inbuf.data[f.payload];
+            if f.compressed {
+                let Some(inflate) = self.inflate.as_mut() else {
+                    return Err(err(
+                        io::ErrorKind::InvalidData,
+                        "compressed frame not agreed",
+                    ));
+                };
+                inflate.inflate(p)?;
+                p = &inflate.out;
+            }
             match f.opcode {
                 OP_TEXT => match p.first() {
                     Some(b'4') => on_packet(p),
@@ -313,6 +341,17 @@ fn ws_request(addr: SocketAddr, query: &str) -> String {
          Upgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: c29ja2V5ZS1iZW5jaC0xNg==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
+}
+
+/// The `Sec-WebSocket-Extensions` value of a complete upgrade response's head at the start of
+/// `pending`, when it agrees `permessage-deflate`.
+fn deflate_agreed(pending: &[u8]) -> Option<String> {
+    let hend = proto::find(pending, b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&pending[..hend]).to_ascii_lowercase();
+    head.lines()
+        .find_map(|l| l.strip_prefix("sec-websocket-extensions:"))
+        .filter(|v| v.contains("permessage-deflate"))
+        .map(str::to_owned)
 }
 
 /// Takes the upgrade response's head off `inbuf` once it is complete: `Ok(true)` for a

@@ -50,6 +50,11 @@ usage: sockeye-loadgen <connect|echo|broadcast|storm> [options]
                         storm): socket.io-client's default path, a long-polling handshake
                         and CONNECT, then the WebSocket upgrade (2probe, 3probe, 5)
   --payload-size B      length of the echoed string (32)
+  --tick-size B         broadcast: add at least B bytes of JSON to each tick (0: none)
+  --deflate             WebSocket clients offer permessage-deflate (as browsers do) and
+                        inflate what the server compresses
+  --hello-size B        connect: each client first sends one `message` of B bytes
+                        (compressed with --deflate) and waits for its echo
   --server-pid PID[,..] read the server's CPU time and RSS from /proc/PID; several
                         (comma-separated or repeated: the nodes of a cluster and Redis):
                         the server figures are their sums, each one's CPU is listed too
@@ -156,6 +161,12 @@ pub struct Config {
     pub rate: Option<f64>,
     /// Echoed string length.
     pub payload_size: usize,
+    /// Broadcast: the tick's size in bytes (0: not padded).
+    pub tick_size: usize,
+    /// Offer `permessage-deflate`.
+    pub deflate: bool,
+    /// Connect: one message of this size each first (0: none).
+    pub hello_size: usize,
     /// The server processes to observe (their CPU and RSS are summed).
     pub server_pids: Vec<u32>,
     /// Handshakes in flight.
@@ -209,6 +220,9 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
         drain: 5.0,
         rate: (scenario == Scenario::Broadcast).then_some(10.0),
         payload_size: 32,
+        tick_size: 0,
+        deflate: false,
+        hello_size: 0,
         server_pids: Vec::new(),
         concurrency: 256,
         connect_timeout: 10.0,
@@ -254,6 +268,9 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
                 }
             }
             "--payload-size" => cfg.payload_size = num(flag, val()?)?,
+            "--tick-size" => cfg.tick_size = num(flag, val()?)?,
+            "--deflate" => cfg.deflate = true,
+            "--hello-size" => cfg.hello_size = num(flag, val()?)?,
             "--server-pid" => cfg
                 .server_pids
                 .extend(list(flag, val()?, |v| num::<u32>(flag, v))?),
@@ -851,6 +868,8 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
     put("shards", json!(cfg.shards));
     put("duration_s", json!(cfg.duration));
     put("connected", json!(connected));
+    put("deflate", json!(cfg.deflate));
+    put("deflate_agreed", json!(sum("deflated")));
     put("connect_failures", json!(failed));
     put("lost", json!(lost));
     let connect_s = secs(Point::Start, Point::Connected);
@@ -960,6 +979,11 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
             put("missing", json!(sent.saturating_sub(received)));
             let per_s = received as f64 / cfg.duration.max(1e-9);
             put("msgs_per_s", json!(round(per_s, 1)));
+            put(
+                "rx_bytes_per_msg",
+                json!((received > 0 && cfg.transport == Transport::WebSocket)
+                    .then(|| round(sum("rx_bytes") as f64 / received as f64, 1))),
+            );
             put("latency_us", latency);
             put(
                 "msgs_per_server_cpu_s",
@@ -983,6 +1007,12 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
             );
             let per_s = got as f64 / cfg.duration.max(1e-9);
             put("deliveries_per_s", json!(round(per_s, 1)));
+            put("tick_size", json!(cfg.tick_size));
+            // Bytes on the wire to the subscribers (headers and pings included), per delivery.
+            put(
+                "rx_bytes_per_delivery",
+                json!((got > 0).then(|| round(sum("rx_bytes") as f64 / got as f64, 1))),
+            );
             put("latency_us", latency);
             put(
                 "deliveries_per_server_cpu_s",

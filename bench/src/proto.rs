@@ -11,6 +11,81 @@ pub const OP_CLOSE: u8 = 0x8;
 /// WebSocket opcode of a ping frame.
 pub const OP_PING: u8 = 0x9;
 
+/// What RFC 7692 strips from a compressed message's end, and a reader puts back.
+const DEFLATE_TRAILER: [u8; 4] = [0, 0, 0xff, 0xff];
+
+/// One client-to-server text frame whose payload is `payload` compressed (`permessage-deflate`,
+/// RSV1 set), each message compressed alone (valid with or without context takeover).
+pub fn client_frame_deflated(payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+    let mut c = flate2::Compress::new(flate2::Compression::default(), false);
+    let mut z = Vec::with_capacity(payload.len() + 64);
+    loop {
+        let done = c.total_in() as usize;
+        c.compress_vec(&payload[done..], &mut z, flate2::FlushCompress::Sync)
+            .expect("deflate into a Vec");
+        if c.total_in() as usize == payload.len() && z.len() < z.capacity() {
+            break;
+        }
+        z.reserve(z.capacity().max(64));
+    }
+    if z.ends_with(&DEFLATE_TRAILER) {
+        z.truncate(z.len() - 4);
+    }
+    let mut f = client_frame(OP_TEXT, &z, mask);
+    f[0] |= 0x40;
+    f
+}
+
+/// The client side of `permessage-deflate`: inflates the server's compressed messages.
+pub struct Inflate {
+    z: flate2::Decompress,
+    /// The server compresses each message alone: start afresh for each.
+    reset: bool,
+    /// The last message inflated.
+    pub out: Vec<u8>,
+}
+
+impl Inflate {
+    /// For a connection whose answer was `extensions` (the `Sec-WebSocket-Extensions` value).
+    pub fn new(extensions: &str) -> Inflate {
+        Inflate {
+            z: flate2::Decompress::new(false),
+            reset: extensions.contains("server_no_context_takeover"),
+            out: Vec::new(),
+        }
+    }
+
+    /// Inflates one message into [`Inflate::out`].
+    pub fn inflate(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.reset {
+            self.z.reset(false);
+        }
+        self.out.clear();
+        self.out.reserve(data.len() * 4 + 64);
+        for chunk in [data, &DEFLATE_TRAILER[..]] {
+            let mut rest = chunk;
+            loop {
+                let before = self.z.total_in();
+                self.z
+                    .decompress_vec(rest, &mut self.out, flate2::FlushDecompress::Sync)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                rest = &rest[(self.z.total_in() - before) as usize..];
+                if rest.is_empty() && self.out.len() < self.out.capacity() {
+                    break;
+                }
+                if self.out.len() > MAX_FRAME {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "inflated too large",
+                    ));
+                }
+                self.out.reserve(self.out.capacity().max(256));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Encodes one client-to-server frame (FIN set), masking the payload with `mask` as RFC 6455
 /// requires for every client frame.
 pub fn client_frame(opcode: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
@@ -72,6 +147,8 @@ impl Rng {
 pub struct Frame {
     /// The WebSocket opcode.
     pub opcode: u8,
+    /// RSV1: a compressed message (`permessage-deflate`).
+    pub compressed: bool,
     /// The payload's byte range in [`Inbuf::data`] (valid until the next [`Inbuf::space`]).
     pub payload: Range<usize>,
 }
@@ -151,11 +228,13 @@ impl Inbuf {
         let Some((opcode, range, total)) = parse_frame(d)? else {
             return Ok(None);
         };
+        let compressed = d[0] & 0x40 != 0;
         let base = self.start;
         self.start += total;
         // Keep the payload addressable: do not reset start/end here even when empty.
         Ok(Some(Frame {
             opcode,
+            compressed,
             payload: base + range.start..base + range.end,
         }))
     }
@@ -397,9 +476,27 @@ mod tests {
     }
 
     #[test]
+    fn deflated_frames_round_trip() {
+        let msg = b"42[\"message\",\"hello hello hello hello\"]";
+        let f = client_frame_deflated(msg, [0, 0, 0, 0]);
+        assert_eq!(f[0], 0xC1);
+        let payload = &f[6..];
+        let mut inflate = Inflate::new("permessage-deflate");
+        inflate.inflate(payload).unwrap();
+        assert_eq!(inflate.out, msg);
+        // A second message with context (a fresh stream here): still read.
+        inflate.inflate(payload).unwrap();
+        assert_eq!(inflate.out, msg);
+    }
+
+    #[test]
     fn ticks() {
         assert_eq!(parse_tick(b"42[\"tick\",[17,2,1]]"), Some((17, 2, 1)));
         assert_eq!(parse_tick(b"42[\"tick\", [17, 2, 1]]"), Some((17, 2, 1)));
+        assert_eq!(
+            parse_tick(b"42[\"tick\",[17,2,1,{\"a\":[1,2]}]]"),
+            Some((17, 2, 1))
+        );
         assert_eq!(parse_tick(b"42[\"message\",[1,2,3]]"), None);
     }
 }

@@ -15,7 +15,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::{interval_at, sleep, timeout, Instant, Interval, MissedTickBehavior};
 
 use crate::client::{PollClient, WsClient};
-use crate::proto::{client_frame, parse_tick, Rng, OP_TEXT};
+use crate::proto::{client_frame, client_frame_deflated, parse_tick, Rng, OP_TEXT};
 use crate::{Barrier, Config, Point, Scenario, Transport};
 
 /// What the clients are doing; every client task watches it.
@@ -48,6 +48,10 @@ pub struct Shared {
     received: Cell<u64>,
     ticks: Cell<u64>,
     subscribers: Cell<u64>,
+    /// WebSocket clients whose server agreed `permessage-deflate`.
+    deflated: Cell<u64>,
+    /// Bytes read from the server by the WebSocket clients in the measured window.
+    rx_bytes: Cell<u64>,
     hist: RefCell<Histogram<u64>>,
     /// With several server addresses: what the clients of each one received, so that a
     /// cluster's nodes can be told apart (the publisher's node, and those behind Redis).
@@ -151,6 +155,8 @@ impl Shared {
             "received": self.received.get(),
             "ticks": self.ticks.get(),
             "subscribers": self.subscribers.get(),
+            "deflated": self.deflated.get(),
+            "rx_bytes": self.rx_bytes.get(),
             "errors": *self.errors.borrow(),
             "up": self.up.get(),
             "down_once": self.down_once.get(),
@@ -227,6 +233,8 @@ impl Worker {
             received: Cell::new(0),
             ticks: Cell::new(0),
             subscribers: Cell::new(0),
+            deflated: Cell::new(0),
+            rx_bytes: Cell::new(0),
             hist: RefCell::new(new_histogram()),
             errors: RefCell::new(BTreeMap::new()),
             cpu0: Cell::new(0.0),
@@ -366,6 +374,60 @@ fn message_packet(size: usize) -> Vec<u8> {
     format!("42[\"message\",\"{}\"]", "x".repeat(size)).into_bytes()
 }
 
+/// With `--tick-size`: a fourth argument for the tick, a JSON object of quotes (other numbers
+/// in every tick, the same keys) of at least `size` bytes. At least, not about: a packet just
+/// under a server's compression threshold (1024 by default) would go uncompressed.
+fn tick_extra(size: usize, seq: u64) -> String {
+    if size == 0 {
+        return String::new();
+    }
+    let mut rng = Rng::new(seq + 1);
+    let mut s = String::from(",{\"quotes\":[");
+    let mut i = 0;
+    while s.len() + 2 < size {
+        let r = rng.next_u64();
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            "{{\"sym\":\"S{:03}\",\"bid\":{}.{:02},\"qty\":{}}}",
+            i,
+            100 + r % 50,
+            (r >> 8) % 100,
+            (r >> 16) % 5000
+        ));
+        i += 1;
+    }
+    s.push_str("]}");
+    s
+}
+
+/// With `--hello-size`: the client sends one `message` of that size (compressed when the
+/// server agreed `permessage-deflate`) and waits for its echo, so that the connection has
+/// used compression both ways before it idles.
+async fn hello(c: &mut WsClient, size: usize) -> io::Result<()> {
+    let msg = message_packet(size);
+    let frame = if c.inflate.is_some() {
+        client_frame_deflated(&msg, c.mask)
+    } else {
+        client_frame(OP_TEXT, &msg, c.mask)
+    };
+    c.stream.write_all(&frame).await?;
+    let mut out = Vec::new();
+    loop {
+        c.read_some().await?;
+        let mut echoed = false;
+        c.frames(&mut out, |p| echoed |= p == &msg[..])?;
+        if !out.is_empty() {
+            c.stream.write_all(&out).await?;
+            out.clear();
+        }
+        if echoed {
+            return Ok(());
+        }
+    }
+}
+
 async fn client_task(sh: Rc<Shared>, i: usize, role: Role) {
     let cfg = sh.cfg.clone();
     // The clients are split evenly over the servers; the publisher goes where it is told.
@@ -380,11 +442,26 @@ async fn client_task(sh: Rc<Shared>, i: usize, role: Role) {
     let permit = sh.gate.acquire().await.ok();
     let result = match cfg.transport {
         Transport::WebSocket | Transport::Upgrade => {
-            let c = connect_ws(&cfg, addr, i, &mut rng).await;
+            let mut c = connect_ws(&cfg, addr, i, &mut rng).await;
+            if role == Role::Idle && cfg.hello_size > 0 {
+                if let Ok(conn) = &mut c {
+                    let said = timeout(connect_timeout, hello(conn, cfg.hello_size))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(io::Error::new(io::ErrorKind::TimedOut, "hello timed out"))
+                        });
+                    if let Err(e) = said {
+                        c = Err(e);
+                    }
+                }
+            }
             drop(permit);
             match c {
                 Ok(c) => {
                     Shared::bump(&sh.connected);
+                    if c.inflate.is_some() {
+                        Shared::bump(&sh.deflated);
+                    }
                     if role == Role::Subscriber {
                         Shared::bump(&sh.subscribers);
                     }
@@ -444,7 +521,7 @@ async fn connect_ws(
             )
             .await
         }
-        _ => timeout(limit, WsClient::connect(addr, i, mask)).await,
+        _ => timeout(limit, WsClient::connect(addr, i, mask, cfg.deflate)).await,
     };
     c.unwrap_or_else(|_| {
         let msg = format!("connect timed out (at: {at})");
@@ -564,7 +641,10 @@ async fn ws_loop(sh: &Shared, mut c: WsClient, i: usize, a: usize, role: Role) -
         }
         tokio::select! {
             r = c.read_some() => {
-                r?;
+                let n = r?;
+                if phase == Phase::Measure {
+                    sh.rx_bytes.set(sh.rx_bytes.get() + n as u64);
+                }
                 let mut echoes = 0usize;
                 let mut end_marker = false;
                 let now = if role == Role::Subscriber { now_us() } else { 0 };
@@ -603,7 +683,8 @@ async fn ws_loop(sh: &Shared, mut c: WsClient, i: usize, a: usize, role: Role) -
             t = tick(&mut iv), if sending => {
                 let measured = phase == Phase::Measure;
                 if role == Role::Publisher {
-                    let p = format!("42[\"tick\",[{},{seq},{}]]", now_us(), u8::from(measured));
+                    let extra = tick_extra(cfg.tick_size, seq);
+                    let p = format!("42[\"tick\",[{},{seq},{}{extra}]]", now_us(), u8::from(measured));
                     seq += 1;
                     c.stream.write_all(&client_frame(OP_TEXT, p.as_bytes(), c.mask)).await?;
                     if measured {

@@ -431,3 +431,44 @@ def test_transport_close(peers, observer, setup):
         reasons.add("ping timeout")
     assert entry["id"] == sid and entry["nsp"] == "/"
     assert entry["reason"] in reasons
+
+
+# --- compression (CONTRACT.md, "Compression servers") ------------------------------------
+
+
+def blob(n):
+    alphabet = "abcdefghij klmnopqrstuvwxyz"
+    return "".join(alphabet[(i * 7 + i // 13) % 27] for i in range(n))
+
+
+def test_polling_responses_are_compressed():
+    """requests asks for gzip and deflate and inflates what comes back; python-socketio's
+    WebSocket client (websocket-client) has no permessage-deflate, so polling is what it can
+    check. The server's answer must be compressed from 1024 bytes, and intact."""
+    import requests
+
+    encodings = []
+    session = requests.Session()
+    session.hooks["response"].append(
+        lambda res, *a, **k: encodings.append(res.headers.get("Content-Encoding"))
+    )
+    sio = socketio.Client(reconnection=False, request_timeout=STEP, http_session=session)
+    rec = Recorder()
+    sio.on("*", lambda event, *args: rec.add("/", event, args))
+    try:
+        sio.connect(URL, socketio_path="deflate", transports=["polling"], wait_timeout=STEP)
+        sio.emit("blob", 5000)
+        (text,) = rec.wait("blob")
+        assert text == blob(5000)
+        assert "gzip" in encodings, encodings
+        # Small answers go as they are.
+        assert None in encodings, encodings
+        # compress(false): that answer is not compressed.
+        before = encodings.count("gzip")
+        # A tuple is python-socketio's way to send two arguments.
+        sio.emit("blob", (4000, False))
+        rec.wait("blob", lambda t: len(t) == 4000)
+        time.sleep(0.2)
+        assert encodings.count("gzip") == before, encodings
+    finally:
+        sio.disconnect()

@@ -456,6 +456,44 @@ function recoveryServer(path, skipMiddlewares) {
 const recovery = recoveryServer("/recovery/", true);
 const recoveryMw = recoveryServer("/recovery-mw/", false);
 
+// --- the compression servers (perMessageDeflate) ----------------------------------------------
+// perMessageDeflate is a server-wide option: two more servers share the HTTP server, each on its
+// own path, with the same engine options (httpCompression is on by default, as in every server).
+// The payloads they emit: compressible text that is not a plain repetition.
+const ALPHABET = "abcdefghij klmnopqrstuvwxyz";
+function blob(n) {
+  let s = "";
+  for (let i = 0; i < n; i++) s += ALPHABET[(i * 7 + Math.floor(i / 13)) % 27];
+  return s;
+}
+function deflateServer(path, perMessageDeflate) {
+  const server = new Server(httpServer, {
+    path,
+    pingInterval: 400,
+    pingTimeout: 800,
+    upgradeTimeout: 1000,
+    connectTimeout: 1500,
+    maxHttpBufferSize: 100000,
+    perMessageDeflate,
+  });
+  server.on("connection", (socket) => {
+    socket.on("echo", (...args) => socket.emit("echo", ...args));
+    socket.on("blob", (n, compress) => {
+      socket.compress(compress !== false).emit("blob", blob(n));
+    });
+    socket.on("blob-all", (n, compress) => {
+      server.compress(compress !== false).emit("blob", blob(n));
+    });
+  });
+  return server;
+}
+const deflate = deflateServer("/deflate/", true);
+const deflateNct = deflateServer("/deflate-nct/", {
+  serverNoContextTakeover: true,
+  clientNoContextTakeover: true,
+  serverMaxWindowBits: 10,
+});
+
 // --- the engine server (engine options and events) --------------------------------
 const engineErrors = [];
 const engineServer = new Server(httpServer, {
@@ -537,6 +575,8 @@ function shutdown() {
   io.close();
   recovery.close();
   recoveryMw.close();
+  deflate.close();
+  deflateNct.close();
   engineServer.close();
   process.exit(0);
 }

@@ -7,8 +7,15 @@
 //! `@socket.io/redis-adapter`): a `tick` then reaches the clients of every node, through one
 //! Redis publish per tick. Like the `sockeye` binary, it runs with the heap in transparent
 //! huge pages (`sockeye::huge_pages`; `GLIBC_TUNABLES=` turns that off).
+//!
+//! `--per-message-deflate MODE` (also `PER_MESSAGE_DEFLATE`) turns WebSocket compression on,
+//! as the `sockeye` binary's flag: `on` (Node's `perMessageDeflate: true`) or
+//! `no-context-takeover` (each message compressed alone both ways); off by default.
+//! `--ping-interval MS` (also `PING_INTERVAL`) sets the heartbeat (default 25000).
 
-use sockeye::{Payload, SocketIo, SocketRef};
+use std::time::Duration;
+
+use sockeye::{Payload, PerMessageDeflate, SocketIo, SocketRef};
 
 /// The value after `name` on the command line, else the environment variable `env`.
 fn arg(name: &str, env: &str) -> Option<String> {
@@ -27,8 +34,27 @@ fn flag(name: &str, env: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+fn deflate() -> Option<PerMessageDeflate> {
+    match arg("--per-message-deflate", "PER_MESSAGE_DEFLATE")?.as_str() {
+        "off" | "0" => None,
+        "no-context-takeover" => Some(
+            PerMessageDeflate::new()
+                .server_no_context_takeover(true)
+                .client_no_context_takeover(true),
+        ),
+        _ => Some(PerMessageDeflate::new()),
+    }
+}
+
 async fn run(port: u16, redis: Option<String>) -> std::io::Result<()> {
-    let mut builder = SocketIo::builder();
+    let mut builder = SocketIo::builder().ping_interval(Duration::from_millis(flag(
+        "--ping-interval",
+        "PING_INTERVAL",
+        25_000,
+    ) as u64));
+    if let Some(d) = deflate() {
+        builder = builder.per_message_deflate(d);
+    }
     let cluster = match redis {
         Some(url) => {
             let redis = sockeye_redis::RedisAdapter::builder(url)

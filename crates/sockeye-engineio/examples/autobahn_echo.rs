@@ -1,6 +1,8 @@
 //! The server the Autobahn test suite's `fuzzingclient` drives (`e2e/autobahn/run.sh`): a
 //! plain WebSocket echo on any path, running on the engine's own WebSocket connection code
-//! (see `sockeye_engineio::testing::websocket_echo`).
+//! (see `sockeye_engineio::testing::websocket_echo_deflate`), with `permessage-deflate` for
+//! the clients that offer it (the suite's cases 12 and 13). Every echoed message is compressed
+//! (threshold 0), so that the compression code sees every size the suite sends.
 //!
 //!     cargo run --release --example autobahn_echo -p sockeye-engineio -- --port 9001
 //!
@@ -11,8 +13,8 @@ use std::convert::Infallible;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use sockeye_engineio::testing::websocket_echo;
-use sockeye_engineio::ws::Limits;
+use sockeye_engineio::testing::websocket_echo_deflate;
+use sockeye_engineio::ws::{Limits, PerMessageDeflate};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -35,10 +37,10 @@ async fn main() -> std::io::Result<()> {
         let (tcp, _) = listener.accept().await?;
         let _ = tcp.set_nodelay(true);
         tokio::spawn(async move {
-            let service =
-                service_fn(
-                    move |req| async move { Ok::<_, Infallible>(websocket_echo(req, limits)) },
-                );
+            let service = service_fn(move |req| async move {
+                let deflate = PerMessageDeflate::new().threshold(0);
+                Ok::<_, Infallible>(websocket_echo_deflate(req, limits, deflate))
+            });
             let conn = http1::Builder::new()
                 .serve_connection(TokioIo::new(tcp), service)
                 .with_upgrades();

@@ -5,6 +5,8 @@ use std::time::Duration;
 use crate::cookie::Cookie;
 use crate::cors::Cors;
 use crate::hooks::{AllowRequest, ConnectionErrorHook, HeadersHook};
+use crate::http_compression::HttpCompression;
+use crate::ws::PerMessageDeflate;
 
 /// What to do with a client whose outbound queue is over [`EngineConfig::max_queued_bytes`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -88,6 +90,12 @@ pub struct EngineConfig {
     pub on_headers: Option<HeadersHook>,
     /// How long a long-polling request body may take to arrive. Default 10 s.
     pub body_timeout: Duration,
+    /// WebSocket compression (`permessage-deflate`, RFC 7692), Node's `perMessageDeflate`:
+    /// negotiated with clients that offer it. Default `None` (off, as in socket.io 4).
+    pub per_message_deflate: Option<PerMessageDeflate>,
+    /// gzip or deflate compression of long-polling responses, by `Accept-Encoding`, Node's
+    /// `httpCompression`. Default on, with a threshold of 1024 bytes (as in Node).
+    pub http_compression: Option<HttpCompression>,
 }
 
 impl Default for EngineConfig {
@@ -114,6 +122,8 @@ impl Default for EngineConfig {
             on_initial_headers: None,
             on_headers: None,
             body_timeout: Duration::from_secs(10),
+            per_message_deflate: None,
+            http_compression: Some(HttpCompression::default()),
         }
     }
 }
@@ -131,6 +141,8 @@ impl std::fmt::Debug for EngineConfig {
             .field("max_connections", &self.max_connections)
             .field("allow_upgrades", &self.allow_upgrades)
             .field("cors", &self.cors)
+            .field("per_message_deflate", &self.per_message_deflate)
+            .field("http_compression", &self.http_compression)
             .field("allow_request", &self.allow_request)
             .field("cookie", &self.cookie)
             .finish_non_exhaustive()

@@ -290,7 +290,7 @@ impl<H: Handler> Engine<H> {
                     .map_err(Into::into)
             }
             TransportKind::Polling => match parts.method {
-                Method::GET => Ok(polling::poll(&self.inner, socket, jsonp).await),
+                Method::GET => Ok(polling::poll(&self.inner, socket, &parts.headers, jsonp).await),
                 Method::POST => {
                     let span = crate::trace::span(&socket);
                     Ok(

@@ -25,6 +25,17 @@
 //! | [`EngineConfig::max_queued_bytes`] (outbound, per client) | 8 MiB |
 //! | [`EngineConfig::max_packets_per_payload`] | 4096 |
 //! | [`EngineConfig::max_ws_fragments`] | 1024 |
+//! | [`EngineConfig::per_message_deflate`] (WebSocket compression) | off |
+//! | [`EngineConfig::http_compression`] (gzip/deflate polling responses) | on, from 1024 bytes |
+//!
+//! ## Compression
+//! WebSocket `permessage-deflate` (RFC 7692, [`PerMessageDeflate`]) is negotiated with the
+//! client as Node's `ws` does; compressed messages are inflated within `max_payload` (a
+//! decompression bomb closes its connection with 1009, one byte past the limit), and an idle
+//! connection holds no zlib state: see [`ws::Encoder`] for what each side keeps. Polling
+//! responses are compressed by `Accept-Encoding` ([`HttpCompression`]); request bodies never
+//! are inflated (as Node). A packet queued with `compress(false)`
+//! ([`payload::SharedMessage::compress`]) is never compressed.
 //!
 //! ## What the application decides
 //! | option | default | Node's |
@@ -83,6 +94,7 @@ mod engine;
 mod errors;
 mod handler;
 mod hooks;
+mod http_compression;
 pub mod metrics;
 pub mod packet;
 pub mod payload;
@@ -109,8 +121,10 @@ pub use handler::Handler;
 pub use hooks::{
     AllowFuture, AllowRequest, ConnectionError, ConnectionErrorHook, HeadersHook, RequestRefusal,
 };
+pub use http_compression::HttpCompression;
 pub use packet::ProtocolVersion;
 pub use response::EngineBody;
 pub use session::{DisconnectReason, TransportKind};
 pub use socket::{prefetch, RequestInfo, Socket};
 pub use sockeye_core::{InvalidSid, Sid};
+pub use ws::PerMessageDeflate;

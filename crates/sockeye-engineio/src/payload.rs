@@ -3,10 +3,13 @@
 //! In v4 the packets are separated by the record separator `\x1e` and binary packets are
 //! `b<base64>`.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use crate::errors::PacketError;
 use crate::packet::{encode_base64, Packet};
+use crate::ws::deflate::DeflateCache;
 
 /// The separator between packets in a v4 polling payload.
 pub const SEPARATOR: u8 = 0x1e;
@@ -27,23 +30,134 @@ pub enum Outgoing {
     Noop,
     /// `1`: the server closes the session.
     Close,
+    /// A text or binary message with its options, possibly shared by several sessions (a
+    /// broadcast): see [`SharedMessage`].
+    Shared(Arc<SharedMessage>),
+}
+
+/// A message prepared once for any number of sessions, with Node's per-packet `compress`
+/// option. When a WebSocket connection compresses it and the server compresses each message
+/// alone (`server_no_context_takeover`), its compressed form is made once and shared too.
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+/// use sockeye_engineio::payload::{Outgoing, SharedMessage};
+/// let msg = Arc::new(SharedMessage::text("2[\"tick\",1]".into()).compress(false));
+/// let packet = Outgoing::Shared(msg.clone());
+/// assert!(!packet.may_compress());
+/// assert_eq!(packet.queue_len(), 12); // the packet and its type
+/// ```
+#[derive(Debug)]
+pub struct SharedMessage {
+    data: Bytes,
+    binary: bool,
+    compress: bool,
+    deflated: DeflateCache,
+}
+
+impl SharedMessage {
+    /// A text message (the bytes must be UTF-8), which may be compressed.
+    pub fn text(data: Bytes) -> SharedMessage {
+        SharedMessage {
+            data,
+            binary: false,
+            compress: true,
+            deflated: DeflateCache::default(),
+        }
+    }
+
+    /// A binary message, which may be compressed.
+    pub fn binary(data: Bytes) -> SharedMessage {
+        SharedMessage {
+            binary: true,
+            ..SharedMessage::text(data)
+        }
+    }
+
+    /// Whether the message may be compressed (`permessage-deflate`, HTTP compression of a
+    /// polling response). Default true, as Node's `compress` option.
+    #[must_use]
+    pub fn compress(mut self, on: bool) -> SharedMessage {
+        self.compress = on;
+        self
+    }
+
+    /// The message's bytes.
+    pub fn data(&self) -> &Bytes {
+        &self.data
+    }
+
+    /// Whether it is a binary message.
+    pub fn is_binary(&self) -> bool {
+        self.binary
+    }
+
+    /// Whether it may be compressed (see [`SharedMessage::compress`]).
+    pub fn compress_allowed(&self) -> bool {
+        self.compress
+    }
+
+    pub(crate) fn deflated(&self) -> &DeflateCache {
+        &self.deflated
+    }
+}
+
+impl PartialEq for SharedMessage {
+    fn eq(&self, other: &Self) -> bool {
+        self.data == other.data && self.binary == other.binary && self.compress == other.compress
+    }
+}
+
+impl Eq for SharedMessage {}
+
+/// What an [`Outgoing`] packet is, with its bytes.
+pub(crate) enum View<'a> {
+    Text(&'a Bytes),
+    Binary(&'a Bytes),
+    Ping,
+    Pong,
+    Noop,
+    Close,
 }
 
 impl Outgoing {
     /// The number of bytes this packet adds to a v4 polling payload.
     pub fn polling_len(&self) -> usize {
-        match self {
-            Outgoing::Message(b) => 1 + b.len(),
-            Outgoing::Binary(b) => 1 + b.len().div_ceil(3) * 4,
+        match self.view() {
+            View::Text(b) => 1 + b.len(),
+            View::Binary(b) => 1 + b.len().div_ceil(3) * 4,
             _ => 1,
         }
     }
 
     /// How many bytes this packet counts for in a client's outbound queue.
     pub fn queue_len(&self) -> usize {
-        match self {
-            Outgoing::Message(b) | Outgoing::Binary(b) => b.len() + 1,
+        match self.view() {
+            View::Text(b) | View::Binary(b) => b.len() + 1,
             _ => 1,
+        }
+    }
+
+    /// Whether the packet may be compressed: true but for a [`SharedMessage`] sent with
+    /// `compress(false)` (as in Node, where every packet has the option, true by default).
+    pub fn may_compress(&self) -> bool {
+        match self {
+            Outgoing::Shared(m) => m.compress,
+            _ => true,
+        }
+    }
+
+    pub(crate) fn view(&self) -> View<'_> {
+        match self {
+            Outgoing::Message(b) => View::Text(b),
+            Outgoing::Binary(b) => View::Binary(b),
+            Outgoing::Shared(m) if m.binary => View::Binary(&m.data),
+            Outgoing::Shared(m) => View::Text(&m.data),
+            Outgoing::Ping => View::Ping,
+            Outgoing::Pong => View::Pong,
+            Outgoing::Noop => View::Noop,
+            Outgoing::Close => View::Close,
         }
     }
 }
@@ -105,19 +219,19 @@ pub fn encode_v4(queue: &[Outgoing], max_payload: usize) -> (Vec<u8>, usize) {
         if taken > 0 {
             out.push(SEPARATOR);
         }
-        match p {
-            Outgoing::Message(b) => {
+        match p.view() {
+            View::Text(b) => {
                 out.push(b'4');
                 out.extend_from_slice(b);
             }
-            Outgoing::Binary(b) => {
+            View::Binary(b) => {
                 out.push(b'b');
                 encode_base64(b, &mut out);
             }
-            Outgoing::Ping => out.push(b'2'),
-            Outgoing::Pong => out.push(b'3'),
-            Outgoing::Noop => out.push(b'6'),
-            Outgoing::Close => out.push(b'1'),
+            View::Ping => out.push(b'2'),
+            View::Pong => out.push(b'3'),
+            View::Noop => out.push(b'6'),
+            View::Close => out.push(b'1'),
         }
         taken += 1;
     }

@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use crate::errors::PacketError;
 use crate::packet::{decode_base64, encode_base64, Packet};
-use crate::payload::Outgoing;
+use crate::payload::{Outgoing, View};
 
 /// Longest length prefix accepted (in digits); Node's parser gives up past a few hundred.
 const MAX_DIGITS: usize = 10;
@@ -150,19 +150,19 @@ pub fn decode_binary(body: Bytes, max_packets: usize) -> Result<Vec<Packet>, Pac
 
 /// The text form of one outgoing packet in v3 (binary as `b4<base64>`).
 fn text_form(p: &Outgoing, out: &mut Vec<u8>) {
-    match p {
-        Outgoing::Message(b) => {
+    match p.view() {
+        View::Text(b) => {
             out.push(b'4');
             out.extend_from_slice(b);
         }
-        Outgoing::Binary(b) => {
+        View::Binary(b) => {
             out.extend_from_slice(b"b4");
             encode_base64(b, out);
         }
-        Outgoing::Ping => out.push(b'2'),
-        Outgoing::Pong => out.push(b'3'),
-        Outgoing::Noop => out.push(b'6'),
-        Outgoing::Close => out.push(b'1'),
+        View::Ping => out.push(b'2'),
+        View::Pong => out.push(b'3'),
+        View::Noop => out.push(b'6'),
+        View::Close => out.push(b'1'),
     }
 }
 
@@ -182,14 +182,14 @@ fn utf16_len(bytes: &[u8]) -> usize {
 /// assert_eq!((&body[..], binary, n), ("3:4hé".as_bytes(), false, 1));
 /// ```
 pub fn encode(queue: &[Outgoing], binary: bool, max_payload: usize) -> (Vec<u8>, bool, usize) {
-    let as_binary = binary && queue.iter().any(|p| matches!(p, Outgoing::Binary(_)));
+    let as_binary = binary && queue.iter().any(|p| matches!(p.view(), View::Binary(_)));
     let mut out = Vec::new();
     let mut taken = 0;
     let mut one = Vec::new();
     for p in queue {
         one.clear();
         if as_binary {
-            if let Outgoing::Binary(b) = p {
+            if let View::Binary(b) = p.view() {
                 if taken > 0 && out.len() + b.len() + 14 > max_payload {
                     break;
                 }

@@ -378,8 +378,23 @@ impl<D> Socket<D> {
         Ok(())
     }
 
-    /// Queues one packet.
-    pub(crate) fn send(self: &Arc<Self>, packet: Outgoing) -> Result<(), SendError> {
+    /// Queues one packet: a message with options, or shared with other sessions, is an
+    /// [`Outgoing::Shared`].
+    ///
+    /// # Errors
+    /// As [`Socket::send_text`].
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use sockeye_engineio::payload::{Outgoing, SharedMessage};
+    /// # fn f<D>(socket: &Arc<sockeye_engineio::Socket<D>>) {
+    /// // Never compressed, whatever the transport negotiated.
+    /// let msg = SharedMessage::binary(vec![0u8; 4096].into()).compress(false);
+    /// let _ = socket.send(Outgoing::Shared(Arc::new(msg)));
+    /// # }
+    /// ```
+    pub fn send(self: &Arc<Self>, packet: Outgoing) -> Result<(), SendError> {
         let len = packet.queue_len();
         let waker = {
             let mut st = self.state.lock();

@@ -3,7 +3,7 @@
 use http::{Request, Response};
 
 use crate::response::EngineBody;
-use crate::ws::Limits;
+use crate::ws::{Limits, PerMessageDeflate};
 
 /// Answers a WebSocket upgrade request (`101`, or `400` when it is not a valid one) and, on
 /// the connection, echoes every text and binary message as it came, without Engine.IO: no
@@ -22,5 +22,24 @@ use crate::ws::Limits;
 /// # }
 /// ```
 pub fn websocket_echo<B>(req: Request<B>, limits: Limits) -> Response<EngineBody> {
-    crate::transport::websocket::echo::accept(req, limits)
+    crate::transport::websocket::echo::accept(req, limits, None)
+}
+
+/// As [`websocket_echo`], with `permessage-deflate` negotiated from `deflate` when the client
+/// offers it (`400` for a `Sec-WebSocket-Extensions` header Node's `ws` refuses): the
+/// compression code of the engine's WebSocket transport under the same conformance suite.
+///
+/// # Examples
+/// ```no_run
+/// use sockeye_engineio::{testing::websocket_echo_deflate, ws::{Limits, PerMessageDeflate}};
+/// # fn f(req: http::Request<()>) {
+/// let res = websocket_echo_deflate(req, Limits::default(), PerMessageDeflate::new().threshold(0));
+/// # }
+/// ```
+pub fn websocket_echo_deflate<B>(
+    req: Request<B>,
+    limits: Limits,
+    deflate: PerMessageDeflate,
+) -> Response<EngineBody> {
+    crate::transport::websocket::echo::accept(req, limits, Some(deflate))
 }

@@ -35,6 +35,10 @@ pub struct Args {
     pub redis_key: Option<String>,
     pub workers: Option<usize>,
     pub log_level: tracing::Level,
+    /// WebSocket `permessage-deflate`, when on.
+    pub per_message_deflate: Option<sockeye::PerMessageDeflate>,
+    /// gzip/deflate polling responses, when on.
+    pub http_compression: Option<sockeye::HttpCompression>,
     /// Where to serve `/metrics`, when asked.
     pub metrics: Option<std::net::SocketAddr>,
     pub log_format: crate::logging::Format,
@@ -120,6 +124,17 @@ Flags:
                                                                [default: no cluster]
   --redis-key KEY        the prefix of the cluster's Redis channels (Node's `key`)
                                                                [default: socket.io]
+  --per-message-deflate[=MODE]
+                         WebSocket compression (permessage-deflate) with clients that
+                         offer it, from 1024-byte messages; MODE `on` (the bare flag:
+                         Node's perMessageDeflate: true, context takeover both ways),
+                         `no-context-takeover` (each message compressed alone both ways:
+                         nothing kept per connection, a broadcast compressed once) or
+                         `off`                                 [default: off]
+  --http-compression MODE
+                         gzip/deflate compression of polling responses by
+                         Accept-Encoding: `on` (from 1024 bytes), `off`, or the
+                         threshold in bytes                    [default: on]
   --workers N            runtime worker threads                [default: one per core]
   --log-level LEVEL      error, warn, info, debug or trace     [default: warn]
   --log-format FORMAT    text, or json (one JSON object a line, with the client's
@@ -185,6 +200,8 @@ impl Args {
             redis_key: None,
             workers: None,
             log_level: tracing::Level::WARN,
+            per_message_deflate: None,
+            http_compression: Some(sockeye::HttpCompression::new()),
             metrics: None,
             log_format: crate::logging::Format::Text,
             admin: None,
@@ -262,6 +279,31 @@ impl Args {
                     a.log_level = value("--log-level")?.parse().map_err(|_| {
                         "--log-level: use error, warn, info, debug or trace".to_owned()
                     })?
+                }
+                // The bare flag turns it on: only an inline value is read.
+                "--per-message-deflate" => {
+                    let on = sockeye::PerMessageDeflate::new();
+                    a.per_message_deflate = match inline.as_deref() {
+                        None | Some("on") => Some(on),
+                        Some("no-context-takeover") => Some(
+                            on.server_no_context_takeover(true)
+                                .client_no_context_takeover(true),
+                        ),
+                        Some("off") => None,
+                        Some(v) => {
+                            return Err(format!(
+                                "--per-message-deflate: `{v}`: use on, no-context-takeover or off"
+                            ))
+                        }
+                    }
+                }
+                "--http-compression" => {
+                    let on = sockeye::HttpCompression::new();
+                    a.http_compression = match value("--http-compression")?.as_str() {
+                        "on" => Some(on),
+                        "off" => None,
+                        v => Some(on.threshold(num("--http-compression", v.to_owned())?)),
+                    }
                 }
                 "--admin-ui" => admin_ui = true,
                 "--admin-ui-no-auth" => admin_no_auth = true,
@@ -409,6 +451,30 @@ mod tests {
         assert_eq!(a.redis.as_deref(), Some("redis://127.0.0.1:6379"));
         assert_eq!(a.redis_key.as_deref(), Some("k"));
         assert!(parse(&["--redis-key", "k"]).is_err());
+        // Compression: WebSocket off and polling on by default, as in Node.
+        let Ok(Parsed::Run(a)) = parse(&[]) else {
+            panic!()
+        };
+        assert!(a.per_message_deflate.is_none());
+        assert_eq!(a.http_compression.map(|c| c.threshold), Some(1024));
+        let Ok(Parsed::Run(a)) = parse(&["--per-message-deflate", "--http-compression", "off"])
+        else {
+            panic!()
+        };
+        let d = a.per_message_deflate.expect("on");
+        assert!(!d.server_no_context_takeover && d.threshold == 1024);
+        assert!(a.http_compression.is_none());
+        let Ok(Parsed::Run(a)) = parse(&[
+            "--per-message-deflate=no-context-takeover",
+            "--http-compression=2048",
+        ]) else {
+            panic!()
+        };
+        let d = a.per_message_deflate.expect("on");
+        assert!(d.server_no_context_takeover && d.client_no_context_takeover);
+        assert_eq!(a.http_compression.map(|c| c.threshold), Some(2048));
+        assert!(parse(&["--per-message-deflate=maybe"]).is_err());
+        assert!(parse(&["--http-compression", "x"]).is_err());
         let env = |name: &str| (name == "SOCKEYE_REDIS").then(|| "redis://h:1".to_owned());
         let Ok(Parsed::Run(a)) =
             Args::parse_with(["--redis-key", "k"].map(String::from).into_iter(), env)

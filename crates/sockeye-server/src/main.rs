@@ -103,7 +103,11 @@ async fn run(args: Args) -> std::io::Result<()> {
         .ping_interval(args.ping_interval)
         .ping_timeout(args.ping_timeout)
         .max_payload(args.max_payload)
-        .allow_eio3(args.eio3);
+        .allow_eio3(args.eio3)
+        .http_compression(args.http_compression);
+    if let Some(deflate) = args.per_message_deflate {
+        builder = builder.per_message_deflate(deflate);
+    }
     if args.parser == ParserChoice::Msgpack {
         builder = builder.parser(sockeye::parser::MsgpackParser);
     }

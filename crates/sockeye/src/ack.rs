@@ -8,9 +8,11 @@ use std::time::Duration;
 use futures_util::stream::{FuturesUnordered, Stream};
 use serde::Serialize;
 use sockeye_core::adapter::{AckEvent, AckFailure, AckReply};
-use sockeye_core::parser::{Args, ArgsMode, Encoded, Packet};
+use sockeye_core::parser::{Args, ArgsMode, Packet};
 use sockeye_core::{Payload, Sid};
 use tokio::sync::oneshot;
+
+use crate::socket::Prepared;
 
 use crate::errors::{AckError, EmitError};
 use crate::socket::SocketRef;
@@ -258,7 +260,7 @@ impl LocalAcks {
     /// `timeout` from now.
     pub(crate) fn send(
         sockets: Vec<SocketRef>,
-        encoded: Result<Encoded, serde_json::Error>,
+        prepared: Option<&Prepared>,
         id: u64,
         timeout: Duration,
     ) -> LocalAcks {
@@ -267,9 +269,10 @@ impl LocalAcks {
         let mut failed = Vec::new();
         for s in sockets {
             let rx = s.register_ack(id);
-            let sent = match &encoded {
-                Ok(encoded) => s.send_shared(encoded),
-                Err(_) => Err(EmitError::Disconnected),
+            // `None`: the packet did not encode, and no socket is sent it.
+            let sent = match prepared {
+                Some(prepared) => s.send_prepared(prepared),
+                None => Err(EmitError::Disconnected),
             };
             match sent {
                 Ok(()) => {

@@ -7,8 +7,8 @@ use std::time::Duration;
 use parking_lot::RwLock;
 use serde::Serialize;
 use sockeye_engineio::{
-    AllowRequest, ConnectionError, Cookie, Cors, Engine, EngineConfig, OverflowPolicy,
-    RequestRefusal,
+    AllowRequest, ConnectionError, Cookie, Cors, Engine, EngineConfig, HttpCompression,
+    OverflowPolicy, PerMessageDeflate, RequestRefusal,
 };
 
 use sockeye_core::adapter::{
@@ -1251,6 +1251,41 @@ impl SocketIoBuilder {
     /// ```
     pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
         self.engine.overflow = policy;
+        self
+    }
+
+    /// WebSocket compression (`permessage-deflate`, RFC 7692), as Node's `perMessageDeflate`:
+    /// negotiated with the clients that offer it (browsers always do; socket.io-client in
+    /// Node does by default). Default: off, as in socket.io 4. Messages from 1024 bytes are
+    /// compressed (see [`PerMessageDeflate`] for the threshold, context takeover and windows,
+    /// and the README for what it costs per connection).
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye::{PerMessageDeflate, SocketIo};
+    /// let (layer, io) = SocketIo::builder()
+    ///     // Each message compressed alone: no compressor per connection, and a broadcast
+    ///     // compressed once for all its clients.
+    ///     .per_message_deflate(PerMessageDeflate::new().server_no_context_takeover(true))
+    ///     .build_layer();
+    /// # let _ = (layer, io);
+    /// ```
+    pub fn per_message_deflate(mut self, config: PerMessageDeflate) -> Self {
+        self.engine.per_message_deflate = Some(config);
+        self
+    }
+
+    /// gzip/deflate compression of long-polling responses by `Accept-Encoding`, as Node's
+    /// `httpCompression`; `None` turns it off. Default: on, from 1024 bytes (as in Node).
+    ///
+    /// # Examples
+    /// ```
+    /// use sockeye::SocketIo;
+    /// let (layer, io) = SocketIo::builder().http_compression(None).build_layer();
+    /// # let _ = (layer, io);
+    /// ```
+    pub fn http_compression(mut self, config: Option<HttpCompression>) -> Self {
+        self.engine.http_compression = config;
         self
     }
 

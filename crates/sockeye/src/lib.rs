@@ -46,8 +46,8 @@ pub use sockeye_core::parser::Encoded;
 pub use sockeye_core::parser;
 pub use sockeye_core::{value, IntoRooms, Payload, Room};
 pub use sockeye_engineio::{
-    ConnectionError, Cookie, Cors, HttpError, OverflowPolicy, RequestRefusal, SameSite, Sid,
-    TransportKind,
+    ConnectionError, Cookie, Cors, HttpCompression, HttpError, OverflowPolicy, PerMessageDeflate,
+    RequestRefusal, SameSite, Sid, TransportKind,
 };
 
 /// The adapter seam (from [`sockeye_core::adapter`]): how server-wide operations reach every

@@ -10,8 +10,8 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use sockeye_core::adapter::{
-    AckStream, Adapter, BroadcastOptions, BroadcastPacket, ConnectionStateRecovery, DeliveryGuard,
-    LocalHandle, LocalNamespace, RestoredSession, ServerAck, SocketInfo,
+    AckStream, Adapter, BroadcastFlags, BroadcastOptions, BroadcastPacket, ConnectionStateRecovery,
+    DeliveryGuard, LocalHandle, LocalNamespace, RestoredSession, ServerAck, SocketInfo,
 };
 use sockeye_core::parser::Parser;
 use sockeye_core::{AdapterError, Payload, Room, Sid};
@@ -26,7 +26,7 @@ use crate::io::IoInner;
 use crate::operators::BroadcastOperator;
 use crate::rooms::{RoomIndex, Selection};
 use crate::server_event::{ServerEvent, ServerHandlers};
-use crate::socket::{Socket, SocketRef};
+use crate::socket::{Prepared, Socket, SocketRef};
 
 /// The sockets connected to a namespace, and the list of them all while it holds.
 #[derive(Default)]
@@ -765,7 +765,7 @@ fn send_each(
     parser: &dyn Parser,
     sockets: &[SocketRef],
     packet: &BroadcastPacket,
-    volatile: bool,
+    flags: &BroadcastFlags,
 ) -> usize {
     let encoded = match packet.encoded(parser) {
         Ok(e) => e,
@@ -774,7 +774,9 @@ fn send_each(
             return 0;
         }
     };
-    let encoded = &*encoded;
+    // Prepared once for all: a compressed form, when the transports make one, is made once.
+    let prepared = Prepared::new(&encoded, flags.compress);
+    let volatile = flags.volatile;
     let mut sent = 0;
     for (i, s) in sockets.iter().enumerate() {
         // With many sockets each one's lines are cold: start loading the Socket.IO socket
@@ -791,7 +793,7 @@ fn send_each(
             crate::metrics::VOLATILE_DROPS.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        if s.send_shared(encoded).is_ok() {
+        if s.send_prepared(&prepared).is_ok() {
             sent += 1;
         }
     }
@@ -807,16 +809,16 @@ impl LocalNamespace for Namespace {
     }
 
     fn broadcast(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) -> usize {
-        let volatile = opts.flags.volatile;
+        let flags = &opts.flags;
         let parser = &*self.io.config.parser;
         let sent = match self.rooms.select(&self.name, opts) {
-            Selection::All => send_each(parser, &self.all_sockets(), packet, volatile),
-            Selection::Some(sids) => send_each(parser, &self.get_sockets(&sids), packet, volatile),
+            Selection::All => send_each(parser, &self.all_sockets(), packet, flags),
+            Selection::Some(sids) => send_each(parser, &self.get_sockets(&sids), packet, flags),
             Selection::AllBut(except) => send_each(
                 parser,
                 &self.local_sockets(|s| !except.contains(s)),
                 packet,
-                volatile,
+                flags,
             ),
         };
         if let Some(o) = self.io.observer() {
@@ -843,8 +845,15 @@ impl LocalNamespace for Namespace {
             s.notify_broadcast(packet);
         }
         let encoded = packet.encoded_with_id(&*self.io.config.parser, id);
+        let prepared = match &encoded {
+            Ok(encoded) => Some(Prepared::new(encoded, opts.flags.compress)),
+            Err(e) => {
+                tracing::warn!(ns = %packet.ns(), "a broadcast that does not encode: {e}");
+                None
+            }
+        };
         crate::metrics::add(&crate::metrics::BROADCASTS, 1);
-        Box::pin(LocalAcks::send(sockets, encoded, id, timeout))
+        Box::pin(LocalAcks::send(sockets, prepared.as_ref(), id, timeout))
     }
 
     fn fetch_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketInfo> {

@@ -120,21 +120,6 @@ impl BroadcastOperator {
         self
     }
 
-    /// Whether the packet may be compressed (Node's `compress(bool)`; default true). Sockeye
-    /// compresses nothing today, so the flag only travels to the adapter
-    /// ([`BroadcastFlags::compress`](crate::adapter::BroadcastFlags::compress)).
-    ///
-    /// # Examples
-    /// ```
-    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
-    /// io.to("ACME").compress(false).emit("price", &12.5).await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn compress(mut self, compress: bool) -> BroadcastOperator {
-        self.opts.flags.compress = compress;
-        self
-    }
-
     /// How long to wait for answers: the acks of [`BroadcastOperator::emit_with_ack`]
     /// (default: the builder's `ack_timeout`), and other servers' answers to
     /// [`BroadcastOperator::fetch_sockets`] (default: the adapter's request timeout).
@@ -148,6 +133,22 @@ impl BroadcastOperator {
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> BroadcastOperator {
         self.opts.flags.timeout = Some(timeout);
+        self
+    }
+
+    /// Node's `compress` flag (true when not called): with `false` the packet is never
+    /// compressed, neither by WebSocket `permessage-deflate` nor in a polling response (see
+    /// [`crate::Socket::compress`]). It crosses a cluster with the broadcast, as in Node.
+    ///
+    /// # Examples
+    /// ```
+    /// # async fn f(io: sockeye::SocketIo) -> Result<(), sockeye::EmitError> {
+    /// let frame = bytes::Bytes::from(vec![0u8; 64 * 1024]); // an already compressed video frame
+    /// io.to("viewers").compress(false).emit("frame", &frame).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn compress(mut self, compress: bool) -> BroadcastOperator {
+        self.opts.flags.compress = compress;
         self
     }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
-use sockeye_engineio::payload::Outgoing;
+use sockeye_engineio::payload::{Outgoing, SharedMessage};
 use sockeye_engineio::{SendError, Sid, TransportKind};
 use tokio::sync::oneshot;
 
@@ -1074,7 +1074,7 @@ impl Socket {
     /// socket (as in Node), and a full queue is handled as for a broadcast (by the overflow
     /// policy), not reported here.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
-        self.emit_as(event, data, ArgsMode::One, false)
+        self.emit_as(event, data, ArgsMode::One, false, true)
     }
 
     /// Emits an event whose arguments are the items of `args` (a tuple, array or `Vec`).
@@ -1089,7 +1089,7 @@ impl Socket {
     /// # Errors
     /// As [`Socket::emit`], or when `args` does not serialize to an array.
     pub fn emit_args<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> Result<(), EmitError> {
-        self.emit_as(event, args, ArgsMode::Spread, false)
+        self.emit_as(event, args, ArgsMode::Spread, false, true)
     }
 
     /// Emits an event with the arguments and attachments of a received payload.
@@ -1107,7 +1107,7 @@ impl Socket {
     /// # Errors
     /// When the socket is disconnected or its queue is full.
     pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
-        self.emit_payload_as(event, payload, false)
+        self.emit_payload_as(event, payload, false, true)
     }
 
     pub(crate) fn emit_as<T: Serialize + ?Sized>(
@@ -1116,13 +1116,14 @@ impl Socket {
         data: &T,
         mode: ArgsMode,
         volatile: bool,
+        compress: bool,
     ) -> Result<(), EmitError> {
         if self.ns.recovery().is_some() {
             let args = match mode {
                 ArgsMode::One => Payload::from_values(vec![value::to_value(data)?]),
                 ArgsMode::Spread => crate::operators::spread(data)?,
             };
-            return self.emit_kept(event, args, volatile);
+            return self.emit_kept(event, args, volatile, compress);
         }
         self.notify_outgoing(event, || args_payload(data, mode));
         if volatile && self.drops_volatile() {
@@ -1135,7 +1136,7 @@ impl Socket {
             id: None,
             offset: None,
         })?;
-        self.send_encoded(encoded)
+        self.send_encoded_with(encoded, compress)
     }
 
     pub(crate) fn emit_payload_as(
@@ -1143,9 +1144,10 @@ impl Socket {
         event: &str,
         payload: &Payload,
         volatile: bool,
+        compress: bool,
     ) -> Result<(), EmitError> {
         if self.ns.recovery().is_some() {
-            return self.emit_kept(event, payload.clone(), volatile);
+            return self.emit_kept(event, payload.clone(), volatile, compress);
         }
         self.notify_outgoing(event, || Some(payload.clone()));
         if volatile && self.drops_volatile() {
@@ -1158,7 +1160,7 @@ impl Socket {
             id: None,
             offset: None,
         })?;
-        self.send_encoded(encoded)
+        self.send_encoded_with(encoded, compress)
     }
 
     /// Whether a volatile packet is dropped now: anything still queued for the client means
@@ -1179,7 +1181,13 @@ impl Socket {
     /// broadcast): a client over its queue is disconnected, and gets the packet when it
     /// recovers.
     #[inline(never)]
-    fn emit_kept(&self, event: &str, args: Payload, volatile: bool) -> Result<(), EmitError> {
+    fn emit_kept(
+        &self,
+        event: &str,
+        args: Payload,
+        volatile: bool,
+        compress: bool,
+    ) -> Result<(), EmitError> {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
@@ -1187,6 +1195,7 @@ impl Socket {
         let mut opts = BroadcastOptions::default();
         opts.rooms.push(Room::Owned(self.id.to_string()));
         opts.flags.volatile = volatile;
+        opts.flags.compress = compress;
         let adapter = self.ns.adapter().clone();
         crate::handler::run(async move {
             if let Err(e) = adapter.broadcast(packet, opts).await {
@@ -1220,7 +1229,7 @@ impl Socket {
         data: &T,
     ) -> AckFuture {
         let timeout = self.io_inner().config.ack_timeout;
-        self.emit_with_ack_as(event, data, timeout, false)
+        self.emit_with_ack_as(event, data, timeout, false, true)
     }
 
     pub(crate) fn emit_with_ack_as<T: Serialize + ?Sized>(
@@ -1229,6 +1238,7 @@ impl Socket {
         data: &T,
         timeout: Duration,
         volatile: bool,
+        compress: bool,
     ) -> AckFuture {
         self.notify_outgoing(event, || args_payload(data, ArgsMode::One));
         let id = self.ns.next_ack_id();
@@ -1239,7 +1249,7 @@ impl Socket {
             id: Some(id),
             offset: None,
         });
-        self.send_with_ack(encoded.map_err(Into::into), id, timeout, volatile)
+        self.send_with_ack(encoded.map_err(Into::into), id, timeout, volatile, compress)
     }
 
     /// Emits an event with a payload's arguments and attachments, and waits for the ack.
@@ -1252,7 +1262,7 @@ impl Socket {
     /// ```
     pub fn emit_payload_with_ack(self: &Arc<Self>, event: &str, payload: &Payload) -> AckFuture {
         let timeout = self.io_inner().config.ack_timeout;
-        self.emit_payload_with_ack_as(event, payload, timeout, false)
+        self.emit_payload_with_ack_as(event, payload, timeout, false, true)
     }
 
     pub(crate) fn emit_payload_with_ack_as(
@@ -1261,6 +1271,7 @@ impl Socket {
         payload: &Payload,
         timeout: Duration,
         volatile: bool,
+        compress: bool,
     ) -> AckFuture {
         self.notify_outgoing(event, || Some(payload.clone()));
         let id = self.ns.next_ack_id();
@@ -1271,7 +1282,7 @@ impl Socket {
             id: Some(id),
             offset: None,
         });
-        self.send_with_ack(encoded.map_err(Into::into), id, timeout, volatile)
+        self.send_with_ack(encoded.map_err(Into::into), id, timeout, volatile, compress)
     }
 
     fn send_with_ack(
@@ -1280,6 +1291,7 @@ impl Socket {
         id: u64,
         timeout: Duration,
         volatile: bool,
+        compress: bool,
     ) -> AckFuture {
         let encoded = match encoded {
             Ok(e) => e,
@@ -1297,7 +1309,7 @@ impl Socket {
         let sent = if volatile && self.drops_volatile() {
             Ok(())
         } else {
-            self.send_encoded(encoded)
+            self.send_encoded_with(encoded, compress)
         };
         if let Err(e) = sent {
             self.forget_ack(id);
@@ -1373,15 +1385,21 @@ impl Socket {
         SocketEmitter::new(self.clone()).volatile()
     }
 
-    /// Sets whether the next emit may be compressed (Node's `socket.compress(bool)`). Sockeye
-    /// compresses nothing today (no WebSocket `permessage-deflate`, no HTTP compression of
-    /// polling responses; Node's WebSocket default is off too), so the flag only travels with
-    /// a broadcast to the adapter ([`adapter::BroadcastFlags`](crate::adapter::BroadcastFlags)).
+    /// Sets Node's `compress` flag for the next emit (true when not called): with `false`,
+    /// its packet is never compressed, neither by WebSocket `permessage-deflate` nor in a
+    /// polling response (which is then compressed only if another packet in it may be, as in
+    /// Node). On a broadcast ([`SocketEmitter::to`] and kin) it travels with the packet to the
+    /// adapter ([`adapter::BroadcastFlags`](crate::adapter::BroadcastFlags)).
+    ///
+    /// Node's socket.io 4.8 honours the flag over polling only (engine.io 6 no longer passes
+    /// it to its WebSocket transport); Sockeye honours it on both.
     ///
     /// # Examples
     /// ```
     /// # fn f(socket: sockeye::SocketRef) -> Result<(), sockeye::EmitError> {
-    /// socket.compress(false).emit("blob", &bytes::Bytes::from_static(&[0u8; 64]))?;
+    /// // Already compressed: deflating it again would only cost CPU.
+    /// let jpeg = bytes::Bytes::from_static(b"\xff\xd8\xff\xe0");
+    /// socket.compress(false).emit("photo", &jpeg)?;
     /// # Ok(()) }
     /// ```
     pub fn compress(self: &Arc<Self>, compress: bool) -> SocketEmitter {
@@ -1399,10 +1417,28 @@ impl Socket {
         Ok(())
     }
 
-    /// Queues a packet shared with other sockets (a broadcast): only its buffers' counts are
-    /// taken, the packet itself is not copied.
-    pub(crate) fn send_shared(&self, encoded: &Encoded) -> Result<(), EmitError> {
-        self.queue(encoded.message.clone(), encoded.bins.iter().cloned())
+    /// As [`Socket::send_encoded`], never compressed when `compress` is false.
+    fn send_encoded_with(&self, encoded: Encoded, compress: bool) -> Result<(), EmitError> {
+        if compress {
+            return self.send_encoded(encoded);
+        }
+        self.send_prepared(&Prepared::new(&encoded, false))
+    }
+
+    /// Queues a packet shared with other sockets (a broadcast), prepared for the engine once
+    /// (see [`Prepared`]): only reference counts are taken, the packet is not copied.
+    pub(crate) fn send_prepared(&self, prepared: &Prepared) -> Result<(), EmitError> {
+        if !self.connected() {
+            return Err(EmitError::Disconnected);
+        }
+        let message = Outgoing::Shared(prepared.message.clone());
+        let res = if prepared.bins.is_empty() {
+            self.conn.send(message)
+        } else {
+            let bins = prepared.bins.iter().cloned().map(Outgoing::Shared);
+            self.conn.send_many(std::iter::once(message).chain(bins))
+        };
+        res.map_err(queue_error)
     }
 
     /// Queues a packet's message and its attachments (all or none).
@@ -1426,10 +1462,7 @@ impl Socket {
                 self.conn.send_many(packets)
             }
         };
-        res.map_err(|e| match e {
-            SendError::QueueFull => EmitError::QueueFull,
-            _ => EmitError::Disconnected,
-        })
+        res.map_err(queue_error)
     }
 
     /// Joins rooms.
@@ -1796,6 +1829,38 @@ fn args_payload<T: Serialize + ?Sized>(data: &T, mode: ArgsMode) -> Option<Paylo
     }
 }
 
+fn queue_error(e: SendError) -> EmitError {
+    match e {
+        SendError::QueueFull => EmitError::QueueFull,
+        _ => EmitError::Disconnected,
+    }
+}
+
+/// A packet and its attachments as the engine queues them for many sockets, with the
+/// `compress` flag: made once per broadcast, so that a compressed form, when the transport
+/// makes one, is made once too.
+pub(crate) struct Prepared {
+    message: Arc<SharedMessage>,
+    bins: Vec<Arc<SharedMessage>>,
+}
+
+impl Prepared {
+    pub(crate) fn new(encoded: &Encoded, compress: bool) -> Prepared {
+        let message = match &encoded.message {
+            Message::Text(text) => SharedMessage::text(text.clone()),
+            Message::Binary(data) => SharedMessage::binary(data.clone()),
+        };
+        Prepared {
+            message: Arc::new(message.compress(compress)),
+            bins: encoded
+                .bins
+                .iter()
+                .map(|b| Arc::new(SharedMessage::binary(b.clone()).compress(compress)))
+                .collect(),
+        }
+    }
+}
+
 /// A socket with flags for its next emit (Node's `socket.volatile`, `socket.compress(..)`,
 /// `socket.timeout(..)`), made by [`Socket::volatile`], [`Socket::compress`] and
 /// [`Socket::timeout`]. The flags chain, and carry over to a broadcast from the socket.
@@ -1888,7 +1953,7 @@ impl SocketEmitter {
     /// As [`Socket::emit`].
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         self.socket
-            .emit_as(event, data, ArgsMode::One, self.volatile)
+            .emit_as(event, data, ArgsMode::One, self.volatile, self.compress)
     }
 
     /// Emits an event whose arguments are the items of `args` (see [`Socket::emit_args`]).
@@ -1904,7 +1969,7 @@ impl SocketEmitter {
     /// As [`Socket::emit_args`].
     pub fn emit_args<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> Result<(), EmitError> {
         self.socket
-            .emit_as(event, args, ArgsMode::Spread, self.volatile)
+            .emit_as(event, args, ArgsMode::Spread, self.volatile, self.compress)
     }
 
     /// Emits an event with a received payload's arguments (see [`Socket::emit_payload`]).
@@ -1919,7 +1984,8 @@ impl SocketEmitter {
     /// # Errors
     /// As [`Socket::emit_payload`].
     pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
-        self.socket.emit_payload_as(event, payload, self.volatile)
+        self.socket
+            .emit_payload_as(event, payload, self.volatile, self.compress)
     }
 
     /// Emits an event and waits for the client's ack, at most the timeout (the builder's
@@ -1934,8 +2000,13 @@ impl SocketEmitter {
     /// # Ok(()) }
     /// ```
     pub fn emit_with_ack<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> AckFuture {
-        self.socket
-            .emit_with_ack_as(event, data, self.ack_timeout(), self.volatile)
+        self.socket.emit_with_ack_as(
+            event,
+            data,
+            self.ack_timeout(),
+            self.volatile,
+            self.compress,
+        )
     }
 
     /// Emits a payload's arguments and attachments and waits for the ack, as
@@ -1949,8 +2020,13 @@ impl SocketEmitter {
     /// # }
     /// ```
     pub fn emit_payload_with_ack(&self, event: &str, payload: &Payload) -> AckFuture {
-        self.socket
-            .emit_payload_with_ack_as(event, payload, self.ack_timeout(), self.volatile)
+        self.socket.emit_payload_with_ack_as(
+            event,
+            payload,
+            self.ack_timeout(),
+            self.volatile,
+            self.compress,
+        )
     }
 
     fn operator(&self) -> BroadcastOperator {

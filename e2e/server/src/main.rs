@@ -16,8 +16,8 @@ use sockeye::parser::MsgpackParser;
 use sockeye::value::Value as JsValue;
 use sockeye::{
     AckSender, ConnectionError, ConnectionStateRecovery, Cookie, Cors, DisconnectReason,
-    ListenerId, NotFound, ParentNamespace, Payload, RequestRefusal, SocketIo, SocketIoService,
-    SocketRef, TransportKind,
+    ListenerId, NotFound, ParentNamespace, Payload, PerMessageDeflate, RequestRefusal, SocketIo,
+    SocketIoService, SocketRef, TransportKind,
 };
 
 type Reasons = Arc<Mutex<Vec<Value>>>;
@@ -445,6 +445,43 @@ fn on_recovery(socket: SocketRef, path: &'static str) {
     );
 }
 
+/// `blob(n)` of CONTRACT.md: compressible text that is not a plain repetition.
+fn blob(n: usize) -> String {
+    const ALPHABET: &[u8; 27] = b"abcdefghij klmnopqrstuvwxyz";
+    (0..n)
+        .map(|i| char::from(ALPHABET[(i * 7 + i / 13) % 27]))
+        .collect()
+}
+
+/// One of the compression servers of the contract: `permessage-deflate` on, at `path`.
+fn deflate_server(path: &'static str, deflate: PerMessageDeflate) -> SocketIoService<NotFound> {
+    let (svc, io) = SocketIo::builder()
+        .path(path)
+        .ping_interval(Duration::from_millis(400))
+        .ping_timeout(Duration::from_millis(800))
+        .upgrade_timeout(Duration::from_millis(1000))
+        .connect_timeout(Duration::from_millis(1500))
+        .max_payload(100_000)
+        .per_message_deflate(deflate)
+        .build_svc();
+    io.ns("/", |socket: SocketRef| {
+        socket.on("echo", |s: SocketRef, p: Payload| {
+            let _ = s.emit_payload("echo", &p);
+        });
+        socket.on("blob", |s: SocketRef, p: Payload| {
+            let n = p.arg::<usize>(0).unwrap_or(0);
+            let compress = p.arg::<bool>(1).unwrap_or(true);
+            let _ = s.compress(compress).emit("blob", &blob(n));
+        });
+        socket.on("blob-all", |s: SocketRef, p: Payload| async move {
+            let n = p.arg::<usize>(0).unwrap_or(0);
+            let compress = p.arg::<bool>(1).unwrap_or(true);
+            let _ = s.io().compress(compress).emit("blob", &blob(n)).await;
+        });
+    });
+    svc
+}
+
 fn arg(p: &Payload, i: usize) -> Value {
     p.arg::<Value>(i).unwrap_or(Value::Null)
 }
@@ -847,6 +884,18 @@ async fn main() -> std::io::Result<()> {
     let (msgpack_svc, msgpack) = msgpack_server(reasons.clone());
     let svc = msgpack_svc.with_inner(svc);
     let svc = engine_server().with_inner(svc);
+
+    // The compression servers, on their own paths too.
+    let svc = deflate_server("/deflate/", PerMessageDeflate::new()).with_inner(
+        deflate_server(
+            "/deflate-nct/",
+            PerMessageDeflate::new()
+                .server_no_context_takeover(true)
+                .client_no_context_takeover(true)
+                .server_max_window_bits(10),
+        )
+        .with_inner(svc),
+    );
 
     let dyn_parent = contract_namespaces(&io);
     let _ = api_state.dyn_parent.set(dyn_parent);

@@ -17,8 +17,9 @@ use crate::clock;
 use crate::core::Shared;
 use crate::errors::HttpError;
 use crate::handler::Handler;
+use crate::http_compression;
 use crate::packet::{Packet, ProtocolVersion};
-use crate::payload;
+use crate::payload::{self, Outgoing};
 use crate::payload_v3;
 use crate::response::{self, EngineBody};
 use crate::session::{PollAnswer, Via};
@@ -83,11 +84,18 @@ impl<D> Drop for Active<'_, D> {
 }
 
 /// A GET: answers with what is queued, waiting for something when the queue is empty.
+/// `headers` are the request's (for `Accept-Encoding`).
 pub(crate) async fn poll<H: Handler>(
     shared: &Arc<Shared<H>>,
     socket: Arc<Socket<H::Data>>,
+    headers: &http::HeaderMap,
     jsonp: Option<u32>,
 ) -> Response<EngineBody> {
+    // Chosen before waiting: the future should not keep the headers.
+    let encoding = shared
+        .config
+        .http_compression
+        .and_then(|c| http_compression::choose(headers).map(|e| (c, e)));
     {
         let mut st = socket.state.lock();
         if let Err(out) = st.session.poll_begin(clock::now(), &shared.timing) {
@@ -101,7 +109,7 @@ pub(crate) async fn poll<H: Handler>(
     };
     let max = shared.config.max_payload;
     let version = socket.protocol();
-    let (body, binary) = poll_fn(|cx| {
+    let (body, binary, compress) = poll_fn(|cx| {
         let mut st = socket.state.lock();
         let answer = match st.session.poll_answer() {
             PollAnswer::Wait => {
@@ -110,13 +118,14 @@ pub(crate) async fn poll<H: Handler>(
                 }
                 return Poll::Pending;
             }
+            // Node's noop and close packets may be compressed, but are far below any threshold.
             PollAnswer::Noop => {
                 crate::metrics::sent(TransportKind::Polling, 1, 0);
-                (single(version, b'6'), false)
+                (single(version, b'6'), false, true)
             }
             PollAnswer::Close => {
                 crate::metrics::sent(TransportKind::Polling, 1, 0);
-                (single(version, b'1'), false)
+                (single(version, b'1'), false, true)
             }
             PollAnswer::Packets { end } => {
                 let queue = &st.session.outbox.queue[..end];
@@ -130,9 +139,11 @@ pub(crate) async fn poll<H: Handler>(
                         (body, false, n)
                     }
                 };
+                // As Node: compressed when any of its packets may be.
+                let compress = queue.iter().take(n).any(Outgoing::may_compress);
                 st.session.taken(n);
                 crate::metrics::sent(TransportKind::Polling, n as u64, 0);
-                (body, binary)
+                (body, binary, compress)
             }
         };
         Poll::Ready(answer)
@@ -141,19 +152,27 @@ pub(crate) async fn poll<H: Handler>(
     if socket.is_closed() && socket.is_drained() {
         shared.forget(socket.sid());
     }
+    let body = wrap_jsonp(body, jsonp);
+    let (body, coding) = match encoding {
+        Some((c, e)) if compress && body.len() >= c.threshold => {
+            (http_compression::compress(&body, e, c.level), Some(e))
+        }
+        _ => (body, None),
+    };
+    // The bytes that go out, as they go (compressed, or wrapped for JSONP).
     crate::metrics::sent(TransportKind::Polling, 0, body.len() as u64);
-    if jsonp.is_some() {
-        return response::text(wrap_jsonp(body, jsonp));
-    }
-    if binary {
-        let mut res = response::text(body);
+    let mut res = response::text(body);
+    if binary && jsonp.is_none() {
         res.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/octet-stream"),
         );
-        return res;
     }
-    response::text(body)
+    if let Some(e) = coding {
+        res.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static(e.name()));
+    }
+    res
 }
 
 /// A payload of one packet without data (`6`, `1`).

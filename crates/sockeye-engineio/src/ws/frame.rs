@@ -7,6 +7,8 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use super::deflate::{Agreed, Inflater};
+
 /// Close code 1002: the peer violated the protocol.
 const CLOSE_PROTOCOL_ERROR: u16 = 1002;
 /// Close code 1007: a text message (or close reason) was not valid UTF-8.
@@ -146,10 +148,18 @@ impl ProtocolError {
         }
     }
 
-    const fn too_big() -> Self {
+    pub(crate) const fn too_big() -> Self {
         Self {
             code: CLOSE_MESSAGE_TOO_BIG,
             reason: "message too big",
+        }
+    }
+
+    /// Compressed data (`permessage-deflate`) that does not inflate: 1007, as `ws` closes.
+    pub(crate) const fn invalid_compressed() -> Self {
+        Self {
+            code: CLOSE_INVALID_PAYLOAD,
+            reason: "invalid compressed data",
         }
     }
 
@@ -166,6 +176,9 @@ impl ProtocolError {
 struct Partial {
     /// Text (validated as UTF-8) or binary.
     text: bool,
+    /// Compressed (RSV1 on its first frame): `data` is inflated when the message completes,
+    /// and its UTF-8 checked then.
+    compressed: bool,
     /// Payload received so far (owned by the decoder, not by the read buffer).
     data: BytesMut,
     /// Number of frames received so far, the first one included.
@@ -199,6 +212,8 @@ impl Partial {
 #[derive(Debug)]
 struct Header {
     fin: bool,
+    /// RSV1 on the first frame of a data message: compressed (`permessage-deflate`).
+    compressed: bool,
     opcode: OpCode,
     mask: [u8; 4],
     header_len: usize,
@@ -211,6 +226,10 @@ struct Header {
 /// opcodes, control frame rules, fragmentation, UTF-8, close payloads) and
 /// enforces [`Limits`]. Any [`ProtocolError`] is fatal for the connection;
 /// the decoder need not be used after one.
+///
+/// With `permessage-deflate` agreed ([`Decoder::with_deflate`]) it inflates compressed
+/// messages (RSV1 on their first frame; RFC 7692 §6): [`Limits::max_message_size`] bounds the
+/// compressed and the inflated size alike, and inflating stops with 1009 one byte past it.
 ///
 /// # Examples
 ///
@@ -236,6 +255,8 @@ pub struct Decoder {
     /// A fragmented message being assembled (boxed: rare, and the decoder lives in every
     /// connection).
     partial: Option<Box<Partial>>,
+    /// `permessage-deflate`, when agreed (boxed: only such connections pay for it).
+    inflate: Option<Box<Inflater>>,
 }
 
 impl Default for Decoder {
@@ -251,6 +272,34 @@ impl Decoder {
         Self {
             limits,
             partial: None,
+            inflate: None,
+        }
+    }
+
+    /// Creates a decoder enforcing `limits` on a connection that agreed `permessage-deflate`:
+    /// compressed messages are accepted and inflated.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use sockeye_engineio::ws::{Agreed, Decoder, Limits, Message};
+    ///
+    /// let mut decoder = Decoder::with_deflate(Limits::default(), Agreed::default());
+    /// // "Hello" compressed (RFC 7692 §7.2.3.1), in a masked frame with RSV1 set.
+    /// let mask = [1, 2, 3, 4];
+    /// let payload = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    /// let mut frame = vec![0xC1, 0x80 | 7, 1, 2, 3, 4];
+    /// frame.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    /// let mut buf = BytesMut::from(&frame[..]);
+    /// assert_eq!(decoder.decode(&mut buf)?, Some(Message::Text("Hello".into())));
+    /// # Ok::<(), sockeye_engineio::ws::ProtocolError>(())
+    /// ```
+    pub fn with_deflate(limits: Limits, agreed: Agreed) -> Self {
+        Self {
+            limits,
+            partial: None,
+            inflate: Some(Box::new(Inflater::new(&agreed))),
         }
     }
 
@@ -340,6 +389,14 @@ impl Decoder {
             };
             // `parse_header` checked that the whole frame is in `buf`.
             buf.advance(header.header_len);
+            if header.compressed && header.fin {
+                // A compressed message in one frame: inflated straight from `buf`.
+                let data = &mut buf[..header.payload_len];
+                apply_mask(data, header.mask);
+                let message = self.inflate_message(header.opcode == OpCode::Text, data);
+                buf.advance(header.payload_len);
+                return message.map(Some);
+            }
             let payload = if copy {
                 let data = &mut buf[..header.payload_len];
                 apply_mask(data, header.mask);
@@ -351,7 +408,9 @@ impl Decoder {
                 apply_mask(&mut payload, header.mask);
                 payload
             };
-            if let Some(message) = self.on_frame(header.fin, header.opcode, payload)? {
+            if let Some(message) =
+                self.on_frame(header.fin, header.compressed, header.opcode, payload)?
+            {
                 return Ok(Some(message));
             }
         }
@@ -365,13 +424,21 @@ impl Decoder {
         let Some(&b0) = buf.first() else {
             return Ok(None);
         };
-        if b0 & 0x70 != 0 {
+        if b0 & 0x30 != 0 {
             return Err(ProtocolError::protocol("reserved bits set"));
         }
         let fin = b0 & 0x80 != 0;
         let Some(opcode) = OpCode::from_u8(b0 & 0x0F) else {
             return Err(ProtocolError::protocol("reserved opcode"));
         };
+        // RSV1 marks a compressed message: only with `permessage-deflate`, and only on the
+        // first frame of a data message (RFC 7692 §6).
+        let compressed = b0 & 0x40 != 0;
+        if compressed
+            && (self.inflate.is_none() || opcode.is_control() || opcode == OpCode::Continuation)
+        {
+            return Err(ProtocolError::protocol("reserved bits set"));
+        }
         if opcode.is_control() {
             if !fin {
                 return Err(ProtocolError::protocol("fragmented control frame"));
@@ -446,6 +513,7 @@ impl Decoder {
         }
         Ok(Some(Header {
             fin,
+            compressed,
             opcode,
             mask: [m0, m1, m2, m3],
             header_len,
@@ -458,6 +526,7 @@ impl Decoder {
     fn on_frame(
         &mut self,
         fin: bool,
+        compressed: bool,
         opcode: OpCode,
         payload: BytesMut,
     ) -> Result<Option<Message>, ProtocolError> {
@@ -481,12 +550,13 @@ impl Decoder {
             OpCode::Text | OpCode::Binary => {
                 let mut partial = Partial {
                     text: opcode == OpCode::Text,
+                    compressed,
                     data: BytesMut::new(),
                     frames: 1,
                     utf8_checked: 0,
                 };
                 partial.data.extend_from_slice(&payload);
-                if partial.text {
+                if partial.text && !compressed {
                     partial.check_utf8(false)?;
                 }
                 self.partial = Some(Box::new(partial));
@@ -501,7 +571,7 @@ impl Decoder {
                 };
                 partial.frames += 1;
                 partial.data.extend_from_slice(&payload);
-                if partial.text {
+                if partial.text && !partial.compressed {
                     partial.check_utf8(fin)?;
                 }
                 if !fin {
@@ -510,7 +580,15 @@ impl Decoder {
                 let Some(partial) = self.partial.take() else {
                     return Ok(None);
                 };
-                let Partial { text, data, .. } = *partial;
+                let Partial {
+                    text,
+                    compressed,
+                    data,
+                    ..
+                } = *partial;
+                if compressed {
+                    return self.inflate_message(text, &data).map(Some);
+                }
                 let data = data.freeze();
                 Ok(Some(if text {
                     Message::Text(data)
@@ -519,6 +597,26 @@ impl Decoder {
                 }))
             }
         }
+    }
+}
+
+impl Decoder {
+    /// Inflates a whole compressed message and checks a text one is UTF-8.
+    fn inflate_message(&mut self, text: bool, data: &[u8]) -> Result<Message, ProtocolError> {
+        let Some(inflater) = self.inflate.as_mut() else {
+            // `parse_header` refuses RSV1 without `permessage-deflate`.
+            return Err(ProtocolError::protocol("reserved bits set"));
+        };
+        let out = inflater.inflate(data, self.limits.max_message_size)?;
+        if text && !out.is_ascii() && std::str::from_utf8(&out).is_err() {
+            return Err(ProtocolError::invalid_utf8());
+        }
+        let out = Bytes::from(out);
+        Ok(if text {
+            Message::Text(out)
+        } else {
+            Message::Binary(out)
+        })
     }
 }
 
@@ -589,6 +687,15 @@ fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
 /// ```
 pub fn encode_header(opcode: OpCode, payload_len: usize, fin: bool, out: &mut BytesMut) {
     let b0 = if fin { 0x80 } else { 0 } | opcode as u8;
+    put_header(b0, payload_len, out);
+}
+
+/// The header of an unfragmented, compressed data frame (FIN and RSV1 set).
+pub(crate) fn encode_header_rsv1(opcode: OpCode, payload_len: usize, out: &mut BytesMut) {
+    put_header(0xC0 | opcode as u8, payload_len, out);
+}
+
+fn put_header(b0: u8, payload_len: usize, out: &mut BytesMut) {
     if let Ok(len @ 0..=125) = u8::try_from(payload_len) {
         out.extend_from_slice(&[b0, len]);
     } else if let Ok(len) = u16::try_from(payload_len) {
@@ -1132,6 +1239,188 @@ mod tests {
             // Rejected from the first byte alone.
             assert_eq!(err_code(&[b0]), 1002, "{b0:#x}");
         }
+    }
+
+    // ---- permessage-deflate (RFC 7692) ----
+
+    /// Raw deflate of `data` with a sync flush, the trailer stripped (what a client sends).
+    fn deflated(data: &[u8]) -> Vec<u8> {
+        use flate2::{Compress, Compression, FlushCompress};
+        let mut c = Compress::new(Compression::default(), false);
+        let mut out = Vec::with_capacity(data.len() + 64);
+        c.compress_vec(data, &mut out, FlushCompress::Sync)
+            .expect("deflate");
+        assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+        out.truncate(out.len() - 4);
+        out
+    }
+
+    fn decode_deflate(
+        bytes: &[u8],
+        limits: Limits,
+        copy: bool,
+    ) -> Result<Vec<Message>, ProtocolError> {
+        let mut decoder = Decoder::with_deflate(limits, super::super::deflate::Agreed::default());
+        let mut buf = BytesMut::from(bytes);
+        let mut out = Vec::new();
+        loop {
+            let m = if copy {
+                decoder.decode_copied(&mut buf)?
+            } else {
+                decoder.decode(&mut buf)?
+            };
+            match m {
+                Some(m) => out.push(m),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    #[test]
+    fn rfc7692_hello_vectors() {
+        // §7.2.3.1: "Hello" compressed, in one frame and in two fragments (RSV1 on the first).
+        let hello = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+        let one = frame(0xC1, &hello);
+        let mut two = frame(0x41, &hello[..3]);
+        two.extend(frame(0x80, &hello[3..]));
+        // §7.2.3.2: the second "Hello" of a connection with context takeover.
+        let mut again = one.clone();
+        again.extend(frame(0xC1, &[0xf2, 0x00, 0x11, 0x00, 0x00]));
+        // §7.2.3.3: no compression (a stored block).
+        let stored = frame(
+            0xC1,
+            &[
+                0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
+            ],
+        );
+        for copy in [false, true] {
+            let hello_msg = Message::Text("Hello".into());
+            assert_eq!(
+                decode_deflate(&one, Limits::default(), copy),
+                Ok(vec![hello_msg.clone()])
+            );
+            assert_eq!(
+                decode_deflate(&two, Limits::default(), copy),
+                Ok(vec![hello_msg.clone()])
+            );
+            assert_eq!(
+                decode_deflate(&again, Limits::default(), copy),
+                Ok(vec![hello_msg.clone(), hello_msg.clone()])
+            );
+            assert_eq!(
+                decode_deflate(&stored, Limits::default(), copy),
+                Ok(vec![hello_msg])
+            );
+        }
+    }
+
+    #[test]
+    fn compressed_messages_in_fragments_and_chunks() {
+        let text = "{\"event\":\"tick\",\"values\":[1,2,3,4,5,6,7,8,9]}".repeat(50);
+        let z = deflated(text.as_bytes());
+        // Three fragments, a ping between two of them, and an uncompressed message after.
+        let mut stream = frame(0x41, &z[..z.len() / 3]);
+        stream.extend(frame(0x00, &z[z.len() / 3..2 * z.len() / 3]));
+        stream.extend(frame(0x89, b"p"));
+        stream.extend(frame(0x80, &z[2 * z.len() / 3..]));
+        stream.extend(frame(0x82, &[1, 2, 3]));
+        let want = vec![
+            Message::Ping("p".into()),
+            Message::Text(text.clone().into()),
+            Message::Binary(vec![1, 2, 3].into()),
+        ];
+        for copy in [false, true] {
+            assert_eq!(
+                decode_deflate(&stream, Limits::default(), copy),
+                Ok(want.clone())
+            );
+        }
+        // Every split point.
+        for at in 0..=stream.len() {
+            let mut decoder =
+                Decoder::with_deflate(Limits::default(), super::super::deflate::Agreed::default());
+            let mut buf = BytesMut::new();
+            let mut got = Vec::new();
+            for chunk in [&stream[..at], &stream[at..]] {
+                buf.extend_from_slice(chunk);
+                while let Some(m) = decoder.decode_copied(&mut buf).expect("decode") {
+                    got.push(m);
+                }
+            }
+            assert_eq!(got, want, "split at {at}");
+        }
+    }
+
+    #[test]
+    fn rsv1_rules() {
+        let z = deflated(b"hi");
+        // Not agreed: a compressed frame is a protocol error, as RSV2 and RSV3 always are.
+        assert_eq!(err_code(&frame(0xC1, &z)), 1002);
+        let d = Limits::default();
+        for bad in [
+            frame(0xA1, b"hi"),
+            frame(0x91, b"hi"),
+            frame(0xE1, &z),
+            // RSV1 on control frames.
+            frame(0xC9, b""),
+            frame(0xCA, b""),
+            frame(0xC8, &[0x03, 0xe8]),
+        ] {
+            assert_eq!(
+                decode_deflate(&bad, d, false).unwrap_err().code,
+                1002,
+                "{:#x}",
+                bad[0]
+            );
+        }
+        // RSV1 on a continuation frame.
+        let mut cont = frame(0x41, &z[..1]);
+        cont.extend(frame(0xC0, &z[1..]));
+        assert_eq!(decode_deflate(&cont, d, false).unwrap_err().code, 1002);
+        // Invalid deflate data, and invalid UTF-8 inside valid deflate data.
+        assert_eq!(
+            decode_deflate(&frame(0xC1, &[0xff, 0xff]), d, false)
+                .unwrap_err()
+                .code,
+            1007
+        );
+        let bad_utf8 = deflated(&[0x66, 0xff, 0x66]);
+        assert_eq!(
+            decode_deflate(&frame(0xC1, &bad_utf8), d, true)
+                .unwrap_err()
+                .code,
+            1007
+        );
+        // The same bytes as binary are fine.
+        assert_eq!(
+            decode_deflate(&frame(0xC2, &bad_utf8), d, true),
+            Ok(vec![Message::Binary(vec![0x66, 0xff, 0x66].into())])
+        );
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_1009() {
+        // 5 MB of zeros: about 5 KB compressed, well under the 100 KB limit.
+        let z = deflated(&vec![0u8; 5_000_000]);
+        assert!(z.len() < 10_000);
+        let small = limits(100_000, 16);
+        assert_eq!(
+            decode_deflate(&frame(0xC2, &z), small, false)
+                .unwrap_err()
+                .code,
+            1009
+        );
+        // In fragments too.
+        let mut frags = frame(0x42, &z[..z.len() / 2]);
+        frags.extend(frame(0x80, &z[z.len() / 2..]));
+        assert_eq!(decode_deflate(&frags, small, true).unwrap_err().code, 1009);
+        // The compressed size is bounded as well.
+        assert_eq!(
+            decode_deflate(&frame(0xC2, &[0u8; 100_001]), small, false)
+                .unwrap_err()
+                .code,
+            1009
+        );
     }
 
     #[test]

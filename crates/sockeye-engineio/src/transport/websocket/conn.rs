@@ -22,7 +22,7 @@ use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 
 use crate::socket::{RunningGuard, TransportKind};
-use crate::ws::{self, Decoder, Message, OpCode};
+use crate::ws::{self, Decoder, Encoder, Message, OpCode};
 
 thread_local! {
     /// Each worker thread frames outgoing packets here and writes them from here, so a
@@ -94,8 +94,9 @@ pub(crate) trait Upper {
     fn flag(&self) -> &Arc<Self::Flag>;
     /// The most bytes left unwritten before the peer stops being read.
     fn max_unwritten(&self) -> usize;
-    /// A text or binary message arrived. `wbuf` is written before anything taken later.
-    fn on_message(&mut self, msg: Message, wbuf: &mut BytesMut) -> Option<Exit>;
+    /// A text or binary message arrived. `wbuf` is written before anything taken later;
+    /// `enc` frames data messages (compressed when agreed).
+    fn on_message(&mut self, msg: Message, enc: &mut Encoder, wbuf: &mut BytesMut) -> Option<Exit>;
     /// Whether the frames still in the buffer must wait (reading is paused).
     fn paused(&self) -> bool;
     /// Whether the peer's frames may be handled now; otherwise `cx` is woken when they may.
@@ -106,8 +107,8 @@ pub(crate) trait Upper {
     type Taken;
     /// Takes everything queued for the peer, if anything; `cx` is woken when more is queued.
     fn poll_take(&mut self, cx: &mut Context<'_>) -> Option<Self::Taken>;
-    /// Frames what was taken into `out`.
-    fn frame(&self, taken: Self::Taken, out: &mut BytesMut);
+    /// Frames what was taken into `out`, data messages with `enc`.
+    fn frame(&self, taken: Self::Taken, enc: &mut Encoder, out: &mut BytesMut);
     /// After each pass: whether the connection ends now (`unwritten`: bytes the peer has not
     /// taken yet); `cx` is woken for what it waits on.
     fn poll_end(&mut self, cx: &mut Context<'_>, unwritten: bool) -> Option<Exit>;
@@ -237,6 +238,7 @@ pub(crate) struct Conn<U> {
     rbuf: BytesMut,
     pub(crate) wbuf: BytesMut,
     decoder: Decoder,
+    encoder: Encoder,
     /// Whether the read buffer holds frames not yet handled (read with the handshake, or
     /// left while reading was paused).
     resume: bool,
@@ -250,7 +252,11 @@ pub(crate) struct Conn<U> {
 }
 
 impl<U: Upper> Conn<U> {
-    pub(crate) fn new(upper: U, (io, pre_read): (Stream, Bytes), decoder: Decoder) -> Self {
+    pub(crate) fn new(
+        upper: U,
+        (io, pre_read): (Stream, Bytes),
+        (decoder, encoder): (Decoder, Encoder),
+    ) -> Self {
         Conn {
             upper,
             io,
@@ -258,6 +264,7 @@ impl<U: Upper> Conn<U> {
             rbuf: BytesMut::from(&pre_read[..]),
             wbuf: BytesMut::new(),
             decoder,
+            encoder,
             read_armed: false,
             read_wake: None,
         }
@@ -336,10 +343,11 @@ impl<U: Upper> Conn<U> {
             if let Some(taken) = taken {
                 // One write for everything queued since the last wake-up.
                 let (upper, io, wbuf) = (&self.upper, &mut self.io, &mut self.wbuf);
+                let encoder = &mut self.encoder;
                 let failed = SCRATCH.with(|cell| {
                     let mut scratch = cell.borrow_mut();
                     scratch.clear();
-                    upper.frame(taken, &mut scratch);
+                    upper.frame(taken, encoder, &mut scratch);
                     let mut off = 0;
                     let mut failed = false;
                     while off < scratch.len() {
@@ -508,7 +516,10 @@ impl<U: Upper> Conn<U> {
                     return Some(Exit::PeerClosed);
                 }
                 data => {
-                    if let Some(exit) = self.upper.on_message(data, &mut self.wbuf) {
+                    if let Some(exit) =
+                        self.upper
+                            .on_message(data, &mut self.encoder, &mut self.wbuf)
+                    {
                         return Some(exit);
                     }
                 }

@@ -12,7 +12,7 @@ use http_body_util::Full;
 use super::conn::{Conn, Exit, Stream, Upper};
 use crate::response::EngineBody;
 use crate::socket::RunningGuard;
-use crate::ws::{self, Decoder, Limits, Message, OpCode};
+use crate::ws::{self, Encoder, Limits, Message, OpCode, PerMessageDeflate};
 
 struct Echo {
     readable: Arc<AtomicBool>,
@@ -30,10 +30,10 @@ impl Upper for Echo {
         self.max_unwritten
     }
 
-    fn on_message(&mut self, msg: Message, wbuf: &mut BytesMut) -> Option<Exit> {
+    fn on_message(&mut self, msg: Message, enc: &mut Encoder, wbuf: &mut BytesMut) -> Option<Exit> {
         match msg {
-            Message::Text(t) => ws::encode_frame(OpCode::Text, &t, wbuf),
-            Message::Binary(b) => ws::encode_frame(OpCode::Binary, &b, wbuf),
+            Message::Text(t) => enc.message(OpCode::Text, &[&t], true, wbuf),
+            Message::Binary(b) => enc.message(OpCode::Binary, &[&b], true, wbuf),
             _ => {}
         }
         None
@@ -58,7 +58,7 @@ impl Upper for Echo {
         None
     }
 
-    fn frame(&self, (): (), _: &mut BytesMut) {}
+    fn frame(&self, (): (), _: &mut Encoder, _: &mut BytesMut) {}
 
     fn poll_end(&mut self, _: &mut Context<'_>, _: bool) -> Option<Exit> {
         None
@@ -68,15 +68,26 @@ impl Upper for Echo {
 }
 
 /// Answers a WebSocket upgrade request and echoes every message of the connection (see
-/// [`crate::testing::websocket_echo`]).
-pub(crate) fn accept<B>(mut req: Request<B>, limits: Limits) -> Response<EngineBody> {
+/// [`crate::testing::websocket_echo`]), with `permessage-deflate` when `deflate` is set and
+/// the client offers it.
+pub(crate) fn accept<B>(
+    mut req: Request<B>,
+    limits: Limits,
+    deflate: Option<PerMessageDeflate>,
+) -> Response<EngineBody> {
+    let bad = |msg: String| {
+        let mut res = Response::new(Full::new(bytes::Bytes::from(msg)));
+        *res.status_mut() = StatusCode::BAD_REQUEST;
+        res
+    };
     let accept = match ws::validate_upgrade(req.headers()) {
         Ok(a) => a,
-        Err(e) => {
-            let mut res = Response::new(Full::new(bytes::Bytes::from(e.to_string())));
-            *res.status_mut() = StatusCode::BAD_REQUEST;
-            return res;
-        }
+        Err(e) => return bad(e.to_string()),
+    };
+    let (agreed, answer) = match super::negotiate(deflate.as_ref(), req.headers()) {
+        Ok(Some((agreed, answer))) => (Some(agreed), Some(answer)),
+        Ok(None) => (None, None),
+        Err(e) => return bad(e.to_string()),
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
@@ -88,8 +99,9 @@ pub(crate) fn accept<B>(mut req: Request<B>, limits: Limits) -> Response<EngineB
             // Twice the largest message: one being echoed, one being read.
             max_unwritten: limits.max_message_size.saturating_mul(2),
         };
-        let mut conn = Conn::new(echo, Stream::from_upgraded(upgraded), Decoder::new(limits));
+        let codec = super::codec(limits, deflate.as_ref(), agreed);
+        let mut conn = Conn::new(echo, Stream::from_upgraded(upgraded), codec);
         conn.run().await;
     });
-    super::switching_protocols(accept)
+    super::switching_protocols(accept, answer)
 }

@@ -6,16 +6,16 @@
 use std::sync::Arc;
 use std::task::Context;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use super::conn::{Exit, ReadFlag, Upper};
 use crate::core::Shared;
 use crate::handler::Handler;
 use crate::packet::{Packet, ProtocolVersion};
-use crate::payload::Outgoing;
+use crate::payload::{Outgoing, SharedMessage};
 use crate::session::{ProbeStep, Via};
 use crate::socket::{DisconnectReason, Queue, RunningGuard, Socket, TransportKind};
-use crate::ws::{self, Message, OpCode};
+use crate::ws::{self, Encoder, Message, OpCode};
 
 impl<D: Send + Sync + 'static> ReadFlag for Socket<D> {
     fn readable(&self) -> &std::sync::atomic::AtomicBool {
@@ -43,33 +43,54 @@ enum Framing {
     V3Base64,
 }
 
-/// Frames one queued packet for the wire.
-fn frame(out: &mut BytesMut, p: &Outgoing, framing: Framing) {
+/// Frames one queued packet for the wire (compressed when `permessage-deflate` was agreed,
+/// the packet allows it and it is large enough: see [`Encoder`]).
+fn frame(enc: &mut Encoder, out: &mut BytesMut, p: &Outgoing, framing: Framing) {
     match p {
-        Outgoing::Binary(b) if framing == Framing::V3Base64 => {
-            let mut text = b"b4".to_vec();
-            crate::packet::encode_base64(b, &mut text);
-            ws::encode_frame(OpCode::Text, &text, out);
+        Outgoing::Message(b) => enc.message(OpCode::Text, &[b"4", b], true, out),
+        Outgoing::Binary(b) => binary(enc, out, b, true, None, framing),
+        Outgoing::Shared(m) => shared(enc, out, m, framing),
+        // The heartbeat tells the encoder how long the connection has been quiet.
+        Outgoing::Ping => {
+            enc.idle();
+            ws::encode_frame(OpCode::Text, b"2", out);
         }
-        Outgoing::Message(b) => {
-            ws::encode_header(OpCode::Text, b.len() + 1, true, out);
-            out.put_u8(b'4');
-            out.extend_from_slice(b);
+        Outgoing::Pong => {
+            enc.idle();
+            ws::encode_frame(OpCode::Text, b"3", out);
         }
-        Outgoing::Binary(b) => {
-            if framing == Framing::V3 {
-                ws::encode_header(OpCode::Binary, b.len() + 1, true, out);
-                out.put_u8(4);
-            } else {
-                ws::encode_header(OpCode::Binary, b.len(), true, out);
-            }
-            out.extend_from_slice(b);
-        }
-        Outgoing::Ping => ws::encode_frame(OpCode::Text, b"2", out),
-        Outgoing::Pong => ws::encode_frame(OpCode::Text, b"3", out),
         Outgoing::Noop => ws::encode_frame(OpCode::Text, b"6", out),
         // The WebSocket close frame ends the session instead.
         Outgoing::Close => {}
+    }
+}
+
+fn shared(enc: &mut Encoder, out: &mut BytesMut, m: &SharedMessage, framing: Framing) {
+    let compress = m.compress_allowed();
+    if m.is_binary() {
+        binary(enc, out, m.data(), compress, Some(m), framing);
+    } else {
+        enc.shared(OpCode::Text, &[b"4", m.data()], compress, m.deflated(), out);
+    }
+}
+
+fn binary(
+    enc: &mut Encoder,
+    out: &mut BytesMut,
+    b: &[u8],
+    compress: bool,
+    shared: Option<&SharedMessage>,
+    framing: Framing,
+) {
+    match (framing, shared) {
+        (Framing::V3Base64, _) => {
+            let mut text = b"b4".to_vec();
+            crate::packet::encode_base64(b, &mut text);
+            enc.message(OpCode::Text, &[&text], compress, out);
+        }
+        (Framing::V3, _) => enc.message(OpCode::Binary, &[&[4], b], compress, out),
+        (Framing::V4, Some(m)) => enc.shared(OpCode::Binary, &[b], compress, m.deflated(), out),
+        (Framing::V4, None) => enc.message(OpCode::Binary, &[b], compress, out),
     }
 }
 
@@ -174,7 +195,7 @@ impl<H: Handler> Upper for Eio<H> {
     }
 
     #[inline]
-    fn on_message(&mut self, msg: Message, wbuf: &mut BytesMut) -> Option<Exit> {
+    fn on_message(&mut self, msg: Message, _: &mut Encoder, wbuf: &mut BytesMut) -> Option<Exit> {
         crate::metrics::received(TransportKind::Websocket, 1, 0);
         let packet = match msg {
             Message::Text(t) => Packet::decode_text(t, false),
@@ -240,11 +261,11 @@ impl<H: Handler> Upper for Eio<H> {
     }
 
     #[inline]
-    fn frame(&self, taken: Queue, out: &mut BytesMut) {
+    fn frame(&self, taken: Queue, enc: &mut Encoder, out: &mut BytesMut) {
         let framing = self.framing();
         let start = out.len();
         for p in &taken {
-            frame(out, p, framing);
+            frame(enc, out, p, framing);
         }
         // Counted as framed (what the connection writes next): one count per wake-up.
         let bytes = (out.len() - start) as u64;

@@ -23,9 +23,17 @@ use crate::packet::ProtocolVersion;
 use crate::response::EngineBody;
 use crate::session::UpgradeDecision;
 use crate::socket::{RequestInfo, Socket, TransportKind};
-use crate::ws::{self, Decoder, Limits, OpCode};
+use crate::ws::{
+    self, Agreed, Decoder, Encoder, ExtensionError, Limits, OpCode, PerMessageDeflate,
+};
 
-/// What the connection's task does once hyper hands the stream over.
+/// What the connection's task does once hyper hands the stream over, and the
+/// `permessage-deflate` parameters agreed in the handshake.
+struct Task<D> {
+    then: Then<D>,
+    agreed: Option<Agreed>,
+}
+
 enum Then<D> {
     /// A new session on this WebSocket.
     Open {
@@ -60,6 +68,12 @@ pub(crate) fn accept<H: Handler>(
         }
         Err(_) => return Err(HttpError::BadRequest),
     };
+    let config = shared.config.per_message_deflate.as_ref();
+    let (agreed, answer) = match negotiate(config, &req.headers) {
+        Ok(Some((agreed, answer))) => (Some(agreed), Some(answer)),
+        Ok(None) => (None, None),
+        Err(e) => return Ok(extension_error(e)),
+    };
     let then = match existing {
         None => Then::Open {
             info: Arc::new(RequestInfo::from_parts(req)),
@@ -73,32 +87,77 @@ pub(crate) fn accept<H: Handler>(
     };
     // What `hyper::upgrade::on` takes from a whole request.
     let on_upgrade = req.extensions.remove::<hyper::upgrade::OnUpgrade>();
-    tokio::spawn(task(shared.clone(), on_upgrade, then));
-    Ok(switching_protocols(accept))
+    tokio::spawn(task(shared.clone(), on_upgrade, Task { then, agreed }));
+    Ok(switching_protocols(accept, answer))
 }
 
-fn switching_protocols(accept: HeaderValue) -> Response<EngineBody> {
+fn switching_protocols(
+    accept: HeaderValue,
+    extensions: Option<HeaderValue>,
+) -> Response<EngineBody> {
     let mut res = Response::new(Full::default());
     *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = res.headers_mut();
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    if let Some(v) = extensions {
+        h.insert(header::SEC_WEBSOCKET_EXTENSIONS, v);
+    }
     res
 }
 
-fn decoder(config: &EngineConfig) -> Decoder {
-    Decoder::new(Limits {
+/// Negotiates `permessage-deflate` when the engine offers it (otherwise the client's offer is
+/// ignored, as Node's `ws` does when `perMessageDeflate` is off).
+fn negotiate(
+    config: Option<&PerMessageDeflate>,
+    headers: &http::HeaderMap,
+) -> Result<Option<(Agreed, HeaderValue)>, ExtensionError> {
+    match config {
+        Some(config) => ws::negotiate(config, headers.get_all(header::SEC_WEBSOCKET_EXTENSIONS)),
+        None => Ok(None),
+    }
+}
+
+/// A `Sec-WebSocket-Extensions` header Node's `ws` refuses: `400` with its message.
+fn extension_error(e: ExtensionError) -> Response<EngineBody> {
+    let mut res = Response::new(Full::new(Bytes::from(e.to_string())));
+    *res.status_mut() = StatusCode::BAD_REQUEST;
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
+}
+
+/// The frame codec of a connection, inflating and deflating when `permessage-deflate` was
+/// agreed.
+fn codec(
+    limits: Limits,
+    config: Option<&PerMessageDeflate>,
+    agreed: Option<Agreed>,
+) -> (Decoder, Encoder) {
+    match (config, agreed) {
+        (Some(config), Some(agreed)) => (
+            Decoder::with_deflate(limits, agreed),
+            Encoder::with_deflate(agreed, config),
+        ),
+        _ => (Decoder::new(limits), Encoder::new()),
+    }
+}
+
+fn engine_codec(config: &EngineConfig, agreed: Option<Agreed>) -> (Decoder, Encoder) {
+    let limits = Limits {
         max_message_size: config.max_payload,
         max_fragments: config.max_ws_fragments,
-    })
+    };
+    codec(limits, config.per_message_deflate.as_ref(), agreed)
 }
 
 /// The connection's task: waits for hyper to hand over the stream, then runs it.
 async fn task<H: Handler>(
     shared: Arc<Shared<H>>,
     on_upgrade: Option<hyper::upgrade::OnUpgrade>,
-    then: Then<H::Data>,
+    Task { then, agreed }: Task<H::Data>,
 ) {
     let _live = shared.live_task();
     let upgraded = match on_upgrade {
@@ -118,7 +177,9 @@ async fn task<H: Handler>(
     let (info, version, b64) = match then {
         Then::Open { info, version, b64 } => (info, version, b64),
         // Boxed: the rare paths should not grow every connection's task.
-        Then::Probe(socket, id) => return Box::pin(probe(shared, stream, socket, id)).await,
+        Then::Probe(socket, id) => {
+            return Box::pin(probe(shared, stream, socket, id, agreed)).await
+        }
         Then::Close => return Box::pin(refuse(stream)).await,
     };
     let socket = shared.create_session(info, version, TransportKind::Websocket);
@@ -126,7 +187,7 @@ async fn task<H: Handler>(
     let mut conn = Conn::new(
         Eio::new(shared.clone(), socket.clone(), Phase::Open),
         stream,
-        decoder(&shared.config),
+        engine_codec(&shared.config, agreed),
     );
     write_open_packet(&shared, &socket, &mut conn.wbuf);
     let span = crate::trace::span(&socket);
@@ -162,10 +223,11 @@ async fn probe<H: Handler>(
     stream: (Stream, Bytes),
     socket: Arc<Socket<H::Data>>,
     id: u32,
+    agreed: Option<Agreed>,
 ) {
-    let decoder = decoder(&shared.config);
+    let codec = engine_codec(&shared.config, agreed);
     let span = crate::trace::span_via(&socket, TransportKind::Websocket);
-    let mut conn = Conn::new(Eio::new(shared, socket, Phase::Probe(id)), stream, decoder);
+    let mut conn = Conn::new(Eio::new(shared, socket, Phase::Probe(id)), stream, codec);
     conn.run().instrument(span).await;
 }
 
