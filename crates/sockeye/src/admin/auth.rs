@@ -236,6 +236,22 @@ mod tests {
         assert!(!format!("{:?}", ok.unwrap()).contains("$2b$"));
     }
 
+    /// The README's `htpasswd -nbBC` makes `$2y$` hashes, Node's `bcryptjs` `$2a$`/`$2b$`:
+    /// the same algorithm under three names, all taken and all checked.
+    #[test]
+    fn every_bcrypt_prefix_is_accepted_and_verified() {
+        let made = bcrypt::hash("the password", 4).expect("hash");
+        assert!(made.starts_with("$2b$"), "{made}");
+        for prefix in ["$2a$", "$2b$", "$2y$"] {
+            let hash = format!("{prefix}{}", &made[4..]);
+            let Ok(AdminAuth::Basic(basic)) = AdminAuth::basic("ops", hash.as_str()) else {
+                panic!("{prefix} refused");
+            };
+            assert!(bcrypt::verify("the password", &basic.hash).expect("verify"));
+            assert!(!bcrypt::verify("the passwore", &basic.hash).expect("verify"));
+        }
+    }
+
     #[test]
     fn sessions_are_bounded_and_checked() {
         let s = Sessions::default();
