@@ -66,6 +66,8 @@ CASE_TITLES = {
     "xbcast-10k-10": "cluster broadcast 10k x 10/s",
     "xbcast-10k-100": "cluster broadcast 10k x 100/s",
     "bcast-1k-10-deflate": "broadcast 1k x 10/s, 1 KiB JSON, permessage-deflate",
+    "echo-100-msgpack": "echo, 100 clients closed loop, msgpack parser",
+    "bcast-1k-100-msgpack": "broadcast 1k x 100/s, msgpack parser",
 }
 # A cluster case (two nodes of one server and their Redis, the subscribers split over the
 # nodes) and the single-node case with the same load: the baseline of its "Redis hop".
@@ -90,6 +92,7 @@ FIELDS = [
     "p999_us",
     "delivery_ratio",
     "rx_bytes_per_delivery",
+    "rx_bytes_per_msg",
     "rss_per_conn_kib",
     "connects_per_s",
     "loadgen_cpu_s",
@@ -247,9 +250,11 @@ def detail(s):
         extra.append(f"p99 {fmt(s['p99_us'], 'p99_us')}")
     if s["scenario"] == "broadcast" and s.get("delivery_ratio") is not None and s["delivery_ratio"] < 0.995:
         extra.append(f"{(1 - s['delivery_ratio']) * 100:.0f} % dropped")
-    if s["case"].endswith("-deflate") and s.get("rx_bytes_per_delivery") is not None:
-        # What compression is for: the bytes each subscriber reads per tick.
+    if s["case"].endswith(("-deflate", "-msgpack")) and s.get("rx_bytes_per_delivery") is not None:
+        # What compression (and msgpack) is for: the bytes each subscriber reads per tick.
         extra.append(f"{fmt(s['rx_bytes_per_delivery'])} B on the wire per delivery")
+    if s["case"].endswith("-msgpack") and s.get("rx_bytes_per_msg") is not None:
+        extra.append(f"{fmt(s['rx_bytes_per_msg'])} B on the wire per echo")
     if s["scenario"] == "connect-upgrade" and s.get("connects_per_s") is not None:
         extra.append(f"{fmt(s['connects_per_s'])} conn/s")
     if s["scenario"] == "storm":

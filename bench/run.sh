@@ -32,9 +32,12 @@
 #   --scenarios "A B .."  among: connect-10k connect-upgrade-10k storm-10k echo-100
 #                         echo-20k bcast-1k-100 bcast-10k-10 bcast-10k-100 echo-polling
 #                         xbcast-1k-100 xbcast-10k-10 xbcast-10k-100 bcast-1k-10-deflate
+#                         echo-100-msgpack bcast-1k-100-msgpack
 #                         (default: all but xbcast-10k-100; bcast-1k-10-deflate: 1 KiB
 #                         JSON ticks with permessage-deflate on, Sockeye and Node only;
-#                         DEFLATE_MODE=no-context-takeover for the other mode)
+#                         DEFLATE_MODE=no-context-takeover for the other mode; the
+#                         -msgpack ones: echo-100 and bcast-1k-100 with the msgpack parser
+#                         on both sides, Sockeye and Node only)
 #   --no-baseline         do not add the single-node baseline of an xbcast-* scenario
 #   --server-threads N    worker threads for the tuned multi-threaded servers (default 1:
 #                         Node and Python are single-threaded, and the load generator
@@ -71,7 +74,7 @@ RUNS=""
 # tuned and the ceiling, the ceiling and Sockeye's user configuration, and both user
 # configurations.
 SERVERS="sockeye ceiling sockeye-user socketioxide-user node socketioxide python"
-SCENARIOS="connect-10k connect-upgrade-10k storm-10k echo-100 echo-20k bcast-1k-100 bcast-10k-10 bcast-10k-100 echo-polling xbcast-1k-100 xbcast-10k-10 bcast-1k-10-deflate"
+SCENARIOS="connect-10k connect-upgrade-10k storm-10k echo-100 echo-20k bcast-1k-100 bcast-10k-10 bcast-10k-100 echo-polling xbcast-1k-100 xbcast-10k-10 bcast-1k-10-deflate echo-100-msgpack bcast-1k-100-msgpack"
 BASELINE=1
 REDIS_SERVER="${REDIS_SERVER:-redis-server}"
 THREADS=1
@@ -133,6 +136,8 @@ scenario_args() {
   local id="$1"
   case "$id" in
     xbcast-1k-100|xbcast-10k-10|xbcast-10k-100) scenario_args "${id#x}"; return ;;
+    # The same load as the JSON scenario, in msgpack packets.
+    *-msgpack) echo "$(scenario_args "${id%-msgpack}") --parser msgpack"; return ;;
   esac
   if [ "$QUICK" = 0 ]; then
     case "$id" in
@@ -189,6 +194,10 @@ deflate_env() {
   esac
 }
 speaks_deflate() { [ "$1" = sockeye ] || [ "$1" = node ]; }
+# The `-msgpack` scenarios run the servers that have the msgpack parser with it (PARSER, read
+# by the Sockeye bench server and the Node peer).
+parser_env() { case "$1" in *-msgpack) echo msgpack ;; *) echo json ;; esac; }
+speaks_msgpack() { [ "$1" = sockeye ] || [ "$1" = node ]; }
 # The scenarios that need long-polling, which the ceiling does not speak.
 needs_polling() { case "$1" in echo-polling|connect-upgrade-10k|storm-10k) return 0 ;; *) return 1 ;; esac; }
 is_storm() { case "$1" in storm-*) return 0 ;; *) return 1 ;; esac; }
@@ -266,7 +275,8 @@ setup_node() {
     command -v npm >/dev/null || { skip "node: npm not found"; return; }
     mkdir -p "$dir"
     # From the committed lock file: the same packages in every run (socket.io 4.8.4; for the
-    # cluster scenarios @socket.io/redis-adapter 8.3.0 over redis 4.7.1, as e2e/ uses).
+    # cluster scenarios @socket.io/redis-adapter 8.3.0 over redis 4.7.1, as e2e/ uses; for
+    # the -msgpack ones socket.io-msgpack-parser 3.0.2).
     if ! cmp -s "$BENCH/peers/package.json" "$dir/package.json" \
       || ! cmp -s "$BENCH/peers/package-lock.json" "$dir/package-lock.json" \
       || [ ! -d "$dir/node_modules/socket.io" ]; then
@@ -549,7 +559,7 @@ start_servers() {
     # The peers read PORT and WORKERS (socketioxide) / THREADS (ceiling) from the environment.
     # shellcheck disable=SC2086 # $cmd is a command line
     PORT="$port" WORKERS="$THREADS" THREADS="$THREADS" PER_MESSAGE_DEFLATE="$(deflate_env "$id")" \
-      launch "$logf" "$port" $cmd || return 1
+      PARSER="$(parser_env "$id")" launch "$logf" "$port" $cmd || return 1
   done
 }
 
@@ -576,6 +586,9 @@ for run in $(seq "$RUNS"); do
       fi
       if [ "$(deflate_env "$id")" != off ] && ! speaks_deflate "$s"; then
         continue  # compared with compression on only where the server has it
+      fi
+      if [ "$(parser_env "$id")" != json ] && ! speaks_msgpack "$s"; then
+        continue  # compared with the msgpack parser only where the server has it
       fi
       args="$(scenario_args "$id")"
       printf '%s run %s/%s: %-13s %-12s ' "$(date +%H:%M:%S)" "$run" "$RUNS" "$id" "$s" >&2

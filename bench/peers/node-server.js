@@ -7,7 +7,8 @@
 //                                                     so a tick reaches the clients of every node
 //
 // PER_MESSAGE_DEFLATE=on (or no-context-takeover) turns WebSocket compression on, with the
-// same options as the Sockeye bench server's flag.
+// same options as the Sockeye bench server's flag. PARSER=msgpack swaps the packet parser
+// for socket.io-msgpack-parser (as the Sockeye bench server's --parser msgpack).
 //
 // The packages are resolved through NODE_PATH (bench/run.sh installs them).
 "use strict";
@@ -43,6 +44,9 @@ async function clusterAdapter(url) {
 async function main() {
   const server = http.createServer();
   const options = { serveClient: false, perMessageDeflate };
+  const parser = process.env.PARSER || "json";
+  if (parser === "msgpack") options.parser = require("socket.io-msgpack-parser");
+  else if (parser !== "json") throw new Error(`PARSER=${parser}: json or msgpack`);
   if (redisUrl) options.adapter = await clusterAdapter(redisUrl);
   const io = new Server(server, options);
 

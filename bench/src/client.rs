@@ -7,7 +7,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::proto::{self, client_frame, Inbuf, Inflate, Rng, OP_CLOSE, OP_PING, OP_TEXT};
+use crate::proto::{
+    self, client_frame, Codec, Inbuf, Inflate, Rng, Seen, OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT,
+};
 
 /// WebSocket opcode of a pong frame.
 const OP_PONG: u8 = 0xA;
@@ -41,16 +43,20 @@ pub struct WsClient {
     pong: Vec<u8>,
     /// `permessage-deflate`, when the server agreed to it.
     pub inflate: Option<Box<Inflate>>,
+    /// The packet encoding (JSON unless `--parser msgpack`).
+    pub codec: Codec,
 }
 
 impl WsClient {
-    /// Connects: WebSocket upgrade, Engine.IO open, `40` and its `40{"sid":..}` reply. With
-    /// `deflate`, offers `permessage-deflate` as browsers do.
+    /// Connects: WebSocket upgrade, Engine.IO open, `40` and its `40{"sid":..}` reply (their
+    /// msgpack forms with [`Codec::Msgpack`]). With `deflate`, offers `permessage-deflate` as
+    /// browsers do.
     pub async fn connect(
         addr: SocketAddr,
         index: usize,
         mask: [u8; 4],
         deflate: bool,
+        codec: Codec,
     ) -> io::Result<WsClient> {
         let mut stream = connect_tcp(addr, index).await?;
         let mut req = ws_request(addr, "EIO=4&transport=websocket");
@@ -73,6 +79,7 @@ impl WsClient {
         };
         let mut c = WsClient::new(stream, inbuf, mask);
         c.inflate = agreed.map(|v| Box::new(Inflate::new(&v)));
+        c.codec = codec;
         c.await_namespace(false).await?;
         Ok(c)
     }
@@ -233,6 +240,7 @@ impl WsClient {
             mask,
             pong: client_frame(OP_TEXT, b"3", mask),
             inflate: None,
+            codec: Codec::Json,
         }
     }
 
@@ -242,7 +250,13 @@ impl WsClient {
         let mut out = Vec::new();
         loop {
             let mut state = 0u8; // 1 = got the open packet, 2 = connected, 3 = refused
-            self.handle_frames(&mut out, |p| state = connect_state(p, state), &mut opened)?;
+            let codec = self.codec;
+            let seen = |p: &[u8]| match codec.seen(p) {
+                Seen::Connected => state = 2,
+                Seen::Refused => state = 3,
+                _ => {}
+            };
+            self.handle_frames(&mut out, seen, &mut opened)?;
             if !out.is_empty() {
                 self.stream.write_all(&out).await?;
                 out.clear();
@@ -276,7 +290,8 @@ impl WsClient {
 
     /// Handles every complete frame in the buffer: Engine.IO pings get a pong and WebSocket
     /// pings a pong frame (both appended to `out`, to be written by the caller); Socket.IO
-    /// packets go to `on_packet`.
+    /// packets go to `on_packet` (the text of an Engine.IO message, `4...`, or with
+    /// [`Codec::Msgpack`] a binary message).
     pub fn frames(&mut self, out: &mut Vec<u8>, on_packet: impl FnMut(&[u8])) -> io::Result<()> {
         let mut opened = true;
         self.handle_frames(out, on_packet, &mut opened)
@@ -306,13 +321,15 @@ impl WsClient {
                     Some(b'2') => out.extend_from_slice(&self.pong),
                     Some(b'0') if !*opened => {
                         *opened = true;
-                        out.extend_from_slice(&client_frame(OP_TEXT, b"40", self.mask));
+                        let connect = self.codec.connect();
+                        out.extend_from_slice(&self.codec.frame(&connect, self.mask));
                     }
                     Some(b'1') => {
                         return Err(err(io::ErrorKind::ConnectionAborted, "engine closed"))
                     }
                     _ => {}
                 },
+                OP_BINARY if self.codec == Codec::Msgpack => on_packet(p),
                 OP_PING => out.extend_from_slice(&client_frame(OP_PONG, p, self.mask)),
                 OP_CLOSE => return Err(err(io::ErrorKind::ConnectionAborted, "websocket closed")),
                 _ => {}

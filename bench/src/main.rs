@@ -53,6 +53,9 @@ usage: sockeye-loadgen <connect|echo|broadcast|storm> [options]
   --tick-size B         broadcast: add at least B bytes of JSON to each tick (0: none)
   --deflate             WebSocket clients offer permessage-deflate (as browsers do) and
                         inflate what the server compresses
+  --parser P            json (default) or msgpack: the packets of Node's
+                        socket.io-msgpack-parser, one binary message each (WebSocket only;
+                        the server must use that parser too)
   --hello-size B        connect: each client first sends one `message` of B bytes
                         (compressed with --deflate) and waits for its echo
   --server-pid PID[,..] read the server's CPU time and RSS from /proc/PID; several
@@ -165,6 +168,8 @@ pub struct Config {
     pub tick_size: usize,
     /// Offer `permessage-deflate`.
     pub deflate: bool,
+    /// The packet encoding (`--parser`).
+    pub parser: crate::proto::Codec,
     /// Connect: one message of this size each first (0: none).
     pub hello_size: usize,
     /// The server processes to observe (their CPU and RSS are summed).
@@ -222,6 +227,7 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
         payload_size: 32,
         tick_size: 0,
         deflate: false,
+        parser: crate::proto::Codec::Json,
         hello_size: 0,
         server_pids: Vec::new(),
         concurrency: 256,
@@ -270,6 +276,13 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
             "--payload-size" => cfg.payload_size = num(flag, val()?)?,
             "--tick-size" => cfg.tick_size = num(flag, val()?)?,
             "--deflate" => cfg.deflate = true,
+            "--parser" => {
+                cfg.parser = match val()?.as_str() {
+                    "json" => crate::proto::Codec::Json,
+                    "msgpack" => crate::proto::Codec::Msgpack,
+                    p => return Err(format!("unknown parser {p:?} (json or msgpack)")),
+                }
+            }
             "--hello-size" => cfg.hello_size = num(flag, val()?)?,
             "--server-pid" => cfg
                 .server_pids
@@ -336,6 +349,14 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
     }
     if cfg.clients == 0 {
         return Err("--clients must be at least 1".into());
+    }
+    if cfg.parser == crate::proto::Codec::Msgpack {
+        if cfg.transport != Transport::WebSocket {
+            return Err("--parser msgpack is supported over --transport websocket only".into());
+        }
+        if cfg.tick_size > 0 || cfg.hello_size > 0 {
+            return Err("--parser msgpack takes neither --tick-size nor --hello-size".into());
+        }
     }
     if scenario == Scenario::Broadcast && cfg.rate.is_none() {
         return Err("broadcast needs --rate > 0".into());
@@ -869,6 +890,13 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
     put("duration_s", json!(cfg.duration));
     put("connected", json!(connected));
     put("deflate", json!(cfg.deflate));
+    put(
+        "parser",
+        json!(match cfg.parser {
+            crate::proto::Codec::Json => "json",
+            crate::proto::Codec::Msgpack => "msgpack",
+        }),
+    );
     put("deflate_agreed", json!(sum("deflated")));
     put("connect_failures", json!(failed));
     put("lost", json!(lost));

@@ -6,6 +6,8 @@ use std::ops::Range;
 
 /// WebSocket opcode of a text frame.
 pub const OP_TEXT: u8 = 0x1;
+/// WebSocket opcode of a binary frame (a msgpack packet).
+pub const OP_BINARY: u8 = 0x2;
 /// WebSocket opcode of a close frame.
 pub const OP_CLOSE: u8 = 0x8;
 /// WebSocket opcode of a ping frame.
@@ -418,6 +420,175 @@ pub fn parse_tick(p: &[u8]) -> Option<(u64, u64, u64)> {
     Some((num()?, num()?, num()?))
 }
 
+/// The Socket.IO packet encoding the clients speak (`--parser`): JSON text (`42[...]`), or
+/// Node's `socket.io-msgpack-parser` (each packet one binary message, a MessagePack map of
+/// `type`, `nsp` and `data`, as notepack.io writes it: integers in their smallest form).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// The default parser.
+    Json,
+    /// `socket.io-msgpack-parser`.
+    Msgpack,
+}
+
+/// What a client makes of one Socket.IO packet from the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// The namespace CONNECT's reply.
+    Connected,
+    /// CONNECT_ERROR: the namespace refused the client.
+    Refused,
+    /// A `message` event (an echo).
+    Message,
+    /// A `tick` event: `(publisher time in µs since the Unix epoch, sequence, mark)`.
+    Tick(u64, u64, u64),
+    /// Anything else.
+    Other,
+}
+
+impl Codec {
+    /// The WebSocket opcode of this encoding's packets.
+    pub fn opcode(self) -> u8 {
+        match self {
+            Codec::Json => OP_TEXT,
+            Codec::Msgpack => OP_BINARY,
+        }
+    }
+
+    /// `packet` in a masked client frame.
+    pub fn frame(self, packet: &[u8], mask: [u8; 4]) -> Vec<u8> {
+        client_frame(self.opcode(), packet, mask)
+    }
+
+    /// The CONNECT to namespace `/`.
+    pub fn connect(self) -> Vec<u8> {
+        match self {
+            Codec::Json => b"40".to_vec(),
+            Codec::Msgpack => {
+                let mut b = Vec::with_capacity(16);
+                mp_map(&mut b, 2);
+                mp_str(&mut b, "type");
+                mp_uint(&mut b, 0);
+                mp_str(&mut b, "nsp");
+                mp_str(&mut b, "/");
+                b
+            }
+        }
+    }
+
+    /// The `message` event every echo client sends, a string of `size` `x`.
+    pub fn message(self, size: usize) -> Vec<u8> {
+        let text = "x".repeat(size);
+        match self {
+            Codec::Json => format!("42[\"message\",\"{text}\"]").into_bytes(),
+            Codec::Msgpack => {
+                let mut b = Vec::with_capacity(size + 32);
+                mp_event_head(&mut b, "message", 1);
+                mp_str(&mut b, &text);
+                b
+            }
+        }
+    }
+
+    /// A `tick` event, `[t, seq, mark]`; `extra` (JSON only, see `--tick-size`) is appended
+    /// to that array as it is.
+    pub fn tick(self, t: u64, seq: u64, mark: u64, extra: &str) -> Vec<u8> {
+        match self {
+            Codec::Json => format!("42[\"tick\",[{t},{seq},{mark}{extra}]]").into_bytes(),
+            Codec::Msgpack => {
+                let mut b = Vec::with_capacity(48);
+                mp_event_head(&mut b, "tick", 1);
+                mp_array(&mut b, 3);
+                for n in [t, seq, mark] {
+                    mp_uint(&mut b, n);
+                }
+                b
+            }
+        }
+    }
+
+    /// Reads a server packet: for JSON an Engine.IO message's text (`4...`), for msgpack a
+    /// binary message's bytes.
+    pub fn seen(self, p: &[u8]) -> Seen {
+        match self {
+            Codec::Json => {
+                if p.starts_with(b"40") {
+                    Seen::Connected
+                } else if p.starts_with(b"44") {
+                    Seen::Refused
+                } else if p.starts_with(b"42[\"message\"") {
+                    Seen::Message
+                } else if let Some((t, n, m)) = parse_tick(p) {
+                    Seen::Tick(t, n, m)
+                } else {
+                    Seen::Other
+                }
+            }
+            Codec::Msgpack => seen_msgpack(p).unwrap_or(Seen::Other),
+        }
+    }
+}
+
+fn mp_map(b: &mut Vec<u8>, n: u32) {
+    rmp::encode::write_map_len(b, n).expect("write to a Vec");
+}
+
+fn mp_array(b: &mut Vec<u8>, n: u32) {
+    rmp::encode::write_array_len(b, n).expect("write to a Vec");
+}
+
+fn mp_str(b: &mut Vec<u8>, s: &str) {
+    rmp::encode::write_str(b, s).expect("write to a Vec");
+}
+
+fn mp_uint(b: &mut Vec<u8>, n: u64) {
+    rmp::encode::write_uint(b, n).expect("write to a Vec");
+}
+
+/// `{type: 2, nsp: "/", data: [event, ` with `args` arguments to follow.
+fn mp_event_head(b: &mut Vec<u8>, event: &str, args: u32) {
+    mp_map(b, 3);
+    mp_str(b, "type");
+    mp_uint(b, 2);
+    mp_str(b, "nsp");
+    mp_str(b, "/");
+    mp_str(b, "data");
+    mp_array(b, args + 1);
+    mp_str(b, event);
+}
+
+/// A msgpack packet's kind, whatever the order of its keys.
+fn seen_msgpack(mut p: &[u8]) -> Option<Seen> {
+    let rmpv::Value::Map(fields) = rmpv::decode::read_value(&mut p).ok()? else {
+        return None;
+    };
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(name))
+            .map(|(_, v)| v)
+    };
+    match field("type")?.as_u64()? {
+        0 => return Some(Seen::Connected),
+        4 => return Some(Seen::Refused),
+        2 => {}
+        _ => return Some(Seen::Other),
+    }
+    let data = field("data")?.as_array()?;
+    Some(match data.first()?.as_str()? {
+        "message" => Seen::Message,
+        "tick" => {
+            let n = data.get(1)?.as_array()?;
+            Seen::Tick(
+                n.first()?.as_u64()?,
+                n.get(1)?.as_u64()?,
+                n.get(2)?.as_u64()?,
+            )
+        }
+        _ => Seen::Other,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -498,5 +669,39 @@ mod tests {
             Some((17, 2, 1))
         );
         assert_eq!(parse_tick(b"42[\"message\",[1,2,3]]"), None);
+    }
+
+    #[test]
+    fn codecs_read_what_they_write() {
+        for codec in [Codec::Json, Codec::Msgpack] {
+            assert_eq!(codec.seen(&codec.message(5)), Seen::Message, "{codec:?}");
+            assert_eq!(
+                codec.seen(&codec.tick(1_733_000_000_000_000, 7, 1, "")),
+                Seen::Tick(1_733_000_000_000_000, 7, 1),
+                "{codec:?}"
+            );
+        }
+        assert_eq!(Codec::Json.seen(b"40{\"sid\":\"a\"}"), Seen::Connected);
+        assert_eq!(Codec::Json.seen(b"44{\"message\":\"no\"}"), Seen::Refused);
+    }
+
+    #[test]
+    fn msgpack_packets_as_notepack_writes_them() {
+        // {type: 0, nsp: "/"}: what socket.io-msgpack-parser sends for a CONNECT.
+        assert_eq!(
+            Codec::Msgpack.connect(),
+            b"\x82\xa4type\x00\xa3nsp\xa1/".to_vec()
+        );
+        // The server's reply, keys in Node's order, with data: {sid}.
+        let reply = b"\x83\xa4type\x00\xa4data\x81\xa3sid\xa2ab\xa3nsp\xa1/";
+        assert_eq!(Codec::Msgpack.seen(reply), Seen::Connected);
+        let refused = b"\x83\xa4type\x04\xa4data\x81\xa7message\xa2no\xa3nsp\xa1/";
+        assert_eq!(Codec::Msgpack.seen(refused), Seen::Refused);
+        // Another event, a truncated packet and a JSON text: none is taken for a tick.
+        let other = b"\x83\xa4type\x02\xa4data\x91\xa3foo\xa3nsp\xa1/";
+        assert_eq!(Codec::Msgpack.seen(other), Seen::Other);
+        let tick = Codec::Msgpack.tick(1, 2, 3, "");
+        assert_eq!(Codec::Msgpack.seen(&tick[..tick.len() - 1]), Seen::Other);
+        assert_eq!(Codec::Msgpack.seen(b"42[\"tick\",[1,2,3]]"), Seen::Other);
     }
 }

@@ -15,7 +15,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::{interval_at, sleep, timeout, Instant, Interval, MissedTickBehavior};
 
 use crate::client::{PollClient, WsClient};
-use crate::proto::{client_frame, client_frame_deflated, parse_tick, Rng, OP_TEXT};
+use crate::proto::{client_frame, client_frame_deflated, Rng, Seen, OP_TEXT};
 use crate::{Barrier, Config, Point, Scenario, Transport};
 
 /// What the clients are doing; every client task watches it.
@@ -521,7 +521,10 @@ async fn connect_ws(
             )
             .await
         }
-        _ => timeout(limit, WsClient::connect(addr, i, mask, cfg.deflate)).await,
+        _ => {
+            let c = WsClient::connect(addr, i, mask, cfg.deflate, cfg.parser);
+            timeout(limit, c).await
+        }
     };
     c.unwrap_or_else(|_| {
         let msg = format!("connect timed out (at: {at})");
@@ -592,7 +595,8 @@ async fn ws_loop(sh: &Shared, mut c: WsClient, i: usize, a: usize, role: Role) -
     let mut rx = sh.phase.clone();
     let mut phase = *rx.borrow_and_update();
     let mut out = Vec::new();
-    let msg = client_frame(OP_TEXT, &message_packet(cfg.payload_size), c.mask);
+    let codec = cfg.parser;
+    let msg = codec.frame(&codec.message(cfg.payload_size), c.mask);
     // Echo: send instants of the messages awaiting their echo, and whether they count.
     let mut pending: VecDeque<(Instant, bool)> = VecDeque::new();
     let mut iv: Option<Interval> = None;
@@ -624,11 +628,7 @@ async fn ws_loop(sh: &Shared, mut c: WsClient, i: usize, a: usize, role: Role) -
                 Role::Echo => !pending.iter().any(|p| p.1),
                 Role::Publisher => {
                     // The end marker follows every measured tick through the server.
-                    let t = client_frame(
-                        OP_TEXT,
-                        format!("42[\"tick\",[{},{seq},2]]", now_us()).as_bytes(),
-                        c.mask,
-                    );
+                    let t = codec.frame(&codec.tick(now_us(), seq, 2, ""), c.mask);
                     c.stream.write_all(&t).await?;
                     true
                 }
@@ -648,18 +648,11 @@ async fn ws_loop(sh: &Shared, mut c: WsClient, i: usize, a: usize, role: Role) -
                 let mut echoes = 0usize;
                 let mut end_marker = false;
                 let now = if role == Role::Subscriber { now_us() } else { 0 };
-                c.frames(&mut out, |p| {
-                    if role == Role::Echo && p.starts_with(b"42[\"message\"") {
-                        echoes += 1;
-                    } else if role == Role::Subscriber {
-                        if let Some((t, _n, mark)) = parse_tick(p) {
-                            if mark == 1 {
-                                sh.record(a, now.saturating_sub(t));
-                            } else if mark == 2 {
-                                end_marker = true;
-                            }
-                        }
-                    }
+                c.frames(&mut out, |p| match (role, codec.seen(p)) {
+                    (Role::Echo, Seen::Message) => echoes += 1,
+                    (Role::Subscriber, Seen::Tick(t, _n, 1)) => sh.record(a, now.saturating_sub(t)),
+                    (Role::Subscriber, Seen::Tick(_, _, 2)) => end_marker = true,
+                    _ => {}
                 })?;
                 if !out.is_empty() {
                     c.stream.write_all(&out).await?;
@@ -684,9 +677,9 @@ async fn ws_loop(sh: &Shared, mut c: WsClient, i: usize, a: usize, role: Role) -
                 let measured = phase == Phase::Measure;
                 if role == Role::Publisher {
                     let extra = tick_extra(cfg.tick_size, seq);
-                    let p = format!("42[\"tick\",[{},{seq},{}{extra}]]", now_us(), u8::from(measured));
+                    let p = codec.tick(now_us(), seq, u64::from(measured), &extra);
                     seq += 1;
-                    c.stream.write_all(&client_frame(OP_TEXT, p.as_bytes(), c.mask)).await?;
+                    c.stream.write_all(&codec.frame(&p, c.mask)).await?;
                     if measured {
                         Shared::bump(&sh.ticks);
                     }

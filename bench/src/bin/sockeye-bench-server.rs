@@ -11,6 +11,8 @@
 //! `--per-message-deflate MODE` (also `PER_MESSAGE_DEFLATE`) turns WebSocket compression on,
 //! as the `sockeye` binary's flag: `on` (Node's `perMessageDeflate: true`) or
 //! `no-context-takeover` (each message compressed alone both ways); off by default.
+//! `--parser msgpack` (also `PARSER`) speaks Node's `socket.io-msgpack-parser` instead of JSON,
+//! as the `sockeye` binary's flag.
 //! `--ping-interval MS` (also `PING_INTERVAL`) sets the heartbeat (default 25000).
 
 use std::time::Duration;
@@ -54,6 +56,15 @@ async fn run(port: u16, redis: Option<String>) -> std::io::Result<()> {
     ) as u64));
     if let Some(d) = deflate() {
         builder = builder.per_message_deflate(d);
+    }
+    match arg("--parser", "PARSER").as_deref() {
+        None | Some("json") => {}
+        Some("msgpack") => builder = builder.parser(sockeye::parser::MsgpackParser),
+        Some(other) => {
+            return Err(std::io::Error::other(format!(
+                "--parser {other}: json or msgpack"
+            )))
+        }
     }
     let cluster = match redis {
         Some(url) => {
