@@ -65,7 +65,7 @@ CASE_TITLES = {
     "xbcast-1k-100": "cluster broadcast 1k x 100/s",
     "xbcast-10k-10": "cluster broadcast 10k x 10/s",
     "xbcast-10k-100": "cluster broadcast 10k x 100/s",
-    "bcast-1k-10-deflate": "broadcast 1k x 10/s, 1 KiB JSON, permessage-deflate",
+    "bcast-1k-5-deflate": "broadcast 1k x 5/s, 1 KiB JSON, permessage-deflate",
     "echo-100-msgpack": "echo, 100 clients closed loop, msgpack parser",
     "bcast-1k-100-msgpack": "broadcast 1k x 100/s, msgpack parser",
 }

@@ -251,7 +251,7 @@ impl WsClient {
         loop {
             let mut state = 0u8; // 1 = got the open packet, 2 = connected, 3 = refused
             let codec = self.codec;
-            let seen = |p: &[u8]| match codec.seen(p) {
+            let seen = |p: &[u8], _| match codec.seen(p) {
                 Seen::Connected => state = 2,
                 Seen::Refused => state = 3,
                 _ => {}
@@ -291,8 +291,13 @@ impl WsClient {
     /// Handles every complete frame in the buffer: Engine.IO pings get a pong and WebSocket
     /// pings a pong frame (both appended to `out`, to be written by the caller); Socket.IO
     /// packets go to `on_packet` (the text of an Engine.IO message, `4...`, or with
-    /// [`Codec::Msgpack`] a binary message).
-    pub fn frames(&mut self, out: &mut Vec<u8>, on_packet: impl FnMut(&[u8])) -> io::Result<()> {
+    /// [`Codec::Msgpack`] a binary message; inflated when it came compressed) with the length
+    /// of their frame on the wire.
+    pub fn frames(
+        &mut self,
+        out: &mut Vec<u8>,
+        on_packet: impl FnMut(&[u8], usize),
+    ) -> io::Result<()> {
         let mut opened = true;
         self.handle_frames(out, on_packet, &mut opened)
     }
@@ -300,7 +305,7 @@ impl WsClient {
     fn handle_frames(
         &mut self,
         out: &mut Vec<u8>,
-        mut on_packet: impl FnMut(&[u8]),
+        mut on_packet: impl FnMut(&[u8], usize),
         opened: &mut bool,
     ) -> io::Result<()> {
         while let Some(f) = self.inbuf.next_frame()? {
@@ -317,7 +322,7 @@ impl WsClient {
             }
             match f.opcode {
                 OP_TEXT => match p.first() {
-                    Some(b'4') => on_packet(p),
+                    Some(b'4') => on_packet(p, f.wire_len),
                     Some(b'2') => out.extend_from_slice(&self.pong),
                     Some(b'0') if !*opened => {
                         *opened = true;
@@ -329,7 +334,7 @@ impl WsClient {
                     }
                     _ => {}
                 },
-                OP_BINARY if self.codec == Codec::Msgpack => on_packet(p),
+                OP_BINARY if self.codec == Codec::Msgpack => on_packet(p, f.wire_len),
                 OP_PING => out.extend_from_slice(&client_frame(OP_PONG, p, self.mask)),
                 OP_CLOSE => return Err(err(io::ErrorKind::ConnectionAborted, "websocket closed")),
                 _ => {}
@@ -645,7 +650,7 @@ mod tests {
         while got.is_empty() {
             c.read_some().await.unwrap();
             let mut out = Vec::new();
-            c.frames(&mut out, |p| got.push(p.to_vec())).unwrap();
+            c.frames(&mut out, |p, _| got.push(p.to_vec())).unwrap();
         }
         assert_eq!(got, vec![br#"42["message","up"]"#.to_vec()]);
     }

@@ -1036,10 +1036,12 @@ fn report(cfg: &Config, coord: &Coord, parts: &[Value], mut errs: Vec<String>) -
             let per_s = got as f64 / cfg.duration.max(1e-9);
             put("deliveries_per_s", json!(round(per_s, 1)));
             put("tick_size", json!(cfg.tick_size));
-            // Bytes on the wire to the subscribers (headers and pings included), per delivery.
+            // A delivery's bytes on the wire: the frames of the measured ticks (compressed or
+            // not, WebSocket header included) over the deliveries. Counted per frame, not as
+            // what was read in the window, which a server with a backlog would skew.
             put(
                 "rx_bytes_per_delivery",
-                json!((got > 0).then(|| round(sum("rx_bytes") as f64 / got as f64, 1))),
+                json!((got > 0).then(|| round(sum("tick_bytes") as f64 / got as f64, 1))),
             );
             put("latency_us", latency);
             put(

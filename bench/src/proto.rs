@@ -153,6 +153,8 @@ pub struct Frame {
     pub compressed: bool,
     /// The payload's byte range in [`Inbuf::data`] (valid until the next [`Inbuf::space`]).
     pub payload: Range<usize>,
+    /// The whole frame's length on the wire (header and payload as sent, compressed or not).
+    pub wire_len: usize,
 }
 
 /// A growable input buffer: bytes are read into [`Inbuf::space`] and consumed from the front.
@@ -238,6 +240,7 @@ impl Inbuf {
             opcode,
             compressed,
             payload: base + range.start..base + range.end,
+            wire_len: total,
         }))
     }
 

@@ -52,6 +52,10 @@ pub struct Shared {
     deflated: Cell<u64>,
     /// Bytes read from the server by the WebSocket clients in the measured window.
     rx_bytes: Cell<u64>,
+    /// Broadcast: the wire length of every measured tick's frame the subscribers read
+    /// (compressed or not, frame header included): over the deliveries, the bytes a tick
+    /// costs on the wire, whenever it arrives.
+    tick_bytes: Cell<u64>,
     hist: RefCell<Histogram<u64>>,
     /// With several server addresses: what the clients of each one received, so that a
     /// cluster's nodes can be told apart (the publisher's node, and those behind Redis).
@@ -157,6 +161,7 @@ impl Shared {
             "subscribers": self.subscribers.get(),
             "deflated": self.deflated.get(),
             "rx_bytes": self.rx_bytes.get(),
+            "tick_bytes": self.tick_bytes.get(),
             "errors": *self.errors.borrow(),
             "up": self.up.get(),
             "down_once": self.down_once.get(),
@@ -235,6 +240,7 @@ impl Worker {
             subscribers: Cell::new(0),
             deflated: Cell::new(0),
             rx_bytes: Cell::new(0),
+            tick_bytes: Cell::new(0),
             hist: RefCell::new(new_histogram()),
             errors: RefCell::new(BTreeMap::new()),
             cpu0: Cell::new(0.0),
@@ -389,11 +395,18 @@ fn tick_extra(size: usize, seq: u64) -> String {
         if i > 0 {
             s.push(',');
         }
+        // Cents without a trailing zero: the text a JSON encoder writes back for the number
+        // (Node parses and encodes the tick again; `100.50` would come out as `100.5`), so
+        // that every server sends the same bytes.
+        let mut cents = 1 + (r >> 8) % 99;
+        if cents.is_multiple_of(10) {
+            cents += 1;
+        }
         s.push_str(&format!(
             "{{\"sym\":\"S{:03}\",\"bid\":{}.{:02},\"qty\":{}}}",
             i,
             100 + r % 50,
-            (r >> 8) % 100,
+            cents,
             (r >> 16) % 5000
         ));
         i += 1;
@@ -417,7 +430,7 @@ async fn hello(c: &mut WsClient, size: usize) -> io::Result<()> {
     loop {
         c.read_some().await?;
         let mut echoed = false;
-        c.frames(&mut out, |p| echoed |= p == &msg[..])?;
+        c.frames(&mut out, |p, _| echoed |= p == &msg[..])?;
         if !out.is_empty() {
             c.stream.write_all(&out).await?;
             out.clear();
@@ -648,9 +661,12 @@ async fn ws_loop(sh: &Shared, mut c: WsClient, i: usize, a: usize, role: Role) -
                 let mut echoes = 0usize;
                 let mut end_marker = false;
                 let now = if role == Role::Subscriber { now_us() } else { 0 };
-                c.frames(&mut out, |p| match (role, codec.seen(p)) {
+                c.frames(&mut out, |p, wire| match (role, codec.seen(p)) {
                     (Role::Echo, Seen::Message) => echoes += 1,
-                    (Role::Subscriber, Seen::Tick(t, _n, 1)) => sh.record(a, now.saturating_sub(t)),
+                    (Role::Subscriber, Seen::Tick(t, _n, 1)) => {
+                        sh.record(a, now.saturating_sub(t));
+                        sh.tick_bytes.set(sh.tick_bytes.get() + wire as u64);
+                    }
                     (Role::Subscriber, Seen::Tick(_, _, 2)) => end_marker = true,
                     _ => {}
                 })?;
