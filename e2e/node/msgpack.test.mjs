@@ -1,11 +1,17 @@
 // The msgpack parser: socket.io-client 4.8 with socket.io-msgpack-parser 3.0.2 against the
 // contract's msgpack server (path /msgpack/, see CONTRACT.md), over each transport setup:
 // events with several args of every kind, binary (inline, no attachments), acks both ways,
-// rooms and broadcasts, namespaces, connect errors and disconnects.
-import { describe, it, afterEach } from "node:test";
+// rooms and broadcasts, namespaces, connect errors and disconnects; and the official
+// socket.io.msgpack.min.js bundle in headless Chromium, through a proxy that reads the frames.
+import { describe, it, afterEach, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { createRequire } from "node:module";
 import parser from "socket.io-msgpack-parser";
+import { startFrameProxy } from "./deflate.mjs";
+import { launchChromium } from "../browser/chromium.mjs";
 import {
   SETUPS,
   connect,
@@ -247,4 +253,103 @@ describe("msgpack: the client's parser must match the server's", () => {
     });
     assert.equal(outcome, "disconnect: transport close");
   });
+});
+
+describe("headless Chromium with the official socket.io.msgpack.min.js bundle", () => {
+  const require = createRequire(import.meta.url);
+  const DIST = join(dirname(require.resolve("socket.io-client/package.json")), "dist");
+  const BUNDLE = readFileSync(join(DIST, "socket.io.msgpack.min.js"));
+  let browser;
+  before(async () => {
+    browser = await launchChromium(["--disable-features=LocalNetworkAccessChecks"]);
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  for (const transports of [["websocket"], ["polling", "websocket"]]) {
+    it(`events, binary and acks both ways, every WebSocket frame binary [${transports.join(" then ")}]`, async () => {
+      const proxy = await startFrameProxy();
+      const page = await browser.newPage();
+      try {
+        const pageUrl = `${proxy.url}/__msgpack__/page.html`;
+        await page.route(`${proxy.url}/__msgpack__/**`, (route) => {
+          const u = route.request().url();
+          if (u === pageUrl) {
+            return route.fulfill({
+              status: 200,
+              contentType: "text/html",
+              body: '<!DOCTYPE html><html><head><meta charset="utf-8"><script src="/__msgpack__/socket.io.msgpack.min.js"></script></head><body>msgpack</body></html>',
+            });
+          }
+          if (u.endsWith("/socket.io.msgpack.min.js")) {
+            return route.fulfill({ status: 200, contentType: "application/javascript", body: BUNDLE });
+          }
+          return route.fulfill({ status: 404, body: "not found" });
+        });
+        await page.goto(pageUrl);
+        const r = await page.evaluate(
+          ({ path, transports }) =>
+            new Promise((resolve, reject) => {
+              const socket = io({ path, transports, forceNew: true, reconnection: false });
+              const t = setTimeout(() => reject(new Error("no answer")), 5000);
+              socket.on("connect_error", (e) => reject(new Error(`connect_error ${e.message}`)));
+              // An ArrayBuffer: the bundle's encoder writes it as msgpack `bin` (a Uint8Array
+              // it would write as a map of its indices, in Node's server as in Sockeye).
+              const bytes = new Uint8Array([0, 1, 2, 253, 254, 255]).buffer;
+              const upgraded = () =>
+                socket.io.engine.transport.name === "websocket"
+                  ? Promise.resolve()
+                  : new Promise((ok) => socket.io.engine.once("upgrade", ok));
+              socket.on("connect", async () => {
+                await upgraded();
+                socket.emit("echo", "ünï", 4294967296, 1.5, null, { a: [1, "b"] }, bytes);
+                socket.once("echo", (...got) => {
+                  socket.emit("echo-ack", "x", bytes, (...acked) => {
+                    clearTimeout(t);
+                    // notepack's decoder hands binary over as an ArrayBuffer or a view of one.
+                    const hex = (b) =>
+                      b instanceof ArrayBuffer
+                        ? `ArrayBuffer ${Array.from(new Uint8Array(b)).join(",")}`
+                        : ArrayBuffer.isView(b)
+                          ? `${b.constructor.name} ${Array.from(new Uint8Array(b.buffer, b.byteOffset, b.byteLength)).join(",")}`
+                          : `${Object.prototype.toString.call(b)} ${JSON.stringify(b)}`;
+                    resolve({
+                      echo: got.slice(0, 5),
+                      echoBin: hex(got[5]),
+                      ack0: acked[0],
+                      ackBin: hex(acked[1]),
+                      transport: socket.io.engine.transport.name,
+                    });
+                    socket.close();
+                  });
+                });
+              });
+            }),
+          { path: MSGPACK.path, transports },
+        );
+        assert.equal(r.transport, "websocket");
+        assert.deepEqual(r.echo, ["ünï", 4294967296, 1.5, null, { a: [1, "b"] }]);
+        assert.match(r.echoBin, /^(ArrayBuffer|Uint8Array) 0,1,2,253,254,255$/);
+        assert.equal(r.ack0, "x");
+        assert.match(r.ackBin, /^(ArrayBuffer|Uint8Array) 0,1,2,253,254,255$/);
+        await sleep(50);
+        // Socket.IO packets travel as binary messages (opcode 2) both ways, the binary
+        // arguments inline (no attachments); Engine.IO's own packets (open, ping, the
+        // upgrade probe, 6 bytes at most from the client) stay text.
+        const up = proxy.frames.filter((f) => f.dir === "up" && f.op === 2);
+        const down = proxy.frames.filter((f) => f.dir === "down" && f.op === 2);
+        assert.ok(up.length >= 3, `binary messages up: ${up.length}`);
+        assert.ok(down.length >= 3, `binary messages down: ${down.length}`);
+        const text = proxy.frames.filter((f) => f.op === 1 && f.dir === "up");
+        assert.ok(
+          text.every((f) => f.length <= 6),
+          "only Engine.IO packets as text from the client",
+        );
+      } finally {
+        await page.close();
+        proxy.close();
+      }
+    });
+  }
 });
