@@ -256,10 +256,11 @@ api.on("connection", (socket) => {
     for (const r of [...socket.rooms]) if (r !== socket.id) socket.leave(r);
     reply(ack, sortedRooms(socket));
   });
-  socket.on("volatile-seq", (target, n) => {
+  socket.on("volatile-seq", (target, n, ack) => {
     api.to(target).emit("seq", n, 1);
     api.to(target).volatile.emit("seq", n, 2);
     api.to(target).emit("seq", n, 3);
+    if (typeof ack === "function") ack(true);
   });
   socket.on("volatile-self-seq", (n) => {
     socket.emit("seq", n, 1);

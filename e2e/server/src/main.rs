@@ -566,18 +566,24 @@ fn on_api(socket: SocketRef) {
         s.leave_all();
         let _ = ack.send(&sorted_rooms(&s));
     });
-    socket.on("volatile-seq", |s: SocketRef, p: Payload| async move {
-        let (target, n) = (text(&p, 0), arg(&p, 1));
-        let op = s.ns().operator();
-        let _ = op
-            .clone()
-            .to(target.clone())
-            .emit_args("seq", &(&n, 1))
-            .await;
-        let volatile = op.clone().to(target.clone()).volatile();
-        let _ = volatile.emit_args("seq", &(&n, 2)).await;
-        let _ = op.to(target).emit_args("seq", &(&n, 3)).await;
-    });
+    socket.on(
+        "volatile-seq",
+        |s: SocketRef, p: Payload, ack: AckSender| async move {
+            let (target, n) = (text(&p, 0), arg(&p, 1));
+            let op = s.ns().operator();
+            let _ = op
+                .clone()
+                .to(target.clone())
+                .emit_args("seq", &(&n, 1))
+                .await;
+            let volatile = op.clone().to(target.clone()).volatile();
+            let _ = volatile.emit_args("seq", &(&n, 2)).await;
+            let _ = op.to(target).emit_args("seq", &(&n, 3)).await;
+            // Each emit above awaits the adapter (a Redis publish in a cluster), so the client's
+            // next event may be handled before they are done: the ack says when they are.
+            let _ = ack.send(&true);
+        },
+    );
     socket.on("volatile-self-seq", |s: SocketRef, Data(n): Data<Value>| {
         let _ = s.emit_args("seq", &(&n, 1));
         let _ = s.volatile().emit_args("seq", &(&n, 2));
