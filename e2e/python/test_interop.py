@@ -385,7 +385,15 @@ def test_client_disconnect(peers, observer, setup):
     # one POST over polling, two back-to-back frames over WebSocket. When both arrive in one
     # read, Node handles the Socket.IO packet a tick after the close packet and records
     # `transport close`; otherwise `client namespace disconnect`. Both are Node's behaviour.
-    assert entry["reason"] in ("client namespace disconnect", "transport close"), entry
+    reasons = ["client namespace disconnect", "transport close"]
+    if setup == "polling":
+        # python-engineio's write loop stops once the client is disconnecting: when a pong's
+        # POST (every 400 ms here) is in flight as disconnect() is called, the DISCONNECT and
+        # the close are never sent and any server ends the session at its ping timeout. The
+        # server's side of a client's close over polling is asserted with raw peers in
+        # e2e/node/session.test.mjs.
+        reasons.append("ping timeout")
+    assert entry["reason"] in reasons, entry
     assert entry == {"id": sid, "nsp": "/", "reason": entry["reason"]}
 
 
