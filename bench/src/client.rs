@@ -175,7 +175,7 @@ impl WsClient {
                         get_inflight = false;
                         for p in resp.body.split(|&b| b == 0x1e) {
                             match p.first() {
-                                Some(b'4') => state = connect_state(p, state),
+                                Some(b'4') => state = connect_state(Codec::Json, p, state),
                                 Some(b'2') => push_packet(&mut queued, b"3"),
                                 Some(b'1') => return Err(err(io::ErrorKind::ConnectionAborted, "engine closed")),
                                 _ => {}
@@ -251,11 +251,7 @@ impl WsClient {
         loop {
             let mut state = 0u8; // 1 = got the open packet, 2 = connected, 3 = refused
             let codec = self.codec;
-            let seen = |p: &[u8], _| match codec.seen(p) {
-                Seen::Connected => state = 2,
-                Seen::Refused => state = 3,
-                _ => {}
-            };
+            let seen = |p: &[u8], _| state = connect_state(codec, p, state);
             self.handle_frames(&mut out, seen, &mut opened)?;
             if !out.is_empty() {
                 self.stream.write_all(&out).await?;
@@ -345,14 +341,12 @@ impl WsClient {
     }
 }
 
-/// Tracks the namespace handshake: 2 once `40` (connected) arrived, 3 on `44` (refused).
-fn connect_state(p: &[u8], state: u8) -> u8 {
-    if p.starts_with(b"40") {
-        2
-    } else if p.starts_with(b"44") {
-        3
-    } else {
-        state
+/// Tracks the namespace handshake: 2 once the CONNECT's reply arrived, 3 on CONNECT_ERROR.
+fn connect_state(codec: Codec, p: &[u8], state: u8) -> u8 {
+    match codec.seen(p) {
+        Seen::Connected => 2,
+        Seen::Refused => 3,
+        _ => state,
     }
 }
 
@@ -530,7 +524,7 @@ impl PollClient {
             c.send_get().await?;
             let r = c.get.response().await?;
             let mut state = 0;
-            c.packets(&r.body, |p| state = connect_state(p, state))?;
+            c.packets(&r.body, |p| state = connect_state(Codec::Json, p, state))?;
             match state {
                 2 => break,
                 3 => {

@@ -15,7 +15,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::{interval_at, sleep, timeout, Instant, Interval, MissedTickBehavior};
 
 use crate::client::{PollClient, WsClient};
-use crate::proto::{client_frame, client_frame_deflated, Rng, Seen, OP_TEXT};
+use crate::proto::{client_frame, client_frame_deflated, Codec, Rng, Seen, OP_TEXT};
 use crate::{Barrier, Config, Point, Scenario, Transport};
 
 /// What the clients are doing; every client task watches it.
@@ -375,11 +375,6 @@ fn schedule(i: usize, n: usize, per_s: f64) -> Interval {
     iv
 }
 
-/// The `message` event every echo client sends: `42["message","xx…"]`.
-fn message_packet(size: usize) -> Vec<u8> {
-    format!("42[\"message\",\"{}\"]", "x".repeat(size)).into_bytes()
-}
-
 /// With `--tick-size`: a fourth argument for the tick, a JSON object of quotes (other numbers
 /// in every tick, the same keys) of at least `size` bytes. At least, not about: a packet just
 /// under a server's compression threshold (1024 by default) would go uncompressed.
@@ -419,7 +414,7 @@ fn tick_extra(size: usize, seq: u64) -> String {
 /// server agreed `permessage-deflate`) and waits for its echo, so that the connection has
 /// used compression both ways before it idles.
 async fn hello(c: &mut WsClient, size: usize) -> io::Result<()> {
-    let msg = message_packet(size);
+    let msg = Codec::Json.message(size);
     let frame = if c.inflate.is_some() {
         client_frame_deflated(&msg, c.mask)
     } else {
@@ -717,7 +712,7 @@ async fn poll_echo(sh: &Shared, mut c: PollClient, i: usize, a: usize) -> io::Re
     let cfg = &sh.cfg;
     let mut rx = sh.phase.clone();
     let mut phase = *rx.borrow_and_update();
-    let msg = message_packet(cfg.payload_size);
+    let msg = Codec::Json.message(cfg.payload_size);
     let mut pending: VecDeque<(Instant, bool)> = VecDeque::new();
     let mut iv: Option<Interval> = None;
     let mut drained = false;

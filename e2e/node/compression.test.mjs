@@ -20,7 +20,7 @@ import {
   deflateMessage,
   startFrameProxy,
 } from "./deflate.mjs";
-import { launchChromium } from "../browser/chromium.mjs";
+import { launchChromium, pageWithBundle } from "../browser/chromium.mjs";
 
 const SERVERS = [
   {
@@ -393,24 +393,9 @@ describe("headless Chromium with the socket.io-client 4.8 bundle (it always offe
   for (const s of SERVERS) {
     it(`compresses both ways and the data arrives intact [${s.path}]`, async () => {
       const proxy = await startFrameProxy();
-      const page = await browser.newPage();
+      let page;
       try {
-        const pageUrl = `${proxy.url}/__deflate__/page.html`;
-        await page.route(`${proxy.url}/__deflate__/**`, (route) => {
-          const u = route.request().url();
-          if (u === pageUrl) {
-            return route.fulfill({
-              status: 200,
-              contentType: "text/html",
-              body: '<!DOCTYPE html><html><head><meta charset="utf-8"><script src="/__deflate__/socket.io.min.js"></script></head><body>deflate</body></html>',
-            });
-          }
-          if (u.endsWith("/socket.io.min.js")) {
-            return route.fulfill({ status: 200, contentType: "application/javascript", body: BUNDLE });
-          }
-          return route.fulfill({ status: 404, body: "not found" });
-        });
-        await page.goto(pageUrl);
+        page = await pageWithBundle(browser, proxy.url, "deflate", "socket.io.min.js", BUNDLE);
         const result = await page.evaluate(
           ({ path, big, small }) =>
             new Promise((resolve, reject) => {
@@ -442,7 +427,7 @@ describe("headless Chromium with the socket.io-client 4.8 bundle (it always offe
         assert.ok(downBig.length >= 2, `compressed messages down: ${downBig.length}`);
         assert.ok(proxy.frames.every((f) => (f.rsv & 3) === 0));
       } finally {
-        await page.close();
+        await page?.close();
         proxy.close();
       }
     });

@@ -11,7 +11,7 @@ import { join, dirname } from "node:path";
 import { createRequire } from "node:module";
 import parser from "socket.io-msgpack-parser";
 import { startFrameProxy } from "./deflate.mjs";
-import { launchChromium } from "../browser/chromium.mjs";
+import { launchChromium, pageWithBundle } from "../browser/chromium.mjs";
 import {
   SETUPS,
   connect,
@@ -270,24 +270,9 @@ describe("headless Chromium with the official socket.io.msgpack.min.js bundle", 
   for (const transports of [["websocket"], ["polling", "websocket"]]) {
     it(`events, binary and acks both ways, every WebSocket frame binary [${transports.join(" then ")}]`, async () => {
       const proxy = await startFrameProxy();
-      const page = await browser.newPage();
+      let page;
       try {
-        const pageUrl = `${proxy.url}/__msgpack__/page.html`;
-        await page.route(`${proxy.url}/__msgpack__/**`, (route) => {
-          const u = route.request().url();
-          if (u === pageUrl) {
-            return route.fulfill({
-              status: 200,
-              contentType: "text/html",
-              body: '<!DOCTYPE html><html><head><meta charset="utf-8"><script src="/__msgpack__/socket.io.msgpack.min.js"></script></head><body>msgpack</body></html>',
-            });
-          }
-          if (u.endsWith("/socket.io.msgpack.min.js")) {
-            return route.fulfill({ status: 200, contentType: "application/javascript", body: BUNDLE });
-          }
-          return route.fulfill({ status: 404, body: "not found" });
-        });
-        await page.goto(pageUrl);
+        page = await pageWithBundle(browser, proxy.url, "msgpack", "socket.io.msgpack.min.js", BUNDLE);
         const r = await page.evaluate(
           ({ path, transports }) =>
             new Promise((resolve, reject) => {
@@ -347,7 +332,7 @@ describe("headless Chromium with the official socket.io.msgpack.min.js bundle", 
           "only Engine.IO packets as text from the client",
         );
       } finally {
-        await page.close();
+        await page?.close();
         proxy.close();
       }
     });
