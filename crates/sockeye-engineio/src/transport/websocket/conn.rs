@@ -229,15 +229,15 @@ impl<F: ReadFlag> Wake for ReadWake<F> {
     }
 }
 
-// Every field is read on every wake-up: kept small and in order, so the connection's state
-// spans as few cache lines as it can (with many connections they are cold each time).
+// The fields a wake-up reads come first, in the order it reads them, so that they span as few
+// cache lines as they can (with many connections they are cold each time); the decoder and
+// the read waker are read only when there is something to read.
 #[repr(C)]
 pub(crate) struct Conn<U> {
     pub(crate) upper: U,
     io: Stream,
-    rbuf: BytesMut,
     pub(crate) wbuf: BytesMut,
-    decoder: Decoder,
+    rbuf: BytesMut,
     encoder: Encoder,
     /// Whether the read buffer holds frames not yet handled (read with the handshake, or
     /// left while reading was paused).
@@ -246,6 +246,7 @@ pub(crate) struct Conn<U> {
     /// until it turns readable, and a wake-up that finds the flag unset (one that came from
     /// a sender) need not try to read.
     read_armed: bool,
+    decoder: Decoder,
     /// The waker the shared reads register with the stream (made at the first one), and
     /// the task waker it was made for.
     read_wake: Option<(Waker, Waker)>,
@@ -271,21 +272,22 @@ impl<U: Upper> Conn<U> {
     }
 
     /// Runs the connection to its end: reports the end to the upper layer, then closes.
-    // One poll function for the whole life, the close included (it does not wait): every
-    // idle connection's task holds this future.
     pub(crate) async fn run(&mut self) {
-        poll_fn(|cx| {
-            let exit = ready!(self.poll_run(cx));
-            self.upper.on_exit(exit);
-            if exit != Exit::Io {
-                if let Some(code) = exit.close_code() {
-                    encode_close(code, b"", &mut self.wbuf);
-                }
-                self.io.close_now(cx, &mut self.wbuf);
+        poll_fn(|cx| self.poll_to_end(cx)).await;
+    }
+
+    /// Polls the connection to its end: reports the end to the upper layer, then closes.
+    // One poll function for the whole life, the close included (it does not wait).
+    pub(crate) fn poll_to_end(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let exit = ready!(self.poll_run(cx));
+        self.upper.on_exit(exit);
+        if exit != Exit::Io {
+            if let Some(code) = exit.close_code() {
+                encode_close(code, b"", &mut self.wbuf);
             }
-            Poll::Ready(())
-        })
-        .await;
+            self.io.close_now(cx, &mut self.wbuf);
+        }
+        Poll::Ready(())
     }
 
     fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Exit> {

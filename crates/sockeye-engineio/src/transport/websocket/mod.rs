@@ -5,7 +5,10 @@ mod conn;
 pub(crate) mod echo;
 mod eio;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use http::request::Parts;
@@ -16,7 +19,7 @@ use tracing::Instrument;
 use self::conn::{encode_close, Conn, Stream};
 use self::eio::{Eio, Phase};
 use crate::config::EngineConfig;
-use crate::core::Shared;
+use crate::core::{LiveTask, Shared};
 use crate::errors::HttpError;
 use crate::handler::Handler;
 use crate::packet::ProtocolVersion;
@@ -153,13 +156,68 @@ fn engine_codec(config: &EngineConfig, agreed: Option<Agreed>) -> (Decoder, Enco
     codec(limits, config.per_message_deflate.as_ref(), agreed)
 }
 
-/// The connection's task: waits for hyper to hand over the stream, then runs it.
-async fn task<H: Handler>(
+/// The connection's task: waits for hyper to hand over the stream (boxed, as every rare
+/// path), then runs the connection inline.
+///
+/// A broadcast wakes every connection's task, and with many connections each task's memory is
+/// cold when it runs: a running connection is the first variant, so tokio places its fields
+/// (the ones every wake-up reads first, see [`Conn`]) right after the task's header, in as few
+/// cache lines as they fit. An `async fn` would keep the locals of its start beside them.
+enum ConnTask<H: Handler> {
+    Running {
+        conn: Conn<Eio<H>>,
+        /// Counts the task as live until it ends.
+        _live: LiveTask<H>,
+    },
+    /// Until the upgrade completes; then the task becomes what it yields.
+    Starting(Pin<Box<dyn Future<Output = ConnTask<H>> + Send>>),
+    /// A probe, a refused socket, a connection traced in a span.
+    Other(Pin<Box<dyn Future<Output = ()> + Send>>),
+    Done,
+}
+
+impl<H: Handler> Future for ConnTask<H> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // Every variant is `Unpin` (the futures are boxed).
+        let this = self.get_mut();
+        loop {
+            match this {
+                ConnTask::Running { conn, .. } => {
+                    ready!(conn.poll_to_end(cx));
+                    *this = ConnTask::Done;
+                }
+                ConnTask::Starting(start) => {
+                    *this = ready!(start.as_mut().poll(cx));
+                    continue;
+                }
+                ConnTask::Other(other) => {
+                    ready!(other.as_mut().poll(cx));
+                    *this = ConnTask::Done;
+                }
+                ConnTask::Done => {}
+            }
+            return Poll::Ready(());
+        }
+    }
+}
+
+fn task<H: Handler>(
+    shared: Arc<Shared<H>>,
+    on_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    start: Task<H::Data>,
+) -> ConnTask<H> {
+    ConnTask::Starting(Box::pin(start_task(shared, on_upgrade, start)))
+}
+
+/// The start of a connection's task: what it becomes once hyper hands over the stream.
+async fn start_task<H: Handler>(
     shared: Arc<Shared<H>>,
     on_upgrade: Option<hyper::upgrade::OnUpgrade>,
     Task { then, agreed }: Task<H::Data>,
-) {
-    let _live = shared.live_task();
+) -> ConnTask<H> {
+    let live = shared.live_task();
     let upgraded = match on_upgrade {
         Some(on_upgrade) => on_upgrade.await.map_err(|e| e.to_string()),
         None => Err("the server cannot upgrade this connection".to_owned()),
@@ -171,16 +229,23 @@ async fn task<H: Handler>(
             if let Then::Probe(socket, id) = then {
                 socket.upgrade_ended(id);
             }
-            return;
+            return ConnTask::Done;
         }
     };
     let (info, version, b64) = match then {
         Then::Open { info, version, b64 } => (info, version, b64),
-        // Boxed: the rare paths should not grow every connection's task.
         Then::Probe(socket, id) => {
-            return Box::pin(probe(shared, stream, socket, id, agreed)).await
+            return ConnTask::Other(Box::pin(async move {
+                let _live = live;
+                probe(shared, stream, socket, id, agreed).await;
+            }))
         }
-        Then::Close => return Box::pin(refuse(stream)).await,
+        Then::Close => {
+            return ConnTask::Other(Box::pin(async move {
+                let _live = live;
+                refuse(stream).await;
+            }))
+        }
     };
     let socket = shared.create_session(info, version, TransportKind::Websocket);
     socket.b64.store(b64, std::sync::atomic::Ordering::Relaxed);
@@ -197,13 +262,16 @@ async fn task<H: Handler>(
         shared.handler.on_connect(&socket);
         shared.refuse_if_closing(&socket);
     }
-    drop(socket);
     if span.is_disabled() {
-        drop(span);
-        conn.run().await;
+        ConnTask::Running { conn, _live: live }
     } else {
-        // Boxed: a connection's task does not grow by a span while tracing is off.
-        Box::pin(async move { conn.run().await }.instrument(span)).await;
+        ConnTask::Other(Box::pin(
+            async move {
+                let _live = live;
+                conn.run().await;
+            }
+            .instrument(span),
+        ))
     }
 }
 
