@@ -855,6 +855,8 @@ pub(crate) struct HandlerTable {
     /// Catch-all listeners, packet middlewares and their error handler, when any was set.
     pub(crate) hooks: Option<Arc<crate::hooks::Hooks>>,
     few: smallvec::SmallVec<[(Cow<'static, str>, BoxedMessageHandler); 4]>,
+    /// The handler of every event without one of its own (`Socket::on_fallback`).
+    pub(crate) fallback: Option<BoxedMessageHandler>,
 }
 
 impl HandlerTable {
@@ -898,6 +900,7 @@ impl HandlerTable {
         self.few = smallvec::SmallVec::new();
         self.many = None;
         self.hooks = None;
+        self.fallback = None;
     }
 }
 

@@ -393,17 +393,31 @@ pub struct Socket {
     listened: AtomicBool,
     handlers: RwLock<HandlerTable>,
     id: Sid,
-    fallback: RwLock<Option<BoxedMessageHandler>>,
-    on_disconnect: Mutex<Option<BoxedDisconnectHandler>>,
-    on_disconnecting: Mutex<Option<BoxedDisconnectHandler>>,
+    on_leave: Mutex<LeaveHandlers>,
     acks: Mutex<FastMap<u64, oneshot::Sender<Payload>>>,
     handshake: Handshake,
-    extensions: Mutex<http::Extensions>,
-    /// The application's data that crosses the cluster (boxed: most sockets have none).
-    data: Mutex<Option<Box<Value>>>,
+    extras: Mutex<Extras>,
     /// The private session id a client sends back to recover this socket (boxed: only with
     /// connection state recovery on).
     pid: Option<Box<Sid>>,
+}
+
+/// An event's handler with its name, or (when it has none) the fallback handler, if any.
+type Found = Result<(Cow<'static, str>, BoxedMessageHandler), Option<BoxedMessageHandler>>;
+
+/// The disconnect handlers of a socket, under one lock (each socket has room for both).
+#[derive(Default)]
+struct LeaveHandlers {
+    on_disconnect: Option<BoxedDisconnectHandler>,
+    on_disconnecting: Option<BoxedDisconnectHandler>,
+}
+
+/// What a socket keeps for the application, under one lock: its typed extensions and the data
+/// that crosses the cluster (boxed: most sockets have none).
+#[derive(Default)]
+struct Extras {
+    extensions: http::Extensions,
+    data: Option<Box<Value>>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -448,12 +462,12 @@ impl Socket {
             connected: AtomicBool::new(false),
             listened: AtomicBool::new(false),
             handlers: RwLock::new(HandlerTable::default()),
-            fallback: RwLock::new(None),
-            on_disconnect: Mutex::new(None),
-            on_disconnecting: Mutex::new(None),
+            on_leave: Mutex::new(LeaveHandlers::default()),
             acks: Mutex::new(FastMap::default()),
-            extensions: Mutex::new(http::Extensions::new()),
-            data: Mutex::new(data),
+            extras: Mutex::new(Extras {
+                extensions: http::Extensions::new(),
+                data,
+            }),
             pid,
             recovered: restored.is_some(),
         }
@@ -631,7 +645,8 @@ impl Socket {
     pub fn on_upgrade(&self, listener: impl Fn(SocketRef, TransportKind) + Send + Sync + 'static) {
         // Kept among the extensions, under a private type: no room in every socket for a
         // listener few register.
-        let mut ext = self.extensions.lock();
+        let mut extras = self.extras.lock();
+        let ext = &mut extras.extensions;
         let mut listeners = ext.remove::<UpgradeListeners>().unwrap_or_default();
         listeners.0.push(Arc::new(listener));
         ext.insert(listeners);
@@ -639,7 +654,13 @@ impl Socket {
 
     /// Runs the upgrade listeners (see [`Socket::on_upgrade`]).
     pub(crate) fn notify_upgrade(self: &Arc<Self>, transport: TransportKind) {
-        let Some(listeners) = self.extensions.lock().get::<UpgradeListeners>().cloned() else {
+        let listeners = self
+            .extras
+            .lock()
+            .extensions
+            .get::<UpgradeListeners>()
+            .cloned();
+        let Some(listeners) = listeners else {
             return;
         };
         for l in listeners.0.iter() {
@@ -650,7 +671,7 @@ impl Socket {
 
     /// Drops the upgrade listeners of a socket that left (a listener may hold the socket).
     pub(crate) fn forget_upgrade_listeners(&self) {
-        self.extensions.lock().remove::<UpgradeListeners>();
+        self.extras.lock().extensions.remove::<UpgradeListeners>();
     }
 
     /// Registers the handler of an event, replacing any handler it had.
@@ -693,7 +714,7 @@ impl Socket {
     /// # }
     /// ```
     pub fn on_fallback<H: MessageHandler<M>, M>(&self, handler: H) {
-        *self.fallback.write() = Some(box_message(handler));
+        self.handlers.write().fallback = Some(box_message(handler));
     }
 
     /// Registers the disconnect handler (called once, after the socket left its rooms).
@@ -708,7 +729,7 @@ impl Socket {
     /// # }
     /// ```
     pub fn on_disconnect<H: DisconnectHandler<M>, M>(&self, handler: H) {
-        *self.on_disconnect.lock() = Some(box_disconnect(handler));
+        self.on_leave.lock().on_disconnect = Some(box_disconnect(handler));
     }
 
     /// Registers the disconnecting handler (called while the socket is still in its rooms).
@@ -726,7 +747,7 @@ impl Socket {
     /// # }
     /// ```
     pub fn on_disconnecting<H: DisconnectHandler<M>, M>(&self, handler: H) {
-        *self.on_disconnecting.lock() = Some(box_disconnect(handler));
+        self.on_leave.lock().on_disconnecting = Some(box_disconnect(handler));
     }
 
     /// The span `socket{sid, ns, conn, transport, remote}` of this socket's work: made when
@@ -757,9 +778,10 @@ impl Socket {
         );
         let (found, hooks) = {
             let table = self.handlers.read();
-            let found = table
-                .get(event.bytes(payload.src()))
-                .map(|(name, h)| (name.clone(), h.clone()));
+            let found = match table.get(event.bytes(payload.src())) {
+                Some((name, h)) => Ok((name.clone(), h.clone())),
+                None => Err(table.fallback.clone()),
+            };
             (found, table.hooks.clone())
         };
         if let Some(hooks) = hooks {
@@ -767,13 +789,9 @@ impl Socket {
         }
         // The name handed on is the handler's own: a literal costs nothing to pass along.
         let (name, handler) = match found {
-            Some(found) => found,
-            None => {
-                let Some(h) = self.fallback.read().clone() else {
-                    return;
-                };
-                (Cow::Owned(event.into_string(payload.src())), h)
-            }
+            Ok(found) => found,
+            Err(None) => return,
+            Err(Some(h)) => (Cow::Owned(event.into_string(payload.src())), h),
         };
         handler(self, MessageParts::new(name, payload, id));
     }
@@ -783,17 +801,14 @@ impl Socket {
     fn dispatch_hooked(
         self: Arc<Self>,
         hooks: &Arc<Hooks>,
-        found: Option<(Cow<'static, str>, BoxedMessageHandler)>,
+        found: Found,
         event: EventName,
         payload: Payload,
         id: Option<u64>,
     ) {
         let (name, handler) = match found {
-            Some((name, h)) => (name, Some(h)),
-            None => (
-                Cow::Owned(event.into_string(payload.src())),
-                self.fallback.read().clone(),
-            ),
+            Ok((name, h)) => (name, Some(h)),
+            Err(fallback) => (Cow::Owned(event.into_string(payload.src())), fallback),
         };
         Hooks::notify(&hooks.any, &self, name.clone(), &payload);
         if hooks.middlewares.is_empty() {
@@ -1609,7 +1624,7 @@ impl Socket {
     /// # }
     /// ```
     pub fn insert_extension<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
-        self.extensions.lock().insert(value)
+        self.extras.lock().extensions.insert(value)
     }
 
     /// A clone of a typed extension.
@@ -1625,7 +1640,7 @@ impl Socket {
     /// # }
     /// ```
     pub fn extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        self.extensions.lock().get::<T>().cloned()
+        self.extras.lock().extensions.get::<T>().cloned()
     }
 
     /// Removes a typed extension.
@@ -1641,7 +1656,7 @@ impl Socket {
     /// # }
     /// ```
     pub fn remove_extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        self.extensions.lock().remove::<T>()
+        self.extras.lock().extensions.remove::<T>()
     }
 
     /// Sets the application's data on this socket (Node's `socket.data`): unlike an
@@ -1661,7 +1676,7 @@ impl Socket {
     /// When `data` does not serialize.
     pub fn set_data<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), serde_json::Error> {
         let v = value::to_value(data)?;
-        *self.data.lock() = Some(Box::new(v));
+        self.extras.lock().data = Some(Box::new(v));
         if let Some(o) = self.io_inner().observer() {
             o.data_set(self);
         }
@@ -1672,8 +1687,10 @@ impl Socket {
     /// the admin UI's own fields, which Node's admin UI also keeps in `socket.data`.
     #[cfg_attr(not(feature = "admin-ui"), allow(dead_code))]
     pub(crate) fn update_data_quietly(&self, f: impl FnOnce(&mut Value)) {
-        let mut data = self.data.lock();
-        f(data.get_or_insert_with(|| Box::new(Value::Map(Vec::new()))));
+        let mut extras = self.extras.lock();
+        f(extras
+            .data
+            .get_or_insert_with(|| Box::new(Value::Map(Vec::new()))));
     }
 
     /// The application's data on this socket, as a `T` (an empty object when none was set,
@@ -1709,8 +1726,9 @@ impl Socket {
     /// # }
     /// ```
     pub fn data_value(&self) -> Value {
-        self.data
+        self.extras
             .lock()
+            .data
             .as_deref()
             .cloned()
             .unwrap_or(Value::Map(Vec::new()))
@@ -1757,7 +1775,9 @@ impl Socket {
         }
         let _span = self.span().entered();
         tracing::info!(%reason, "socket disconnected");
-        if let Some(h) = self.on_disconnecting.lock().clone() {
+        // Taken out of the lock first: the handler may set the other one.
+        let disconnecting = self.on_leave.lock().on_disconnecting.clone();
+        if let Some(h) = disconnecting {
             h(self.clone(), reason);
         }
         if let Some(pid) = self.pid() {
@@ -1775,9 +1795,7 @@ impl Socket {
         self.acks.lock().clear();
         self.handlers.write().clear();
         self.listened.store(false, Ordering::Release);
-        *self.fallback.write() = None;
-        let h = self.on_disconnect.lock().take();
-        self.on_disconnecting.lock().take();
+        let h = std::mem::take(&mut *self.on_leave.lock()).on_disconnect;
         if let Some((o, rooms)) = observed {
             o.socket_disconnected(self, reason, &rooms);
         }
