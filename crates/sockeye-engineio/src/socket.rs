@@ -37,15 +37,28 @@ impl RequestInfo {
     /// values share the HTTP read buffer (8 KiB or more), which must not live as long as the
     /// session.
     pub(crate) fn from_parts(req: &http::request::Parts) -> RequestInfo {
-        let mut headers = Vec::new();
+        // One allocation each, of the exact size (this runs for every connection).
+        let len = req
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum();
+        let mut headers = Vec::with_capacity(len);
         for (name, value) in &req.headers {
             headers.extend_from_slice(name.as_str().as_bytes());
             headers.extend_from_slice(b": ");
             headers.extend_from_slice(value.as_bytes());
             headers.extend_from_slice(b"\r\n");
         }
+        let uri: Box<str> = match req.uri.path_and_query() {
+            // The usual origin form (`/socket.io/?EIO=4...`), as the client sent it.
+            Some(pq) if req.uri.scheme().is_none() && pq.as_str().starts_with('/') => {
+                Box::from(pq.as_str())
+            }
+            _ => req.uri.to_string().into_boxed_str(),
+        };
         RequestInfo {
-            uri: req.uri.to_string().into_boxed_str(),
+            uri,
             headers: headers.into_boxed_slice(),
             remote_addr: req.extensions.get::<std::net::SocketAddr>().copied(),
             time: std::time::SystemTime::now(),

@@ -33,7 +33,9 @@ pub(crate) struct ClientData {
     /// Namespaces whose connect middlewares are running, each with the sender whose drop
     /// (when the connection closes) stops them.
     pending_ns: Mutex<SmallVec<[PendingNs; 1]>>,
-    connect_timer: Mutex<Option<tokio::task::AbortHandle>>,
+    /// A namespace was joined: the connect timeout no longer applies (Node clears it then,
+    /// even if the client leaves every namespace later).
+    joined: std::sync::atomic::AtomicBool,
     /// Async event handlers started and not finished (see `max_waiting_handlers`).
     waiting: std::sync::atomic::AtomicUsize,
     /// What every packet looks at, under one lock.
@@ -60,9 +62,13 @@ impl ClientState {
 impl ClientData {
     pub(crate) fn add_socket(&self, socket: SocketRef) {
         self.state.lock().sockets.push(socket);
-        if let Some(t) = self.connect_timer.lock().take() {
-            t.abort();
-        }
+        self.joined
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether the connection has joined a namespace (it may have left it since).
+    pub(crate) fn has_joined(&self) -> bool {
+        self.joined.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub(crate) fn remove_socket(&self, ns: &str) {
@@ -270,18 +276,11 @@ impl Handler for IoHandler {
                 ns.connect(conn, None);
             }
         }
-        let weak = Arc::downgrade(conn);
-        let timeout = self.0.config.connect_timeout;
-        let task = tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
-            if let Some(conn) = weak.upgrade() {
-                if conn.data().state.lock().sockets.is_empty() {
-                    tracing::debug!(sid = %conn.sid(), "no namespace joined in time");
-                    conn.close(EngineReason::ForcedClose);
-                }
-            }
-        });
-        *conn.data().connect_timer.lock() = Some(task.abort_handle());
+        if !conn.data().has_joined() {
+            self.0
+                .connect_timeouts
+                .add(&self.0, conn, self.0.config.connect_timeout);
+        }
     }
 
     fn on_upgrade(&self, conn: &Arc<Conn>) {
@@ -293,9 +292,6 @@ impl Handler for IoHandler {
 
     fn on_disconnect(&self, conn: &Arc<Conn>, reason: EngineReason) {
         let data = conn.data();
-        if let Some(t) = data.connect_timer.lock().take() {
-            t.abort();
-        }
         // Middlewares still running for this connection stop (and let go of its socket).
         drop(std::mem::take(&mut *data.pending_ns.lock()));
         let sockets = {

@@ -59,6 +59,8 @@ pub(crate) struct IoInner {
     engine: OnceLock<Engine<IoHandler>>,
     /// The instrument watching this server (the admin UI), once one is set.
     observer: OnceLock<Arc<dyn Observer>>,
+    /// The connections that have not joined a namespace yet, and when they run out.
+    pub(crate) connect_timeouts: crate::connect_timeout::ConnectTimeouts,
     self_ref: std::sync::Weak<IoInner>,
 }
 
@@ -1589,6 +1591,7 @@ impl SocketIoBuilder {
             new_ns_listeners: RwLock::new(Vec::new()),
             engine: OnceLock::new(),
             observer: OnceLock::new(),
+            connect_timeouts: Default::default(),
             self_ref: w.clone(),
         });
         let engine = Engine::new(IoHandler(inner.clone()), self.engine);

@@ -4,6 +4,7 @@ mod ack;
 #[cfg(feature = "admin-ui")]
 pub mod admin;
 mod client;
+mod connect_timeout;
 mod errors;
 mod fast_hash;
 mod handler;

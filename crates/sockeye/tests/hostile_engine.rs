@@ -308,3 +308,36 @@ async fn s17_no_connect_in_time() {
     p.assert_closed().await;
     srv.assert_healthy_no_leak().await;
 }
+
+/// S17b: the connect timeout ends with the first namespace joined, as in Node (it clears
+/// its timer then): a client that leaves every namespace afterwards keeps its connection.
+/// Connections opened later, in a burst, each still get their own timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s17b_connect_timeout_ends_with_the_first_namespace() {
+    let b = builder()
+        .ping_interval(Duration::from_secs(3))
+        .connect_timeout(Duration::from_millis(300));
+    let srv = start_with(b, |_, _| {}).await;
+    let mut joined = Ws::connect_sio(srv.addr).await;
+    joined.text("41").await;
+    // Past the timeout, the connection is open and may join again.
+    joined.assert_quiet(Duration::from_millis(600)).await;
+    joined.text("40").await;
+    assert!(joined.recv_text().await.starts_with("40{\"sid\":"));
+    // A burst of connections that join nothing, opened while the first one's deadline is
+    // already queued: every one of them is closed in time.
+    let t0 = Instant::now();
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        idle.push(Ws::connect_eio(srv.addr).await.0);
+    }
+    for ws in &mut idle {
+        ws.expect_close().await;
+    }
+    let elapsed = t0.elapsed();
+    assert!(elapsed >= Duration::from_millis(250), "closed after {elapsed:?}");
+    assert!(elapsed < Duration::from_millis(2000), "closed after {elapsed:?}");
+    joined.assert_echo("still here").await;
+    drop(joined);
+    srv.assert_healthy_no_leak().await;
+}
