@@ -335,8 +335,14 @@ async fn s17b_connect_timeout_ends_with_the_first_namespace() {
         ws.expect_close().await;
     }
     let elapsed = t0.elapsed();
-    assert!(elapsed >= Duration::from_millis(250), "closed after {elapsed:?}");
-    assert!(elapsed < Duration::from_millis(2000), "closed after {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(250),
+        "closed after {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_millis(2000),
+        "closed after {elapsed:?}"
+    );
     joined.assert_echo("still here").await;
     drop(joined);
     srv.assert_healthy_no_leak().await;

@@ -1,8 +1,9 @@
-//! What an idle WebSocket costs the server's heap, behind `sockeye::serve` (the upgraded stream
-//! is a plain `TcpStream`) and behind `axum::serve` (it arrives wrapped by hyper-util's
-//! connection builder, and Sockeye reads it as any `AsyncRead + AsyncWrite`). Both must keep
-//! no read buffer per idle connection: the wrapped stream may cost its wrappers' few hundred
-//! bytes more, not a buffer of kilobytes.
+//! What an idle WebSocket costs the server's heap: behind `sockeye::serve` and behind
+//! `axum::serve` (in both, the upgraded stream is found to be a plain `TcpStream`, so the two
+//! must cost the same), and behind a listener whose connections are wrapped (as a TLS
+//! listener's are), which Sockeye reads as any `AsyncRead + AsyncWrite`. None may keep a read
+//! buffer per idle connection: the wrapped stream may cost its wrappers' few hundred bytes
+//! more, not a buffer of kilobytes.
 //!
 //! The heap is counted by this binary's global allocator; the clients are blocking std
 //! sockets, which allocate nothing per connection, so the count is the server's.
@@ -14,6 +15,9 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
 use sockeye::{SocketIo, SocketRef};
+
+#[path = "common/wrapped.rs"]
+mod wrapped;
 
 struct Counting;
 
@@ -173,7 +177,7 @@ fn an_idle_websocket_behind_axum_holds_no_read_buffer() {
     let raw_bytes = bytes_per_idle(raw_addr);
     raw.abort();
 
-    // Behind axum::serve: the wrapped stream.
+    // Behind axum::serve: hyper-util's connection wraps the stream, Sockeye unwraps it.
     let (layer, _io) = app();
     let router = axum::Router::new().layer(layer);
     let listener = rt
@@ -184,16 +188,35 @@ fn an_idle_websocket_behind_axum_holds_no_read_buffer() {
     let axum_bytes = bytes_per_idle(axum_addr);
     axum.abort();
 
+    // Behind a listener of wrapped streams: the generic path.
+    let (layer, _io) = app();
+    let router = axum::Router::new().layer(layer);
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let wrapped_addr = listener.local_addr().unwrap();
+    let listener = wrapped::WrappedListener(listener);
+    let wrapped = rt.spawn(async move { axum::serve(listener, router).await });
+    let wrapped_bytes = bytes_per_idle(wrapped_addr);
+    wrapped.abort();
+
     eprintln!(
         "heap per idle WebSocket: {raw_bytes:.0} B behind sockeye::serve, \
-         {axum_bytes:.0} B behind axum::serve"
+         {axum_bytes:.0} B behind axum::serve, {wrapped_bytes:.0} B wrapped"
     );
     assert!(raw_bytes > 0.0, "nothing counted: {raw_bytes}");
-    // A read buffer of its own would add 4 KiB to each; the wrappers (hyper-util's and
-    // hyper's boxes around the TCP stream) add far less.
+    // The same stream, the same state: the same bytes (the wrapped path costs about 80
+    // more, which this tells apart).
     assert!(
-        axum_bytes < raw_bytes + 1024.0,
+        (axum_bytes - raw_bytes).abs() < 40.0,
         "{axum_bytes:.0} B per idle WebSocket behind axum::serve, {raw_bytes:.0} B behind \
+         sockeye::serve"
+    );
+    // A read buffer of its own would add 4 KiB; the wrappers (hyper-util's and hyper's boxes
+    // around the stream) add far less.
+    assert!(
+        wrapped_bytes > raw_bytes && wrapped_bytes < raw_bytes + 1024.0,
+        "{wrapped_bytes:.0} B per idle wrapped WebSocket, {raw_bytes:.0} B behind \
          sockeye::serve"
     );
     assert!(axum_bytes < 4096.0, "{axum_bytes:.0} B per idle WebSocket");

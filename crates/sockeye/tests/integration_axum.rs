@@ -48,9 +48,47 @@ async fn mounts_in_axum_with_one_layer() {
     assert_eq!(ws.recv_text().await, "42[\"message\",\"🌍 olléh\"]");
     assert_eq!(io.sockets().len(), 1);
 
-    // Behind axum the upgraded stream arrives wrapped and is read through the generic path:
-    // a frame split over two reads (its start kept by the connection until the rest comes)
+    // A frame split over two reads (its start kept by the connection until the rest comes)
     // and a message larger than a worker's read buffer both arrive whole.
+    assert_split_and_long_frames(&mut ws).await;
+    server.abort();
+}
+
+/// Behind a listener whose connections are not a plain `TcpStream` (as a TLS listener's are
+/// not), the upgraded stream is read and written through the generic path: the same
+/// session works, split and long frames included.
+#[tokio::test]
+async fn a_wrapped_stream_takes_the_generic_path() {
+    let (layer, io) = SocketIo::builder()
+        .ping_interval(Duration::from_millis(300))
+        .ping_timeout(Duration::from_millis(400))
+        .build_layer();
+    io.ns("/", |socket: SocketRef| {
+        socket.on(
+            "message",
+            |socket: SocketRef, Data(text): Data<String>| async move {
+                let reversed: String = text.chars().rev().collect();
+                let _ = socket.emit("message", &reversed);
+            },
+        );
+    });
+    let app = axum::Router::new().layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let listener = common::wrapped::WrappedListener(listener);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut ws = Ws::connect_sio(addr).await;
+    ws.text("42[\"message\",\"wrapped\"]").await;
+    assert_eq!(ws.recv_text().await, "42[\"message\",\"depparw\"]");
+    assert_split_and_long_frames(&mut ws).await;
+    // Polling goes through the same wrapped connections.
+    let mut p = common::Poller::connect_sio(addr).await;
+    p.post_ok("42[\"message\",\"polled\"]").await;
+    assert_eq!(p.recv().await, "42[\"message\",\"dellop\"]");
+    server.abort();
+}
+
+async fn assert_split_and_long_frames(ws: &mut Ws) {
     let frame = common::masked_frame(0x81, "42[\"message\",\"split\"]".as_bytes());
     ws.send_raw(&frame[..5]).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -62,5 +100,4 @@ async fn mounts_in_axum_with_one_layer() {
         ws.recv_text().await,
         format!("42[\"message\",\"{}\"]", "ba".repeat(100_000))
     );
-    server.abort();
 }

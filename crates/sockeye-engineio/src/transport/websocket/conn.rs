@@ -125,8 +125,17 @@ pub(crate) enum Stream {
 
 impl Stream {
     /// The stream of an upgraded request, and the bytes hyper read past the request.
+    ///
+    /// The TCP stream is found when hyper's own connection served the request
+    /// (`sockeye::serve`), and when hyper-util's automatic HTTP/1-or-2 connection did, as
+    /// `axum::serve` does: that one wraps the stream in a type of its own, which only its
+    /// `downcast` sees through.
     pub(crate) fn from_upgraded(upgraded: hyper::upgrade::Upgraded) -> (Stream, Bytes) {
-        match upgraded.downcast::<TokioIo<TcpStream>>() {
+        let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => return (Stream::Tcp(parts.io.into_inner()), parts.read_buf),
+            Err(upgraded) => upgraded,
+        };
+        match hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded) {
             Ok(parts) => (Stream::Tcp(parts.io.into_inner()), parts.read_buf),
             Err(upgraded) => (
                 Stream::Other(Box::new(TokioIo::new(upgraded))),
