@@ -607,7 +607,16 @@ impl Ws {
         query: &str,
         extra: &[(&str, &str)],
     ) -> Result<Ws, HttpResponse> {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        Ws::upgrade_on(stream, query, extra).await
+    }
+
+    /// Upgrades over a TCP connection made by the caller (with options of its own).
+    pub async fn upgrade_on(
+        mut stream: TcpStream,
+        query: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<Ws, HttpResponse> {
         stream
             .write_all(&upgrade_request(query, extra))
             .await
@@ -644,7 +653,27 @@ impl Ws {
 
     /// Opens a session and joins `ns`.
     pub async fn connect_ns(addr: SocketAddr, ns: &str) -> Ws {
-        let (mut ws, _) = Ws::connect_eio(addr).await;
+        let (ws, _) = Ws::connect_eio(addr).await;
+        ws.join(ns).await
+    }
+
+    /// Opens a session whose TCP receive buffer is `rcvbuf` bytes (so the server's writes
+    /// meet a full stream soon when the client does not read) and joins `ns`.
+    pub async fn connect_ns_small_window(addr: SocketAddr, ns: &str, rcvbuf: u32) -> Ws {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(rcvbuf).expect("SO_RCVBUF");
+        let stream = socket.connect(addr).await.expect("connect");
+        let mut ws = Ws::upgrade_on(stream, "EIO=4&transport=websocket", &[])
+            .await
+            .unwrap_or_else(|r| panic!("upgrade refused: {} {:?}", r.status, r.text()));
+        let open = ws.recv_text().await;
+        assert!(open.starts_with("0{"), "not an open packet: {open:?}");
+        ws.join(ns).await
+    }
+
+    /// Joins `ns` on an open session.
+    async fn join(self, ns: &str) -> Ws {
+        let mut ws = self;
         let (connect, prefix) = if ns == "/" {
             ("40".to_owned(), "40{\"sid\":".to_owned())
         } else {

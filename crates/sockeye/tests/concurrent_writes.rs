@@ -1,0 +1,124 @@
+//! A WebSocket connection that several tasks write to at once, while its client reads
+//! slowly through a small receive window (so the server's writes often meet a full stream
+//! and are partial): every frame arrives whole, each sender's messages in the order it sent
+//! them, broadcasts in theirs, and the connection's own replies still arrive.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+use sockeye::extract::Data;
+use sockeye::{SocketIo, SocketRef};
+
+/// Messages per sender, senders per client, and the padding of each message: together
+/// about 10 MB per client, more than the loopback's socket buffers hold.
+const PER_SENDER: u64 = 2_000;
+const SENDERS: u64 = 3;
+const PAD: usize = 1_500;
+
+/// `/burst`: `go` starts `SENDERS` tasks, each emitting `PER_SENDER` `seq` messages to the
+/// socket (`{k, i, p}`) in bursts of 400, and one more broadcasting `PER_SENDER` `bc` messages to the whole
+/// namespace; `echo` answers with its argument.
+fn install(io: &SocketIo) {
+    io.ns("/burst", |socket: SocketRef| {
+        socket.on("echo", |s: SocketRef, Data(v): Data<Value>| {
+            let _ = s.emit("echo", &v);
+        });
+        socket.on("go", |s: SocketRef, io: SocketIo| {
+            let pad = "x".repeat(PAD);
+            for k in 0..SENDERS {
+                let (s, pad) = (s.clone(), pad.clone());
+                tokio::spawn(async move {
+                    for i in 0..PER_SENDER {
+                        let _ = s.emit("seq", &serde_json::json!({ "k": k, "i": i, "p": pad }));
+                        // Bursts, so that the connection's task drains the stream between
+                        // them and senders write to it again.
+                        if i % 400 == 399 {
+                            tokio::time::sleep(Duration::from_millis(40)).await;
+                        } else if i.is_multiple_of(16) {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                });
+            }
+            tokio::spawn(async move {
+                let Some(nsp) = io.of("/burst") else { return };
+                for i in 0..PER_SENDER {
+                    let _ = nsp.emit("bc", &serde_json::json!({ "i": i })).await;
+                    if i.is_multiple_of(64) {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            });
+        });
+    });
+}
+
+/// Reads until every `seq` and `bc` message has arrived, checking each sender's order;
+/// `slow` pauses every 300 messages, so that the server's writes meet a full stream.
+async fn read_all(ws: &mut Ws, slow: bool) -> (u64, u64) {
+    let mut next: HashMap<u64, u64> = HashMap::new();
+    let (mut seq, mut bc, mut next_bc) = (0u64, 0u64, 0u64);
+    let want_seq = if slow { SENDERS * PER_SENDER } else { 0 };
+    let mut frames = 0u64;
+    while seq < want_seq || bc < PER_SENDER {
+        if slow && frames.is_multiple_of(300) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        frames += 1;
+        let text = ws.recv_text().await;
+        let body = text
+            .strip_prefix("42/burst,")
+            .unwrap_or_else(|| panic!("not an event of /burst: {:.80}", text));
+        let v: Value = serde_json::from_str(body).expect("a whole JSON packet");
+        match v[0].as_str() {
+            Some("seq") => {
+                let (k, i) = (v[1]["k"].as_u64().unwrap(), v[1]["i"].as_u64().unwrap());
+                assert_eq!(v[1]["p"].as_str().map(str::len), Some(PAD));
+                let n = next.entry(k).or_insert(0);
+                assert_eq!(i, *n, "sender {k}: message {i} after {}", *n);
+                *n += 1;
+                seq += 1;
+            }
+            Some("bc") => {
+                assert_eq!(v[1]["i"].as_u64(), Some(next_bc), "broadcast order");
+                next_bc += 1;
+                bc += 1;
+            }
+            Some("echo") => {}
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    (seq, bc)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_senders_keep_frames_whole_and_in_order() {
+    let b = builder()
+        .ping_interval(Duration::from_secs(30))
+        .max_queued_bytes(64 << 20);
+    let srv = start_with(b, |io, _| install(io)).await;
+    // A small receive window: the server's socket fills after a few frames.
+    let mut slow = Ws::connect_ns_small_window(srv.addr, "/burst", 4096).await;
+    let mut fast = Ws::connect_ns(srv.addr, "/burst").await;
+    slow.text("42/burst,[\"go\"]").await;
+    // The other client reads at full speed meanwhile.
+    let fast_reader = tokio::spawn(async move {
+        let counts = read_all(&mut fast, false).await;
+        (fast, counts)
+    });
+    let (seq, bc) = read_all(&mut slow, true).await;
+    assert_eq!((seq, bc), (SENDERS * PER_SENDER, PER_SENDER));
+    let (mut fast, (fast_seq, fast_bc)) = fast_reader.await.expect("fast reader");
+    assert_eq!((fast_seq, fast_bc), (0, PER_SENDER));
+    // Both connections still carry the task's own replies.
+    for ws in [&mut slow, &mut fast] {
+        ws.text("42/burst,[\"echo\",\"after\"]").await;
+        assert_eq!(ws.recv_text().await, "42/burst,[\"echo\",\"after\"]");
+    }
+    drop((slow, fast));
+    srv.assert_healthy_no_leak().await;
+}
