@@ -156,6 +156,17 @@ fn app() -> (sockeye::SocketIoLayer, SocketIo) {
     (layer, io)
 }
 
+/// A listener on a free port of 127.0.0.1.
+fn bind(rt: &tokio::runtime::Runtime) -> tokio::net::TcpListener {
+    rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap()
+}
+
+/// An axum router with Sockeye's layer ([`app`]).
+fn router() -> axum::Router {
+    axum::Router::new().layer(app().0)
+}
+
 #[test]
 fn an_idle_websocket_behind_axum_holds_no_read_buffer() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -169,34 +180,24 @@ fn an_idle_websocket_behind_axum_holds_no_read_buffer() {
         .ping_interval(Duration::from_secs(60))
         .build_svc();
     io_raw.ns("/", |_: SocketRef| {});
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
+    let listener = bind(&rt);
     let raw_addr = listener.local_addr().unwrap();
     let raw = rt.spawn(sockeye::serve(listener, svc, std::future::pending()));
     let raw_bytes = bytes_per_idle(raw_addr);
     raw.abort();
 
     // Behind axum::serve: hyper-util's connection wraps the stream, Sockeye unwraps it.
-    let (layer, _io) = app();
-    let router = axum::Router::new().layer(layer);
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
+    let listener = bind(&rt);
     let axum_addr = listener.local_addr().unwrap();
-    let axum = rt.spawn(async move { axum::serve(listener, router).await });
+    let axum = rt.spawn(async move { axum::serve(listener, router()).await });
     let axum_bytes = bytes_per_idle(axum_addr);
     axum.abort();
 
     // Behind a listener of wrapped streams: the generic path.
-    let (layer, _io) = app();
-    let router = axum::Router::new().layer(layer);
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
+    let listener = bind(&rt);
     let wrapped_addr = listener.local_addr().unwrap();
     let listener = wrapped::WrappedListener(listener);
-    let wrapped = rt.spawn(async move { axum::serve(listener, router).await });
+    let wrapped = rt.spawn(async move { axum::serve(listener, router()).await });
     let wrapped_bytes = bytes_per_idle(wrapped_addr);
     wrapped.abort();
 

@@ -9,8 +9,8 @@ use common::{get, Ws};
 use sockeye::extract::Data;
 use sockeye::{SocketIo, SocketRef};
 
-#[tokio::test]
-async fn mounts_in_axum_with_one_layer() {
+/// The layer and its handle: `/` answers each `message` with its text reversed, to everyone.
+fn reversing_layer() -> (sockeye::SocketIoLayer, SocketIo) {
     let (layer, io) = SocketIo::builder()
         .ping_interval(Duration::from_millis(300))
         .ping_timeout(Duration::from_millis(400))
@@ -24,6 +24,12 @@ async fn mounts_in_axum_with_one_layer() {
             },
         );
     });
+    (layer, io)
+}
+
+#[tokio::test]
+async fn mounts_in_axum_with_one_layer() {
+    let (layer, io) = reversing_layer();
     let app = axum::Router::new()
         .route("/hello", axum::routing::get(|| async { "hello from axum" }))
         .layer(layer);
@@ -59,19 +65,7 @@ async fn mounts_in_axum_with_one_layer() {
 /// session works, split and long frames included.
 #[tokio::test]
 async fn a_wrapped_stream_takes_the_generic_path() {
-    let (layer, io) = SocketIo::builder()
-        .ping_interval(Duration::from_millis(300))
-        .ping_timeout(Duration::from_millis(400))
-        .build_layer();
-    io.ns("/", |socket: SocketRef| {
-        socket.on(
-            "message",
-            |socket: SocketRef, Data(text): Data<String>| async move {
-                let reversed: String = text.chars().rev().collect();
-                let _ = socket.emit("message", &reversed);
-            },
-        );
-    });
+    let (layer, _io) = reversing_layer();
     let app = axum::Router::new().layer(layer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
