@@ -95,10 +95,14 @@ impl Default for ConnectTimeouts {
     }
 }
 
-/// Whether a queued connection is still waiting for its first namespace.
+/// Whether a connection is still waiting for its first namespace.
+fn still_waiting(conn: &Conn) -> bool {
+    !conn.data().has_joined() && !conn.is_closed()
+}
+
+/// [`still_waiting`], for a queued entry.
 fn waiting(conn: &Weak<Conn>) -> bool {
-    conn.upgrade()
-        .is_some_and(|c| !c.data().has_joined() && !c.is_closed())
+    conn.upgrade().is_some_and(|c| still_waiting(&c))
 }
 
 impl ConnectTimeouts {
@@ -149,7 +153,7 @@ fn run(io: Weak<IoInner>) -> impl Future<Output = ()> + Send {
         if !due.is_empty() {
             for conn in due.drain(..) {
                 if let Some(conn) = conn.upgrade() {
-                    if !conn.data().has_joined() && !conn.is_closed() {
+                    if still_waiting(&conn) {
                         tracing::debug!(sid = %conn.sid(), "no namespace joined in time");
                         conn.close(sockeye_engineio::DisconnectReason::ForcedClose);
                     }
