@@ -135,6 +135,47 @@ thread_local! {
     /// The session whose WebSocket task is running its handlers on this thread: what they
     /// queue for it is written by that same poll, so it need not be woken.
     static RUNNING: std::cell::Cell<*const ()> = const { std::cell::Cell::new(std::ptr::null()) };
+    /// Sessions that handlers running on this thread sent to while their WebSocket tasks
+    /// were idle: written by this thread when the handlers are done (see [`Socket::send`]).
+    static DEFERRED: std::cell::RefCell<Vec<Deferred>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A session to write to when the running handlers are done: a strong count of an
+/// `Arc<Socket<D>>`, and the function that writes its queue and lets it go.
+struct Deferred {
+    socket: *const (),
+    flush: unsafe fn(*const ()),
+}
+
+/// Writes the queue of the session behind `ptr` (a count from `Arc::into_raw`) and drops it.
+///
+/// # Safety
+/// `ptr` comes from `Arc::<Socket<D>>::into_raw`, and is used once.
+#[allow(unsafe_code)]
+unsafe fn flush_deferred<D>(ptr: *const ()) {
+    // SAFETY: as the function's contract says.
+    let socket = unsafe { Arc::from_raw(ptr.cast::<Socket<D>>()) };
+    socket.flush_direct();
+}
+
+/// Writes every session the finished handlers deferred (see [`Socket::send`]).
+#[cold]
+#[allow(unsafe_code)]
+fn flush_all_deferred() {
+    let mut list = DEFERRED.with(|d| std::mem::take(&mut *d.borrow_mut()));
+    for d in list.drain(..) {
+        // SAFETY: each entry holds its own count, taken when it was pushed.
+        unsafe { (d.flush)(d.socket) };
+    }
+    // Keep the capacity for the next broadcast, unless one made it large.
+    if list.capacity() <= 1 << 16 {
+        DEFERRED.with(|d| {
+            let mut d = d.borrow_mut();
+            if d.is_empty() {
+                *d = list;
+            }
+        });
+    }
 }
 
 /// Marks a session as handled by the running task until dropped (see [`Socket::send`]).
@@ -154,7 +195,26 @@ impl RunningGuard {
 impl Drop for RunningGuard {
     fn drop(&mut self) {
         RUNNING.with(|r| r.set(self.previous));
+        if self.previous.is_null() && DEFERRED.with(|d| !d.borrow().is_empty()) {
+            flush_all_deferred();
+        }
     }
+}
+
+/// Who writes to a WebSocket session's stream (see [`Socket::send`]). Packed into 16 bytes.
+#[derive(Default)]
+pub(crate) struct Lending {
+    /// The stream's descriptor while it is lent; `-1` before the first loan and after the end.
+    fd: i32,
+    /// The task is parked with nothing unwritten: handlers of other connections may write
+    /// what they queue for this one themselves.
+    lent: bool,
+    /// The session is in this thread's list of deferred writes.
+    deferred: bool,
+    /// What a deferred write left unwritten (the rest of its frames), for the task to write
+    /// before anything else. Boxed: it is rare.
+    #[allow(clippy::box_collection)]
+    tail: Option<Box<Vec<u8>>>,
 }
 
 /// The fields a message touches come first (see [`Socket`]): the waker, then the session's
@@ -168,12 +228,22 @@ pub(crate) struct State {
     pub(crate) resume: Option<Waker>,
     /// The WebSocket task of an upgrade under way (woken when the upgrade is aborted).
     pub(crate) probe: Option<Waker>,
+    /// Whether other connections' handlers may write to the stream (see [`Socket::send`]).
+    pub(crate) lending: Lending,
 }
 
 /// An Engine.IO session. `D` is the data the handler keeps per session.
 ///
 /// Sending never blocks: a message is queued and the session's transport writes it. Each
 /// session's queue is bounded by [`crate::EngineConfig::max_queued_bytes`].
+///
+/// A message that a WebSocket connection's handlers send to another connection whose task is
+/// idle (a broadcast, most often) does not wake that task: when the handlers are done, the
+/// sending connection writes it to the idle one's stream itself, everything the handlers
+/// queued for that connection in one system call. What the stream does not take at once is
+/// left for the connection's own task, which writes it before anything else, so the client
+/// gets whole frames in the order they were sent. The more messages a connection's handlers
+/// get per read, the more each of these writes carries: under load the writes batch.
 // The layout is fixed so that what each message touches sits together, in as few cache
 // lines as possible: the end of the handler's data (where it keeps its hot fields), the
 // flags, the queue and its lock. With many connections those lines are cold each time.
@@ -260,6 +330,10 @@ impl<D> Socket<D> {
                 session,
                 resume: None,
                 probe: None,
+                lending: Lending {
+                    fd: -1,
+                    ..Lending::default()
+                },
             }),
             req,
             max_queued,
@@ -383,7 +457,7 @@ impl<D> Socket<D> {
             }
             outbox.queue.extend(packets);
             outbox.bytes += len;
-            self.waker_to_wake(&mut st)
+            self.wake_or_defer(&mut st)
         };
         if let Some(w) = waker {
             w.wake();
@@ -421,7 +495,7 @@ impl<D> Socket<D> {
             }
             outbox.queue.push(packet);
             outbox.bytes += len;
-            self.waker_to_wake(&mut st)
+            self.wake_or_defer(&mut st)
         };
         if let Some(w) = waker {
             w.wake();
@@ -439,16 +513,27 @@ impl<D> Socket<D> {
     }
 
     /// Takes everything queued, or registers `cx` to be woken when something is queued.
-    pub(crate) fn poll_take(&self, cx: &mut Context<'_>, out: &mut Queue) -> Poll<()> {
+    /// `wbuf` (empty) gets what a write to the lent stream left unwritten (see
+    /// [`Socket::send`]), to go before what is taken.
+    pub(crate) fn poll_take(
+        &self,
+        cx: &mut Context<'_>,
+        out: &mut Queue,
+        wbuf: &mut bytes::BytesMut,
+    ) -> Poll<()> {
         let mut st = self.state.lock();
         // The waker stays registered while the task runs (it is taken only to be woken).
         if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             st.waker = Some(cx.waker().clone());
         }
-        let outbox = &mut st.session.outbox;
-        if outbox.queue.is_empty() {
+        if let Some(tail) = st.lending.tail.take() {
+            wbuf.extend_from_slice(&tail);
+        } else if st.session.outbox.queue.is_empty() {
             return Poll::Pending;
         }
+        // The task writes what it takes: from now on no one else may write to the stream.
+        st.lending.lent = false;
+        let outbox = &mut st.session.outbox;
         if out.is_empty() {
             std::mem::swap(out, &mut outbox.queue);
         } else {
@@ -456,6 +541,133 @@ impl<D> Socket<D> {
         }
         outbox.bytes = 0;
         Poll::Ready(())
+    }
+
+    /// After queuing for a send: the waker to wake, or none when the session's own task is
+    /// running its handlers on this thread, or when the handlers of another connection's task
+    /// are running here and this session's task lent its stream: then this thread writes the
+    /// queue when they are done (see [`Socket::send`]).
+    #[inline]
+    fn wake_or_defer(self: &Arc<Self>, st: &mut State) -> Option<Waker> {
+        let running = RUNNING.with(std::cell::Cell::get);
+        if running == Arc::as_ptr(self).cast::<()>() {
+            return None;
+        }
+        if st.lending.lent && !running.is_null() {
+            if !st.lending.deferred {
+                st.lending.deferred = true;
+                let entry = Deferred {
+                    socket: Arc::into_raw(self.clone()).cast::<()>(),
+                    flush: flush_deferred::<D>,
+                };
+                DEFERRED.with(|d| d.borrow_mut().push(entry));
+            }
+            return None;
+        }
+        st.waker.take()
+    }
+
+    /// Writes the queue to the stream the idle task lent (see [`Socket::send`]), or wakes the
+    /// task when it took the stream back, when it has to do the writing (a close, anything
+    /// but a plain message), or for the rest of a write the stream did not take whole.
+    fn flush_direct(&self) {
+        let mut st = self.state.lock();
+        st.lending.deferred = false;
+        if st.session.outbox.is_empty() {
+            return;
+        }
+        let wake = if st.lending.lent && self.write_lent(&mut st) {
+            None
+        } else {
+            st.lending.lent = false;
+            st.waker.take()
+        };
+        drop(st);
+        if let Some(w) = wake {
+            w.wake();
+        }
+    }
+
+    /// Frames the queue and writes it to the lent stream, under the state's lock (which the
+    /// task takes before it writes). Returns whether it is done; `false` leaves the rest, or
+    /// the whole queue, to the task.
+    #[cfg(target_os = "linux")]
+    #[allow(unsafe_code)]
+    fn write_lent(&self, st: &mut State) -> bool {
+        if !st
+            .session
+            .outbox
+            .queue
+            .iter()
+            .all(crate::transport::websocket::frames_plainly)
+        {
+            return false;
+        }
+        let fd = st.lending.fd;
+        crate::transport::websocket::with_scratch(|frame| {
+            for p in &st.session.outbox.queue {
+                crate::transport::websocket::frame_plain(frame, p);
+            }
+            // SAFETY: the descriptor is the lent stream's, open while it is lent: the task
+            // ends the loan under this lock before its stream can close.
+            let sent = unsafe {
+                libc::send(
+                    fd,
+                    frame.as_ptr().cast(),
+                    frame.len(),
+                    libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+                )
+            };
+            // Nothing written (a full buffer, an error the task will see): the task writes.
+            let Ok(sent @ 1..) = usize::try_from(sent) else {
+                return false;
+            };
+            let count = st.session.outbox.queue.len() as u64;
+            crate::metrics::sent(TransportKind::Websocket, count, frame.len() as u64);
+            st.session.outbox.queue = Queue::new();
+            st.session.outbox.bytes = 0;
+            if sent == frame.len() {
+                return true;
+            }
+            st.lending.tail = Some(Box::new(frame[sent..].to_vec()));
+            false
+        })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn write_lent(&self, _st: &mut State) -> bool {
+        false
+    }
+
+    /// For the WebSocket task about to park with nothing unwritten: lends its stream `fd` to
+    /// the handlers of other connections (see [`Socket::send`]).
+    pub(crate) fn lend(&self, fd: i32) {
+        let mut st = self.state.lock();
+        if !self.is_closed() && st.lending.tail.is_none() {
+            st.lending.fd = fd;
+            st.lending.lent = true;
+        }
+    }
+
+    /// For the WebSocket task before it writes anything but what [`Socket::poll_take`] gave
+    /// it: takes the stream back, with the rest of a write left unwritten, to go first.
+    pub(crate) fn reclaim(&self, wbuf: &mut bytes::BytesMut) {
+        let mut st = self.state.lock();
+        st.lending.lent = false;
+        if let Some(tail) = st.lending.tail.take() {
+            let rest = wbuf.split();
+            wbuf.extend_from_slice(&tail);
+            wbuf.extend_from_slice(&rest);
+        }
+    }
+
+    /// For the WebSocket task at its end, before its stream closes: no one writes to it any
+    /// more.
+    pub(crate) fn end_lending(&self) {
+        let mut st = self.state.lock();
+        st.lending.lent = false;
+        st.lending.fd = -1;
+        st.lending.tail = None;
     }
 
     /// The waker to wake after queuing: none when the session's own task is running its

@@ -1,7 +1,9 @@
 //! A WebSocket connection that several tasks write to at once, while its client reads
 //! slowly through a small receive window (so the server's writes often meet a full stream
 //! and are partial): every frame arrives whole, each sender's messages in the order it sent
-//! them, broadcasts in theirs, and the connection's own replies still arrive.
+//! them, broadcasts in theirs, and the connection's own replies still arrive. The second
+//! test has the handlers of another connection do the sending, which write to an idle
+//! connection's stream themselves (see `sockeye_engineio::Socket::send`).
 
 mod common;
 
@@ -18,11 +20,27 @@ use sockeye::{SocketIo, SocketRef};
 const PER_SENDER: u64 = 2_000;
 const SENDERS: u64 = 3;
 const PAD: usize = 1_500;
+/// The padding of `/relay`'s messages: 800 firings of four make about 19 MB per client.
+const RELAY_PAD: usize = 6_000;
 
 /// `/burst`: `go` starts `SENDERS` tasks, each emitting `PER_SENDER` `seq` messages to the
 /// socket (`{k, i, p}`) in bursts of 400, and one more broadcasting `PER_SENDER` `bc` messages to the whole
 /// namespace; `echo` answers with its argument.
 fn install(io: &SocketIo) {
+    // `fire` with `n`: four padded `seq` messages (`i` from 4n) to every other socket of
+    // `/relay`, sent by the handler itself, in the firing connection's task.
+    io.ns("/relay", |socket: SocketRef| {
+        socket.on("echo", |s: SocketRef, Data(v): Data<Value>| {
+            let _ = s.emit("echo", &v);
+        });
+        socket.on("fire", |s: SocketRef, Data(n): Data<u64>| async move {
+            let pad = "y".repeat(RELAY_PAD);
+            for j in 0..4 {
+                let msg = serde_json::json!({ "i": n * 4 + j, "p": pad });
+                let _ = s.broadcast().emit("seq", &msg).await;
+            }
+        });
+    });
     io.ns("/burst", |socket: SocketRef| {
         socket.on("echo", |s: SocketRef, Data(v): Data<Value>| {
             let _ = s.emit("echo", &v);
@@ -120,5 +138,83 @@ async fn concurrent_senders_keep_frames_whole_and_in_order() {
         assert_eq!(ws.recv_text().await, "42/burst,[\"echo\",\"after\"]");
     }
     drop((slow, fast));
+    srv.assert_healthy_no_leak().await;
+}
+
+/// Reads `/relay`'s `seq` messages up to `count`, in order and whole; `slow` pauses every 200
+/// frames and sends an `echo` of its own then (the connection's task then writes beside
+/// the other connection's writes). Returns the echoes asked for and those seen.
+async fn read_relay(ws: &mut Ws, count: u64, slow: bool) -> (u64, u64) {
+    let (mut next, mut frames, mut asked, mut echoes) = (0u64, 0u64, 0u64, 0u64);
+    while next < count {
+        frames += 1;
+        // A stall early on: the server's buffers for this client fill, and what the
+        // driver's handlers write to it meets a full stream.
+        if slow && frames == 100 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        if slow && frames.is_multiple_of(200) {
+            ws.text(&format!("42/relay,[\"echo\",{frames}]")).await;
+            asked += 1;
+        }
+        let text = ws.recv_text().await;
+        let body = text
+            .strip_prefix("42/relay,")
+            .unwrap_or_else(|| panic!("not an event of /relay: {:.80}", text));
+        let v: Value = serde_json::from_str(body).expect("a whole JSON packet");
+        match v[0].as_str() {
+            Some("seq") => {
+                assert_eq!(v[1]["i"].as_u64(), Some(next), "order");
+                assert_eq!(v[1]["p"].as_str().map(str::len), Some(RELAY_PAD));
+                next += 1;
+            }
+            Some("echo") => echoes += 1,
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    (asked, echoes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handlers_of_one_connection_writing_to_idle_ones_keep_frames_whole_and_in_order() {
+    const FIRES: u64 = 800;
+    let b = builder()
+        .ping_interval(Duration::from_secs(30))
+        .max_queued_bytes(64 << 20);
+    let srv = start_with(b, |io, _| install(io)).await;
+    let mut slow = Ws::connect_ns_small_window(srv.addr, "/relay", 4096).await;
+    let mut fast = Ws::connect_ns(srv.addr, "/relay").await;
+    let mut driver = Ws::connect_ns(srv.addr, "/relay").await;
+    let fast_reader = tokio::spawn(async move {
+        read_relay(&mut fast, FIRES * 4, false).await;
+        fast
+    });
+    // The driver fires in bursts, so that the readers' tasks go idle between them and the
+    // driver's handlers find their streams lent.
+    let firing = tokio::spawn(async move {
+        for n in 0..FIRES {
+            driver.text(&format!("42/relay,[\"fire\",{n}]")).await;
+            if n % 8 == 7 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        driver
+    });
+    let (asked, echoes) = read_relay(&mut slow, FIRES * 4, true).await;
+    assert!(asked > 0);
+    let mut driver = firing.await.expect("driver");
+    let mut fast = fast_reader.await.expect("fast reader");
+    // Every echo the slow client asked for arrives, after the last `seq` at the latest.
+    let mut seen = echoes;
+    while seen < asked {
+        let text = slow.recv_text().await;
+        assert!(text.starts_with("42/relay,[\"echo\","), "{text:.80}");
+        seen += 1;
+    }
+    for ws in [&mut slow, &mut fast, &mut driver] {
+        ws.text("42/relay,[\"echo\",\"after\"]").await;
+        assert_eq!(ws.recv_text().await, "42/relay,[\"echo\",\"after\"]");
+    }
+    drop((slow, fast, driver));
     srv.assert_healthy_no_leak().await;
 }

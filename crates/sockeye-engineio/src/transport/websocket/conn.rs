@@ -6,8 +6,14 @@
 //! Each wake-up takes everything queued for the peer, frames it into one buffer and writes it
 //! with one call; reads go to a buffer owned by the worker thread, so an idle connection holds
 //! no read buffer (only the bytes of an incomplete frame stay with it). That holds for every
-//! stream, not only a plain TCP one: behind `axum::serve` (hyper-util's connection builder)
-//! or TLS the upgraded stream arrives wrapped, and most servers run there.
+//! stream, not only a plain TCP one (TLS, a custom listener).
+//!
+//! A task that parks with nothing unwritten on a plain TCP stream lends the stream
+//! ([`Upper::lend`]): what other connections' handlers send to it meanwhile is written by
+//! their own thread when they are done, without waking this task (see `Socket::send`). The
+//! task takes the stream back before it writes anything: with the queue it takes, or with
+//! [`Upper::reclaim`] for bytes of its own; either waits, on the session's lock, for a write
+//! under way, and the rest of that write goes first.
 
 use std::future::poll_fn;
 use std::io;
@@ -35,6 +41,22 @@ thread_local! {
 
 /// The size of a thread's read buffer.
 const READ_CHUNK: usize = 64 << 10;
+
+/// Runs `f` with the thread's framing buffer, emptied (a buffer of its own if the thread's
+/// is in use further up the stack).
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut BytesMut) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => {
+            scratch.clear();
+            let r = f(&mut scratch);
+            if scratch.capacity() > 1 << 20 {
+                *scratch = BytesMut::new();
+            }
+            r
+        }
+        Err(_) => f(&mut BytesMut::new()),
+    })
+}
 
 /// Appends a close frame with `code` and `reason` (`None`: a close frame without a status
 /// code, which the peer sees as 1005).
@@ -106,7 +128,9 @@ pub(crate) trait Upper {
     /// What [`Upper::poll_take`] takes from the layer's queue.
     type Taken;
     /// Takes everything queued for the peer, if anything; `cx` is woken when more is queued.
-    fn poll_take(&mut self, cx: &mut Context<'_>) -> Option<Self::Taken>;
+    /// `wbuf` (empty) gets bytes that must go before what is taken (what another thread's
+    /// write to the lent stream left: see [`Upper::lend`]).
+    fn poll_take(&mut self, cx: &mut Context<'_>, wbuf: &mut BytesMut) -> Option<Self::Taken>;
     /// Frames what was taken into `out`, data messages with `enc`.
     fn frame(&self, taken: Self::Taken, enc: &mut Encoder, out: &mut BytesMut);
     /// After each pass: whether the connection ends now (`unwritten`: bytes the peer has not
@@ -114,6 +138,17 @@ pub(crate) trait Upper {
     fn poll_end(&mut self, cx: &mut Context<'_>, unwritten: bool) -> Option<Exit>;
     /// The loop ended: report it (to the session).
     fn on_exit(&mut self, exit: Exit);
+    /// The task parks with nothing unwritten: other threads may write what is queued for
+    /// the peer to `io` until the task takes it back (`enc`: whether messages are compressed,
+    /// which only the task can do). The default lends nothing.
+    fn lend(&mut self, io: &Stream, enc: &Encoder) {
+        let _ = (io, enc);
+    }
+    /// Before the task writes bytes of its own (not taken by [`Upper::poll_take`]): takes the
+    /// stream back, the rest of another thread's write put before `wbuf`'s contents.
+    fn reclaim(&mut self, wbuf: &mut BytesMut) {
+        let _ = wbuf;
+    }
 }
 
 /// The stream of a connection: a plain TCP stream when hyper hands one over (the common case,
@@ -124,6 +159,15 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
+    /// The descriptor a task may lend (see [`Upper::lend`]): a plain TCP stream's, on Linux.
+    pub(crate) fn lendable_fd(&self) -> Option<i32> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Stream::Tcp(s) => Some(std::os::fd::AsRawFd::as_raw_fd(s)),
+            _ => None,
+        }
+    }
+
     /// The stream of an upgraded request, and the bytes hyper read past the request.
     ///
     /// The TCP stream is found when hyper's own connection served the request
@@ -289,6 +333,8 @@ impl<U: Upper> Conn<U> {
     // One poll function for the whole life, the close included (it does not wait).
     pub(crate) fn poll_to_end(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let exit = ready!(self.poll_run(cx));
+        // What another thread's write left goes before the close frame.
+        self.upper.reclaim(&mut self.wbuf);
         self.upper.on_exit(exit);
         if exit != Exit::Io {
             if let Some(code) = exit.close_code() {
@@ -347,9 +393,17 @@ impl<U: Upper> Conn<U> {
                 }
             }
             let taken = if self.wbuf.is_empty() && !std::mem::replace(&mut taken_clean, true) {
-                self.upper.poll_take(cx)
+                self.upper.poll_take(cx, &mut self.wbuf)
             } else {
                 None
+            };
+            let taken = match taken {
+                Some(taken) if !self.wbuf.is_empty() => {
+                    // The rest of a write to the lent stream goes first: frame behind it.
+                    self.upper.frame(taken, &mut self.encoder, &mut self.wbuf);
+                    None
+                }
+                taken => taken,
             };
             if let Some(taken) = taken {
                 // One write for everything queued since the last wake-up.
@@ -383,6 +437,9 @@ impl<U: Upper> Conn<U> {
                     return Poll::Ready(Exit::Io);
                 }
             } else if !self.wbuf.is_empty() {
+                // Bytes of its own (a pong, a close's echo, an earlier write's rest): the
+                // stream must not be lent while they go out.
+                self.upper.reclaim(&mut self.wbuf);
                 match self.io.poll_write(cx, &self.wbuf) {
                     Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Exit::Io),
                     Poll::Ready(Ok(n)) => {
@@ -403,6 +460,9 @@ impl<U: Upper> Conn<U> {
             // Nothing was read: the queue was written and the waker is registered with the
             // queue and the stream.
             if !progress {
+                if self.wbuf.is_empty() {
+                    self.upper.lend(&self.io, &self.encoder);
+                }
                 return Poll::Pending;
             }
             budget -= 1;

@@ -54,7 +54,7 @@ impl Upper for Echo {
     // Echoes are written straight into the connection's buffer.
     type Taken = ();
 
-    fn poll_take(&mut self, _: &mut Context<'_>) -> Option<()> {
+    fn poll_take(&mut self, _: &mut Context<'_>, _: &mut BytesMut) -> Option<()> {
         None
     }
 

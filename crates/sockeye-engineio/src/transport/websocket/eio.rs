@@ -8,7 +8,7 @@ use std::task::Context;
 
 use bytes::BytesMut;
 
-use super::conn::{Exit, ReadFlag, Upper};
+use super::conn::{Exit, ReadFlag, Stream, Upper};
 use crate::core::Shared;
 use crate::handler::Handler;
 use crate::packet::{Packet, ProtocolVersion};
@@ -94,6 +94,18 @@ fn binary(
     }
 }
 
+/// Whether a queued packet can be written by another connection's thread to a lent stream
+/// (see `Socket::send`): all but the close, which ends the connection.
+pub(crate) fn frames_plainly(p: &Outgoing) -> bool {
+    !matches!(p, Outgoing::Close)
+}
+
+/// Frames a packet as a v4 connection without compression does (a lent stream's: see
+/// `Socket::send`).
+pub(crate) fn frame_plain(out: &mut BytesMut, p: &Outgoing) {
+    frame(&mut Encoder::new(), out, p, Framing::V4);
+}
+
 // Packed into 24 bytes: every idle connection's task holds one.
 pub(crate) struct Eio<H: Handler> {
     shared: Arc<Shared<H>>,
@@ -102,6 +114,9 @@ pub(crate) struct Eio<H: Handler> {
     /// numbers start at 1).
     probe: u32,
     version: ProtocolVersion,
+    /// Whether the stream may be lent to other connections' handlers now (see
+    /// `Socket::send`): set when the task parks, cleared when it takes the stream back.
+    lent: bool,
 }
 
 impl<H: Handler> Eio<H> {
@@ -114,6 +129,7 @@ impl<H: Handler> Eio<H> {
                 Phase::Probe(id) => id,
                 Phase::Open => 0,
             },
+            lent: false,
         }
     }
 
@@ -248,16 +264,40 @@ impl<H: Handler> Upper for Eio<H> {
     type Taken = Queue;
 
     #[inline]
-    fn poll_take(&mut self, cx: &mut Context<'_>) -> Option<Queue> {
+    fn poll_take(&mut self, cx: &mut Context<'_>, wbuf: &mut BytesMut) -> Option<Queue> {
         if self.probe != 0 {
             // During an upgrade the queue is the polling transport's.
             return None;
         }
         let mut taken = Queue::new();
-        self.socket
-            .poll_take(cx, &mut taken)
-            .is_ready()
-            .then_some(taken)
+        let ready = self.socket.poll_take(cx, &mut taken, wbuf).is_ready();
+        if ready {
+            // Taking the queue took the stream back.
+            self.lent = false;
+        }
+        ready.then_some(taken)
+    }
+
+    #[inline]
+    fn lend(&mut self, io: &Stream, enc: &Encoder) {
+        // Only the session's own transport, framed the plain v4 way, on TCP.
+        if self.lent || self.probe != 0 || self.version != ProtocolVersion::V4 {
+            return;
+        }
+        if enc.is_deflating() {
+            return;
+        }
+        if let Some(fd) = io.lendable_fd() {
+            self.socket.lend(fd);
+            self.lent = true;
+        }
+    }
+
+    #[inline]
+    fn reclaim(&mut self, wbuf: &mut BytesMut) {
+        if std::mem::take(&mut self.lent) {
+            self.socket.reclaim(wbuf);
+        }
     }
 
     #[inline]
@@ -296,5 +336,15 @@ impl<H: Handler> Upper for Eio<H> {
             Exit::Parse => DisconnectReason::ParseError,
         };
         self.socket.close(reason);
+    }
+}
+
+impl<H: Handler> Drop for Eio<H> {
+    fn drop(&mut self) {
+        // However the task ends (an abort, the runtime's shutdown), no one writes to its
+        // stream once it is gone (the connection drops this before its stream).
+        if self.lent {
+            self.socket.end_lending();
+        }
     }
 }

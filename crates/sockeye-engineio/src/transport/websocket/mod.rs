@@ -16,7 +16,9 @@ use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use tracing::Instrument;
 
+pub(crate) use self::conn::with_scratch;
 use self::conn::{encode_close, Conn, Stream};
+pub(crate) use self::eio::{frame_plain, frames_plainly};
 use self::eio::{Eio, Phase};
 use crate::config::EngineConfig;
 use crate::core::{LiveTask, Shared};
