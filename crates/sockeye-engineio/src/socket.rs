@@ -204,11 +204,8 @@ impl Drop for RunningGuard {
 /// Who writes to a WebSocket session's stream (see [`Socket::send`]). Packed into 16 bytes.
 #[derive(Default)]
 pub(crate) struct Lending {
-    /// The stream's descriptor while it is lent; `-1` before the first loan and after the end.
+    /// The stream's descriptor, given with the first loan; `-1` before it and after the end.
     fd: i32,
-    /// The task is parked with nothing unwritten: handlers of other connections may write
-    /// what they queue for this one themselves.
-    lent: bool,
     /// The session is in this thread's list of deferred writes.
     deferred: bool,
     /// What a deferred write left unwritten (the rest of its frames), for the task to write
@@ -258,6 +255,10 @@ pub struct Socket<D> {
     /// Set by the WebSocket transport's read waker when the stream turns readable, so that
     /// its task tells such a wake-up from a sender's by a flag beside the others here.
     pub(crate) readable: AtomicBool,
+    /// The WebSocket task is parked with nothing unwritten: handlers of other connections
+    /// may write what they queue for it themselves (see [`Lending`]). Set by the task alone,
+    /// without the lock (it writes nothing then); cleared under the lock.
+    lent: AtomicBool,
     transport: AtomicU8,
     version: ProtocolVersion,
     overflow: OverflowPolicy,
@@ -325,6 +326,7 @@ impl<D> Socket<D> {
             paused: AtomicBool::new(false),
             b64: AtomicBool::new(false),
             readable: AtomicBool::new(false),
+            lent: AtomicBool::new(false),
             state: Mutex::new(State {
                 waker: None,
                 session,
@@ -532,7 +534,7 @@ impl<D> Socket<D> {
             return Poll::Pending;
         }
         // The task writes what it takes: from now on no one else may write to the stream.
-        st.lending.lent = false;
+        self.lent.store(false, Ordering::Relaxed);
         let outbox = &mut st.session.outbox;
         if out.is_empty() {
             std::mem::swap(out, &mut outbox.queue);
@@ -553,7 +555,7 @@ impl<D> Socket<D> {
         if running == Arc::as_ptr(self).cast::<()>() {
             return None;
         }
-        if st.lending.lent && !running.is_null() {
+        if !running.is_null() && self.lent.load(Ordering::Acquire) {
             if !st.lending.deferred {
                 st.lending.deferred = true;
                 let entry = Deferred {
@@ -576,10 +578,10 @@ impl<D> Socket<D> {
         if st.session.outbox.is_empty() {
             return;
         }
-        let wake = if st.lending.lent && self.write_lent(&mut st) {
+        let wake = if self.lent.load(Ordering::Acquire) && self.write_lent(&mut st) {
             None
         } else {
-            st.lending.lent = false;
+            self.lent.store(false, Ordering::Relaxed);
             st.waker.take()
         };
         drop(st);
@@ -639,21 +641,21 @@ impl<D> Socket<D> {
         false
     }
 
-    /// For the WebSocket task about to park with nothing unwritten: lends its stream `fd` to
-    /// the handlers of other connections (see [`Socket::send`]).
-    pub(crate) fn lend(&self, fd: i32) {
-        let mut st = self.state.lock();
-        if !self.is_closed() && st.lending.tail.is_none() {
-            st.lending.fd = fd;
-            st.lending.lent = true;
+    /// For the WebSocket task about to park with nothing unwritten, having taken back what
+    /// it lent before: lends its stream to the handlers of other connections (see
+    /// [`Socket::send`]); `fd` the first time, the stream's descriptor.
+    pub(crate) fn lend(&self, fd: Option<i32>) {
+        if let Some(fd) = fd {
+            self.state.lock().lending.fd = fd;
         }
+        self.lent.store(true, Ordering::Release);
     }
 
     /// For the WebSocket task before it writes anything but what [`Socket::poll_take`] gave
     /// it: takes the stream back, with the rest of a write left unwritten, to go first.
     pub(crate) fn reclaim(&self, wbuf: &mut bytes::BytesMut) {
         let mut st = self.state.lock();
-        st.lending.lent = false;
+        self.lent.store(false, Ordering::Relaxed);
         if let Some(tail) = st.lending.tail.take() {
             let rest = wbuf.split();
             wbuf.extend_from_slice(&tail);
@@ -665,7 +667,7 @@ impl<D> Socket<D> {
     /// more.
     pub(crate) fn end_lending(&self) {
         let mut st = self.state.lock();
-        st.lending.lent = false;
+        self.lent.store(false, Ordering::Relaxed);
         st.lending.fd = -1;
         st.lending.tail = None;
     }

@@ -167,8 +167,10 @@ impl Redis {
                 }
                 self.child = Some(child);
                 let dir = self.dir.to_string_lossy().into_owned();
-                let reply = self.command_authed(&[b"CONFIG", b"GET", b"dir"]);
-                if String::from_utf8_lossy(&reply).contains(&dir) {
+                // The listener seen may have been another test's Redis, gone since (one that
+                // is killed and restarted): then this one is not ours either.
+                let reply = self.try_command_authed(&[b"CONFIG", b"GET", b"dir"]);
+                if reply.is_ok_and(|r| String::from_utf8_lossy(&r).contains(&dir)) {
                     return true;
                 }
                 let mut c = self.child.take().expect("child");
@@ -185,15 +187,15 @@ impl Redis {
         }
     }
 
-    /// [`Redis::command`] after `AUTH` when the server has a password.
-    fn command_authed(&self, args: &[&[u8]]) -> Vec<u8> {
-        match self.args.iter().position(|a| a == "--requirepass") {
-            Some(i) => {
-                let pass = self.args[i + 1].as_bytes().to_vec();
-                self.command_with_auth(Some(&pass), args)
-            }
-            None => self.command(args),
-        }
+    /// [`Redis::command`] after `AUTH` when the server has a password; an error when
+    /// nothing listens on the port.
+    fn try_command_authed(&self, args: &[&[u8]]) -> std::io::Result<Vec<u8>> {
+        let pass = self
+            .args
+            .iter()
+            .position(|a| a == "--requirepass")
+            .map(|i| self.args[i + 1].as_bytes().to_vec());
+        self.try_command_with_auth(pass.as_deref(), args)
     }
 
     /// Kills it (SIGKILL: no goodbye to its clients).
@@ -206,13 +208,17 @@ impl Redis {
 
     /// Runs a command in raw RESP over TCP; returns the raw reply.
     pub fn command(&self, args: &[&[u8]]) -> Vec<u8> {
-        self.command_with_auth(None, args)
+        self.try_command_with_auth(None, args).expect("connect")
     }
 
-    fn command_with_auth(&self, password: Option<&[u8]>, args: &[&[u8]]) -> Vec<u8> {
+    fn try_command_with_auth(
+        &self,
+        password: Option<&[u8]>,
+        args: &[&[u8]],
+    ) -> std::io::Result<Vec<u8>> {
         use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
         let resp = |args: &[&[u8]]| {
             let mut req = format!("*{}\r\n", args.len()).into_bytes();
             for a in args {
@@ -224,13 +230,13 @@ impl Redis {
         };
         let mut buf = vec![0u8; 4096];
         if let Some(p) = password {
-            s.write_all(&resp(&[b"AUTH", p])).unwrap();
+            s.write_all(&resp(&[b"AUTH", p]))?;
             let _ = s.read(&mut buf);
         }
-        s.write_all(&resp(args)).unwrap();
+        s.write_all(&resp(args))?;
         let n = s.read(&mut buf).unwrap_or(0);
         buf.truncate(n);
-        buf
+        Ok(buf)
     }
 
     /// PUBLISH (or SPUBLISH) raw bytes.

@@ -117,6 +117,8 @@ pub(crate) struct Eio<H: Handler> {
     /// Whether the stream may be lent to other connections' handlers now (see
     /// `Socket::send`): set when the task parks, cleared when it takes the stream back.
     lent: bool,
+    /// Whether the session has the stream's descriptor (given with the first loan).
+    fd_given: bool,
 }
 
 impl<H: Handler> Eio<H> {
@@ -130,6 +132,7 @@ impl<H: Handler> Eio<H> {
                 Phase::Open => 0,
             },
             lent: false,
+            fd_given: false,
         }
     }
 
@@ -287,9 +290,13 @@ impl<H: Handler> Upper for Eio<H> {
         if enc.is_deflating() {
             return;
         }
-        if let Some(fd) = io.lendable_fd() {
-            self.socket.lend(fd);
+        if self.fd_given {
+            self.socket.lend(None);
             self.lent = true;
+        } else if let Some(fd) = io.lendable_fd() {
+            self.socket.lend(Some(fd));
+            self.lent = true;
+            self.fd_given = true;
         }
     }
 
