@@ -287,6 +287,8 @@ impl<F: ReadFlag> Wake for ReadWake<F> {
 // the read waker are read only when there is something to read.
 #[repr(C)]
 pub(crate) struct Conn<U> {
+    /// Declared before `io`, so dropped first: the upper layer ends a loan of the stream
+    /// (see [`Upper::lend`]) before the stream closes.
     pub(crate) upper: U,
     io: Stream,
     pub(crate) wbuf: BytesMut,
@@ -409,10 +411,8 @@ impl<U: Upper> Conn<U> {
                 // One write for everything queued since the last wake-up.
                 let (upper, io, wbuf) = (&self.upper, &mut self.io, &mut self.wbuf);
                 let encoder = &mut self.encoder;
-                let failed = SCRATCH.with(|cell| {
-                    let mut scratch = cell.borrow_mut();
-                    scratch.clear();
-                    upper.frame(taken, encoder, &mut scratch);
+                let failed = with_scratch(|scratch| {
+                    upper.frame(taken, encoder, scratch);
                     let mut off = 0;
                     let mut failed = false;
                     while off < scratch.len() {
@@ -427,9 +427,6 @@ impl<U: Upper> Conn<U> {
                     }
                     if !failed && off < scratch.len() {
                         wbuf.extend_from_slice(&scratch[off..]);
-                    }
-                    if scratch.capacity() > 1 << 20 {
-                        *scratch = BytesMut::new();
                     }
                     failed
                 });
