@@ -141,10 +141,12 @@ thread_local! {
 }
 
 /// A session to write to when the running handlers are done: a strong count of an
-/// `Arc<Socket<D>>`, and the function that writes its queue and lets it go.
+/// `Arc<Socket<D>>`, the function that writes its queue and lets it go, and the address of
+/// its lock (to load its line a few sessions ahead of the write).
 struct Deferred {
     socket: *const (),
     flush: unsafe fn(*const ()),
+    lock: *const (),
 }
 
 /// Writes the queue of the session behind `ptr` (a count from `Arc::into_raw`) and drops it.
@@ -163,10 +165,22 @@ unsafe fn flush_deferred<D>(ptr: *const ()) {
 #[allow(unsafe_code)]
 fn flush_all_deferred() {
     let mut list = DEFERRED.with(|d| std::mem::take(&mut *d.borrow_mut()));
-    for d in list.drain(..) {
-        // SAFETY: each entry holds its own count, taken when it was pushed.
+    // After a broadcast to many sessions their lines are cold again: start loading the lines
+    // a write touches (the lock and the queue after it, and the count dropped after the
+    // write, at the start of the allocation) a few sessions ahead, so the loads overlap.
+    const AHEAD: usize = 4;
+    for i in 0..list.len() {
+        if let Some(ahead) = list.get(i + AHEAD) {
+            prefetch(ahead.socket);
+            prefetch(ahead.lock);
+            prefetch(ahead.lock.cast::<u8>().wrapping_add(64));
+        }
+        let d = &list[i];
+        // SAFETY: each entry holds its own count, taken when it was pushed, and is used once
+        // (the list is cleared below without running anything).
         unsafe { (d.flush)(d.socket) };
     }
+    list.clear();
     // Keep the capacity for the next broadcast, unless one made it large.
     if list.capacity() <= 1 << 16 {
         DEFERRED.with(|d| {
@@ -378,8 +392,8 @@ impl<D> Socket<D> {
         &self.data
     }
 
-    /// Asks the CPU to start loading the lines a send to this session touches (its flags and
-    /// its queue), so that a loop sending to many sessions can overlap those loads: call it a
+    /// Asks the CPU to start loading the lines a send to this session touches (its count,
+    /// its flags and its queue), so that a loop sending to many sessions can overlap those loads: call it a
     /// few sessions ahead of the one being sent to. A hint only; it does nothing on targets
     /// without a prefetch instruction.
     ///
@@ -396,6 +410,8 @@ impl<D> Socket<D> {
     /// ```
     #[inline]
     pub fn prefetch(&self) {
+        // The start of the allocation holds the count a deferred write takes.
+        prefetch(self);
         prefetch(&self.closed);
         prefetch(&self.state);
         prefetch(
@@ -561,6 +577,7 @@ impl<D> Socket<D> {
                 let entry = Deferred {
                     socket: Arc::into_raw(self.clone()).cast::<()>(),
                     flush: flush_deferred::<D>,
+                    lock: (&self.state as *const Mutex<State>).cast::<()>(),
                 };
                 DEFERRED.with(|d| d.borrow_mut().push(entry));
             }
