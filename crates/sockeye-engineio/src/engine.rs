@@ -62,6 +62,8 @@ impl<H: Handler> Clone for Engine<H> {
 impl<H: Handler> Engine<H> {
     /// A new engine around `handler`.
     pub fn new(handler: H, config: EngineConfig) -> Engine<H> {
+        // An adapter's batch of deliveries ends with this engine's held-back writes.
+        sockeye_core::adapter::set_batch_flush(crate::socket::flush_after_batch);
         Engine {
             inner: Shared::new(handler, config),
         }

@@ -209,9 +209,20 @@ impl RunningGuard {
 impl Drop for RunningGuard {
     fn drop(&mut self) {
         RUNNING.with(|r| r.set(self.previous));
-        if self.previous.is_null() && DEFERRED.with(|d| !d.borrow().is_empty()) {
+        if self.previous.is_null()
+            && DEFERRED.with(|d| !d.borrow().is_empty())
+            && !sockeye_core::adapter::in_batch()
+        {
             flush_all_deferred();
         }
+    }
+}
+
+/// The end of an adapter's batch of deliveries (see [`sockeye_core::adapter::deliver_batch`]):
+/// writes what its sends held back, unless handlers running on this thread will.
+pub(crate) fn flush_after_batch() {
+    if RUNNING.with(std::cell::Cell::get).is_null() && DEFERRED.with(|d| !d.borrow().is_empty()) {
+        flush_all_deferred();
     }
 }
 
@@ -254,7 +265,9 @@ pub(crate) struct State {
 /// queued for that connection in one system call. What the stream does not take at once is
 /// left for the connection's own task, which writes it before anything else, so the client
 /// gets whole frames in the order they were sent. The more messages a connection's handlers
-/// get per read, the more each of these writes carries: under load the writes batch.
+/// get per read, the more each of these writes carries: under load the writes batch. A cluster
+/// adapter's deliveries from other servers take the same path inside
+/// [`sockeye_core::adapter::deliver_batch`].
 // The layout is fixed so that what each message touches sits together, in as few cache
 // lines as possible: the end of the handler's data (where it keeps its hot fields), the
 // flags, the queue and its lock. With many connections those lines are cold each time.
@@ -563,15 +576,17 @@ impl<D> Socket<D> {
 
     /// After queuing for a send: the waker to wake, or none when the session's own task is
     /// running its handlers on this thread, or when the handlers of another connection's task
-    /// are running here and this session's task lent its stream: then this thread writes the
-    /// queue when they are done (see [`Socket::send`]).
+    /// (or an adapter's batch of deliveries) are running here and this session's task lent
+    /// its stream: then this thread writes the queue when they are done (see [`Socket::send`]).
     #[inline]
     fn wake_or_defer(self: &Arc<Self>, st: &mut State) -> Option<Waker> {
         let running = RUNNING.with(std::cell::Cell::get);
         if running == Arc::as_ptr(self).cast::<()>() {
             return None;
         }
-        if !running.is_null() && self.lent.load(Ordering::Acquire) {
+        if self.lent.load(Ordering::Acquire)
+            && (!running.is_null() || sockeye_core::adapter::in_batch())
+        {
             if !st.lending.deferred {
                 st.lending.deferred = true;
                 let entry = Deferred {

@@ -3,7 +3,9 @@
 //! and are partial): every frame arrives whole, each sender's messages in the order it sent
 //! them, broadcasts in theirs, and the connection's own replies still arrive. The second
 //! test has the handlers of another connection do the sending, which write to an idle
-//! connection's stream themselves (see `sockeye_engineio::Socket::send`).
+//! connection's stream themselves (see `sockeye_engineio::Socket::send`); the third has an
+//! adapter deliver broadcasts in batches, as a cluster adapter delivers what other servers
+//! sent (`sockeye::adapter::deliver_batch`), which takes the same path.
 
 mod common;
 
@@ -216,5 +218,89 @@ async fn handlers_of_one_connection_writing_to_idle_ones_keep_frames_whole_and_i
         assert_eq!(ws.recv_text().await, "42/relay,[\"echo\",\"after\"]");
     }
     drop((slow, fast, driver));
+    srv.assert_healthy_no_leak().await;
+}
+
+/// `/relay`'s adapter hands its namespace's local side to the test: a task then delivers
+/// padded `seq` broadcasts through it, four per batch, as a cluster adapter delivers the
+/// messages it receives from Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adapters_batches_to_idle_connections_keep_frames_whole_and_in_order() {
+    use sockeye::adapter::{
+        deliver_batch, Adapter, BroadcastOptions, BroadcastPacket, LocalAdapter, LocalHandle,
+    };
+    use sockeye::value::Value;
+    use sockeye::Payload;
+    use std::sync::{Arc, Mutex};
+
+    const BATCHES: u64 = 800;
+    let handle: Arc<Mutex<Option<LocalHandle>>> = Arc::default();
+    let keep = handle.clone();
+    let b = builder()
+        .ping_interval(Duration::from_secs(30))
+        .max_queued_bytes(64 << 20)
+        .adapter(move |local: LocalHandle| -> Arc<dyn Adapter> {
+            if local.name() == "/relay" {
+                *keep.lock().unwrap() = Some(local.clone());
+            }
+            Arc::new(LocalAdapter::new(local))
+        });
+    let srv = start_with(b, |io, _| install(io)).await;
+    let mut slow = Ws::connect_ns_small_window(srv.addr, "/relay", 4096).await;
+    let mut fast = Ws::connect_ns(srv.addr, "/relay").await;
+    let local = handle
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("/relay's adapter was built");
+    let fast_reader = tokio::spawn(async move {
+        read_relay(&mut fast, BATCHES * 4, false).await;
+        fast
+    });
+    // Bursts of batches, so that the readers' tasks go idle between them and the batches
+    // find their streams lent.
+    let delivering = tokio::spawn(async move {
+        let pad = "y".repeat(RELAY_PAD);
+        let mut sent = 0;
+        for n in 0..BATCHES {
+            sent += deliver_batch(|| {
+                (0..4)
+                    .map(|j| {
+                        let msg = Value::Map(vec![
+                            ("i".into(), Value::UInt(n * 4 + j)),
+                            ("p".into(), Value::from(pad.as_str())),
+                        ]);
+                        let packet =
+                            BroadcastPacket::new("/relay", "seq", Payload::from_values(vec![msg]));
+                        local.broadcast(&packet, &BroadcastOptions::new())
+                    })
+                    .sum::<usize>()
+            });
+            if n % 8 == 7 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        sent
+    });
+    let (asked, echoes) = read_relay(&mut slow, BATCHES * 4, true).await;
+    assert!(asked > 0);
+    assert_eq!(
+        delivering.await.expect("delivering task"),
+        (BATCHES * 4 * 2) as usize,
+        "each broadcast reached both clients"
+    );
+    let mut fast = fast_reader.await.expect("fast reader");
+    // Every echo the slow client asked for arrives, after the last `seq` at the latest.
+    let mut seen = echoes;
+    while seen < asked {
+        let text = slow.recv_text().await;
+        assert!(text.starts_with("42/relay,[\"echo\","), "{text:.80}");
+        seen += 1;
+    }
+    for ws in [&mut slow, &mut fast] {
+        ws.text("42/relay,[\"echo\",\"after\"]").await;
+        assert_eq!(ws.recv_text().await, "42/relay,[\"echo\",\"after\"]");
+    }
+    drop((slow, fast));
     srv.assert_healthy_no_leak().await;
 }

@@ -98,6 +98,7 @@
 //! # let _ = factory;
 //! ```
 
+mod batch;
 mod local;
 mod packet;
 mod recovery;
@@ -116,6 +117,7 @@ use crate::payload::Payload;
 use crate::room::Room;
 use crate::Sid;
 
+pub use batch::{deliver_batch, in_batch, set_batch_flush};
 pub use local::LocalAdapter;
 pub use packet::BroadcastPacket;
 pub use recovery::{ConnectionStateRecovery, RestoredSession, Session};
