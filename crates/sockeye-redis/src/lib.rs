@@ -59,7 +59,10 @@
 //!
 //! A server has two connections whatever its number of namespaces: one publishes and runs
 //! commands, one receives every subscribed channel; a dispatcher task hands each message to
-//! its namespace's adapter, in the order Redis sent them.
+//! its namespace's adapter, in the order Redis sent them. It delivers them in batches
+//! (`sockeye_core::adapter::deliver_batch`: each message that has already arrived, up to 64):
+//! an idle WebSocket client gets what a batch holds for it in one write, without a wake-up of
+//! its connection's task, and under load the batches, and each write, grow.
 //!
 //! ## When Redis is down or restarts
 //! - Local delivery goes on: every operation does its part on this server's sockets first,
