@@ -63,7 +63,7 @@ impl<H: Handler> Engine<H> {
     /// A new engine around `handler`.
     pub fn new(handler: H, config: EngineConfig) -> Engine<H> {
         // An adapter's batch of deliveries ends with this engine's held-back writes.
-        sockeye_core::adapter::set_batch_flush(crate::socket::flush_after_batch);
+        sockeye_core::adapter::set_batch_flush(crate::socket::flush_when_outermost);
         Engine {
             inner: Shared::new(handler, config),
         }

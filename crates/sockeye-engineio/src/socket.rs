@@ -209,19 +209,18 @@ impl RunningGuard {
 impl Drop for RunningGuard {
     fn drop(&mut self) {
         RUNNING.with(|r| r.set(self.previous));
-        if self.previous.is_null()
-            && DEFERRED.with(|d| !d.borrow().is_empty())
-            && !sockeye_core::adapter::in_batch()
-        {
-            flush_all_deferred();
-        }
+        flush_when_outermost();
     }
 }
 
-/// The end of an adapter's batch of deliveries (see [`sockeye_core::adapter::deliver_batch`]):
-/// writes what its sends held back, unless handlers running on this thread will.
-pub(crate) fn flush_after_batch() {
-    if RUNNING.with(std::cell::Cell::get).is_null() && DEFERRED.with(|d| !d.borrow().is_empty()) {
+/// Writes what sends held back, once neither handlers (a [`RunningGuard`]) nor an adapter's
+/// batch ([`sockeye_core::adapter::deliver_batch`]) are running on this thread any more: the
+/// end of whichever of them is outermost. The engine gives it to the core as a batch's end.
+pub(crate) fn flush_when_outermost() {
+    if RUNNING.with(std::cell::Cell::get).is_null()
+        && !sockeye_core::adapter::in_batch()
+        && DEFERRED.with(|d| !d.borrow().is_empty())
+    {
         flush_all_deferred();
     }
 }
@@ -405,10 +404,10 @@ impl<D> Socket<D> {
         &self.data
     }
 
-    /// Asks the CPU to start loading the lines a send to this session touches (its count,
-    /// its flags and its queue), so that a loop sending to many sessions can overlap those loads: call it a
-    /// few sessions ahead of the one being sent to. A hint only; it does nothing on targets
-    /// without a prefetch instruction.
+    /// Asks the CPU to start loading the lines a send to this session touches (its count, its
+    /// flags and its queue), so that a loop sending to many sessions can overlap those loads:
+    /// call it a few sessions ahead of the one being sent to. A hint only; it does nothing on
+    /// targets without a prefetch instruction.
     ///
     /// # Examples
     /// ```
