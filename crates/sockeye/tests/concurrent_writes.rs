@@ -77,6 +77,31 @@ fn install(io: &SocketIo) {
     });
 }
 
+/// The arguments of an event packet of namespace `ns`, which must be whole JSON.
+fn event_of(text: &str, ns: &str) -> Value {
+    let body = text
+        .strip_prefix("42")
+        .and_then(|t| t.strip_prefix(ns))
+        .and_then(|t| t.strip_prefix(','))
+        .unwrap_or_else(|| panic!("not an event of {ns}: {text:.80}"));
+    serde_json::from_str(body).expect("a whole JSON packet")
+}
+
+/// The end of a `/relay` test: every echo the slow client asked for arrives (after the last
+/// `seq` at the latest), then each client is still answered.
+async fn finish_relay(slow: &mut Ws, asked: u64, echoes: u64, others: &mut [&mut Ws]) {
+    let mut seen = echoes;
+    while seen < asked {
+        let text = slow.recv_text().await;
+        assert!(text.starts_with("42/relay,[\"echo\","), "{text:.80}");
+        seen += 1;
+    }
+    for ws in std::iter::once(slow).chain(others.iter_mut().map(|w| &mut **w)) {
+        ws.text("42/relay,[\"echo\",\"after\"]").await;
+        assert_eq!(ws.recv_text().await, "42/relay,[\"echo\",\"after\"]");
+    }
+}
+
 /// Reads until every `seq` and `bc` message has arrived, checking each sender's order;
 /// `slow` pauses every 300 messages, so that the server's writes meet a full stream.
 async fn read_all(ws: &mut Ws, slow: bool) -> (u64, u64) {
@@ -90,10 +115,7 @@ async fn read_all(ws: &mut Ws, slow: bool) -> (u64, u64) {
         }
         frames += 1;
         let text = ws.recv_text().await;
-        let body = text
-            .strip_prefix("42/burst,")
-            .unwrap_or_else(|| panic!("not an event of /burst: {:.80}", text));
-        let v: Value = serde_json::from_str(body).expect("a whole JSON packet");
+        let v = event_of(&text, "/burst");
         match v[0].as_str() {
             Some("seq") => {
                 let (k, i) = (v[1]["k"].as_u64().unwrap(), v[1]["i"].as_u64().unwrap());
@@ -160,10 +182,7 @@ async fn read_relay(ws: &mut Ws, count: u64, slow: bool) -> (u64, u64) {
             asked += 1;
         }
         let text = ws.recv_text().await;
-        let body = text
-            .strip_prefix("42/relay,")
-            .unwrap_or_else(|| panic!("not an event of /relay: {:.80}", text));
-        let v: Value = serde_json::from_str(body).expect("a whole JSON packet");
+        let v = event_of(&text, "/relay");
         match v[0].as_str() {
             Some("seq") => {
                 assert_eq!(v[1]["i"].as_u64(), Some(next), "order");
@@ -206,17 +225,7 @@ async fn handlers_of_one_connection_writing_to_idle_ones_keep_frames_whole_and_i
     assert!(asked > 0);
     let mut driver = firing.await.expect("driver");
     let mut fast = fast_reader.await.expect("fast reader");
-    // Every echo the slow client asked for arrives, after the last `seq` at the latest.
-    let mut seen = echoes;
-    while seen < asked {
-        let text = slow.recv_text().await;
-        assert!(text.starts_with("42/relay,[\"echo\","), "{text:.80}");
-        seen += 1;
-    }
-    for ws in [&mut slow, &mut fast, &mut driver] {
-        ws.text("42/relay,[\"echo\",\"after\"]").await;
-        assert_eq!(ws.recv_text().await, "42/relay,[\"echo\",\"after\"]");
-    }
+    finish_relay(&mut slow, asked, echoes, &mut [&mut fast, &mut driver]).await;
     drop((slow, fast, driver));
     srv.assert_healthy_no_leak().await;
 }
@@ -290,17 +299,7 @@ async fn an_adapters_batches_to_idle_connections_keep_frames_whole_and_in_order(
         "each broadcast reached both clients"
     );
     let mut fast = fast_reader.await.expect("fast reader");
-    // Every echo the slow client asked for arrives, after the last `seq` at the latest.
-    let mut seen = echoes;
-    while seen < asked {
-        let text = slow.recv_text().await;
-        assert!(text.starts_with("42/relay,[\"echo\","), "{text:.80}");
-        seen += 1;
-    }
-    for ws in [&mut slow, &mut fast] {
-        ws.text("42/relay,[\"echo\",\"after\"]").await;
-        assert_eq!(ws.recv_text().await, "42/relay,[\"echo\",\"after\"]");
-    }
+    finish_relay(&mut slow, asked, echoes, &mut [&mut fast]).await;
     drop((slow, fast));
     srv.assert_healthy_no_leak().await;
 }
