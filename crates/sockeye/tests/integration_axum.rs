@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::{get, Ws};
 use sockeye::extract::Data;
 use sockeye::{SocketIo, SocketRef};
+use tokio::io::AsyncWriteExt;
 
 /// The layer and its handle: `/` answers each `message` with its text reversed, to everyone.
 fn reversing_layer() -> (sockeye::SocketIoLayer, SocketIo) {
@@ -94,4 +95,70 @@ async fn assert_split_and_long_frames(ws: &mut Ws) {
         ws.recv_text().await,
         format!("42[\"message\",\"{}\"]", "ba".repeat(100_000))
     );
+}
+
+/// Node's `ws` turns Nagle's algorithm off on every WebSocket; `axum::serve` leaves it on
+/// for the connections it accepts. A WebSocket behind it, opened directly or by upgrading a
+/// polling session, has it off (else a frame written before the client acknowledged the one
+/// before it would wait for that acknowledgement, up to the client's delayed ACK); axum's own
+/// HTTP connections keep the listener's setting.
+#[tokio::test]
+async fn websockets_behind_axum_serve_send_without_delay() {
+    let (layer, _io) = reversing_layer();
+    let app = axum::Router::new()
+        .route("/hello", axum::routing::get(|| async { "hello" }))
+        .layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // An HTTP connection that axum serves (kept alive): the listener's setting, Nagle on.
+    let mut http = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = Vec::new();
+    http.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let res = common::read_response(&mut http, &mut buf).await.unwrap();
+    assert_eq!(res.status, 200);
+    assert!(!server_side_nodelay(http.local_addr().unwrap()));
+
+    // A WebSocket opened directly.
+    let mut ws = Ws::connect_sio(addr).await;
+    ws.text("42[\"message\",\"direct\"]").await;
+    assert_eq!(ws.recv_text().await, "42[\"message\",\"tcerid\"]");
+    assert!(server_side_nodelay(ws.stream.local_addr().unwrap()));
+
+    // A polling session upgraded to WebSocket.
+    let p = common::Poller::connect_sio(addr).await;
+    let query = format!("EIO=4&transport=websocket&sid={}", p.sid);
+    let mut up = Ws::upgrade_with(addr, &query, &[]).await.expect("upgrade");
+    up.text("2probe").await;
+    assert_eq!(up.recv_text().await, "3probe");
+    up.text("5").await;
+    up.text("42[\"message\",\"upgraded\"]").await;
+    assert_eq!(up.recv_text().await, "42[\"message\",\"dedargpu\"]");
+    assert!(server_side_nodelay(up.stream.local_addr().unwrap()));
+    server.abort();
+}
+
+/// Whether the server's end of the TCP connection whose client end is `client` has
+/// `TCP_NODELAY` set. The server runs in this process, so its sockets are among this
+/// process's descriptors: the one whose peer is `client` is the server's end.
+#[allow(unsafe_code)]
+fn server_side_nodelay(client: std::net::SocketAddr) -> bool {
+    use std::os::fd::BorrowedFd;
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap() {
+        let Ok(fd) = entry.unwrap().file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        // SAFETY: the descriptor is only queried (its peer's address, one option) while it is
+        // borrowed here. If it was closed in between or is not a socket, the queries fail and
+        // it is skipped; nothing is read from it or written to it.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let socket = socket2::SockRef::from(&fd);
+        if socket.peer_addr().ok().and_then(|a| a.as_socket()) == Some(client) {
+            return socket.tcp_nodelay().expect("TCP_NODELAY");
+        }
+    }
+    panic!("no socket of this process has {client} as its peer");
 }

@@ -168,6 +168,19 @@ impl Stream {
         }
     }
 
+    /// A WebSocket's TCP stream, with Nagle's algorithm off, as Node's `ws` turns it off for
+    /// every WebSocket (`setNoDelay`). Whoever accepted the connection may have left it on
+    /// (`axum::serve` does by default): then a frame written while the client has not yet
+    /// acknowledged the one before waits for that acknowledgement, up to the client's delayed
+    /// ACK (40 ms or more on Linux), which is what a client receiving a stream of updates
+    /// without answering them does.
+    fn tcp(stream: TcpStream) -> Stream {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY on a WebSocket: {e}");
+        }
+        Stream::Tcp(stream)
+    }
+
     /// The stream of an upgraded request, and the bytes hyper read past the request.
     ///
     /// The TCP stream is found when hyper's own connection served the request
@@ -176,11 +189,11 @@ impl Stream {
     /// `downcast` sees through.
     pub(crate) fn from_upgraded(upgraded: hyper::upgrade::Upgraded) -> (Stream, Bytes) {
         let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
-            Ok(parts) => return (Stream::Tcp(parts.io.into_inner()), parts.read_buf),
+            Ok(parts) => return (Stream::tcp(parts.io.into_inner()), parts.read_buf),
             Err(upgraded) => upgraded,
         };
         match hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded) {
-            Ok(parts) => (Stream::Tcp(parts.io.into_inner()), parts.read_buf),
+            Ok(parts) => (Stream::tcp(parts.io.into_inner()), parts.read_buf),
             Err(upgraded) => (
                 Stream::Other(Box::new(TokioIo::new(upgraded))),
                 Bytes::new(),
