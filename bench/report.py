@@ -16,12 +16,13 @@ import statistics
 import sys
 from html import escape
 
-SERVERS = ["sockeye", "sockeye-user", "ceiling", "node", "socketioxide", "socketioxide-user",
-           "python"]
+SERVERS = ["sockeye", "sockeye-user", "ceiling", "floor-user", "node", "socketioxide",
+           "socketioxide-user", "python"]
 NAMES = {
     "sockeye": "Sockeye (tuned)",
     "sockeye-user": "Sockeye (user config)",
     "ceiling": "ceiling (limit-server)",
+    "floor-user": "floor (user config, no Socket.IO)",
     "node": "Node socket.io",
     "socketioxide": "socketioxide (tuned)",
     "socketioxide-user": "socketioxide (user config)",
@@ -37,6 +38,7 @@ COLORS = {
     "sockeye": "#d9480f",
     "sockeye-user": "#f08c00",
     "ceiling": "#868e96",
+    "floor-user": "#ced4da",
     "node": "#2f9e44",
     "socketioxide": "#1971c2",
     "socketioxide-user": "#74c0fc",
@@ -430,6 +432,7 @@ def user_markdown(summary):
             rows.append((c, "server_cpu_us_per_msg",
                          f"{first['title']}: server CPU µs per reconnection", False))
     head = ["scenario (metric)", NAMES["sockeye-user"], "/ ceiling", "/ Sockeye (tuned)",
+            NAMES["floor-user"], "floor / ceiling", "Sockeye (user config) / floor",
             NAMES["socketioxide-user"], "Sockeye / socketioxide (both user config)",
             NAMES["node"], "Sockeye (user config) / Node"]
     lines = [
@@ -452,9 +455,11 @@ def user_markdown(summary):
         arrow = "higher is better" if higher else "lower is better"
         theirs = val(c, "socketioxide-user", field)
         node = val(c, "node", field)
+        floor = val(c, "floor-user", field)
         lines.append("| " + " | ".join([
             f"{label} ({arrow})", fmt(mine, field),
             ratio(mine, val(c, "ceiling", field)), ratio(mine, val(c, "sockeye", field)),
+            fmt(floor, field), ratio(floor, val(c, "ceiling", field)), ratio(mine, floor),
             fmt(theirs, field), ratio(mine, theirs), fmt(node, field), ratio(mine, node),
         ]) + " |")
     return lines
