@@ -28,15 +28,28 @@ fn reversing_layer() -> (sockeye::SocketIoLayer, SocketIo) {
     (layer, io)
 }
 
+/// `app` behind `axum::serve` on a free port of 127.0.0.1: its address and the server's task.
+async fn serve(
+    app: axum::Router,
+) -> (
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (
+        addr,
+        tokio::spawn(async move { axum::serve(listener, app).await }),
+    )
+}
+
 #[tokio::test]
 async fn mounts_in_axum_with_one_layer() {
     let (layer, io) = reversing_layer();
     let app = axum::Router::new()
         .route("/hello", axum::routing::get(|| async { "hello from axum" }))
         .layer(layer);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (addr, server) = serve(app).await;
 
     // axum's route.
     let res = get(addr, "/hello").await;
@@ -108,9 +121,7 @@ async fn websockets_behind_axum_serve_send_without_delay() {
     let app = axum::Router::new()
         .route("/hello", axum::routing::get(|| async { "hello" }))
         .layer(layer);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (addr, server) = serve(app).await;
 
     // An HTTP connection that axum serves (kept alive): the listener's setting, Nagle on.
     let mut http = tokio::net::TcpStream::connect(addr).await.unwrap();
